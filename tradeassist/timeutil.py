@@ -1,0 +1,50 @@
+"""Time conventions: stored and compared in UTC; dates a person types mean Europe/London."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from .errors import ValidationError
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def ensure_utc(value: datetime) -> datetime:
+    """An aware datetime in UTC; a naive one is taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def end_of_london_day(day: date) -> datetime:
+    """The last instant of ``day`` in Europe/London, in UTC (what ``--as-of DATE`` means)."""
+    next_midnight = datetime.combine(day + timedelta(days=1), time(0), tzinfo=LONDON)
+    return (next_midnight - timedelta(microseconds=1)).astimezone(UTC)
+
+
+def parse_as_of(text: str | None) -> datetime:
+    """``--as-of``: a date means the end of that day in London; a timestamp is taken as given.
+
+    None means now.
+    """
+    if text is None or not text.strip():
+        return utcnow()
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            return end_of_london_day(date.fromisoformat(text))
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(f"--as-of: {text!r} is not a date (YYYY-MM-DD) or ISO timestamp") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=LONDON)
+    return parsed.astimezone(UTC)
+
+
+def london_date(value: datetime) -> date:
+    return ensure_utc(value).astimezone(LONDON).date()
