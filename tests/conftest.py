@@ -1,11 +1,32 @@
+"""Shared fixtures: real SQLite files always, a real PostgreSQL cluster when the binaries exist.
+
+``db_url`` (and ``engine``) are parametrised over both backends; each test gets a fresh,
+migrated database with a bootstrap admin (copied from a template for speed).
+"""
+
 from __future__ import annotations
 
+import itertools
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
+
+from tests.support import pg
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO.parent / "shared" / "data" / "real"
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "admin-password-123"
+
+os.environ.setdefault("TRADEASSIST_HOME", str(Path("/tmp") / f"tradeassist-test-home-{os.getpid()}"))
+
+_pg_state: dict[str, object] = {}
 
 
 @pytest.fixture(scope="session")
@@ -14,3 +35,104 @@ def real_data() -> Path:
     if not REAL_DATA.is_dir():
         pytest.skip(f"real data samples not found at {REAL_DATA}")
     return REAL_DATA
+
+
+def _init(url: str) -> None:
+    from tradeassist.db.engine import create_db_engine
+    from tradeassist.services.setup import init_database
+
+    engine = create_db_engine(url)
+    old = {k: os.environ.get(k) for k in ("TRADEASSIST_ADMIN_EMAIL", "TRADEASSIST_ADMIN_PASSWORD")}
+    os.environ["TRADEASSIST_ADMIN_EMAIL"] = ADMIN_EMAIL
+    os.environ["TRADEASSIST_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+    try:
+        init_database(engine)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    _init(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[pg.Cluster]:
+    cluster = pg.start_cluster()
+    if cluster is None:
+        _pg_state["skipped"] = "no PostgreSQL server binaries (initdb) found"
+        pytest.skip("PostgreSQL half skipped: no PostgreSQL server binaries (initdb) found")
+    _pg_state["used"] = True
+    admin = sa_create_engine(cluster.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS ta_template"))
+        conn.execute(text("CREATE DATABASE ta_template"))
+    _init(str(make_url(cluster.url).set(database="ta_template").render_as_string(hide_password=False)))
+    admin.dispose()
+    yield cluster
+    cluster.stop()
+
+
+_counter = itertools.count()
+
+
+def new_pg_database(cluster: pg.Cluster) -> str:
+    name = f"ta_test_{os.getpid()}_{next(_counter)}"
+    admin = sa_create_engine(cluster.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE ta_template"))
+    admin.dispose()
+    return make_url(cluster.url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
+    """A fresh migrated database (with the bootstrap admin) on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "tradeassist.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        yield new_pg_database(cluster)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A fresh migrated SQLite database only (for tests that are about SQLite itself)."""
+    path = tmp_path / "tradeassist.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    from tradeassist.db.engine import create_db_engine
+
+    eng = create_db_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def admin(engine: Engine):  # type: ignore[no-untyped-def]
+    from tradeassist.db.engine import unit_of_work
+    from tradeassist.services import identity
+
+    with unit_of_work(engine, readonly=True) as session:
+        return identity.get_user(session, ADMIN_EMAIL)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
+    reason = _pg_state.get("skipped")
+    if reason:
+        terminalreporter.write_line(f"PostgreSQL half skipped: {reason}")
+    elif _pg_state.get("used"):
+        terminalreporter.write_line("PostgreSQL half ran against a real server on 127.0.0.1")

@@ -1,0 +1,123 @@
+"""What every command shares: the database, the acting user, output in text or JSON."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import typer
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from .. import jsonutil
+from ..config import resolve_db_url
+from ..db.engine import get_engine, unit_of_work
+from ..db.migrate import current_revision
+from ..db.models import User
+from ..errors import ConfigError, NotFound, ValidationError
+from ..money import decimal_str
+from ..services import identity
+
+
+@dataclass
+class State:
+    db_url: str | None = None
+    acting_email: str | None = None
+
+    @property
+    def url(self) -> str:
+        return resolve_db_url(self.db_url)
+
+    def engine(self) -> Engine:
+        return get_engine(self.url)
+
+    def initialised_engine(self) -> Engine:
+        engine = self.engine()
+        if current_revision(engine) is None:
+            raise ConfigError("the database has no schema yet: run `tradeassist init` first")
+        return engine
+
+
+state = State()
+
+
+def actor(session: Session) -> User:
+    """The acting user: ``--as``, else ``TRADEASSIST_USER``, else the bootstrap admin."""
+    email = state.acting_email or os.environ.get("TRADEASSIST_USER")
+    if email:
+        user = identity.find_user(session, email)
+        if user is None:
+            raise NotFound(f"--as {email}: no such user")
+    else:
+        user = identity.bootstrap_admin(session)
+        if user is None:
+            raise ConfigError("no bootstrap admin: run `tradeassist init` first")
+    if not user.is_enabled:
+        raise ValidationError(f"user {user.email} is disabled")
+    return user
+
+
+@contextmanager
+def work(readonly: bool = False) -> Iterator[tuple[Session, User]]:
+    """One transaction for one command, with the acting user."""
+    with unit_of_work(state.initialised_engine(), readonly=readonly) as session:
+        yield session, actor(session)
+
+
+def emit_json(value: Any) -> None:
+    typer.echo(jsonutil.dumps(value, indent=2))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return decimal_str(value) or ""
+    if isinstance(value, list | dict):
+        return jsonutil.dumps(value)
+    return str(value)
+
+
+def emit_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> None:
+    """Plain aligned columns for people; ``--json`` is for scripts."""
+    if not rows:
+        typer.echo("(none)")
+        return
+    columns = list(columns or rows[0].keys())
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    typer.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for r in cells:
+        typer.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+
+
+def emit(rows: Sequence[dict[str, Any]], as_json: bool, columns: Sequence[str] | None = None) -> None:
+    if as_json:
+        emit_json(list(rows))
+    else:
+        emit_table(rows, columns)
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def info(message: str) -> None:
+    """Progress and notes go to stderr so stdout stays parseable."""
+    typer.echo(message, err=True)
+
+
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON only (every row, no limit).")
+PORTFOLIO_OPTION = typer.Option(..., "--portfolio", help="Portfolio name.")
+AS_OF_OPTION = typer.Option(None, "--as-of", help="DATE (end of that day, Europe/London) or ISO timestamp.")
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,98 @@
+"""init, user and portfolio commands."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ..config import redact_url
+from ..services import identity, portfolios
+from ..services.setup import init_database
+from .context import JSON_OPTION, emit, info, state, work
+
+user_app = typer.Typer(help="Users.", no_args_is_help=True)
+portfolio_app = typer.Typer(help="Portfolios.", no_args_is_help=True)
+
+
+def init() -> None:
+    """Create or upgrade the database schema; create the bootstrap admin once."""
+    result = init_database(state.engine())
+    typer.echo(f"database: {redact_url(state.url)} (schema {result.revision})")
+    if result.admin_created:
+        typer.echo(f"bootstrap admin: {result.admin_email}")
+        if result.generated_password:
+            typer.echo(f"generated password (shown once): {result.generated_password}")
+    else:
+        typer.echo(f"bootstrap admin: {result.admin_email} (exists; unchanged)")
+
+
+@user_app.command("add")
+def user_add(
+    email: str,
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+) -> None:
+    """Add a user (a generated password is printed once unless --password-stdin)."""
+    generated = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = generated = identity.generate_password()
+    with work() as (session, actor):
+        user = identity.add_user(session, actor=actor, email=email, password=password)
+        created = user.email
+    typer.echo(f"user added: {created}")
+    if generated:
+        typer.echo(f"generated password (shown once): {generated}")
+
+
+@user_app.command("disable")
+def user_disable(email: str) -> None:
+    """Disable a user: they can no longer log in or act."""
+    with work() as (session, actor):
+        user = identity.set_enabled(session, actor=actor, email=email, enabled=False)
+        typer.echo(f"user disabled: {user.email}")
+
+
+@user_app.command("enable")
+def user_enable(email: str) -> None:
+    """Enable a disabled user again."""
+    with work() as (session, actor):
+        user = identity.set_enabled(session, actor=actor, email=email, enabled=True)
+        typer.echo(f"user enabled: {user.email}")
+
+
+@portfolio_app.command("add")
+def portfolio_add(
+    name: str,
+    broker: str = typer.Option(..., "--broker"),
+    tax_treatment: str = typer.Option(..., "--tax-treatment", help="SIPP, ISA or GIA."),
+    base_currency: str = typer.Option("GBP", "--base-currency"),
+) -> None:
+    """Add a portfolio owned by the acting user."""
+    with work() as (session, actor):
+        p = portfolios.add_portfolio(
+            session,
+            actor=actor,
+            name=name,
+            broker=broker,
+            tax_treatment=tax_treatment,
+            base_currency=base_currency,
+        )
+        typer.echo(f"portfolio added: {p.name} (id {p.portfolio_id})")
+
+
+@portfolio_app.command("list")
+def portfolio_list(as_json: bool = JSON_OPTION) -> None:
+    """Portfolios the acting user may see."""
+    with work(readonly=True) as (session, actor):
+        rows = portfolios.list_portfolios(session, actor=actor)
+    emit(rows, as_json)
+
+
+@portfolio_app.command("share")
+def portfolio_share(name: str, email: str) -> None:
+    """Give another user access to a portfolio."""
+    with work() as (session, actor):
+        portfolios.share_portfolio(session, actor=actor, name=name, email=email)
+    info(f"shared {name} with {email}")

@@ -1,0 +1,130 @@
+"""The engine factory and the transaction boundary.
+
+No engine exists at import time: ``get_engine`` builds one per URL on first use.
+Every SQLite connection turns on foreign keys, WAL, a 10 s busy timeout and recursive
+triggers (without which ``INSERT OR REPLACE`` would silently rewrite an append-only row),
+and write transactions begin with ``BEGIN IMMEDIATE``: a deferred transaction that reads
+then writes ignores the busy timeout and fails with "database is locked", or lets two
+writers read the same balance.
+
+Services take the session and never commit; ``unit_of_work`` is the one place that does.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session, create_engine
+
+from .. import jsonutil
+from ..config import resolve_db_url
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+_READONLY = "tradeassist_readonly"
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Autocommit at the driver level so that SQLAlchemy's "begin" event issues our BEGIN.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA recursive_triggers=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _on_sqlite_begin(conn: Any) -> None:
+    readonly = conn.get_execution_options().get(_READONLY, False)
+    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def create_db_engine(url: str | None = None, **kwargs: Any) -> Engine:
+    """Build a new engine for ``url`` (resolved as the CLI does) with our connection rules."""
+    url = resolve_db_url(url)
+    parsed = make_url(url)
+    options: dict[str, Any] = {
+        "json_serializer": jsonutil.dumps,
+        "json_deserializer": jsonutil.loads_decimal,
+    }
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        options["poolclass"] = NullPool if kwargs.pop("nullpool", False) else None
+        if options["poolclass"] is None:
+            del options["poolclass"]
+    else:
+        options["pool_pre_ping"] = True
+    options.update(kwargs)
+    engine = create_engine(url, **options)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _on_sqlite_connect)
+        event.listen(engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The shared engine for ``url`` (one per resolved URL per process)."""
+    resolved = resolve_db_url(url)
+    with _lock:
+        engine = _engines.get(resolved)
+        if engine is None:
+            engine = _engines[resolved] = create_db_engine(resolved)
+        return engine
+
+
+def dispose_engines() -> None:
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+@contextmanager
+def unit_of_work(engine: Engine | str | None = None, *, readonly: bool = False) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any error.
+
+    An ``AccessDenied`` raised inside is audited after the rollback, in a transaction of its
+    own, so that the denial is recorded even though the work it refused is not.
+    """
+    if not isinstance(engine, Engine):
+        engine = get_engine(engine)
+    bind = engine.execution_options(**{_READONLY: True}) if readonly else engine
+    session = Session(bind, expire_on_commit=False, autoflush=True)
+    try:
+        yield session
+        if not readonly:
+            session.commit()
+        # A read-only unit ends with close(): the pool rolls the connection back, and the
+        # loaded objects stay readable (a rollback would expire them).
+    except BaseException as exc:
+        session.rollback()
+        _audit_denial(engine, exc)
+        raise
+    finally:
+        session.close()
+
+
+def _audit_denial(engine: Engine, exc: BaseException) -> None:
+    from ..errors import AccessDenied
+
+    if not isinstance(exc, AccessDenied) or exc.context.get("audited"):
+        return
+    from ..services.audit import record_denial
+
+    with Session(engine, expire_on_commit=False) as session:
+        record_denial(session, exc)
+        session.commit()
+    exc.context["audited"] = True

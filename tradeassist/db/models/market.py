@@ -1,0 +1,85 @@
+"""§4 Market data: sources, prices, FX rates, corporate actions, accepted price levels."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Column, Date, Index, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from ...enums import CorporateActionType
+from .base import enum_field, fk_field, id_field, json_field, money_field, text_field, ts_field
+
+
+class MarketDataSource(SQLModel, table=True):
+    __tablename__ = "market_data_sources"
+
+    source_id: int | None = id_field()
+    name: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    notes: str | None = text_field()
+
+
+class PricePoint(SQLModel, table=True):
+    __tablename__ = "price_points"
+    __table_args__ = (
+        UniqueConstraint("listing_id", "as_of", "source_id", "is_close", name="uq_price_point"),
+    )
+
+    price_point_id: int | None = id_field()
+    listing_id: int = fk_field("instrument_listings.listing_id")
+    as_of: datetime = ts_field()
+    source_id: int = fk_field("market_data_sources.source_id")
+    is_close: bool = Field(default=True, nullable=False)
+    raw_price: Decimal = money_field()
+    raw_currency: str = Field(sa_column=Column(String(3), nullable=False))
+    raw_quote_scale: str = Field(sa_column=Column(String(8), nullable=False))
+    normalized_price_base: Decimal | None = money_field(nullable=True)
+    quality_flags: list[str] = json_field(default_factory=list)
+
+
+class FxRate(SQLModel, table=True):
+    __tablename__ = "fx_rates"
+    __table_args__ = (
+        UniqueConstraint("base_currency", "quote_currency", "as_of", "source_id", name="uq_fx_rate"),
+    )
+
+    fx_rate_id: int | None = id_field()
+    base_currency: str = Field(sa_column=Column(String(3), nullable=False))
+    quote_currency: str = Field(sa_column=Column(String(3), nullable=False))
+    as_of: datetime = ts_field()
+    rate: Decimal = money_field()
+    source_id: int = fk_field("market_data_sources.source_id")
+
+
+class CorporateAction(SQLModel, table=True):
+    __tablename__ = "corporate_actions"
+
+    corp_action_id: int | None = id_field()
+    instrument_id: int = fk_field("instruments.instrument_id", index=True)
+    action_type: CorporateActionType = enum_field(CorporateActionType)
+    effective_date: date = Field(sa_column=Column(Date, nullable=False))
+    ratio_num: Decimal | None = money_field(nullable=True)
+    ratio_den: Decimal | None = money_field(nullable=True)
+    new_instrument_id: int | None = fk_field("instruments.instrument_id", nullable=True)
+    notes: str | None = text_field()
+
+
+class PriceLevelAcceptance(SQLModel, table=True):
+    """Added table: the user's explicit acceptance of a new price level for a listing.
+
+    A level change that no recorded split explains stays suspect until the user records the
+    corporate action or accepts the new level from ``effective_date`` (audited).
+    """
+
+    __tablename__ = "price_level_acceptances"
+    __table_args__ = (Index("ix_price_level_acceptances_listing", "listing_id", "effective_date"),)
+
+    acceptance_id: int | None = id_field()
+    listing_id: int = fk_field("instrument_listings.listing_id")
+    effective_date: date = Field(sa_column=Column(Date, nullable=False))
+    accepted_by_user_id: int = fk_field("users.user_id")
+    reason: str | None = text_field()
+    details: dict[str, Any] = json_field()
+    created_at: datetime = ts_field(now=True)

@@ -1,0 +1,77 @@
+"""§6 Operations: task definitions, slot claims, runs and their input snapshots."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from ...enums import RunStatus, ScheduleType, TaskKind, TaskScope
+from .base import enum_field, fk_field, id_field, json_field, text_field, ts_field
+
+
+class TaskDefinition(SQLModel, table=True):
+    """Added column: ``timezone``, the zone the schedule is read in (Europe/London by default)."""
+
+    __tablename__ = "task_definitions"
+
+    task_id: int | None = id_field()
+    scope: TaskScope = enum_field(TaskScope)
+    portfolio_id: int | None = fk_field("portfolios.portfolio_id", nullable=True)
+    name: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    schedule_type: ScheduleType = enum_field(ScheduleType)
+    schedule_expr: str = Field(sa_column=Column(String(500), nullable=False))
+    timezone: str = Field(default="Europe/London", sa_column=Column(String(64), nullable=False))
+    task_kind: TaskKind = enum_field(TaskKind)
+    module_config: dict[str, Any] = json_field()
+    is_enabled: bool = Field(default=True, nullable=False)
+    created_by_user_id: int = fk_field("users.user_id")
+    created_at: datetime = ts_field(now=True)
+
+
+class TaskRunClaim(SQLModel, table=True):
+    """Added table: one row per (task, slot) claimed by a runner; its id becomes the run id.
+
+    The unique key makes a slot run at most once, whichever process or machine claims it
+    first, on SQLite and on PostgreSQL alike.
+    """
+
+    __tablename__ = "task_run_claims"
+    __table_args__ = (UniqueConstraint("task_id", "slot_at", name="uq_task_slot"),)
+
+    run_id: int | None = id_field()
+    task_id: int = fk_field("task_definitions.task_id")
+    slot_at: datetime = ts_field()
+    claimed_at: datetime = ts_field(now=True)
+    worker: str | None = text_field(length=200)
+
+
+class TaskRun(SQLModel, table=True):
+    """Written once, when the run ends. Added columns: ``slot_at`` and ``as_of`` (what was run),
+    ``notebook_path`` and ``html_path`` (the artefacts), ``error_message`` (redacted)."""
+
+    __tablename__ = "task_runs"
+
+    run_id: int = fk_field("task_run_claims.run_id", primary_key=True)
+    task_id: int = fk_field("task_definitions.task_id", index=True)
+    portfolio_id: int | None = fk_field("portfolios.portfolio_id", nullable=True, index=True)
+    strategy_version_id: int | None = fk_field("strategy_versions.strategy_version_id", nullable=True)
+    started_at: datetime = ts_field()
+    ended_at: datetime = ts_field()
+    status: RunStatus = enum_field(RunStatus)
+    input_hash: str | None = text_field(length=64)
+    output_summary: dict[str, Any] = json_field()
+    slot_at: datetime | None = ts_field(nullable=True)
+    as_of: datetime | None = ts_field(nullable=True)
+    notebook_path: str | None = text_field(length=1000)
+    html_path: str | None = text_field(length=1000)
+    error_message: str | None = text_field()
+
+
+class RunInputSnapshot(SQLModel, table=True):
+    __tablename__ = "run_input_snapshots"
+
+    run_id: int = fk_field("task_runs.run_id", primary_key=True)
+    snapshot_json: dict[str, Any] = json_field()

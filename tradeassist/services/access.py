@@ -1,0 +1,44 @@
+"""The one access check for portfolio-scoped services: owner, member, or bootstrap admin."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from ..db.models import Portfolio, PortfolioMembership, User
+from ..errors import AccessDenied, NotFound
+
+
+def can_access(session: Session, actor: User, portfolio: Portfolio) -> bool:
+    if not actor.is_enabled:
+        return False
+    if actor.is_bootstrap_admin or portfolio.owner_user_id == actor.user_id:
+        return True
+    membership = session.get(PortfolioMembership, (portfolio.portfolio_id, actor.user_id))
+    return membership is not None
+
+
+def require_access(session: Session, actor: User, portfolio: Portfolio, operation: str) -> Portfolio:
+    """Return the portfolio, or raise ``AccessDenied`` (audited by the unit of work)."""
+    if not can_access(session, actor, portfolio):
+        raise AccessDenied(
+            f"{actor.email} may not {operation} on portfolio {portfolio.name!r}",
+            actor_user_id=actor.user_id,
+            entity_type="portfolio",
+            entity_id=portfolio.portfolio_id,
+            operation=operation,
+        )
+    return portfolio
+
+
+def portfolio_for(session: Session, actor: User, name: str, operation: str) -> Portfolio:
+    """Look a portfolio up by name and check the actor may use it: the guard every
+    portfolio-scoped service calls first."""
+    portfolio = session.exec(select(Portfolio).where(Portfolio.name == name)).first()
+    if portfolio is None:
+        raise NotFound(f"no portfolio named {name!r}")
+    return require_access(session, actor, portfolio, operation)
+
+
+def accessible_portfolios(session: Session, actor: User) -> list[Portfolio]:
+    portfolios = session.exec(select(Portfolio).order_by(Portfolio.portfolio_id)).all()
+    return [p for p in portfolios if can_access(session, actor, p)]

@@ -1,0 +1,61 @@
+"""The audit trail: every state change made through a service writes one row, in the same
+transaction as the change. Details never hold secrets (see ``scrub``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from ..db.models import AuditEvent, User
+from ..errors import AccessDenied
+
+_SECRET_KEYS = ("password", "secret", "token", "api_key", "apikey", "authorization")
+
+
+def scrub(details: dict[str, Any]) -> dict[str, Any]:
+    """Drop values whose key names a secret, recursively."""
+    clean: dict[str, Any] = {}
+    for key, value in details.items():
+        if any(word in key.lower() for word in _SECRET_KEYS):
+            clean[key] = "***"
+        elif isinstance(value, dict):
+            clean[key] = scrub(value)
+        else:
+            clean[key] = value
+    return clean
+
+
+def record(
+    session: Session,
+    *,
+    actor: User | None,
+    action: str,
+    entity_type: str,
+    entity_id: object = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    event = AuditEvent(
+        actor_user_id=actor.user_id if actor is not None else None,
+        action=action,
+        entity_type=entity_type,
+        entity_id=None if entity_id is None else str(entity_id),
+        details=scrub(details or {}),
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def record_denial(session: Session, error: AccessDenied) -> AuditEvent:
+    """Audit a refused access (written after the refused work was rolled back)."""
+    event = AuditEvent(
+        actor_user_id=error.context.get("actor_user_id"),  # type: ignore[arg-type]
+        action="ACCESS_DENIED",
+        entity_type=str(error.context.get("entity_type", "portfolio")),
+        entity_id=None if error.context.get("entity_id") is None else str(error.context["entity_id"]),
+        details={"operation": error.context.get("operation"), "message": error.message},
+    )
+    session.add(event)
+    session.flush()
+    return event
