@@ -82,8 +82,6 @@ class FileFormatError(ValidationError):
             problems = [(line, reason or "malformed")]
         self.file = file
         self.problems = problems
-        first = "; ".join(
-            f"line {ln}: {why}" if ln is not None else why for ln, why in problems[:20]
-        )
+        first = "; ".join(f"line {ln}: {why}" if ln is not None else why for ln, why in problems[:20])
         more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
         super().__init__(f"{file}: {first}{more}", file=file, problems=problems)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, String, UniqueConstraint
+from sqlalchemy import Column, String
 from sqlmodel import Field, SQLModel
 
 from ...enums import TaxTreatment
@@ -37,7 +37,7 @@ class Portfolio(SQLModel, table=True):
 
 class PortfolioMembership(SQLModel, table=True):
     __tablename__ = "portfolio_memberships"
-    __table_args__ = (UniqueConstraint("portfolio_id", "user_id"),)
+    # The primary key (portfolio_id, user_id) is the model's uniqueness rule.
 
     portfolio_id: int = fk_field("portfolios.portfolio_id", primary_key=True)
     user_id: int = fk_field("users.user_id", primary_key=True)

@@ -443,7 +443,6 @@ def upgrade() -> None:
             ["users.user_id"],
         ),
         sa.PrimaryKeyConstraint("portfolio_id", "user_id"),
-        sa.UniqueConstraint("portfolio_id", "user_id"),
     )
     op.create_table(
         "portfolio_summaries",
