@@ -1,0 +1,81 @@
+"""Price providers, registered by name.
+
+>>> from tradeassist.providers.prices import get_price_provider, price_provider_names
+>>> price_provider_names()
+('csv', 'json', 'stooq', 'twelvedata', 'yahoo')
+>>> series = get_price_provider("stooq").parse(b"Date,Open,High,Low,Close\\n2024-01-02,1,2,1,1.5\\n")
+>>> series.bars[0].close
+Decimal('1.5')
+
+``get_price_provider(name, **options)`` builds a new instance; options go to the provider's
+constructor (``base_url``, ``api_key``, ``client``, ``currency`` for Yahoo CSVs...). Register
+another provider with ``register_price_provider(name, factory)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from .base import (
+    PENCE,
+    POUNDS,
+    FetchingPriceProvider,
+    PriceBar,
+    PriceProvider,
+    PriceProviderRegistry,
+    PriceSeries,
+    declared_units,
+    read_source,
+)
+from .csvfile import CsvPriceProvider
+from .gsej import JsonPriceProvider
+from .stooq import StooqProvider
+from .twelvedata import TwelveDataProvider
+from .yahoo import YahooProvider
+
+registry = PriceProviderRegistry()
+for _provider in (StooqProvider, TwelveDataProvider, YahooProvider, CsvPriceProvider, JsonPriceProvider):
+    registry.register(_provider.name, _provider)
+
+
+def get_price_provider(name: str, **options: object) -> PriceProvider:
+    """A new instance of the provider registered as ``name``; ``ConfigError`` if there is none."""
+    return registry.get(name, **options)
+
+
+def price_provider_names() -> tuple[str, ...]:
+    return registry.names()
+
+
+def register_price_provider(name: str, factory: Callable[..., PriceProvider]) -> None:
+    registry.register(name, factory)
+
+
+def parse_price_file(provider: str | PriceProvider, path: str | Path) -> PriceSeries:
+    """Read a price file with a provider (by name or instance); errors name the file and line."""
+    chosen = get_price_provider(provider) if isinstance(provider, str) else provider
+    data, source_name = read_source(path)
+    return chosen.parse(data, source_name=source_name)
+
+
+__all__ = [
+    "PENCE",
+    "POUNDS",
+    "CsvPriceProvider",
+    "FetchingPriceProvider",
+    "JsonPriceProvider",
+    "PriceBar",
+    "PriceProvider",
+    "PriceProviderRegistry",
+    "PriceSeries",
+    "StooqProvider",
+    "TwelveDataProvider",
+    "YahooProvider",
+    "declared_units",
+    "get_price_provider",
+    "parse_price_file",
+    "price_provider_names",
+    "register_price_provider",
+    "registry",
+]
