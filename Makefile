@@ -1,0 +1,49 @@
+# Two commands do everything on a fresh machine with Python 3.11+:
+#   make demo   set up .venv, install, register the Jupyter kernel, init the embedded DB, load the demo, run it
+#   make test   set up the same environment and run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+KERNEL := $(VENV)/share/jupyter/kernels/tradeassist/kernel.json
+
+.PHONY: demo test lab lint format bench clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required (found %s); set PYTHON=python3.11" % sys.version.split()[0]'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[notebooks,test]'
+	@touch $(STAMP)
+
+$(KERNEL): $(STAMP)
+	$(BIN)/python -m ipykernel install --sys-prefix --name tradeassist --display-name "tradeassist (Python 3)" >/dev/null
+
+env: $(KERNEL)
+
+demo: $(KERNEL)
+	$(BIN)/tradeassist init
+	$(BIN)/tradeassist demo
+
+test: $(KERNEL)
+	$(BIN)/ruff check tradeassist tests bench
+	$(BIN)/ruff format --check tradeassist tests bench
+	$(BIN)/python -m pytest
+
+lab: $(KERNEL)
+	$(BIN)/jupyter lab notebooks/
+
+lint: $(STAMP)
+	$(BIN)/ruff check tradeassist tests bench
+
+format: $(STAMP)
+	$(BIN)/ruff format tradeassist tests bench
+	$(BIN)/ruff check --fix tradeassist tests bench
+
+bench: $(STAMP)
+	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
