@@ -39,13 +39,31 @@ def test_init_uses_the_embedded_default_and_prints_the_generated_password_once(c
 def test_portfolio_commands_and_json(cli_env, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
     assert run("--db", url, "init", env=cli_env).returncode == 0
-    added = run("--db", url, "portfolio", "add", "AJ Bell SIPP", "--broker", "AJBell",
-                "--tax-treatment", "SIPP", env=cli_env)
+    added = run(
+        "--db",
+        url,
+        "portfolio",
+        "add",
+        "AJ Bell SIPP",
+        "--broker",
+        "AJBell",
+        "--tax-treatment",
+        "SIPP",
+        env=cli_env,
+    )
     assert added.returncode == 0, added.stderr
     listed = run("--db", url, "portfolio", "list", "--json", env=cli_env)
     rows = json.loads(listed.stdout)
-    assert rows == [{"portfolio_id": 1, "name": "AJ Bell SIPP", "broker": "AJBell", "tax_treatment": "SIPP",
-                     "base_currency": "GBP", "owner": "admin@localhost.localdomain"}]
+    assert rows == [
+        {
+            "portfolio_id": 1,
+            "name": "AJ Bell SIPP",
+            "broker": "AJBell",
+            "tax_treatment": "SIPP",
+            "base_currency": "GBP",
+            "owner": "admin@localhost.localdomain",
+        }
+    ]
 
 
 def test_user_errors_are_one_line_without_a_traceback(cli_env, tmp_path: Path) -> None:
@@ -68,12 +86,33 @@ def test_no_schema_yet_is_a_clear_error(cli_env) -> None:
 def test_users_sharing_and_denial_through_the_cli(cli_env, tmp_path: Path) -> None:
     cli_env["TRADEASSIST_DB_URL"] = f"sqlite:///{tmp_path / 'z.db'}"
     assert run("init", env=cli_env).returncode == 0
-    assert run("user", "add", "ann@example.com", "--password-stdin", env=cli_env,
-               stdin="ann-password-1\n").returncode == 0
-    assert run("user", "add", "bob@example.com", "--password-stdin", env=cli_env,
-               stdin="bob-password-1\n").returncode == 0
-    assert run("--as", "ann@example.com", "portfolio", "add", "Ann ISA", "--broker", "AJBell",
-               "--tax-treatment", "ISA", env=cli_env).returncode == 0
+    assert (
+        run(
+            "user", "add", "ann@example.com", "--password-stdin", env=cli_env, stdin="ann-password-1\n"
+        ).returncode
+        == 0
+    )
+    assert (
+        run(
+            "user", "add", "bob@example.com", "--password-stdin", env=cli_env, stdin="bob-password-1\n"
+        ).returncode
+        == 0
+    )
+    assert (
+        run(
+            "--as",
+            "ann@example.com",
+            "portfolio",
+            "add",
+            "Ann ISA",
+            "--broker",
+            "AJBell",
+            "--tax-treatment",
+            "ISA",
+            env=cli_env,
+        ).returncode
+        == 0
+    )
     denied = run("--as", "bob@example.com", "portfolio", "share", "Ann ISA", "bob@example.com", env=cli_env)
     assert denied.returncode == 3 and "may not share" in denied.stderr
     cli_env["TRADEASSIST_USER"] = "ann@example.com"

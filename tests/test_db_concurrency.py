@@ -32,8 +32,9 @@ def _deposit_pennies(url: str, portfolio_id: int, start: mp.Event) -> None:  # t
 
 def test_two_processes_never_lose_an_update(engine: Engine, db_url: str, admin: User) -> None:
     with unit_of_work(engine) as s:
-        p = portfolios.add_portfolio(s, actor=s.get(User, admin.user_id), name="SIPP", broker="AJBell",
-                                     tax_treatment="SIPP")
+        p = portfolios.add_portfolio(
+            s, actor=s.get(User, admin.user_id), name="SIPP", broker="AJBell", tax_treatment="SIPP"
+        )
         portfolio_id = p.portfolio_id
     ctx = mp.get_context("spawn")
     start = ctx.Event()
@@ -56,4 +57,9 @@ def test_sqlite_connections_have_the_required_pragmas(sqlite_url: str) -> None:
             name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
             for name in ("foreign_keys", "journal_mode", "busy_timeout", "recursive_triggers")
         }
-    assert pragmas == {"foreign_keys": 1, "journal_mode": "wal", "busy_timeout": 10000, "recursive_triggers": 1}
+    assert pragmas == {
+        "foreign_keys": 1,
+        "journal_mode": "wal",
+        "busy_timeout": 10000,
+        "recursive_triggers": 1,
+    }

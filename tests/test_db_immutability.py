@@ -48,7 +48,8 @@ def _statements(engine: Engine, table: str) -> dict[str, str]:
         statements["INSERT OR REPLACE"] = f"INSERT OR REPLACE INTO {table} SELECT * FROM {table}"
     else:
         statements["UPSERT"] = (
-            f"INSERT INTO {table} SELECT * FROM {table} ON CONFLICT ({pk}) DO UPDATE SET {col} = EXCLUDED.{col}"
+            f"INSERT INTO {table} SELECT * FROM {table} "
+            f"ON CONFLICT ({pk}) DO UPDATE SET {col} = EXCLUDED.{col}"
         )
         statements["TRUNCATE"] = f"TRUNCATE {table} CASCADE"
     return statements

@@ -7,8 +7,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from tradeassist.db import migrate
-from tradeassist.db import models  # noqa: F401
+from tradeassist.db import (
+    migrate,
+    models,  # noqa: F401
+)
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:

@@ -39,8 +39,9 @@ def _roundtrip(engine: Engine, value: Decimal) -> Decimal:
         return conn.execute(select(probe.c.value).where(probe.c.id == pk)).scalar_one()
 
 
-decimals = st.decimals(allow_nan=False, allow_infinity=False, min_value=Decimal("-1e20"),
-                       max_value=Decimal("1e20"), places=None).filter(lambda d: abs(d.as_tuple().exponent) < 40)
+decimals = st.decimals(
+    allow_nan=False, allow_infinity=False, min_value=Decimal("-1e20"), max_value=Decimal("1e20"), places=None
+).filter(lambda d: abs(d.as_tuple().exponent) < 40)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -66,7 +67,9 @@ def test_a_million_pennies_do_not_drift(probe_engine: Engine) -> None:
     assert _roundtrip(probe_engine, total) == Decimal("10000.00")
 
 
-@pytest.mark.parametrize("bad", [0.1, float("nan"), float("inf"), Decimal("NaN"), Decimal("-Infinity"), "1.5"])
+@pytest.mark.parametrize(
+    "bad", [0.1, float("nan"), float("inf"), Decimal("NaN"), Decimal("-Infinity"), "1.5"]
+)
 def test_floats_nan_and_infinities_are_refused(probe_engine: Engine, bad: object) -> None:
     with pytest.raises(StatementError) as info, probe_engine.begin() as conn:
         conn.execute(insert(probe).values(value=bad))

@@ -141,15 +141,17 @@ def test_access_owner_member_admin_and_a_stranger(engine: Engine, admin: User) -
 
 def test_every_state_change_is_audited_in_the_same_transaction(engine: Engine, admin: User) -> None:
     with pytest.raises(RuntimeError), unit_of_work(engine) as s:
-        portfolios.add_portfolio(s, actor=s.get(User, admin.user_id), name="GIA", broker="X",
-                                 tax_treatment="GIA")
+        portfolios.add_portfolio(
+            s, actor=s.get(User, admin.user_id), name="GIA", broker="X", tax_treatment="GIA"
+        )
         raise RuntimeError("the caller fails after the service ran")
     with unit_of_work(engine, readonly=True) as s:
         assert s.exec(select(Portfolio)).all() == []
         assert s.exec(select(AuditEvent).where(AuditEvent.action == "PORTFOLIO_CREATED")).all() == []
     with unit_of_work(engine) as s:
-        portfolios.add_portfolio(s, actor=s.get(User, admin.user_id), name="GIA", broker="X",
-                                 tax_treatment="GIA")
+        portfolios.add_portfolio(
+            s, actor=s.get(User, admin.user_id), name="GIA", broker="X", tax_treatment="GIA"
+        )
     with unit_of_work(engine, readonly=True) as s:
         event = s.exec(select(AuditEvent).where(AuditEvent.action == "PORTFOLIO_CREATED")).one()
         assert event.actor_user_id == admin.user_id and event.details["name"] == "GIA"

@@ -16,8 +16,10 @@ def demo(
     created = demo_data.load_demo(engine)
     summary = demo_data.summarize(engine, created)
     typer.echo(("loaded" if created else "already loaded") + f": {summary.portfolio}")
-    typer.echo(f"  broker {summary.broker}, {summary.tax_treatment}, cash £{summary.cash_balance}, "
-               f"{summary.holdings} holdings")
+    typer.echo(
+        f"  broker {summary.broker}, {summary.tax_treatment}, cash £{summary.cash_balance}, "
+        f"{summary.holdings} holdings"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,167 @@
+"""The instrument registry: instruments keyed by ISIN, listings keyed by (ticker, exchange)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlmodel import Session, select
+
+from ..db.models import Instrument, InstrumentListing, User
+from ..engine.normalize import parse_quote_unit
+from ..enums import InstrumentType
+from ..errors import AlreadyExists, NotFound, ValidationError
+from ..isin import validate_isin
+from . import audit
+
+_MIC = re.compile(r"^[A-Z0-9]{2,16}$")
+_TICKER = re.compile(r"^[A-Z0-9][A-Z0-9.\-_/]{0,31}$")
+
+
+def add_instrument(
+    session: Session, *, actor: User, isin: str, instrument_type: str, name: str | None = None
+) -> Instrument:
+    isin = validate_isin(isin)
+    try:
+        kind = InstrumentType(instrument_type.upper())
+    except ValueError:
+        allowed = ", ".join(t.value for t in InstrumentType)
+        raise ValidationError(f"instrument type {instrument_type!r}: expected one of {allowed}") from None
+    if find_instrument(session, isin) is not None:
+        raise AlreadyExists(f"instrument {isin} exists already")
+    instrument = Instrument(isin=isin, instrument_type=kind, name=(name or "").strip() or None)
+    session.add(instrument)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="INSTRUMENT_ADDED",
+        entity_type="instrument",
+        entity_id=instrument.instrument_id,
+        details={"isin": isin, "type": kind.value, "name": name},
+    )
+    return instrument
+
+
+def find_instrument(session: Session, isin: str) -> Instrument | None:
+    return session.exec(select(Instrument).where(Instrument.isin == isin.strip().upper())).first()
+
+
+def get_instrument(session: Session, isin: str) -> Instrument:
+    instrument = find_instrument(session, isin)
+    if instrument is None:
+        raise NotFound(f"unknown ISIN {isin.strip().upper()}: add it with `tradeassist instrument add`")
+    return instrument
+
+
+def add_listing(
+    session: Session,
+    *,
+    actor: User,
+    isin: str,
+    ticker: str,
+    exchange: str,
+    currency: str,
+    quote_scale: str,
+    provider_symbol: str | None = None,
+    price_provider: str | None = None,
+    is_primary: bool = False,
+) -> InstrumentListing:
+    instrument = get_instrument(session, isin)
+    ticker, exchange, currency = ticker.strip().upper(), exchange.strip().upper(), currency.strip().upper()
+    if not _TICKER.match(ticker):
+        raise ValidationError(f"ticker {ticker!r}: letters, digits and . - _ / only")
+    if not _MIC.match(exchange):
+        raise ValidationError(f"exchange {exchange!r}: expected a MIC such as XLON")
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise ValidationError(f"currency {currency!r}: expected a 3-letter ISO code such as GBP")
+    unit = parse_quote_unit(quote_scale.strip())
+    if unit.currency != currency:
+        raise ValidationError(
+            f"quote scale {quote_scale!r} is a {unit.currency} unit but the trading currency is {currency}"
+        )
+    if price_provider is not None:
+        from ..providers.prices import price_provider_names
+
+        if price_provider not in price_provider_names():
+            raise ValidationError(
+                f"price provider {price_provider!r}: expected one of {', '.join(price_provider_names())}"
+            )
+    if find_listing(session, ticker, exchange) is not None:
+        raise AlreadyExists(f"listing {ticker} on {exchange} exists already")
+    listing = InstrumentListing(
+        instrument_id=instrument.instrument_id,
+        ticker=ticker,
+        exchange=exchange,
+        trading_currency=currency,
+        quote_scale=unit.scale,
+        provider_symbol=(provider_symbol or "").strip() or None,
+        price_provider=price_provider,
+        is_primary=is_primary,
+    )
+    session.add(listing)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="LISTING_ADDED",
+        entity_type="instrument_listing",
+        entity_id=listing.listing_id,
+        details=listing_row(session, listing),
+    )
+    return listing
+
+
+def find_listing(session: Session, ticker: str, exchange: str) -> InstrumentListing | None:
+    return session.exec(
+        select(InstrumentListing).where(
+            InstrumentListing.ticker == ticker.strip().upper(),
+            InstrumentListing.exchange == exchange.strip().upper(),
+        )
+    ).first()
+
+
+def get_listing(session: Session, ticker: str, exchange: str) -> InstrumentListing:
+    listing = find_listing(session, ticker, exchange)
+    if listing is None:
+        raise NotFound(
+            f"unknown listing {ticker.upper()} on {exchange.upper()}: add it with `tradeassist listing add`"
+        )
+    return listing
+
+
+def listings_by_isin(session: Session, isin: str) -> list[InstrumentListing]:
+    instrument = find_instrument(session, isin)
+    if instrument is None:
+        return []
+    return list(
+        session.exec(
+            select(InstrumentListing)
+            .where(InstrumentListing.instrument_id == instrument.instrument_id)
+            .order_by(InstrumentListing.is_primary.desc(), InstrumentListing.listing_id)
+        ).all()
+    )
+
+
+def listing_row(session: Session, listing: InstrumentListing) -> dict[str, Any]:
+    instrument = session.get(Instrument, listing.instrument_id)
+    return {
+        "listing_id": listing.listing_id,
+        "ticker": listing.ticker,
+        "exchange": listing.exchange,
+        "isin": instrument.isin if instrument else None,
+        "name": instrument.name if instrument else None,
+        "instrument_type": instrument.instrument_type.value if instrument else None,
+        "trading_currency": listing.trading_currency,
+        "quote_scale": listing.quote_scale,
+        "provider_symbol": listing.provider_symbol,
+        "price_provider": listing.price_provider,
+        "is_primary": listing.is_primary,
+    }
+
+
+def list_listings(session: Session) -> list[dict[str, Any]]:
+    listings = session.exec(
+        select(InstrumentListing).order_by(InstrumentListing.ticker, InstrumentListing.exchange)
+    ).all()
+    return [listing_row(session, listing) for listing in listings]
