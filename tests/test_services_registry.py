@@ -49,7 +49,7 @@ def test_instruments_and_listings(engine: Engine, admin: User) -> None:
     ("kwargs", "error", "message"),
     [
         ({"isin": "IE00BK5BQT81"}, ValidationError, "check digit"),
-        ({"isin": "GB0000000001"}, NotFound, "unknown ISIN"),
+        ({"isin": "GB0000000009"}, NotFound, "unknown ISIN"),
         ({"quote_scale": "USD"}, ValidationError, "quote scale"),
         ({"exchange": "London Stock Exchange"}, ValidationError, "MIC"),
         ({"price_provider": "bloomberg"}, ValidationError, "price provider"),

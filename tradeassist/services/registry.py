@@ -48,6 +48,7 @@ def find_instrument(session: Session, isin: str) -> Instrument | None:
 
 
 def get_instrument(session: Session, isin: str) -> Instrument:
+    isin = validate_isin(isin)
     instrument = find_instrument(session, isin)
     if instrument is None:
         raise NotFound(f"unknown ISIN {isin.strip().upper()}: add it with `tradeassist instrument add`")
