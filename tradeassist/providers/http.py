@@ -41,6 +41,9 @@ from ..errors import ProviderError
 log = logging.getLogger(__name__)
 
 MASK = "***"
+# Shorter "secrets" are not replaced wherever they occur (a key "k" would mangle every word);
+# in URLs they are still masked by parameter name.
+MIN_SECRET_LENGTH = 4
 USER_AGENT = "tradeassist/0.1 (+https://github.com/; httpx)"
 
 # Names of query parameters and headers whose values are secrets.
@@ -67,11 +70,12 @@ _NOT_PROCESSED = frozenset({429, 503})
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     """``text`` with every given secret (also URL-encoded) and every secret-looking URL part masked.
 
-    Secret-looking parts are found without being told: values of query parameters named like
+    Secrets shorter than ``MIN_SECRET_LENGTH`` are not replaced as text. Secret-looking parts
+    are found without being told: values of query parameters named like
     ``key``/``apikey``/``api_key``/``token``/``access_token``/``password``, passwords in URL
     user info, and Telegram bot tokens in paths.
     """
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+    for secret in sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True):
         for form in (secret, quote(secret, safe=""), quote_plus(secret)):
             text = text.replace(form, MASK)
     text = _BOT_TOKEN.sub(rf"\1{MASK}", text)

@@ -157,7 +157,11 @@ class TwelveDataProvider:
         }
         client = self._client or HttpClient()
         response = client.get(f"{self.base_url}/time_series", params=params, secrets=[api_key])
-        return self._parse(response.content, source_name=response.url, secrets=(api_key,))
+        try:
+            return self._parse(response.content, source_name=response.url, secrets=(api_key,))
+        except FileFormatError as exc:
+            problem = redact(str(exc), [api_key])
+        raise ProviderError(f"twelvedata {symbol}: the answer is not a time series: {problem}", symbol=symbol)
 
 
 def _zone(name: str | None, problems: Problems) -> ZoneInfo | None:

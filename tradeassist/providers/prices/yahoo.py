@@ -16,6 +16,7 @@ float artefacts included (``116.1500015258789``); rounding them is not a parser'
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -244,23 +245,23 @@ class YahooProvider:
             params["period2"] = int(datetime.combine(last, time(0), tzinfo=UTC).timestamp())
         client = self._client or HttpClient()
         response = client.get(f"{self.base_url}/v8/finance/chart/{symbol}", params=params, headers=_HEADERS)
-        series = self.parse(response.content, source_name=response.url)
-        if start is None and end is None:
-            return series
-        kept = tuple(
-            bar
-            for bar in series.bars
-            if (start is None or bar.as_of >= start) and (end is None or bar.as_of <= end)
-        )
-        return PriceSeries(
-            source=series.source,
-            source_name=series.source_name,
-            bars=kept,
-            symbol=series.symbol or symbol,
-            currency=series.currency,
-            quote_scale=series.quote_scale,
-            meta=series.meta,
-        )
+        try:
+            series = self.parse(response.content, source_name=response.url)
+        except FileFormatError as exc:
+            problem = str(exc)
+        else:
+            return _window(series, symbol, start, end)
+        raise ProviderError(f"yahoo {symbol}: the answer is not chart data: {problem}", symbol=symbol)
+
+
+def _window(series: PriceSeries, symbol: str, start: date | None, end: date | None) -> PriceSeries:
+    """Only the bars from ``start`` to ``end`` (Yahoo's periods are in UTC seconds, ours are dates)."""
+    kept = tuple(
+        bar
+        for bar in series.bars
+        if (start is None or bar.as_of >= start) and (end is None or bar.as_of <= end)
+    )
+    return dataclasses.replace(series, bars=kept, symbol=series.symbol or symbol)
 
 
 def _local_date(text: str) -> date:
