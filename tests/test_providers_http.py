@@ -16,6 +16,7 @@ from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from tradeassist.errors import ProviderError
@@ -386,3 +387,16 @@ def test_success_response_carries_redacted_url_and_headers() -> None:
         response = HttpClient(fast_policy()).get(f"{server.base_url}/q", params={"apikey": "SEKRIT"})
         assert server.seen[0].headers["User-Agent"].startswith("tradeassist/")
     assert "SEKRIT" not in response.url and response.headers["x-test"] == "1"
+
+
+def test_an_injected_transport_serves_many_calls_and_is_not_closed() -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(str(request.url))
+        return httpx.Response(503 if len(calls) == 1 else 200, text="ok")
+
+    client = HttpClient(fast_policy(), transport=httpx.MockTransport(handler), sleep=SleepRecorder())
+    assert client.get("http://feed.invalid/a").text == "ok"  # a 503, then a retry
+    assert client.get("http://feed.invalid/b").text == "ok"
+    assert calls == ["http://feed.invalid/a", "http://feed.invalid/a", "http://feed.invalid/b"]

@@ -272,7 +272,7 @@ class HttpClient:
         self.policy = policy or HttpPolicy()
         self._secrets = frozenset(s for s in secrets if s)
         self._headers = {"User-Agent": USER_AGENT, **(headers or {})}
-        self._transport = transport
+        self._transport = _Borrowed(transport) if transport is not None else None
         self._sleep = sleep
         self._clock = clock
         self._wallclock = wallclock
@@ -438,6 +438,19 @@ class HttpClient:
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self._wallclock())
         reason = f"HTTP {status} {response.reason_phrase}".rstrip()
         return _Failure(reason, status=status, body=body, retry_after=retry_after, retryable=retryable)
+
+
+class _Borrowed(httpx.BaseTransport):
+    """A caller's transport, used by each per-call httpx.Client but closed only by its owner."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        pass
 
 
 def _describe(exc: Exception, hidden: set[str]) -> str:

@@ -177,10 +177,6 @@ class Problems:
         if self.items:
             raise FileFormatError(self.source_name, list(self.items))
 
-    def fail(self, line: int | None, reason: str) -> FileFormatError:
-        self.add(line, reason)
-        return FileFormatError(self.source_name, list(self.items))
-
 
 def decode(data: str | bytes, source_name: str) -> str:
     """Text from bytes (UTF-8, BOM tolerated) or a str (a leading BOM dropped)."""
