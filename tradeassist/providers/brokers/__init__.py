@@ -1,0 +1,62 @@
+"""Broker-file parsers, registered by name.
+
+    fmt = get_broker_format("ajbell")
+    parsed = fmt.parse(history_csv, cash_statement_csv, mapping=load_mapping(mapping_csv))
+
+Each format reads files and returns a ``ParsedFile`` of ``ParsedEntry`` values, oldest
+first; it never touches the database (a service resolves listings and writes the batch).
+"""
+
+from __future__ import annotations
+
+from ...errors import NotFound
+from .base import (
+    BrokerFormat,
+    FrozenMap,
+    NamedBytes,
+    ParsedEntry,
+    ParsedFile,
+    Source,
+    SourceFile,
+    StatementBalance,
+    UnmappedDescriptionsError,
+)
+from .canonical import CanonicalFormat, parse_canonical
+
+__all__ = [
+    "BrokerFormat",
+    "FrozenMap",
+    "NamedBytes",
+    "ParsedEntry",
+    "ParsedFile",
+    "Source",
+    "SourceFile",
+    "StatementBalance",
+    "UnmappedDescriptionsError",
+    "broker_format_names",
+    "get_broker_format",
+    "parse_canonical",
+    "register_broker_format",
+]
+
+_REGISTRY: dict[str, BrokerFormat] = {}
+
+
+def register_broker_format(fmt: BrokerFormat) -> None:
+    """Make ``fmt`` available by its name (a later registration replaces an earlier one)."""
+    _REGISTRY[fmt.name] = fmt
+
+
+def get_broker_format(name: str) -> BrokerFormat:
+    try:
+        return _REGISTRY[name.strip().lower()]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise NotFound(f"unknown broker format {name!r}; known formats: {known}") from None
+
+
+def broker_format_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+register_broker_format(CanonicalFormat())
