@@ -1,0 +1,172 @@
+"""The whole-unit allocation problem in exact integers.
+
+``build_problem`` turns a portfolio state and a policy into integers: every GBP amount is
+multiplied by ``money_scale`` (10**D, D the most decimal places of any amount involved, so a
+GBX price of 1234.5p = 12.345 GBP stays exact) and every target by ``target_scale``. In those
+units, for a trade vector with ``K`` executed lines and net spend ``c_s`` in sleeve ``s``:
+
+    total after trades   T_K = total - fee * K          (cash paid out as fees leaves; the rest
+                                                          only moves between cash and holdings)
+    deviation            d_s = target_scale * (value_s + c_s) - target_s * T_K
+    objective            sum_s (w_s - t_s)**2  =  (sum_s d_s**2) / (target_scale * T_K)**2
+
+so comparing objectives is comparing ``N / T_K**2`` with ``N = sum_s d_s**2``, in integers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+from ..money import ZERO
+from ..policy import Policy
+from .model import PortfolioState, Position
+from .valuation import sleeve_codes, sleeve_values, target_of
+
+
+@dataclass(frozen=True)
+class Item:
+    """A listing the optimizer may trade: ``q`` whole units, 0 or ``min_units <= |q|``."""
+
+    position: int  # index of the position in the state
+    sleeve: int  # index into AllocationProblem.sleeves
+    price: int  # GBP price x money_scale
+    min_units: int  # fewest units whose consideration reaches the minimum trade (at least 1)
+    max_buy: int  # most units it could buy with all the money there is (0: no buying)
+    max_sell: int  # most whole units it may sell (0: no selling)
+    share: Fraction  # its share of the sleeve's money in the policy's constituent split
+
+
+@dataclass(frozen=True)
+class AllocationProblem:
+    sleeves: tuple[str, ...]
+    targets: tuple[int, ...]  # target weight x target_scale, per sleeve
+    target_scale: int
+    money_scale: int
+    values: tuple[int, ...]  # valued holdings per sleeve before trading
+    total: int  # valued holdings + cash + contribution
+    fee: int  # per executed line
+    budget: int  # money available: cash + contribution - cash buffer (may be negative)
+    items: tuple[Item, ...]  # sorted by listing key: the order of the final tie-break
+
+    def total_after(self, lines: int) -> int:
+        return self.total - self.fee * lines
+
+    def numerator(self, spends: Sequence[int], lines: int) -> int:
+        """``N`` for net spends per sleeve (money units) and ``lines`` executed lines."""
+        ts, total = self.target_scale, self.total_after(lines)
+        return sum(
+            (ts * (value + spend) - target * total) ** 2
+            for value, spend, target in zip(self.values, spends, self.targets, strict=True)
+        )
+
+    def evaluate(self, units: Sequence[int]) -> tuple[int, int, int, int] | None:
+        """(N, T_K, K, net spend) for whole units per item, or None when it breaks a constraint."""
+        spends = [0] * len(self.sleeves)
+        lines = 0
+        for item, q in zip(self.items, units, strict=True):
+            if q == 0:
+                continue
+            if not (item.min_units <= q <= item.max_buy or item.min_units <= -q <= item.max_sell):
+                return None
+            spends[item.sleeve] += q * item.price
+            lines += 1
+        net = sum(spends)
+        if net + self.fee * lines > self.budget or self.total_after(lines) <= 0:
+            return None
+        return self.numerator(spends, lines), self.total_after(lines), lines, net
+
+
+def _places(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return max(0, -exponent)
+
+
+def _scaled(value: Decimal, places: int) -> int:
+    """``value * 10**places`` as an int; exact because ``places`` covers its decimals."""
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    magnitude = int("".join(map(str, digits)) or "0") * 10 ** (exponent + places)
+    return -magnitude if sign else magnitude
+
+
+def _shares(policy: Policy, sleeve: str, positions: Sequence[Position]) -> list[Fraction]:
+    """Each tradeable listing's share of its sleeve: the policy's split renormalised, else equal."""
+    split = policy.constituent_split.get(sleeve, {})
+    weights = [Fraction(split.get(p.label, ZERO)) for p in positions]
+    total = sum(weights, Fraction(0))
+    if total == 0:
+        return [Fraction(1, len(positions))] * len(positions)
+    return [w / total for w in weights]
+
+
+def build_problem(state: PortfolioState, policy: Policy, *, sells: bool) -> AllocationProblem:
+    sleeves = sleeve_codes(state, policy)
+    values = sleeve_values(state, policy)
+    budget = state.cash_available_gbp - policy.cash_buffer_base
+    tradeable = sorted((p for p in state.positions if p.can_trade), key=lambda p: p.key)
+    amounts = [
+        *values.values(),
+        state.cash_gbp,
+        state.contribution_gbp,
+        policy.fee_per_trade_base,
+        policy.min_trade_base,
+        policy.cash_buffer_base,
+        *(p.price_gbp for p in tradeable if p.price_gbp is not None),
+    ]
+    places = max(_places(a) for a in amounts)
+    target_places = max(_places(target_of(policy, code)) for code in sleeves)
+
+    def money(value: Decimal) -> int:
+        return _scaled(value, places)
+
+    budget_units, fee, min_trade = (
+        money(budget),
+        money(policy.fee_per_trade_base),
+        money(policy.min_trade_base),
+    )
+    index_of = {p.key: i for i, p in enumerate(state.positions)}
+    sleeve_index = {code: i for i, code in enumerate(sleeves)}
+    raw: list[tuple[Position, int, int, int]] = []  # position, price, min units, max sell
+    for position in tradeable:
+        assert position.price_gbp is not None
+        price = money(position.price_gbp)
+        min_units = max(1, -(-min_trade // price))
+        held = int(position.units)  # whole units only: a fractional remainder is never sold
+        raw.append((position, price, min_units, held if sells and held >= min_units else 0))
+    sell_capacity = sum(price * max_sell for _, price, _, max_sell in raw)
+    spendable = budget_units + sell_capacity - fee
+    items = []
+    by_sleeve: dict[str, list[Position]] = {}
+    for position, *_ in raw:
+        by_sleeve.setdefault(position.sleeve, []).append(position)
+    shares = {code: dict(zip(ps, _shares(policy, code, ps), strict=True)) for code, ps in by_sleeve.items()}
+    for position, price, min_units, max_sell in raw:
+        max_buy = spendable // price if spendable >= min_units * price else 0
+        if max_buy == 0 and max_sell == 0:
+            continue
+        items.append(
+            Item(
+                position=index_of[position.key],
+                sleeve=sleeve_index[position.sleeve],
+                price=price,
+                min_units=min_units,
+                max_buy=max_buy,
+                max_sell=max_sell,
+                share=shares[position.sleeve][position],
+            )
+        )
+    return AllocationProblem(
+        sleeves=sleeves,
+        targets=tuple(_scaled(target_of(policy, code), target_places) for code in sleeves),
+        target_scale=10**target_places,
+        money_scale=10**places,
+        values=tuple(money(values[code]) for code in sleeves),
+        total=money(sum(values.values(), ZERO) + state.cash_available_gbp),
+        fee=fee,
+        budget=budget_units,
+        items=tuple(items),
+    )

@@ -1,0 +1,272 @@
+"""The policy: sleeve targets, drift bands and trading constraints, as a versioned schema.
+
+A policy is a small JSON document (``policy.json``) that the strategy service archives
+under the SHA-256 of its canonical form. The example from the design accepted as is::
+
+    {"sleeve_targets": {"CORE": "0.70", "SEMIS": "0.15", "ENERGY": "0.15"},
+     "drift_bands": {"absolute": "0.05", "relative": "0.25"},
+     "min_trade_base": "100", "fee_per_trade_base": "1.50", "cash_buffer_base": "50",
+     "whole_units": true,
+     "allow_sells": {"MONTHLY_ALLOC": false, "QUARTERLY_REBAL": true}}
+
+Every number is a ``Decimal``: write it as a string, or as a JSON number read with
+``jsonutil.loads_decimal`` (never a float: a Python float is refused). Unknown keys are
+refused, so a typo cannot silently fall back to a default. Amounts (``*_base``) are in the
+portfolio's base currency, GBP in V1.
+
+The canonical form (``canonical_policy_json``) is the validated policy with every default
+filled in, keys sorted, no whitespace and decimals normalised (``"0.70"`` and ``0.7`` are the
+same number, so the same policy): the same content gives the same SHA-256 whatever the key
+order, whitespace or spelling of the numbers in the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Annotated, Any, Literal
+
+import pydantic
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    model_validator,
+)
+
+from .enums import TaskKind
+from .errors import ValidationError
+from .jsonutil import canonical_dumps, loads_decimal
+from .money import ONE, ZERO, decimal_str, to_decimal
+
+SCHEMA_VERSION = 1
+
+SLEEVE_CODE = re.compile(r"[A-Z][A-Z0-9_]*")
+# "TICKER:EXCHANGE", e.g. "VWRP:LSE", "BRK.B:XNYS": the listing key used inside a sleeve.
+LISTING_KEY = re.compile(r"[A-Z0-9][A-Z0-9._\-]*:[A-Z0-9][A-Z0-9_]*")
+
+# Only these task kinds trade; the others never produce trade lines.
+TRADING_KINDS = (TaskKind.MONTHLY_ALLOC, TaskKind.QUARTERLY_REBAL)
+
+
+def _exact_decimal(value: object) -> Decimal:
+    """Strings, ints and Decimals only: a float has already lost the number it meant."""
+    if isinstance(value, float):
+        raise ValueError('floats are not accepted; write the number as a string (e.g. "0.05")')
+    try:
+        return to_decimal(value, what="number")
+    except ValidationError as exc:
+        raise ValueError(str(exc).removeprefix("number: ")) from None
+
+
+def _non_negative(value: Decimal) -> Decimal:
+    if value < ZERO:
+        raise ValueError(f"must not be negative (got {decimal_str(value)})")
+    return value
+
+
+def _normalised(value: Decimal) -> str:
+    """The one spelling of a number in the canonical form: "0.70" -> "0.7", "1E+2" -> "100"."""
+    return decimal_str(value.normalize()) or "0"
+
+
+def _freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+ExactDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal), PlainSerializer(_normalised)]
+NonNegativeDecimal = Annotated[ExactDecimal, AfterValidator(_non_negative)]
+
+
+def _check_sleeve_targets(targets: Mapping[str, Decimal]) -> Mapping[str, Decimal]:
+    if not targets:
+        raise ValueError("at least one sleeve is needed")
+    for code, weight in targets.items():
+        if not SLEEVE_CODE.fullmatch(code):
+            raise ValueError(f"{code!r}: a sleeve code is upper case letters, digits and _ (e.g. CORE)")
+        if weight < ZERO or weight > ONE:
+            raise ValueError(f"{code}: a target must lie between 0 and 1 (got {decimal_str(weight)})")
+    total = sum(targets.values(), ZERO)
+    if total != ONE:
+        raise ValueError(f"must sum to exactly 1 (got {decimal_str(total)})")
+    return _freeze(targets)
+
+
+def _check_split(split: Mapping[str, Mapping[str, Decimal]]) -> Mapping[str, Mapping[str, Decimal]]:
+    frozen: dict[str, Mapping[str, Decimal]] = {}
+    for sleeve, weights in split.items():
+        if not SLEEVE_CODE.fullmatch(sleeve):
+            raise ValueError(f"{sleeve!r}: a sleeve code is upper case letters, digits and _ (e.g. CORE)")
+        if not weights:
+            raise ValueError(f"{sleeve}: name at least one listing, or leave the sleeve out")
+        for key, weight in weights.items():
+            if not LISTING_KEY.fullmatch(key):
+                raise ValueError(f"{sleeve}: {key!r}: a listing is written TICKER:EXCHANGE (e.g. VWRP:LSE)")
+            if weight < ZERO:
+                raise ValueError(f"{sleeve}: {key}: a weight must not be negative")
+        total = sum(weights.values(), ZERO)
+        if total != ONE:
+            raise ValueError(f"{sleeve}: weights must sum to exactly 1 (got {decimal_str(total)})")
+        frozen[sleeve] = _freeze(weights)
+    return _freeze(frozen)
+
+
+def _check_allow_sells(allow: Mapping[str, bool]) -> Mapping[str, bool]:
+    for kind in allow:
+        if kind not in TRADING_KINDS:
+            raise ValueError(f"{kind!r}: only {', '.join(TRADING_KINDS)} trade")
+    # Fill the kinds left out so the canonical form (and its hash) states every rule.
+    return _freeze({kind.value: bool(allow.get(kind.value, False)) for kind in TRADING_KINDS})
+
+
+def _dump_mapping(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        key: _dump_mapping(value) if isinstance(value, Mapping) else _normalised(value)
+        for key, value in mapping.items()
+    }
+
+
+class DriftBands(BaseModel):
+    """When a sleeve has drifted far enough from its target to rebalance."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    absolute: NonNegativeDecimal = Field(
+        description="A sleeve breaches when |weight - target| exceeds this (e.g. 0.05 = 5 points)."
+    )
+    relative: NonNegativeDecimal = Field(
+        description="A sleeve with a positive target also breaches when |weight - target| / target "
+        "exceeds this (e.g. 0.25 = a quarter of its target)."
+    )
+
+
+class Policy(BaseModel):
+    """A validated policy. Frozen: its mappings are read-only views."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = Field(
+        default=SCHEMA_VERSION, description="The policy schema version. Default 1, the only one so far."
+    )
+    sleeve_targets: Annotated[
+        Mapping[str, ExactDecimal], AfterValidator(_check_sleeve_targets), PlainSerializer(_dump_mapping)
+    ] = Field(
+        description="Target weight per sleeve code ([A-Z][A-Z0-9_]*), each between 0 and 1, summing to "
+        "exactly 1. Weights are over holdings plus cash; cash is not a sleeve. A sleeve held in the "
+        "portfolio but missing here has target 0."
+    )
+    drift_bands: DriftBands = Field(description="Drift bands; see DriftBands.")
+    min_trade_base: NonNegativeDecimal = Field(
+        description="Smallest consideration (units x price, before fees, GBP) of a line worth executing."
+    )
+    fee_per_trade_base: NonNegativeDecimal = Field(description="Dealing fee per executed line, in GBP.")
+    cash_buffer_base: NonNegativeDecimal = Field(
+        description="Cash (GBP) always left in the account; trades never take cash below it."
+    )
+    whole_units: Literal[True] = Field(
+        default=True,
+        description="Trade whole units only. Default true; false (fractional units) is refused: the "
+        "engine's exact search is over whole units.",
+    )
+    allow_sells: Annotated[
+        Mapping[str, StrictBool], AfterValidator(_check_allow_sells), PlainSerializer(dict)
+    ] = Field(
+        default_factory=dict,
+        description="Whether each trading task kind (MONTHLY_ALLOC, QUARTERLY_REBAL) may sell. "
+        "A kind left out may not sell. Default: no kind sells.",
+        validate_default=True,
+    )
+    max_price_age_business_days: int = Field(
+        default=5,
+        ge=0,
+        strict=True,
+        description="A price older than this many business days is stale: its listing is valued "
+        "but not traded. Default 5. Applied by the service that builds the engine's input.",
+    )
+    constituent_split: Annotated[
+        Mapping[str, Mapping[str, ExactDecimal]], AfterValidator(_check_split), PlainSerializer(_dump_mapping)
+    ] = Field(
+        default_factory=dict,
+        description="How a sleeve's money is meant to be split among its listings, keyed by sleeve then "
+        '"TICKER:EXCHANGE", weights summing to 1 per sleeve. A sleeve left out splits equally among '
+        "its tradeable listings. Default: equal everywhere. Used for the unconstrained ideal behind "
+        "suppressed lines and to break exact ties between equally good trade lists.",
+        validate_default=True,
+    )
+
+    @model_validator(mode="after")
+    def _split_names_targeted_sleeves(self) -> Policy:
+        for sleeve in self.constituent_split:
+            if sleeve not in self.sleeve_targets:
+                raise ValueError(f"constituent_split: {sleeve}: not a sleeve of sleeve_targets")
+        return self
+
+    def sells_allowed(self, kind: TaskKind | str) -> bool:
+        return bool(self.allow_sells.get(str(kind), False))
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    return ": ".join(str(part) for part in loc)
+
+
+def _reason(error: Mapping[str, Any]) -> str:
+    kind = error.get("type")
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "literal_error" and error.get("loc") == ("whole_units",):
+        return "false is not supported: the engine trades whole units only"
+    message = str(error.get("msg", "invalid"))
+    return message.removeprefix("Value error, ")
+
+
+def _policy_error(exc: pydantic.ValidationError) -> ValidationError:
+    problems = [
+        f"policy: {_path(err['loc'])}: {_reason(err)}" if err["loc"] else f"policy: {_reason(err)}"
+        for err in exc.errors()
+    ]
+    return ValidationError("; ".join(problems), problems=problems)
+
+
+def parse_policy(source: Policy | Mapping[str, Any] | str | bytes) -> Policy:
+    """A validated ``Policy`` from JSON text, a plain dict or a Policy.
+
+    Raises ``ValidationError`` whose message names the key path of each problem, e.g.
+    ``policy: sleeve_targets: must sum to exactly 1 (got 0.95)``.
+    """
+    if isinstance(source, Policy):
+        return source
+    if isinstance(source, bytes | str):
+        try:
+            source = loads_decimal(source.decode("utf-8") if isinstance(source, bytes) else source)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValidationError(f"policy: not valid JSON: {exc}") from None
+    if not isinstance(source, Mapping):
+        raise ValidationError(f"policy: expected a JSON object, got {type(source).__name__}")
+    try:
+        return Policy.model_validate(dict(source))
+    except pydantic.ValidationError as exc:
+        raise _policy_error(exc) from None
+
+
+def policy_to_dict(policy: Policy | Mapping[str, Any] | str | bytes) -> dict[str, Any]:
+    """The canonical content as a plain dict: every default filled in, decimals as strings."""
+    return parse_policy(policy).model_dump(mode="json")
+
+
+def canonical_policy_json(policy: Policy | Mapping[str, Any] | str | bytes) -> str:
+    """Sorted keys, no whitespace, normalised decimals: the text whose SHA-256 names the policy."""
+    return canonical_dumps(policy_to_dict(policy))
+
+
+def policy_sha256(policy: Policy | Mapping[str, Any] | str | bytes) -> str:
+    return hashlib.sha256(canonical_policy_json(policy).encode("utf-8")).hexdigest()
