@@ -10,6 +10,7 @@ first; it never touches the database (a service resolves listings and writes the
 from __future__ import annotations
 
 from ...errors import NotFound
+from .ajbell import AJBellFormat, ListingRef, load_mapping, parse_ajbell
 from .base import (
     BrokerFormat,
     FrozenMap,
@@ -26,6 +27,7 @@ from .canonical import CanonicalFormat, parse_canonical
 __all__ = [
     "BrokerFormat",
     "FrozenMap",
+    "ListingRef",
     "NamedBytes",
     "ParsedEntry",
     "ParsedFile",
@@ -35,6 +37,8 @@ __all__ = [
     "UnmappedDescriptionsError",
     "broker_format_names",
     "get_broker_format",
+    "load_mapping",
+    "parse_ajbell",
     "parse_canonical",
     "register_broker_format",
 ]
@@ -60,3 +64,4 @@ def broker_format_names() -> list[str]:
 
 
 register_broker_format(CanonicalFormat())
+register_broker_format(AJBellFormat())

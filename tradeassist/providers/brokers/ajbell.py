@@ -78,6 +78,7 @@ from .base import (
     oldest_first,
     parse_uk_date,
     read_source,
+    repeated_references,
 )
 
 FORMAT = "ajbell"
@@ -113,6 +114,14 @@ _HISTORY_KINDS: dict[str, tuple[EntryType, int, str | None]] = {
         "corporate action: removal of stock",
     ),
 }
+_HISTORY_NAMES = (
+    "Purchase",
+    "Sale",
+    "Transfer In",
+    "Transfer Out",
+    "Receipt of stock following a corporate action",
+    "Removal of stock following a corporate action",
+)
 _TRADE_LINE = re.compile(r"^(Purchase|Sale)\s+(\d[\d,]*(?:\.\d+)?)\s+(\S.*)$", re.IGNORECASE)
 _DIVIDEND_LINE = re.compile(r"^(?:Dividend|Div)\b\.?\s*(\d[\d,]*(?:\.\d+)?)?\s*(.*)$", re.IGNORECASE)
 
@@ -224,7 +233,7 @@ def _read_history(src: SourceText, problems: Problems) -> list[_HistoryRow]:
             on = parse_uk_date(on_text)
             kind = " ".join(kind_text.split()).lower()
             if kind not in _HISTORY_KINDS:
-                known = ", ".join(k.capitalize() for k in _HISTORY_KINDS)
+                known = ", ".join(_HISTORY_NAMES)
                 raise ValueError(f"transaction {kind_text!r} is not one of: {known}")
             if not description.strip():
                 raise ValueError("the description is empty")
@@ -238,9 +247,9 @@ def _read_history(src: SourceText, problems: Problems) -> list[_HistoryRow]:
             problems.add(src.name, line, str(exc))
             continue
         amount = abs(amount) if amount is not None else None
-        result.append(
-            _HistoryRow(line, on, kind, description.strip(), abs(quantity), amount, _cell(reference))
-        )
+        row = _HistoryRow(line, on, kind, description.strip(), abs(quantity), amount, _cell(reference))
+        result.append(row)
+    repeated_references(src.name, [(r.line, r.reference) for r in result], problems)
     return oldest_first(result, key=lambda r: r.on)
 
 
@@ -266,6 +275,7 @@ def _read_cash(src: SourceText, problems: Problems) -> list[_CashRow]:
             line, on, description, _cell(reference), _cell(settlement), receipt, abs(payment), balance
         )
         result.append(row)
+    repeated_references(src.name, [(r.line, r.reference) for r in result], problems)
     return oldest_first(result, key=lambda r: r.on)
 
 
@@ -362,7 +372,8 @@ def _trade_entry(
     if listing is None:
         return None
     price = _derived_price(amount, h.quantity) if amount else None
-    units = h.quantity if sign > 0 else -h.quantity
+    # Trades carry unsigned units (the type says which way); stock movements are signed.
+    units = -h.quantity if entry_type is EntryType.TRANSFER and sign < 0 else h.quantity
     problem = convention_problem(entry_type, listing.ticker, units, price, fees, cash_amount)
     if problem:
         build.problems.add(source, h.line, problem)

@@ -322,15 +322,27 @@ class ContentRefs:
         return "h-" + hashlib.sha256(raw.encode()).hexdigest()[:20]
 
 
+def repeated_references(source: str, refs: Iterable[tuple[int, str | None]], problems: Problems) -> None:
+    """A broker reference seen twice in one file is an error (it is the idempotency key)."""
+    first_line: dict[str, int] = {}
+    for line, ref in refs:
+        if ref is None:
+            continue
+        first = first_line.setdefault(ref, line)
+        if first != line:
+            problems.add(source, line, f"reference {ref!r} repeats line {first}")
+
+
 def duplicate_refs(entries: Iterable[ParsedEntry], problems: Problems) -> None:
-    first_line: dict[str, tuple[str, int]] = {}
+    """The same external_ref on entries from different files (each file checks its own)."""
+    first: dict[str, ParsedEntry] = {}
     for e in entries:
         if e.external_ref is None:
             continue
-        seen = first_line.setdefault(e.external_ref, (e.source, e.line))
-        if seen != (e.source, e.line):
-            where = f"line {seen[1]}" if seen[0] == e.source else f"{seen[0]} line {seen[1]}"
-            problems.add(e.source, e.line, f"reference {e.external_ref!r} repeats {where}")
+        seen = first.setdefault(e.external_ref, e)
+        if seen.source != e.source:
+            where = f"{seen.source} line {seen.line}"
+            problems.add(e.source, e.line, f"reference {e.external_ref!r} is also on {where}")
 
 
 def oldest_first(items: Sequence[T], key: Callable[[T], Any]) -> list[T]:
