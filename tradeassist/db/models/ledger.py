@@ -33,7 +33,9 @@ class LedgerBatch(SQLModel, table=True):
 
 
 class LedgerEntry(SQLModel, table=True):
-    """Added column: ``corrects_entry_id``, the entry a MANUAL_FIX compensating entry corrects."""
+    """Added columns: ``corrects_entry_id``, the entry a MANUAL_FIX compensating entry corrects;
+    ``cost_base``, for a TRANSFER of units in, the Section 104 cost (GBP) the units bring
+    (an in-specie transfer from another account or portfolio; NULL elsewhere)."""
 
     __tablename__ = "ledger_entries"
     __table_args__ = (
@@ -56,15 +58,22 @@ class LedgerEntry(SQLModel, table=True):
     notes: str | None = text_field()
     external_ref: str | None = text_field(length=200)
     corrects_entry_id: int | None = fk_field("ledger_entries.ledger_entry_id", nullable=True)
+    cost_base: Decimal | None = money_field(nullable=True)
 
 
 class HoldingSnapshot(SQLModel, table=True):
+    """``avg_cost_base`` is the Section 104 pooled average cost per unit in GBP, fees included,
+    to 10 decimal places. Added column: ``cost_base``, the pool's total cost (GBP), kept
+    exactly so that applying later entries to the snapshot gives what a rebuild gives (NULL
+    only on rows written before the column existed; such a portfolio is replayed in full)."""
+
     __tablename__ = "holding_snapshots"
 
     portfolio_id: int = fk_field("portfolios.portfolio_id", primary_key=True)
     listing_id: int = fk_field("instrument_listings.listing_id", primary_key=True)
     units: Decimal = money_field()
     avg_cost_base: Decimal | None = money_field(nullable=True)
+    cost_base: Decimal | None = money_field(nullable=True)
     updated_at: datetime = ts_field(now=True)
 
 

@@ -6,9 +6,10 @@ Revises: 0001_baseline
 
 from __future__ import annotations
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
+import tradeassist.db.types
 from tradeassist.db import immutability
 
 revision = "0002_ledger"
@@ -18,9 +19,19 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # The Section 104 pool's exact total cost, so snapshots can be advanced without a replay.
+    with op.batch_alter_table("holding_snapshots", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("cost_base", tradeassist.db.types.ExactDecimal(), nullable=True))
+    # The cost an in-specie TRANSFER of units brings in.
+    with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("cost_base", tradeassist.db.types.ExactDecimal(), nullable=True))
     # Re-create the append-only triggers after any table change (SQLite batch mode rebuilds tables).
     immutability.install(op.get_bind())
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
+        batch_op.drop_column("cost_base")
+    with op.batch_alter_table("holding_snapshots", schema=None) as batch_op:
+        batch_op.drop_column("cost_base")
+    immutability.install(op.get_bind())
