@@ -1,0 +1,98 @@
+"""Notification channels, registered by name (the ``Channel`` enum's values).
+
+>>> from tradeassist.providers.channels import OutgoingMessage, channel_names, get_channel
+>>> channel_names()
+('EMAIL', 'SLACK', 'TELEGRAM', 'WEBPUSH')
+>>> result = get_channel("webpush").send(OutgoingMessage("Subject", "Body"), "anyone")
+>>> result.status.value, result.error.split(":")[0]
+('PERMANENT', 'WEBPUSH is not supported in V1')
+
+``get_channel(name, **options)`` builds a new instance (names are case-insensitive);
+options go to the channel's constructor (``timeout``, ``settings``, ``token``...). A
+channel's ``send(message, target)`` never raises for a delivery problem: it returns a
+``DeliveryResult`` (SENT, RETRYABLE with an optional ``retry_after``, or PERMANENT), with a
+redacted ``error``. Register another channel with ``register_channel(name, factory)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ...errors import ConfigError
+from .base import (
+    Channel,
+    DeliveryResult,
+    DeliveryStatus,
+    OutgoingMessage,
+    retry_after_from_http_error,
+    truncate,
+)
+from .email import EmailChannel, SmtpSettings, build_email
+from .slack import SlackChannel, slack_payload
+from .telegram import TelegramChannel
+
+WEBPUSH_REASON = (
+    "WEBPUSH is not supported in V1: VAPID web push needs a browser push subscription "
+    "(endpoint and keys registered by a web page with a service worker), message encryption "
+    "(RFC 8291, pywebpush/cryptography) and the browser vendor's push service on the internet; "
+    "a notebook workbench has no such subscriber. Use EMAIL, TELEGRAM or SLACK."
+)
+
+
+class WebPushChannel:
+    """Registered so that configuring WEBPUSH gives a clear answer rather than 'unknown channel'."""
+
+    name = "WEBPUSH"
+
+    def __init__(self, **_options: object) -> None:
+        pass
+
+    def send(self, message: OutgoingMessage, target: str) -> DeliveryResult:
+        return DeliveryResult.permanent(self.name, WEBPUSH_REASON)
+
+
+_factories: dict[str, Callable[..., Channel]] = {
+    EmailChannel.name: EmailChannel,
+    TelegramChannel.name: TelegramChannel,
+    SlackChannel.name: SlackChannel,
+    WebPushChannel.name: WebPushChannel,
+}
+
+
+def get_channel(name: str, **options: object) -> Channel:
+    """A new instance of the channel registered as ``name`` (any case); ``ConfigError`` if none."""
+    try:
+        factory = _factories[str(name).strip().upper()]
+    except KeyError:
+        known = ", ".join(channel_names())
+        raise ConfigError(f"unknown notification channel {name!r}; known channels: {known}") from None
+    return factory(**options)
+
+
+def channel_names() -> tuple[str, ...]:
+    return tuple(sorted(_factories))
+
+
+def register_channel(name: str, factory: Callable[..., Channel]) -> None:
+    _factories[name.strip().upper()] = factory
+
+
+__all__ = [
+    "WEBPUSH_REASON",
+    "Channel",
+    "DeliveryResult",
+    "DeliveryStatus",
+    "EmailChannel",
+    "OutgoingMessage",
+    "SlackChannel",
+    "SmtpSettings",
+    "TelegramChannel",
+    "WebPushChannel",
+    "build_email",
+    "channel_names",
+    "get_channel",
+    "register_channel",
+    "retry_after_from_http_error",
+    "slack_payload",
+    "truncate",
+]

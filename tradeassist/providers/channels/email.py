@@ -1,0 +1,300 @@
+"""EMAIL: one message over SMTP (smtplib), with a deadline on the whole exchange.
+
+Settings come from the environment (``SmtpSettings.from_env``):
+
+* ``TRADEASSIST_SMTP_HOST`` (required), ``TRADEASSIST_SMTP_PORT`` (default 587 with STARTTLS,
+  else 25), ``TRADEASSIST_SMTP_STARTTLS`` (1/0, true/false, yes/no; default true),
+* ``TRADEASSIST_SMTP_USER`` and ``TRADEASSIST_SMTP_PASSWORD``: login only when a user is set,
+* ``TRADEASSIST_SMTP_FROM``: the sender (default: the user, when it is an address).
+
+``build_email`` makes the MIME structure (tested on its own)::
+
+    multipart/mixed                      only when there are attachments
+      multipart/alternative
+        text/plain                       the text body
+        multipart/related                only when there are inline images
+          text/html                      <img src="cid:ID">
+          image/png                      Content-ID: <ID>, inline
+      application/... ; filename=...     each attachment
+
+Nothing waits forever: every socket operation (connect, each reply, the TLS handshake) has
+the channel's ``timeout`` and the whole exchange a ``deadline``. The password, and the
+base64 forms that AUTH PLAIN/LOGIN put on the wire, never appear in a result or a log line.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import os
+import smtplib
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+
+from ...config import env_bool
+from ...errors import ConfigError, ValidationError
+from ..http import redact
+from .base import DeliveryResult, OutgoingMessage
+
+log = logging.getLogger(__name__)
+
+NAME = "EMAIL"
+DEFAULT_TIMEOUT = 30.0  # seconds per socket operation
+DEFAULT_DEADLINE = 120.0  # seconds for the whole exchange
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    host: str
+    sender: str
+    port: int = 587
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    starttls: bool = True
+
+    @classmethod
+    def from_env(cls) -> SmtpSettings:
+        """Read ``TRADEASSIST_SMTP_*``; ``ConfigError`` names the variable that is missing or wrong."""
+        env = os.environ
+        host = (env.get("TRADEASSIST_SMTP_HOST") or "").strip()
+        if not host:
+            raise ConfigError("EMAIL: TRADEASSIST_SMTP_HOST is not set (the SMTP server to send through)")
+        starttls = env_bool("TRADEASSIST_SMTP_STARTTLS", default=True)
+        raw_port = (env.get("TRADEASSIST_SMTP_PORT") or "").strip()
+        if raw_port:
+            if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
+                raise ConfigError(f"EMAIL: TRADEASSIST_SMTP_PORT={raw_port!r} is not a port number")
+            port = int(raw_port)
+        else:
+            port = 587 if starttls else 25
+        user = (env.get("TRADEASSIST_SMTP_USER") or "").strip() or None
+        password = env.get("TRADEASSIST_SMTP_PASSWORD") or None
+        if user and password is None:
+            raise ConfigError("EMAIL: TRADEASSIST_SMTP_USER is set but TRADEASSIST_SMTP_PASSWORD is not")
+        sender = (env.get("TRADEASSIST_SMTP_FROM") or "").strip() or (user if user and "@" in user else "")
+        if not sender:
+            raise ConfigError("EMAIL: TRADEASSIST_SMTP_FROM is not set (the sender's address)")
+        if not _is_address(sender):
+            raise ConfigError(f"EMAIL: TRADEASSIST_SMTP_FROM={sender!r} is not an email address")
+        return cls(host=host, port=port, user=user, password=password, sender=sender, starttls=starttls)
+
+
+def _is_address(text: str) -> bool:
+    if "\r" in text or "\n" in text:
+        return False
+    _name, address = parseaddr(text)
+    local, at, domain = address.rpartition("@")
+    return bool(at and local and domain and " " not in address)
+
+
+_IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+)
+
+
+def _image_subtype(data: bytes) -> str:
+    for magic, subtype in _IMAGE_MAGIC:
+        if data.startswith(magic):
+            return subtype
+    return "png"
+
+
+def build_email(message: OutgoingMessage, sender: str, to: str) -> EmailMessage:
+    """The MIME message (see the module docstring for its structure)."""
+    for role, address in (("sender", sender), ("recipient", to)):
+        if not _is_address(address):
+            raise ValidationError(f"EMAIL: the {role} {address!r} is not an email address")
+    msg = EmailMessage()
+    msg["Subject"] = message.subject
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Date"] = formatdate(usegmt=True)
+    msg["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2])
+    msg.set_content(message.text)
+    if message.html is not None:
+        msg.add_alternative(message.html, subtype="html")
+        html_part = msg.get_payload()[-1]
+        for content_id, data in message.inline_images:
+            subtype = _image_subtype(data)
+            html_part.add_related(
+                data,
+                maintype="image",
+                subtype=subtype,
+                cid=f"<{content_id}>",
+                disposition="inline",
+                filename=f"{content_id}.{subtype}",
+            )
+    for filename, mime_type, data in message.attachments:
+        maintype, _, subtype = mime_type.partition("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return msg
+
+
+class _DeadlineSMTP(smtplib.SMTP):
+    """smtplib with each socket operation bounded by ``min(timeout, time left)``."""
+
+    def __init__(self, *, timeout: float, deadline: float, clock: Callable[[], float]) -> None:
+        self._op_timeout = timeout
+        self._deadline = deadline
+        self._clock = clock
+        super().__init__(timeout=timeout)  # no host: connect() is called explicitly
+
+    def _remaining(self) -> float:
+        remaining = self._deadline - self._clock()
+        if remaining <= 0:
+            raise TimeoutError("the SMTP exchange did not finish within its deadline")
+        return min(self._op_timeout, remaining)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return super()._get_socket(host, port, self._remaining())
+
+    def send(self, s: bytes | str) -> None:
+        if self.sock is not None:
+            self.sock.settimeout(self._remaining())
+        super().send(s)
+
+    def getreply(self) -> tuple[int, bytes]:
+        if self.sock is not None:
+            self.sock.settimeout(self._remaining())
+        return super().getreply()
+
+
+def _auth_secrets(user: str | None, password: str | None) -> list[str]:
+    """The password as typed and as AUTH PLAIN / LOGIN encode it on the wire."""
+    if not password:
+        return []
+    forms = [password, base64.b64encode(password.encode()).decode()]
+    if user:
+        forms.append(base64.b64encode(f"\0{user}\0{password}".encode()).decode())
+    return forms
+
+
+def _reply_text(code: int | None, reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    text = " ".join(text.split())
+    return f"{code} {text}".strip() if code is not None else text
+
+
+def _code_result(code: int, what: str) -> tuple[bool, str]:
+    # 4xx: the server says try again later; 5xx: it will refuse the same way.
+    return (400 <= code < 500), what
+
+
+def _classify(exc: BaseException, settings: SmtpSettings, timeout: float) -> tuple[bool, str]:
+    """(retryable, reason) for an SMTP failure."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        refusals = "; ".join(f"{rcpt}: {_reply_text(*answer)}" for rcpt, answer in exc.recipients.items())
+        codes = [answer[0] for answer in exc.recipients.values()]
+        return all(400 <= c < 500 for c in codes), f"the server refused the recipient ({refusals})"
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return _code_result(
+            exc.smtp_code,
+            f"the server refused the login for user {settings.user!r} "
+            f"({_reply_text(exc.smtp_code, exc.smtp_error)}); check TRADEASSIST_SMTP_USER/PASSWORD",
+        )
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        return _code_result(
+            exc.smtp_code,
+            f"the server refused the sender {exc.sender!r} ({_reply_text(exc.smtp_code, exc.smtp_error)})",
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _code_result(
+            exc.smtp_code, f"the server answered {_reply_text(exc.smtp_code, exc.smtp_error)}"
+        )
+    if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError):
+        return True, f"no answer within {timeout:g} s (the server accepted the connection, then went silent)"
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return True, f"the server closed the connection ({exc})"
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return False, f"{exc} (check TRADEASSIST_SMTP_STARTTLS and the port)"
+    if isinstance(exc, smtplib.SMTPException):
+        return False, str(exc)
+    if isinstance(exc, ssl.SSLError):
+        return False, f"TLS failed ({exc})"
+    if isinstance(exc, TimeoutError):
+        return True, f"no answer within {timeout:g} s ({exc or 'timed out'})"
+    if isinstance(exc, OSError):
+        return True, f"could not reach the server ({type(exc).__name__}: {exc})"
+    raise exc  # a programming error: let it surface
+
+
+class EmailChannel:
+    """Sends over SMTP. ``settings`` default to ``SmtpSettings.from_env()`` read at each send."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        settings: SmtpSettings | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        deadline: float | None = None,
+        tls_context: ssl.SSLContext | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not timeout > 0:
+            raise ValueError("timeout must be positive")
+        self._settings = settings
+        self.timeout = timeout
+        self.deadline = deadline if deadline is not None else max(DEFAULT_DEADLINE, timeout)
+        self._tls_context = tls_context
+        self._clock = clock
+
+    def send(self, message: OutgoingMessage, target: str) -> DeliveryResult:
+        try:
+            settings = self._settings or SmtpSettings.from_env()
+        except ConfigError as exc:
+            return DeliveryResult.permanent(NAME, str(exc))
+        hidden = _auth_secrets(settings.user, settings.password)
+        try:
+            email_message = build_email(message, settings.sender, target)
+        except ValidationError as exc:
+            return DeliveryResult.permanent(NAME, redact(str(exc), hidden))
+        where = f"SMTP {settings.host}:{settings.port}"
+        try:
+            self._transmit(settings, email_message, target)
+        except Exception as exc:
+            retryable, reason = _classify(exc, settings, self.timeout)
+            error = redact(f"{where}: {reason}", hidden)
+        else:
+            log.info("email %r sent to %s via %s", message.subject, target, where)
+            return DeliveryResult.ok(NAME, provider_message_id=email_message["Message-ID"])
+        # Logged and returned outside the except block: no traceback holding the SMTP session.
+        log.warning("email to %s not sent: %s", target, error)
+        if retryable:
+            return DeliveryResult.retry(NAME, error)
+        return DeliveryResult.permanent(NAME, error)
+
+    def _transmit(self, settings: SmtpSettings, email_message: EmailMessage, target: str) -> None:
+        smtp = _DeadlineSMTP(timeout=self.timeout, deadline=self._clock() + self.deadline, clock=self._clock)
+        try:
+            smtp.connect(settings.host, settings.port)
+            smtp.ehlo()
+            if settings.starttls:
+                smtp.starttls(context=self._tls_context or ssl.create_default_context())
+                smtp.ehlo()
+            if settings.user:
+                if not settings.starttls:
+                    log.warning(
+                        "SMTP %s:%d: logging in without STARTTLS; the password crosses the network "
+                        "unencrypted",
+                        settings.host,
+                        settings.port,
+                    )
+                smtp.login(settings.user, settings.password or "")
+            sender_address = parseaddr(settings.sender)[1]
+            smtp.send_message(email_message, from_addr=sender_address, to_addrs=[parseaddr(target)[1]])
+            # The message was accepted: a lost goodbye does not unsend it.
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                smtp.quit()
+        finally:
+            smtp.close()
