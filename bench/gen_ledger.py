@@ -35,7 +35,7 @@ from pathlib import Path
 
 # The ISIN check digit comes from the library, so generated ISINs pass its validation.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tradeassist.isin import isin_check_digit  # noqa: E402
+from tradeassist.isin import isin_check_digit
 
 HEADER = "entry_time,entry_type,ticker,exchange,units,price,fees_base,cash_amount_base,external_ref,notes\n"
 START = datetime(2015, 1, 1, tzinfo=UTC)
@@ -199,7 +199,9 @@ def step(rng: random.Random, p: Portfolio, listings: list[Listing], when: dateti
         w.write(p, when, "CONTRIBUTION", amount)
 
 
-def generate(out: Path, *, rows: int = 1_000_000, portfolios: int = 10, listings: int = 100, seed: int = 42) -> dict:
+def generate(
+    out: Path, *, rows: int = 1_000_000, portfolios: int = 10, listings: int = 100, seed: int = 42
+) -> dict:
     """Write the files described in the module docstring; return the expected final state."""
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
@@ -234,10 +236,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--portfolios", type=int, default=10)
     parser.add_argument("--listings", type=int, default=100)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--time-parse", action="store_true", help="then time parse_canonical on each file")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     generate(args.out, rows=args.rows, portfolios=args.portfolios, listings=args.listings, seed=args.seed)
     print(f"wrote {args.rows:,} entries to {args.out} in {time.perf_counter() - started:.1f} s")
+    if args.time_parse:
+        time_parse(sorted(args.out.glob("ledger_p*.csv")))
+
+
+def time_parse(paths: list[Path]) -> None:
+    """Parse each canonical file (one process, files in turn) and report the throughput."""
+    from tradeassist.providers.brokers.canonical import parse_canonical
+
+    total_rows, total_seconds = 0, 0.0
+    for path in paths:
+        started = time.perf_counter()
+        rows = len(parse_canonical(path).entries)
+        seconds = time.perf_counter() - started
+        total_rows, total_seconds = total_rows + rows, total_seconds + seconds
+        print(f"  {path.name}: {rows:,} rows in {seconds:.2f} s")
+    print(f"parsed {total_rows:,} rows in {total_seconds:.2f} s ({total_rows / total_seconds:,.0f} rows/s)")
 
 
 if __name__ == "__main__":

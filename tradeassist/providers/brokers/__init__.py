@@ -23,6 +23,7 @@ from .base import (
     UnmappedDescriptionsError,
 )
 from .canonical import CanonicalFormat, parse_canonical
+from .trading212 import Trading212Format, parse_trading212
 
 __all__ = [
     "BrokerFormat",
@@ -40,6 +41,7 @@ __all__ = [
     "load_mapping",
     "parse_ajbell",
     "parse_canonical",
+    "parse_trading212",
     "register_broker_format",
 ]
 
@@ -65,3 +67,4 @@ def broker_format_names() -> list[str]:
 
 register_broker_format(CanonicalFormat())
 register_broker_format(AJBellFormat())
+register_broker_format(Trading212Format())

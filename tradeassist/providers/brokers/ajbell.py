@@ -652,6 +652,6 @@ class AJBellFormat:
         mapping = options.pop("mapping", None)
         if options:
             raise ValidationError(f"unknown options for the AJ Bell format: {', '.join(options)}")
-        if mapping is None:
+        if not isinstance(mapping, Mapping):
             raise ValidationError("the AJ Bell format needs mapping= (see load_mapping)")
-        return parse_ajbell(*sources, mapping=mapping)  # type: ignore[arg-type]
+        return parse_ajbell(*sources, mapping=mapping)

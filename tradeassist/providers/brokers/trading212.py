@@ -1,0 +1,256 @@
+"""Trading 212 CSV exports ("History" → Export CSV).
+
+The columns change between exports (fee columns appear only when the period had such a
+fee; older exports write ``Total (GBP)`` where newer ones write ``Total`` and
+``Currency (Total)``), so every column is looked up by name. Times are UTC.
+
+* Deposit → CONTRIBUTION; Withdrawal → WITHDRAWAL; ``Market|Limit|Stop … buy/sell`` →
+  BUY/SELL; ``Dividend (…)`` → INTEREST with notes ``dividend: …`` (the instrument, units
+  held and withholding tax go to ``extra``); ``Interest on cash``/``Lending interest`` →
+  INTEREST; ``Stock split open/close`` → unit TRANSFER (+/−) marked as a corporate action.
+  Other actions are refused by name.
+* V1 keeps cash in GBP only: a line whose Total (or a fee) is in another currency is refused
+  with that reason. A trade priced in USD whose Total is in GBP is fine: the price keeps its
+  own currency (``price_currency``; GBX means pence) and the cash is the GBP Total.
+* Total includes fees: BUY cash = −Total, consideration = Total − fees; SELL cash = +Total,
+  consideration = Total + fees. Fees are the sum of the GBP fee/tax columns (currency
+  conversion fee, stamp duty, transaction fee, …).
+* Entries carry the ISIN (validated) and Trading 212's ticker; the service maps ISIN →
+  listing. ``external_ref`` is the ID column, or a content hash where an export has none.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from ...enums import EntryType
+from ...errors import FileFormatError, ValidationError
+from ...isin import validate_isin
+from ...money import ZERO, to_decimal
+from .base import (
+    ContentRefs,
+    FrozenMap,
+    ParsedEntry,
+    ParsedFile,
+    Problems,
+    Source,
+    SourceFile,
+    SourceText,
+    convention_problem,
+    decimal_key,
+    is_blank,
+    oldest_first,
+    read_source,
+    repeated_references,
+)
+
+FORMAT = "trading212"
+BASE_CURRENCY = "GBP"
+TYPICAL_HEADER = (
+    "Action,Time,ISIN,Ticker,Name,No. of shares,Price / share,Currency (Price / share),"
+    "Exchange rate,Total,Currency (Total),…,ID"
+)
+# A fee or tax column: "Currency conversion fee", "Stamp duty (GBP)", "Transaction fee"…
+_FEE_COLUMN = re.compile(r"^(?!withholding)(.*\b(?:fee|tax|duty))(?: \(([a-z]{3})\))?$", re.IGNORECASE)
+_TOTAL_IN = re.compile(r"^total \(([a-z]{3})\)$", re.IGNORECASE)
+_NOT_AVAILABLE = {"", "not available", "n/a", "-"}
+
+
+class _Columns:
+    """Where each named column is in this export, and which columns hold fees."""
+
+    def __init__(self, header: Sequence[str]) -> None:
+        self.names = [cell.strip() for cell in header]
+        self.index = {name.lower(): i for i, name in enumerate(self.names)}
+        self.total: int | None = self.index.get("total")
+        self.total_currency: int | str | None = self.index.get("currency (total)")
+        for i, name in enumerate(self.names):
+            if self.total is None and (m := _TOTAL_IN.match(name)):
+                self.total, self.total_currency = i, m.group(1).upper()
+        # (column, its name, its currency: a fixed code or the column that says it)
+        self.fees: list[tuple[int, str, int | str | None]] = []
+        for i, name in enumerate(self.names):
+            m = _FEE_COLUMN.match(name)
+            if m and not name.lower().startswith("currency ("):
+                currency = m.group(2).upper() if m.group(2) else self.index.get(f"currency ({name.lower()})")
+                self.fees.append((i, name, currency))
+
+    def missing(self) -> list[str]:
+        wanted = {"action": "Action", "time": "Time"}
+        lacking = [label for key, label in wanted.items() if key not in self.index]
+        if self.total is None:
+            lacking.append("Total")
+        return lacking
+
+    def get(self, row: Sequence[str], name: str) -> str:
+        i = self.index.get(name.lower())
+        return row[i].strip() if i is not None and i < len(row) else ""
+
+    def currency(self, row: Sequence[str], where: int | str | None) -> str | None:
+        if isinstance(where, str):
+            return where
+        if where is None:
+            return None
+        return row[where].strip().strip('"').upper() or None
+
+
+def _kind(action: str) -> tuple[EntryType, int, str | None] | None:
+    """The entry type, the sign of units for a TRANSFER, and the notes, for an Action."""
+    a = " ".join(action.lower().split())
+    if a == "deposit":
+        return EntryType.CONTRIBUTION, 0, None
+    if a == "withdrawal":
+        return EntryType.WITHDRAWAL, 0, None
+    if a.endswith(" buy"):
+        return EntryType.BUY, 0, None
+    if a.endswith(" sell"):
+        return EntryType.SELL, 0, None
+    if a.startswith("dividend"):
+        return EntryType.INTEREST, 0, "dividend"
+    if a in ("interest on cash", "lending interest"):
+        return EntryType.INTEREST, 0, action.strip()
+    if a == "stock split open":
+        return EntryType.TRANSFER, 1, "corporate action: stock split (new shares in)"
+    if a == "stock split close":
+        return EntryType.TRANSFER, -1, "corporate action: stock split (old shares out)"
+    return None
+
+
+def _number(text: str, what: str) -> Decimal | None:
+    text = text.strip()
+    return None if text.lower() in _NOT_AVAILABLE else to_decimal(text, what=what)
+
+
+def _parse_line(cols: _Columns, row: list[str], line: int, name: str, refs: ContentRefs) -> ParsedEntry:
+    """One export line as an entry; ValueError/ValidationError with the reason if not."""
+    action = cols.get(row, "Action")
+    kind = _kind(action)
+    if kind is None:
+        raise ValueError(
+            f"action {action!r} is not supported (deposits, withdrawals, buys, sells, dividends, "
+            "interest and stock splits are)"
+        )
+    entry_type, sign, notes = kind
+    total_currency = cols.currency(row, cols.total_currency) or BASE_CURRENCY
+    if total_currency != BASE_CURRENCY:
+        raise ValueError(
+            f"the Total is in {total_currency}; cash is kept in {BASE_CURRENCY} only, so this line is refused"
+        )
+    time_text = cols.get(row, "Time")
+    try:
+        entry_time = datetime.fromisoformat(time_text)
+    except ValueError:
+        raise ValueError(f"Time {time_text!r} is not a date and time") from None
+    entry_time = entry_time.replace(tzinfo=UTC) if entry_time.tzinfo is None else entry_time.astimezone(UTC)
+    total = _number(row[cols.total], "Total") if cols.total is not None else None
+    if total is None:
+        raise ValueError("Total is empty")
+    total = abs(total)
+
+    fees = ZERO
+    for index, fee_name, where in cols.fees:
+        amount = _number(row[index], fee_name) if index < len(row) else None
+        if not amount:
+            continue
+        currency = cols.currency(row, where) or total_currency
+        if currency != BASE_CURRENCY:
+            raise ValueError(f"{fee_name} is in {currency}; fees are kept in {BASE_CURRENCY} only")
+        fees += abs(amount)
+
+    isin_text = cols.get(row, "ISIN")
+    isin = validate_isin(isin_text) if isin_text else None
+    ticker = cols.get(row, "Ticker").upper() or None
+    description = cols.get(row, "Name") or None
+    shares = _number(cols.get(row, "No. of shares"), "No. of shares")
+    price = _number(cols.get(row, "Price / share"), "Price / share")
+    price_currency = (cols.get(row, "Currency (Price / share)").strip('"') or "").upper() or None
+    if price_currency == "GBP" and cols.get(row, "Currency (Price / share)").strip('"') == "GBp":
+        price_currency = "GBX"  # Yahoo-style "GBp" also means pence
+    extra: dict[str, str] = {}
+    rate = cols.get(row, "Exchange rate")
+    if rate.lower() not in _NOT_AVAILABLE:
+        extra["exchange_rate"] = rate
+
+    units = consideration = None
+    cash = total
+    if entry_type is EntryType.BUY or entry_type is EntryType.SELL:
+        units, consideration = shares, total - fees if entry_type is EntryType.BUY else total + fees
+        cash = -total if entry_type is EntryType.BUY else total
+    elif entry_type is EntryType.TRANSFER:
+        units = -shares if shares is not None and sign < 0 else shares
+        cash = ZERO
+        extra["corporate_action"] = "split"
+    else:
+        if entry_type is EntryType.WITHDRAWAL:
+            cash = -total
+        if notes == "dividend":
+            notes = f"dividend: {description or ticker or isin}" + (f" ({shares} units)" if shares else "")
+            extra |= {"dividend_isin": isin or "", "dividend_ticker": ticker or ""}
+            if shares is not None:
+                extra["dividend_units"] = str(shares)
+            tax = cols.get(row, "Withholding tax")
+            if tax:
+                extra["withholding_tax"] = f"{tax} {cols.get(row, 'Currency (Withholding tax)')}".strip()
+        isin = ticker = description = price = price_currency = None
+    if fees and entry_type not in (EntryType.BUY, EntryType.SELL):
+        raise ValueError(f"fees of {fees} on a {action!r} line are not supported")
+    problem = convention_problem(entry_type, ticker or isin, units, price, fees, cash)
+    if problem:
+        raise ValueError(problem)
+    ref = cols.get(row, "ID") or refs(
+        action, time_text, isin or "", decimal_key(shares), decimal_key(total), total_currency
+    )
+    return ParsedEntry(
+        name, line, entry_time, entry_type, cash, fees, ticker, None, isin, description, units,
+        price if units is not None else None, price_currency if units is not None else None,
+        consideration, ref, notes, FrozenMap(extra),
+    )  # fmt: skip
+
+
+def parse_trading212(source: Source) -> ParsedFile:
+    """Parse a Trading 212 CSV export; raise ``FileFormatError`` naming every bad line."""
+    src = read_source(source)
+    rows = list(csv.reader(src.text.splitlines()))
+    cols = _Columns(rows[0])
+    if lacking := cols.missing():
+        why = f"not a Trading 212 export: no {', '.join(lacking)} column; expected {TYPICAL_HEADER!r}"
+        raise FileFormatError(src.name, [(1, why)])
+    problems = Problems()
+    refs = ContentRefs(FORMAT)
+    entries: list[ParsedEntry] = []
+    for line, row in enumerate(rows[1:], start=2):
+        if is_blank(row):
+            continue
+        if len(row) != len(cols.names):
+            problems.add(src.name, line, f"has {len(row)} fields, expected {len(cols.names)}")
+            continue
+        try:
+            entries.append(_parse_line(cols, row, line, src.name, refs))
+        except (ValueError, ValidationError) as exc:
+            problems.add(src.name, line, str(exc))
+    if not entries and not problems:
+        problems.add(src.name, None, "has a header but no entries")
+    repeated_references(src.name, [(e.line, e.external_ref) for e in entries], problems)
+    problems.raise_if_any()
+    return _result(src, entries)
+
+
+def _result(src: SourceText, entries: list[ParsedEntry]) -> ParsedFile:
+    ordered = oldest_first(entries, key=lambda e: e.entry_time)
+    return ParsedFile(
+        src.name, FORMAT, tuple(ordered), src.sha256, (SourceFile(src.name, src.sha256, FORMAT),)
+    )
+
+
+class Trading212Format:
+    name = FORMAT
+    title = "Trading 212 CSV export"
+
+    def parse(self, *sources: Source, **options: object) -> ParsedFile:
+        if len(sources) != 1 or options:
+            raise ValidationError("the Trading 212 format reads exactly one file and takes no options")
+        return parse_trading212(sources[0])
