@@ -182,6 +182,14 @@ def test_the_fast_path_and_the_careful_path_agree(tmp_path: Path) -> None:
     assert one._replace(line=0, external_ref="") == two._replace(line=0, external_ref="")
 
 
+def test_blank_references_and_notes_are_treated_as_empty(tmp_path: Path) -> None:
+    row = "2024-01-01T00:00:00Z,CONTRIBUTION,,,,,0,100,  ,  "
+    one, two = parse_canonical(write(tmp_path, f"{HEAD}\n{row}\n{row}\n")).entries
+    assert one.external_ref.startswith("h-") and two.external_ref.startswith("h-")
+    assert one.external_ref != two.external_ref
+    assert one.notes is None and two.notes is None
+
+
 def test_registry_and_protocol(tmp_path: Path) -> None:
     fmt = get_broker_format("canonical")
     path = write(tmp_path, f"{HEAD}\n2024-01-01,CONTRIBUTION,,,,,,100,a,\n")

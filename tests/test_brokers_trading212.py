@@ -199,6 +199,8 @@ def test_every_bad_line_is_reported(tmp_path: Path) -> None:
 def test_header_and_empty_files(tmp_path: Path) -> None:
     with pytest.raises(FileFormatError, match="not a Trading 212 export: no Action, Total column"):
         parse_trading212(write(tmp_path, "Type,Time,Amount", "Deposit,2024-01-01,5"))
+    with pytest.raises(FileFormatError, match=r"no Currency \(Total\) column"):
+        parse_trading212(write(tmp_path, "Action,Time,Total", "Deposit,2024-01-01,5"))
     with pytest.raises(FileFormatError, match="no entries"):
         parse_trading212(write(tmp_path, HEAD))
     (tmp_path / "empty.csv").write_bytes(b"")

@@ -160,7 +160,7 @@ def _parse(src: SourceText, reader: Any) -> ParsedFile:
         ref = ref.strip() or content_ref(*row[:8], notes)
         return ParsedEntry(
             name, line, entry_time, entry_type, cash, fees, ticker, exchange,
-            units=units, price=price, external_ref=ref, notes=notes or None,
+            units=units, price=price, external_ref=ref, notes=notes.strip() or None,
         )  # fmt: skip
 
     # A million new objects with no reference cycles: the cyclic collector would only
@@ -198,6 +198,7 @@ def _parse(src: SourceText, reader: Any) -> ParsedFile:
                 if fees is _MISSING:
                     fees = _fresh(fee_values, fe)
                 cash = Decimal(cash_text)
+                ref = ref.strip()
                 if (
                     ref
                     and cash.is_finite()
@@ -206,7 +207,7 @@ def _parse(src: SourceText, reader: Any) -> ParsedFile:
                 ):
                     entry = ParsedEntry(
                         name, line, entry_time, entry_type, cash, fees, ticker, exchange,
-                        units=units, price=price, external_ref=ref.strip(), notes=notes or None,
+                        units=units, price=price, external_ref=ref, notes=notes.strip() or None,
                     )  # fmt: skip
             except (KeyError, ValueError, ArithmeticError):
                 pass

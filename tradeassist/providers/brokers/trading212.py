@@ -84,6 +84,8 @@ class _Columns:
         lacking = [label for key, label in wanted.items() if key not in self.index]
         if self.total is None:
             lacking.append("Total")
+        elif self.total_currency is None:
+            lacking.append("Currency (Total)")  # never guess the currency of cash
         return lacking
 
     def get(self, row: Sequence[str], name: str) -> str:
@@ -135,7 +137,9 @@ def _parse_line(cols: _Columns, row: list[str], line: int, name: str, refs: Cont
             "interest and stock splits are)"
         )
     entry_type, sign, notes = kind
-    total_currency = cols.currency(row, cols.total_currency) or BASE_CURRENCY
+    total_currency = cols.currency(row, cols.total_currency)
+    if total_currency is None:
+        raise ValueError("Currency (Total) is empty")
     if total_currency != BASE_CURRENCY:
         raise ValueError(
             f"the Total is in {total_currency}; cash is kept in {BASE_CURRENCY} only, so this line is refused"
