@@ -4,6 +4,8 @@ import csv
 import hashlib
 import importlib.util
 import json
+import shutil
+import subprocess
 import sys
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -240,3 +242,19 @@ def test_generated_ledger_is_valid_and_deterministic(tmp_path: Path) -> None:
 
     journal = (tmp_path / "a" / "ledger.journal").read_text()
     assert journal.count("\n\n") - 1 == 3000  # one blank-line-separated transaction each
+
+
+@pytest.mark.skipif(shutil.which("hledger") is None, reason="hledger is not installed")
+def test_generated_journal_balances_agree_in_hledger(tmp_path: Path) -> None:
+    expected = load_generator().generate(tmp_path, rows=600, portfolios=2, listings=6, seed=42)
+    for code, final in expected.items():
+        result = subprocess.run(
+            ["hledger", "-f", str(tmp_path / "ledger.journal"), "bal", f"assets:{code}", "-N", "-O", "csv"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        rows = list(csv.reader(result.stdout.splitlines()))[1:]
+        balances = {account.rsplit(":", 1)[1]: amount.split()[0] for account, amount in rows}
+        assert balances.pop("cash") == final["cash"]
+        assert {t: int(u) for t, u in balances.items()} == final["units"]
