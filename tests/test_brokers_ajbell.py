@@ -172,6 +172,18 @@ def test_unmapped_descriptions_are_listed_all_at_once(real_data: Path, tmp_path:
     )
 
 
+def test_a_description_on_many_lines_is_listed_once(real_data: Path) -> None:
+    with pytest.raises(UnmappedDescriptionsError) as info:
+        parse_ajbell(
+            *real(real_data, "ISA-2023"), mapping={"Vanguard USD Corp Bd UCITS ETF GBP": ("VUCP", "LSE")}
+        )
+    assert info.value.descriptions == ("Lyxor Core UK Govt Bd (DR) ETF D GBP", "Scottish Mortgage Ord")
+    assert (
+        7,
+        "description 'Scottish Mortgage Ord' is not in the mapping (also lines 6, 5, 4)",
+    ) in info.value.problems
+
+
 def test_history_alone_has_no_fees_and_cash_is_the_amount(real_data: Path) -> None:
     parsed = parse_ajbell(real(real_data, "ISA-2022")[0], mapping=MAPPING)
     assert [e.external_ref for e in parsed.entries] == ["RDAUJOZC", "5WHNWXJM", "ZDEG5RQB", "LB1TOQ23"]

@@ -313,12 +313,14 @@ class _Build:
     items: list[tuple[tuple[date, int, int], ParsedEntry | None, _CashRow | None]] = field(
         default_factory=list
     )
-    unmapped: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    # normalised description -> (its first spelling, where it occurs)
+    unmapped: dict[str, tuple[str, list[tuple[str, int]]]] = field(default_factory=dict)
 
     def listing(self, description: str, source: str, line: int) -> ListingRef | None:
-        ref = self.mapping.get(normalise_description(description))
+        key = normalise_description(description)
+        ref = self.mapping.get(key)
         if ref is None:
-            self.unmapped.setdefault(description, []).append((source, line))
+            self.unmapped.setdefault(key, (description, []))[1].append((source, line))
         return ref
 
     def add(self, key: tuple[date, int, int], entry: ParsedEntry | None, cash: _CashRow | None) -> None:
@@ -539,9 +541,8 @@ def parse_ajbell(*sources: Source, mapping: Mapping[str, ListingRef | tuple[str,
 
     entries = [e for _, e, _ in build.items if e is not None]
     duplicate_refs(entries, problems)
-    unmapped = sorted(build.unmapped, key=str.casefold)
-    for description in unmapped:
-        where = build.unmapped[description]
+    unmapped = sorted((spelling for spelling, _ in build.unmapped.values()), key=str.casefold)
+    for description, where in sorted(build.unmapped.values(), key=lambda item: item[0].casefold()):
         also = ", ".join(str(ln) for _, ln in where[1:])
         problems.add(
             where[0][0],

@@ -360,9 +360,6 @@ def oldest_first(items: Sequence[T], key: Callable[[T], Any]) -> list[T]:
     return [items[i] for i in order]
 
 
-CASH_ONLY = frozenset({EntryType.CONTRIBUTION, EntryType.WITHDRAWAL, EntryType.FEE, EntryType.INTEREST})
-
-
 def convention_problem(
     entry_type: EntryType,
     ticker: str | None,
