@@ -171,9 +171,8 @@ def _parse_line(cols: _Columns, row: list[str], line: int, name: str, refs: Cont
     description = cols.get(row, "Name") or None
     shares = _number(cols.get(row, "No. of shares"), "No. of shares")
     price = _number(cols.get(row, "Price / share"), "Price / share")
-    price_currency = (cols.get(row, "Currency (Price / share)").strip('"') or "").upper() or None
-    if price_currency == "GBP" and cols.get(row, "Currency (Price / share)").strip('"') == "GBp":
-        price_currency = "GBX"  # Yahoo-style "GBp" also means pence
+    quoted_in = cols.get(row, "Currency (Price / share)").strip('"')
+    price_currency = "GBX" if quoted_in == "GBp" else quoted_in.upper() or None  # GBp: pence too
     extra: dict[str, str] = {}
     rate = cols.get(row, "Exchange rate")
     if rate.lower() not in _NOT_AVAILABLE:
@@ -206,7 +205,7 @@ def _parse_line(cols: _Columns, row: list[str], line: int, name: str, refs: Cont
     if problem:
         raise ValueError(problem)
     ref = cols.get(row, "ID") or refs(
-        action, time_text, isin or "", decimal_key(shares), decimal_key(total), total_currency
+        action, time_text, isin_text, decimal_key(shares), decimal_key(total), total_currency
     )
     return ParsedEntry(
         name, line, entry_time, entry_type, cash, fees, ticker, None, isin, description, units,
