@@ -1,4 +1,9 @@
-"""§4 Market data: sources, prices, FX rates, corporate actions, accepted price levels."""
+"""§4 Market data: sources, prices, FX rates, corporate actions, accepted price levels.
+
+Added by the market data work (revision 0003_market): ``price_points.usable`` and the index
+``ix_price_points_latest`` (see :class:`PricePoint`), and the snapshot table
+``price_point_rechecks`` (see :class:`PricePointRecheck`).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Date, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, Column, Date, ForeignKey, Index, String, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from ...enums import CorporateActionType
-from .base import enum_field, fk_field, id_field, json_field, money_field, text_field, ts_field
+from .base import ID_TYPE, enum_field, fk_field, id_field, json_field, money_field, text_field, ts_field
 
 
 class MarketDataSource(SQLModel, table=True):
@@ -22,9 +27,23 @@ class MarketDataSource(SQLModel, table=True):
 
 
 class PricePoint(SQLModel, table=True):
+    """A price as a feed gave it, normalised and checked at ingest; never changed afterwards.
+
+    A daily close of date D is stored with ``as_of`` = the end of D in Europe/London (what
+    ``--as-of D`` means), so "as of D" includes D's close and nothing later.
+
+    Added column: ``usable`` (ingest time): True when no blocking quality flag is set and
+    ``normalized_price_base`` is known, i.e. the point may feed valuations. A later re-check
+    (an accepted level, a recorded split, FX imported after the price) never rewrites the
+    point: it writes a :class:`PricePointRecheck` row that readers join.
+    Added index: ``ix_price_points_latest`` (listing_id, is_close, as_of, price_point_id), for
+    "the latest good close per listing as of a date" read backwards from the date.
+    """
+
     __tablename__ = "price_points"
     __table_args__ = (
         UniqueConstraint("listing_id", "as_of", "source_id", "is_close", name="uq_price_point"),
+        Index("ix_price_points_latest", "listing_id", "is_close", "as_of", "price_point_id"),
     )
 
     price_point_id: int | None = id_field()
@@ -37,6 +56,34 @@ class PricePoint(SQLModel, table=True):
     raw_quote_scale: str = Field(sa_column=Column(String(8), nullable=False))
     normalized_price_base: Decimal | None = money_field(nullable=True)
     quality_flags: list[str] = json_field(default_factory=list)
+    usable: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+
+
+class PricePointRecheck(SQLModel, table=True):
+    """Added table (snapshot, mutable): the current verdict on a stored point, where it differs
+    from the verdict at ingest.
+
+    ``price_points`` is append-only and its ``quality_flags`` are what the checks said when the
+    point arrived. When the user accepts a new level or records a split, the listing's points
+    from that date on are checked again; when FX rates arrive after prices were flagged
+    ``missing_fx``, those prices are normalised again. A point whose verdict then differs from
+    its ingest-time one gets a row here (``quality_flags``, ``normalized_price_base``,
+    ``usable``, what caused it and when); a point whose verdict returns to the ingest-time one
+    loses its row. Readers take the row's values over the point's (``COALESCE``).
+    """
+
+    __tablename__ = "price_point_rechecks"
+
+    price_point_id: int = Field(
+        sa_column=Column(
+            ID_TYPE, ForeignKey("price_points.price_point_id"), primary_key=True, autoincrement=False
+        )
+    )
+    quality_flags: list[str] = json_field(default_factory=list)
+    normalized_price_base: Decimal | None = money_field(nullable=True)
+    usable: bool = Field(default=False, nullable=False)
+    cause: str = Field(sa_column=Column(String(64), nullable=False))
+    rechecked_at: datetime = ts_field(now=True)
 
 
 class FxRate(SQLModel, table=True):

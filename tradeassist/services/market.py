@@ -1,0 +1,160 @@
+"""Market data storage shared by the price and FX services: sources, timestamps, bulk writes.
+
+* **Sources** (``market_data_sources``) are named after the provider that produced the data
+  (``stooq``, ``yahoo``, ``ecb``...); a file import and a download from the same provider share
+  the source, so the same price from either is the same row.
+* **When a daily value is "as of"**: a close (or an FX reference rate) of date D is stored at
+  the end of D in Europe/London (``timeutil.end_of_london_day``), which is what ``--as-of D``
+  means, so "as of D" sees D's close and nothing later.
+* **Bulk writes** go straight to the driver inside the caller's transaction, with values
+  already in the exact stored form (decimals as plain text on SQLite, NUMERIC via ``COPY`` on
+  PostgreSQL): SQLite gets one ``executemany``, PostgreSQL one ``COPY ... FROM STDIN``. Rows
+  are never upserted: callers look up existing keys first and decide (see ``prices``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from ..db.models import MarketDataSource
+from ..timeutil import LONDON
+
+_END_OF_DAY = time(23, 59, 59, 999999)
+
+
+# --------------------------------------------------------------------------------------------
+# Sources
+# --------------------------------------------------------------------------------------------
+def source_id(session: Session, name: str, *, create: bool = True) -> int | None:
+    """The id of the source called ``name``, created on first use (``create``)."""
+    found = session.execute(
+        select(MarketDataSource.source_id).where(MarketDataSource.name == name)  # type: ignore[arg-type]
+    ).scalar()
+    if found is not None or not create:
+        return found
+    source = MarketDataSource(name=name)
+    session.add(source)
+    session.flush()
+    return source.source_id
+
+
+def source_names(session: Session) -> dict[int, str]:
+    rows = session.execute(select(MarketDataSource.source_id, MarketDataSource.name)).all()  # type: ignore[call-overload]
+    return {row[0]: row[1] for row in rows}
+
+
+# --------------------------------------------------------------------------------------------
+# Daily timestamps
+# --------------------------------------------------------------------------------------------
+@lru_cache(maxsize=4096)
+def month_offset(year: int, month: int) -> timedelta | None:
+    """London's UTC offset at the end of every day of the month, or None if it changes within it."""
+    first = datetime.combine(date(year, month, 1), _END_OF_DAY, tzinfo=LONDON).utcoffset()
+    last_day = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+    last = datetime.combine(last_day, _END_OF_DAY, tzinfo=LONDON).utcoffset()
+    return first if first == last else None
+
+
+def close_time(day: date) -> datetime:
+    """The stored ``as_of`` of a daily value of ``day``: the end of that day in London, in UTC."""
+    offset = month_offset(day.year, day.month)
+    if offset is None:
+        offset = datetime.combine(day, _END_OF_DAY, tzinfo=LONDON).utcoffset()
+        assert offset is not None
+    return (datetime.combine(day, _END_OF_DAY) - offset).replace(tzinfo=UTC)
+
+
+def close_day(as_of: datetime) -> date:
+    """The London date of a stored ``as_of`` (inverse of ``close_time`` for daily values)."""
+    return as_of.astimezone(LONDON).date()
+
+
+def day_start(day: date) -> datetime:
+    """The first instant of ``day`` in London, in UTC (values of days before ``day`` are earlier)."""
+    return datetime.combine(day, time(0), tzinfo=LONDON).astimezone(UTC)
+
+
+# --------------------------------------------------------------------------------------------
+# Bulk insert
+# --------------------------------------------------------------------------------------------
+def utc_text(moment: datetime) -> str:
+    """A UTC timestamp as SQLAlchemy stores it on SQLite (naive UTC, always with microseconds)."""
+    m = moment.astimezone(UTC)
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d} {m:%H:%M:%S}.{m.microsecond:06d}"
+
+
+def decimal_text(value: Decimal | None) -> str | None:
+    """A Decimal as ExactDecimal stores it on SQLite (plain, non-scientific text)."""
+    if value is None:
+        return None
+    text = format(value, "f")
+    return "0" if text == "-0" else text
+
+
+def bulk_insert(
+    session: Session,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    timestamp_columns: Iterable[str] = (),
+) -> int:
+    """Insert ``rows`` in the caller's transaction: ``executemany`` on SQLite, ``COPY`` on
+    PostgreSQL. Returns the row count.
+
+    Values come in stored form: timestamps as ``utc_text`` (UTC), decimals as
+    ``decimal_text``, booleans as ``bool``, JSON as text. ``timestamp_columns`` names the
+    timestamp columns (PostgreSQL is told they are UTC).
+    """
+    if not rows:
+        return 0
+    connection = session.connection()
+    cursor = connection.connection.cursor()
+    try:
+        if connection.dialect.name == "sqlite":
+            marks = ", ".join("?" for _ in columns)
+            cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+        else:
+            stamps = {columns.index(name) for name in timestamp_columns}
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                copy.write(copy_text(rows, stamps))
+    finally:
+        cursor.close()
+    return len(rows)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(rows: Iterable[Sequence[Any]], timestamp_indexes: Iterable[int] = ()) -> str:
+    """Rows in PostgreSQL's COPY text format (values strings, bools, ints or None); the cells at
+    ``timestamp_indexes`` are UTC timestamps and get the ``+00`` zone."""
+    stamps = sorted(timestamp_indexes)
+    lines = []
+    for row in rows:
+        cells = [_copy_cell(v) for v in row]
+        for index in stamps:
+            if row[index] is not None:
+                cells[index] += "+00"
+        lines.append("\t".join(cells))
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _copy_cell(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    return str(value)
