@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, String, UniqueConstraint
+from sqlalchemy import Boolean, Column, String, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from ...enums import RunStatus, ScheduleType, TaskKind, TaskScope
@@ -35,7 +35,9 @@ class TaskRunClaim(SQLModel, table=True):
     """Added table: one row per (task, slot) claimed by a runner; its id becomes the run id.
 
     The unique key makes a slot run at most once, whichever process or machine claims it
-    first, on SQLite and on PostgreSQL alike.
+    first, on SQLite and on PostgreSQL alike. Added column ``manual``: the claim of a run a
+    person asked for (``tasks run``), whose ``slot_at`` is the time asked for, not a schedule
+    slot; the schedule's catch-up ignores manual claims.
     """
 
     __tablename__ = "task_run_claims"
@@ -46,6 +48,7 @@ class TaskRunClaim(SQLModel, table=True):
     slot_at: datetime = ts_field()
     claimed_at: datetime = ts_field(now=True)
     worker: str | None = text_field(length=200)
+    manual: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
 
 
 class TaskRun(SQLModel, table=True):
