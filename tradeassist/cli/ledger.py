@@ -1,0 +1,316 @@
+"""ledger, holdings, cash and corporate-action commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..services import corporate_actions, imports, ledger
+from .context import JSON_OPTION, PORTFOLIO_OPTION, emit, emit_json, work
+
+ledger_app = typer.Typer(
+    help="The book of record: import, post, correct, list, rebuild.", no_args_is_help=True
+)
+action_app = typer.Typer(help="Corporate actions: SPLIT, MERGE, ISIN_CHANGE.", no_args_is_help=True)
+
+ENTRY_COLUMNS = [
+    "ledger_entry_id",
+    "entry_time",
+    "entry_type",
+    "ticker",
+    "exchange",
+    "units",
+    "price",
+    "fees_base",
+    "cash_amount_base",
+    "external_ref",
+    "notes",
+]
+
+
+def _file(path: Path | None) -> Path | None:
+    if path is not None and not path.is_file():
+        raise typer.BadParameter(f"{path}: no such file")
+    return path
+
+
+@ledger_app.command("import")
+def ledger_import(
+    file: Path = typer.Argument(..., help="The broker export (AJ Bell: the transaction history)."),
+    portfolio: str = PORTFOLIO_OPTION,
+    fmt: str = typer.Option(..., "--format", help="canonical, ajbell or trading212."),
+    mapping: Path = typer.Option(None, "--mapping", help="AJ Bell: description,ticker,exchange CSV."),
+    cash_statement: Path = typer.Option(None, "--cash-statement", help="AJ Bell: the cash statement CSV."),
+    label: str = typer.Option(None, "--label", help="The batch label (default: import FILE)."),
+) -> None:
+    """Import a broker file as one batch: all of it or nothing; importing it again adds nothing."""
+    if fmt.strip().lower() not in imports.FORMATS:
+        raise typer.BadParameter(f"--format {fmt!r}: expected one of {', '.join(imports.FORMATS)}")
+    for path in (file, mapping, cash_statement):
+        _file(path)
+    with work() as (session, actor):
+        result = imports.import_file(
+            session,
+            actor=actor,
+            portfolio=portfolio,
+            path=file,
+            format=fmt.strip().lower(),
+            mapping=mapping,
+            cash_statement=cash_statement,
+            label=label,
+        )
+    if result.already_imported:
+        typer.echo(f"{result.file}: imported before; nothing added (cash £{result.cash_balance})")
+        return
+    extra = f", {result.skipped} already recorded" if result.skipped else ""
+    extra += f", {result.absorbed} left to recorded corporate actions" if result.absorbed else ""
+    batch = f"batch {result.batch_id}" if result.batch_id else "no new batch"
+    typer.echo(f"{result.file}: {result.added} entries added ({batch}{extra}); cash £{result.cash_balance}")
+
+
+@ledger_app.command("list")
+def ledger_list(portfolio: str = PORTFOLIO_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Every entry of the portfolio, oldest first (all of them)."""
+    with work(readonly=True) as (session, actor):
+        rows = ledger.list_entries(session, actor=actor, portfolio=portfolio)
+    emit(rows, as_json, ENTRY_COLUMNS)
+
+
+@ledger_app.command("batches")
+def ledger_batches(portfolio: str = PORTFOLIO_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Every batch of the portfolio."""
+    with work(readonly=True) as (session, actor):
+        rows = ledger.list_batches(session, actor=actor, portfolio=portfolio)
+    emit(rows, as_json)
+
+
+def _entry_options(
+    session: object,
+    entry_type: str,
+    time: str | None,
+    amount: str | None,
+    ticker: str | None,
+    exchange: str | None,
+    units: str | None,
+    price: str | None,
+    fees: str | None,
+    cash: str | None,
+    cost: str | None,
+    ref: str | None,
+    notes: str | None,
+    corrects: int | None = None,
+) -> ledger.NewEntry:
+    return ledger.manual_entry(
+        session,  # type: ignore[arg-type]
+        entry_type=entry_type,
+        entry_time=ledger.parse_entry_time(time),
+        amount=amount,
+        ticker=ticker,
+        exchange=exchange,
+        units=units,
+        price=price,
+        fees=fees,
+        cash=cash,
+        cost=cost,
+        external_ref=ref,
+        notes=notes,
+        corrects_entry_id=corrects,
+    )
+
+
+TYPE_OPTION = typer.Option(
+    ..., "--type", help="BUY, SELL, CONTRIBUTION, WITHDRAWAL, FEE, INTEREST, TRANSFER."
+)
+TIME_OPTION = typer.Option(None, "--time", help="ISO date (midnight UTC) or timestamp; default now.")
+AMOUNT_OPTION = typer.Option(None, "--amount", help="Cash-only types: a positive GBP amount.")
+TICKER_OPTION = typer.Option(None, "--ticker")
+EXCHANGE_OPTION = typer.Option(None, "--exchange")
+UNITS_OPTION = typer.Option(None, "--units", help="BUY/SELL: > 0; TRANSFER: + in, − out.")
+PRICE_OPTION = typer.Option(None, "--price", help="In the listing's quote scale (pence for GBX).")
+FEES_OPTION = typer.Option(None, "--fees", help="GBP, ≥ 0.")
+CASH_OPTION = typer.Option(None, "--cash", help="Signed GBP cash (default: from units × price and fees).")
+COST_OPTION = typer.Option(None, "--cost", help="TRANSFER in: the pooled GBP cost the units bring.")
+REF_OPTION = typer.Option(None, "--ref", help="External reference (a contract note id).")
+NOTES_OPTION = typer.Option(None, "--notes")
+
+
+@ledger_app.command("add")
+def ledger_add(
+    portfolio: str = PORTFOLIO_OPTION,
+    entry_type: str = TYPE_OPTION,
+    time: str = TIME_OPTION,
+    amount: str = AMOUNT_OPTION,
+    ticker: str = TICKER_OPTION,
+    exchange: str = EXCHANGE_OPTION,
+    units: str = UNITS_OPTION,
+    price: str = PRICE_OPTION,
+    fees: str = FEES_OPTION,
+    cash: str = CASH_OPTION,
+    cost: str = COST_OPTION,
+    ref: str = REF_OPTION,
+    notes: str = NOTES_OPTION,
+    label: str = typer.Option(None, "--label"),
+) -> None:
+    """Post one entry as a MANUAL batch, e.g. ``--type CONTRIBUTION --amount 1000``."""
+    with work() as (session, actor):
+        entry = _entry_options(
+            session, entry_type, time, amount, ticker, exchange, units, price, fees, cash, cost, ref, notes
+        )
+        result = ledger.post_entries(
+            session,
+            actor=actor,
+            portfolio=portfolio,
+            entries=[entry],
+            label=label or f"manual {entry.entry_type}",
+            batch_type="MANUAL",
+        )
+    if result.batch_id is None:
+        typer.echo(f"already recorded (reference {ref}); nothing added")
+    else:
+        typer.echo(f"posted batch {result.batch_id}; cash £{result.cash_balance}")
+
+
+@ledger_app.command("correct")
+def ledger_correct(
+    entry_ids: list[int] = typer.Argument(..., help="The entries to reverse."),
+    portfolio: str = PORTFOLIO_OPTION,
+    entry_type: str = typer.Option(None, "--type", help="Also post this replacement entry."),
+    time: str = TIME_OPTION,
+    amount: str = AMOUNT_OPTION,
+    ticker: str = TICKER_OPTION,
+    exchange: str = EXCHANGE_OPTION,
+    units: str = UNITS_OPTION,
+    price: str = PRICE_OPTION,
+    fees: str = FEES_OPTION,
+    cash: str = CASH_OPTION,
+    cost: str = COST_OPTION,
+    ref: str = REF_OPTION,
+    notes: str = NOTES_OPTION,
+) -> None:
+    """Reverse entries (a MANUAL_FIX batch of exact negations), optionally with a replacement."""
+    with work() as (session, actor):
+        replacements = []
+        if entry_type:
+            replacements.append(
+                _entry_options(
+                    session,
+                    entry_type,
+                    time,
+                    amount,
+                    ticker,
+                    exchange,
+                    units,
+                    price,
+                    fees,
+                    cash,
+                    cost,
+                    ref,
+                    notes,
+                    entry_ids[0],
+                )
+            )
+        result = ledger.reverse_entries(
+            session, actor=actor, portfolio=portfolio, entry_ids=entry_ids, replacements=replacements
+        )
+    typer.echo(f"correction posted as batch {result.batch_id}; cash £{result.cash_balance}")
+
+
+@ledger_app.command("transfer")
+def ledger_transfer(
+    source: str = typer.Option(..., "--from", help="The portfolio the units or cash leave."),
+    destination: str = typer.Option(..., "--to", help="The portfolio they arrive in."),
+    time: str = TIME_OPTION,
+    ticker: str = TICKER_OPTION,
+    exchange: str = EXCHANGE_OPTION,
+    units: str = typer.Option(None, "--units", help="Units to move in specie (> 0), with --ticker."),
+    amount: str = typer.Option(None, "--amount", help="Cash to move (> 0)."),
+    notes: str = NOTES_OPTION,
+) -> None:
+    """Move units (with their pooled cost) or cash between two portfolios."""
+    with work() as (session, actor):
+        listing_id = ledger._lookup(session, ticker, exchange).listing_id if ticker else None
+        sent, received = ledger.transfer_between(
+            session,
+            actor=actor,
+            source=source,
+            destination=destination,
+            entry_time=ledger.parse_entry_time(time),
+            listing_id=listing_id,
+            units=units,  # type: ignore[arg-type]
+            amount=amount,  # type: ignore[arg-type]
+            notes=notes,
+        )
+    typer.echo(f"transferred: batch {sent.batch_id} in {source}, batch {received.batch_id} in {destination}")
+
+
+@ledger_app.command("rebuild")
+def ledger_rebuild(portfolio: str = PORTFOLIO_OPTION) -> None:
+    """Recompute the portfolio's holding and cash snapshots from its ledger."""
+    with work() as (session, actor):
+        result = ledger.rebuild(session, actor=actor, portfolio=portfolio)
+    state = "changed" if result.changed else "unchanged"
+    typer.echo(
+        f"rebuilt {result.portfolio} from {result.entries} entries: {result.holdings} holdings, "
+        f"cash £{result.cash_balance} ({state})"
+    )
+
+
+def holdings_command(portfolio: str = PORTFOLIO_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """The holdings: ticker, exchange, isin, units, avg_cost_base (GBP per unit, Section 104)."""
+    with work(readonly=True) as (session, actor):
+        rows = ledger.holdings(session, actor=actor, portfolio=portfolio)
+    emit(rows, as_json, ["ticker", "exchange", "isin", "units", "avg_cost_base"])
+
+
+def cash_command(portfolio: str = PORTFOLIO_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """The cash balance: currency, cash_balance (a JSON object with --json)."""
+    with work(readonly=True) as (session, actor):
+        row = ledger.cash(session, actor=actor, portfolio=portfolio)
+    if as_json:
+        emit_json(row)
+    else:
+        emit([row], False)
+
+
+@action_app.command("add")
+def action_add(
+    isin: str = typer.Option(..., "--isin"),
+    action_type: str = typer.Option(..., "--type", help="SPLIT, MERGE or ISIN_CHANGE."),
+    effective: str = typer.Option(..., "--effective", help="YYYY-MM-DD: the first day on the new basis."),
+    ratio: str = typer.Option(None, "--ratio", help="N:D, N new units for D held (2:1 split, 1:10 merge)."),
+    new_isin: str = typer.Option(None, "--new-isin", help="ISIN_CHANGE: the new ISIN."),
+    notes: str = NOTES_OPTION,
+) -> None:
+    """Record a corporate action; every portfolio holding the instrument is replayed."""
+    with work() as (session, actor):
+        action = corporate_actions.add_corporate_action(
+            session,
+            actor=actor,
+            isin=isin,
+            action_type=action_type,
+            effective=effective,
+            ratio=ratio,
+            new_isin=new_isin,
+            notes=notes,
+        )
+        action_id = action.corp_action_id
+    typer.echo(f"corporate action {action_id} recorded; the portfolios holding {isin.upper()} were replayed")
+
+
+@action_app.command("list")
+def action_list(
+    isin: str = typer.Option(None, "--isin", help="Only this instrument's actions."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Every recorded corporate action."""
+    with work(readonly=True) as (session, _actor):
+        rows = corporate_actions.list_corporate_actions(session, isin=isin)
+    emit(rows, as_json)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(ledger_app, name="ledger")
+    app.command("holdings")(holdings_command)
+    app.command("cash")(cash_command)
+    app.add_typer(action_app, name="corporate-action")

@@ -1,0 +1,338 @@
+"""Import a broker file into a portfolio's ledger: one file (or AJ Bell's pair) = one batch.
+
+The parsers (``providers.brokers``) read and check the file alone; this service resolves
+instruments to listings, converts prices to each listing's quote scale, pairs corporate-action
+movements, and hands everything to ``ledger.post_entries``, the one path that validates
+against the book and appends. So an import is atomic: any bad row refuses the whole file, and
+the error names the file, the line and the reason (every line a file alone can show; the
+first where the book decides, since what follows depends on it).
+
+Importing the same file again adds nothing: the batch keeps the file's SHA-256
+(``ledger_batches.source_sha256``, unique per portfolio), and entries whose ``external_ref``
+the portfolio holds already are skipped (so an export overlapping an earlier one adds only
+what is new).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlmodel import Session
+
+from ..db.models import Portfolio, User
+from ..engine.book import consideration
+from ..engine.normalize import parse_quote_unit
+from ..enums import BatchType, CorporateActionType, EntryType
+from ..errors import FileFormatError, ValidationError
+from ..money import CONTEXT
+from ..providers.brokers import ParsedEntry, ParsedFile, Source, get_broker_format
+from ..providers.brokers.base import Problems
+from . import ledger
+from .ledger import BalanceCheck, ListingInfo, NewEntry
+
+FORMATS = ("canonical", "ajbell", "trading212")
+# How far a broker's booking of a corporate action may lie from its recorded effective date.
+ACTION_WINDOW = timedelta(days=14)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    portfolio: str
+    file: str
+    format: str
+    batch_id: int | None
+    added: int
+    skipped: int
+    already_imported: bool
+    cash_balance: Decimal
+    absorbed: int = 0  # corporate-action rows left to a recorded corporate action
+
+
+def parse_file(
+    path: Source,
+    *,
+    format: str,
+    mapping: Source | None = None,
+    cash_statement: Source | None = None,
+) -> ParsedFile:
+    """Parse with the named broker format (no database)."""
+    fmt = get_broker_format(format)
+    if fmt.name != "ajbell" and (mapping is not None or cash_statement is not None):
+        raise ValidationError("--mapping and --cash-statement are for the ajbell format only")
+    if fmt.name == "ajbell":
+        from ..providers.brokers.ajbell import load_mapping
+
+        sources = (path,) if cash_statement is None else (path, cash_statement)
+        # Without a mapping every description is reported as unmapped, all at once.
+        return fmt.parse(*sources, mapping=load_mapping(mapping) if mapping is not None else {})
+    return fmt.parse(path)
+
+
+def import_file(
+    session: Session,
+    *,
+    actor: User,
+    portfolio: str | Portfolio,
+    path: Source,
+    format: str,
+    mapping: Source | None = None,
+    cash_statement: Source | None = None,
+    label: str | None = None,
+    now: datetime | None = None,
+) -> ImportResult:
+    """Import one broker file (AJ Bell: the history and/or its cash statement) as one batch."""
+    folio = ledger._portfolio(session, actor, portfolio, "import into the ledger")
+    parsed = parse_file(path, format=format, mapping=mapping, cash_statement=cash_statement)
+    return import_parsed(session, actor=actor, portfolio=folio, parsed=parsed, label=label, now=now)
+
+
+def import_parsed(
+    session: Session,
+    *,
+    actor: User,
+    portfolio: str | Portfolio,
+    parsed: ParsedFile,
+    label: str | None = None,
+    now: datetime | None = None,
+) -> ImportResult:
+    """Resolve and post an already parsed file (a notebook upload, or ``import_file``)."""
+    folio = ledger._portfolio(session, actor, portfolio, "import into the ledger")
+    listings = ledger.load_listings(session)
+    entries, balances, absorbed = _to_new_entries(session, parsed, listings)
+    result = ledger.post_entries(
+        session,
+        actor=actor,
+        portfolio=folio,
+        entries=entries,
+        label=label or f"import {parsed.name}",
+        batch_type=BatchType.IMPORT,
+        source_name=parsed.name[:500],
+        source_sha256=parsed.content_sha256,
+        balances=balances,
+        now=now,
+    )
+    return ImportResult(
+        folio.name,
+        parsed.name,
+        parsed.format,
+        result.batch_id,
+        result.added,
+        result.skipped if not result.already_imported else len(parsed.entries),
+        result.already_imported,
+        result.cash_balance,
+        absorbed,
+    )
+
+
+# --- resolving listings -------------------------------------------------------------------
+
+
+class _Resolver:
+    """Broker names -> listing ids: (ticker, exchange), else ISIN, else a ticker listed once."""
+
+    def __init__(self, listings: Mapping[int, ListingInfo]) -> None:
+        self.listings = listings
+        self.by_pair: dict[tuple[str, str], int] = {}
+        self.by_ticker: dict[str, list[int]] = defaultdict(list)
+        self.by_isin: dict[str, list[ListingInfo]] = defaultdict(list)
+        for info in listings.values():
+            self.by_pair[(info.ticker, info.exchange)] = info.listing_id
+            self.by_ticker[info.ticker].append(info.listing_id)
+            self.by_isin[info.isin].append(info)
+        self.cache: dict[tuple[str | None, str | None, str | None], int | str] = {}
+
+    def __call__(self, ticker: str | None, exchange: str | None, isin: str | None) -> int | str:
+        """A listing id, or the reason there is none."""
+        key = (ticker, exchange, isin)
+        found = self.cache.get(key)
+        if found is None:
+            found = self.cache[key] = self._resolve(ticker, exchange, isin)
+        return found
+
+    def _resolve(self, ticker: str | None, exchange: str | None, isin: str | None) -> int | str:
+        ticker = ticker.strip().upper() if ticker else None
+        exchange = exchange.strip().upper() if exchange else None
+        if ticker and exchange:
+            listing_id = self.by_pair.get((ticker, exchange))
+            if listing_id is None:
+                return f"unknown listing {ticker} on {exchange}: add it with `tradeassist listing add`"
+            return listing_id
+        if isin:
+            candidates = self.by_isin.get(isin.strip().upper(), [])
+            if candidates:
+                same_ticker = [c for c in candidates if c.ticker == ticker]
+                pick = same_ticker or candidates
+                return min(pick, key=lambda c: (not c.is_primary, c.listing_id)).listing_id
+        if ticker:
+            ids = self.by_ticker.get(ticker, [])
+            if len(ids) == 1:
+                return ids[0]
+            if ids:
+                return f"ticker {ticker} is listed on several exchanges: name the exchange in the mapping"
+        what = " ".join(x for x in (ticker, f"(ISIN {isin})" if isin else None) if x)
+        return f"unknown instrument {what or '(none named)'}: add its listing with `tradeassist listing add`"
+
+
+def _scaled_price(price: Decimal, price_currency: str | None, quote: ledger.bk.Quote) -> Decimal | str:
+    """The price in the listing's quote scale (pence for GBX), or why it cannot be."""
+    if price_currency is None:
+        return price
+    unit = parse_quote_unit(price_currency)
+    if unit.currency != quote.currency:
+        return f"the price is in {price_currency} but the listing trades in {quote.currency}"
+    shift = quote.exponent - unit.minor_exponent
+    return price.scaleb(shift) if shift else price
+
+
+# --- building the entries -----------------------------------------------------------------
+
+
+def _to_new_entries(
+    session: Session, parsed: ParsedFile, listings: Mapping[int, ListingInfo]
+) -> tuple[list[NewEntry], list[BalanceCheck], int]:
+    resolve = _Resolver(listings)
+    problems = Problems()
+    converted: list[NewEntry | None] = []
+    for p in parsed.entries:
+        converted.append(_convert(p, resolve, listings, problems))
+    problems.raise_if_any()
+    entries = [e for e in converted if e is not None]
+    order, absorbed = _pair_corporate_actions(session, parsed.entries, entries, listings, problems)
+    problems.raise_if_any()
+    final = [entries[i] for i in order]
+    # Positions moved (a receipt placed after its removal; absorbed rows dropped) only for
+    # entries that move no cash, so a balance holds after the same cash entries as before.
+    position_of = {old: new for new, old in enumerate(order)}
+    balances = []
+    for b in parsed.balances:
+        before = [position_of[i] for i in range(b.after_entries) if i in position_of]
+        after = max(before) + 1 if before else 0
+        balances.append(BalanceCheck(after, b.balance, b.source, b.line))
+    return final, balances, absorbed
+
+
+def _convert(
+    p: ParsedEntry, resolve: _Resolver, listings: Mapping[int, ListingInfo], problems: Problems
+) -> NewEntry | None:
+    listing_id: int | None = None
+    price = p.price
+    original_currency = original_amount = None
+    if p.ticker or p.isin:
+        found = resolve(p.ticker, p.exchange, p.isin)
+        if isinstance(found, str):
+            problems.add(p.source, p.line, found)
+            return None
+        listing_id = found
+        quote = listings[listing_id].quote
+        if price is not None:
+            scaled = _scaled_price(price, p.price_currency, quote)
+            if isinstance(scaled, str):
+                problems.add(p.source, p.line, scaled)
+                return None
+            price = scaled
+            if quote.currency != "GBP" and p.units is not None:
+                original_currency = quote.currency
+                original_amount = consideration(abs(p.units), price, quote)
+    cost = None
+    if p.entry_type is EntryType.TRANSFER and p.units is not None and p.units > 0:
+        cost = p.consideration_base  # an in-specie transfer in: the book cost it brings
+    return NewEntry(
+        p.entry_time,
+        p.entry_type,
+        p.cash_amount_base,
+        p.fees_base,
+        listing_id,
+        None,
+        None,
+        p.units,
+        price,
+        cost,
+        original_currency,
+        original_amount,
+        p.notes,
+        p.external_ref,
+        None,
+        p.source,
+        p.line,
+    )
+
+
+def _pair_corporate_actions(
+    session: Session,
+    parsed: Sequence[ParsedEntry],
+    entries: list[NewEntry],
+    listings: Mapping[int, ListingInfo],
+    problems: Problems,
+) -> tuple[list[int], int]:
+    """Corporate-action removals and receipts (AJ Bell's "Removal/Receipt of stock following a
+    corporate action", Trading 212's "Stock split close/open") on one day, one of each:
+
+    * if a recorded corporate action explains them (its instrument, within two weeks, the
+      units received = removed × num/den), they are dropped: the book applies the action;
+    * otherwise they become a transfer out and a transfer in that carries the removed cost
+      (``cost_from``), so the pooled cost moves to the new shares as Section 104 requires.
+
+    Returns the order to post the entries in, and how many rows were dropped.
+    """
+    marked = [i for i, p in enumerate(parsed) if p.extra.get("corporate_action")]
+    if not marked:
+        return list(range(len(entries))), 0
+    by_day: dict[object, list[int]] = defaultdict(list)
+    for i in marked:
+        by_day[parsed[i].entry_time.date()].append(i)
+    actions = ledger.load_actions(session, listings)
+    drop: set[int] = set()
+    after: dict[int, int] = {}  # receipt -> removal it follows
+    for day, rows in by_day.items():
+        outs = [i for i in rows if (entries[i].units or 0) < 0]
+        ins = [i for i in rows if (entries[i].units or 0) > 0]
+        if len(outs) != 1 or len(ins) != 1:
+            for i in rows:
+                problems.add(
+                    parsed[i].source,
+                    parsed[i].line,
+                    f"a corporate action on {day}: expected one removal and one receipt that day, found "
+                    f"{len(outs)} and {len(ins)}; record it with `tradeassist corporate-action add`",
+                )
+            continue
+        out, receipt = outs[0], ins[0]
+        if _explained(entries[out], entries[receipt], listings, actions):
+            drop |= {out, receipt}
+        else:
+            after[receipt] = out
+    order = [i for i in range(len(entries)) if i not in drop and i not in after]
+    for receipt, out in after.items():
+        order.insert(order.index(out) + 1, receipt)
+    # cost_from names the removal by its new position
+    position = {old: new for new, old in enumerate(order)}
+    for receipt, out in after.items():
+        entries[receipt] = entries[receipt]._replace(cost_from=position[out], cost_base=None)
+    return order, len(drop)
+
+
+def _explained(
+    out: NewEntry, receipt: NewEntry, listings: Mapping[int, ListingInfo], actions: Sequence[ledger.bk.Action]
+) -> bool:
+    old = listings[out.listing_id].quote.instrument_id  # type: ignore[index]
+    new = listings[receipt.listing_id].quote.instrument_id  # type: ignore[index]
+    day = out.entry_time.date()
+    for action in actions:
+        if action.instrument_id != old or abs(action.effective - day) > ACTION_WINDOW:
+            continue
+        if action.action_type is CorporateActionType.ISIN_CHANGE:
+            if action.target_instrument_id != new:
+                continue
+        elif new != old:
+            continue
+        num, den = action.ratio_num or Decimal(1), action.ratio_den or Decimal(1)
+        removed, received = -out.units, receipt.units  # type: ignore[operator]
+        if CONTEXT.multiply(received, den) == CONTEXT.multiply(removed, num):
+            return True
+    return False
+
+
+__all__ = ["FORMATS", "FileFormatError", "ImportResult", "import_file", "import_parsed", "parse_file"]
