@@ -5,14 +5,20 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ..errors import ValidationError
 from ..money import to_decimal
-from ..services import fx, governance, price_checks, price_refresh, prices
 from ..timeutil import parse_as_of
 from .context import AS_OF_OPTION, JSON_OPTION, PORTFOLIO_OPTION, emit, emit_json, info, work
+
+if TYPE_CHECKING:
+    from ..services.prices import IngestResult
+
+# The services (and numpy behind them) are imported inside the commands: every other command
+# starts faster.
 
 prices_app = typer.Typer(
     help="Prices: import, refresh, list, latest good close, accepted levels.", no_args_is_help=True
@@ -48,6 +54,8 @@ def prices_import(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Import a price file for one listing: normalised, checked, flagged points stored."""
+    from ..services import prices
+
     with work() as (session, actor):
         result = prices.import_price_file(
             session, actor=actor, path=file, ticker=ticker, exchange=exchange, fmt=fmt
@@ -63,7 +71,7 @@ def prices_import(
     _report_quality(result)
 
 
-def _report_quality(result: prices.IngestResult) -> None:
+def _report_quality(result: IngestResult) -> None:
     for conflict in result.conflicts[:20]:
         info(
             f"warning: {result.listing} {conflict.as_of}: stored {conflict.stored[0]} {conflict.stored[2]}, "
@@ -87,6 +95,8 @@ def prices_refresh(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Download each listing's prices from its configured provider; failures are per listing."""
+    from ..services import price_refresh
+
     options: dict[str, dict[str, str]] = {}
     for item in base_url:
         name, sep, url = item.partition("=")
@@ -115,6 +125,8 @@ def prices_list(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Every stored price of a listing with its quality flags, oldest first."""
+    from ..services import prices
+
     with work(readonly=True) as (session, _actor):
         rows = prices.list_prices(
             session, ticker=ticker, exchange=exchange, start=_date(start, "--from"), end=_date(end, "--to")
@@ -139,15 +151,21 @@ def prices_latest(
     portfolio: str = PORTFOLIO_OPTION,
     as_of: str = AS_OF_OPTION,
     max_age: int = typer.Option(
-        prices.DEFAULT_MAX_AGE_BUSINESS_DAYS, "--max-age", help="Business days before a price is stale."
+        None, "--max-age", help="Business days before a price is stale (default: the policy's default, 5)."
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """The latest good close of each listing the portfolio holds or maps, with its age."""
+    from ..services import prices
+
     moment = parse_as_of(as_of)
     with work(readonly=True) as (session, actor):
         rows = prices.portfolio_latest(
-            session, actor=actor, portfolio=portfolio, as_of=moment, max_age_business_days=max_age
+            session,
+            actor=actor,
+            portfolio=portfolio,
+            as_of=moment,
+            max_age_business_days=prices.DEFAULT_MAX_AGE_BUSINESS_DAYS if max_age is None else max_age,
         )
     emit(
         rows,
@@ -174,6 +192,8 @@ def prices_accept_level(
     reason: str = typer.Option(..., "--reason", help="Why the new level is genuine (audited)."),
 ) -> None:
     """Accept a listing's new price level from a date; its prices from then on are checked again."""
+    from ..services import price_checks
+
     effective = _date(start, "--from")
     assert effective is not None
     with work() as (session, actor):
@@ -194,6 +214,8 @@ def prices_record_split(
     notes: str = typer.Option(None, "--notes"),
 ) -> None:
     """Record a split or merge; every listing of the instrument is checked again from its date."""
+    from ..services import price_checks
+
     num_text, sep, den_text = ratio.partition(":")
     if not sep:
         raise ValidationError(f"--ratio {ratio!r}: expected NEW:OLD such as 10:1")
@@ -224,6 +246,8 @@ def fx_import(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Import reference rates and store GBP crosses."""
+    from ..services import fx
+
     wanted = None if currencies is None else currencies.split(",")
     with work() as (session, actor):
         result = fx.import_fx_file(session, actor=actor, path=file, fmt=fmt, currencies=wanted)
@@ -255,6 +279,8 @@ def alerts_list(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Every alert (of every portfolio you can see, and those tied to none), newest first."""
+    from ..services import governance
+
     if ctx.invoked_subcommand is not None:
         return
     with work(readonly=True) as (session, actor):
@@ -268,6 +294,8 @@ def alerts_resolve(
     note: str = typer.Option(None, "--note", help="Why it is resolved (audited)."),
 ) -> None:
     """Mark an alert resolved. A freeze it caused stays until `freeze clear`."""
+    from ..services import governance
+
     with work() as (session, actor):
         alert = governance.resolve_alert(session, actor=actor, alert_id=alert_id, note=note)
         frozen = alert.portfolio_id is not None and governance.is_frozen(session, alert.portfolio_id)
@@ -282,6 +310,8 @@ def alerts_resolve(
 @freeze_app.command("status")
 def freeze_status(portfolio: str = PORTFOLIO_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Whether the portfolio is frozen, and why."""
+    from ..services import governance
+
     with work(readonly=True) as (session, actor):
         status = governance.portfolio_freeze_status(session, actor=actor, portfolio=portfolio)
     row = status.row(portfolio)
@@ -296,6 +326,8 @@ def freeze_set(
     portfolio: str = PORTFOLIO_OPTION, reason: str = typer.Option(..., "--reason", help="Why (audited).")
 ) -> None:
     """Freeze a portfolio: its trading runs stop until the freeze is cleared."""
+    from ..services import governance
+
     with work() as (session, actor):
         status = governance.freeze_portfolio(session, actor=actor, portfolio=portfolio, reason=reason)
     if status.changed:
@@ -312,6 +344,8 @@ def freeze_clear(
     portfolio: str = PORTFOLIO_OPTION, reason: str = typer.Option(..., "--reason", help="Why (audited).")
 ) -> None:
     """Clear a portfolio's freeze (an explicit, audited decision)."""
+    from ..services import governance
+
     with work() as (session, actor):
         governance.unfreeze_portfolio(session, actor=actor, portfolio=portfolio, reason=reason)
     typer.echo(f"{portfolio}: freeze cleared")

@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from ..db.models import FxRate, User
 from ..engine.normalize import BASE_CURRENCY, DEFAULT_MAX_FX_AGE_DAYS, FxSeries
-from ..errors import ValidationError
+from ..errors import FileFormatError, ValidationError
 from ..providers.fx import FxRate as ProvidedRate
 from ..providers.fx import gbp_crosses, get_fx_provider
 from ..providers.prices.base import read_source
@@ -83,6 +83,8 @@ def import_fx_file(
         raise ValidationError(f"FX format {fmt!r}: expected one of {', '.join(FX_FORMATS)}")
     data, name = read_source(path)
     rates = get_fx_provider(fmt).parse(data, source_name=name)
+    if not any(r.quote_currency == BASE_CURRENCY for r in rates):
+        raise FileFormatError(name, line=1, reason="no GBP column: not an ECB reference rate file")
     return store_rates(session, actor=actor, rates=rates, source=fmt, file=name, currencies=currencies)
 
 
