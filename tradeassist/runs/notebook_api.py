@@ -1,0 +1,304 @@
+"""What a task notebook calls: open its run, compute through the library, show, publish.
+
+A task notebook holds no SQL and no business logic; its cells are::
+
+    run = notebook_api.start(run_id=run_id, portfolio=portfolio, as_of=as_of, db_url=db_url)
+    result = run.compute()
+    run.show(result)
+    run.publish(result)
+
+The notebook never writes run rows (``task_runs`` is append-only and written once, when the
+run ends). ``publish`` emits the result as a display output of MIME type
+``application/vnd.tradeassist.run+json``; the runner reads it back from the executed notebook
+(``read_result``) and writes the run, its input snapshot, its recommendation and its alerts in
+one transaction.
+
+The database URL a notebook receives has no password; on PostgreSQL the kernel gets it from
+the environment (``PGPASSWORD``), which the runner sets.
+
+Charts: Plotly 7's default renderer in a kernel emits only the plotly MIME type, which the
+HTML export cannot draw, so the charts would silently vanish from the report. ``start`` sets
+the ``tradeassist`` renderer explicitly: plotly.js embedded once per notebook (no CDN, no
+MathJax download), each chart a ``text/html`` div, so the exported HTML works offline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from .. import jsonutil
+from ..db.engine import get_engine, unit_of_work
+from ..db.models import Portfolio, TaskDefinition, TaskRunClaim
+from ..enums import TaskKind, TradeAction
+from ..errors import NotFound, ValidationError
+from ..timeutil import ensure_utc, parse_as_of
+from . import kinds
+
+RESULT_MIME = "application/vnd.tradeassist.run+json"
+RESULT_VERSION = 1
+RENDERER = "tradeassist"
+PUBLISH_TAG = "tradeassist-publish"
+
+
+# --------------------------------------------------------------------------------------------
+# Charts
+# --------------------------------------------------------------------------------------------
+def use_offline_charts() -> None:
+    """Make ``fig.show()`` write offline HTML: plotly.js once, then one div per chart."""
+    import plotly.io as pio
+    from plotly.io.base_renderers import HtmlRenderer
+
+    class OfflineReportRenderer(HtmlRenderer):
+        """plotly.js embedded once (when first shown); charts as plain divs; nothing from a CDN."""
+
+        def __init__(self) -> None:
+            super().__init__(connected=False, full_html=False, global_init=True, include_plotlyjs=False)
+
+        def to_mimebundle(self, fig_dict: Any) -> dict[str, str]:
+            html = pio.to_html(
+                fig_dict,
+                include_plotlyjs=False,
+                include_mathjax=False,
+                full_html=False,
+                default_width="100%",
+                default_height=420,
+                validate=False,
+            )
+            return {"text/html": html}
+
+    if RENDERER not in pio.renderers:
+        pio.renderers[RENDERER] = OfflineReportRenderer()
+    if pio.renderers.default != RENDERER:
+        pio.renderers.default = RENDERER
+
+
+def _bar(
+    title: str, labels: Sequence[str], values: Sequence[Any], colors: Sequence[str] | None = None
+) -> Any:
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Bar(x=list(labels), y=[float(v) for v in values], marker_color=colors))
+    fig.update_layout(title=title, margin={"l": 40, "r": 20, "t": 50, "b": 40})
+    return fig
+
+
+def figures(result: kinds.KindResult) -> list[Any]:
+    """The charts of a result (no charts when there is nothing to draw)."""
+    figs = []
+    lines = result.tables.get("recommendation_lines") or []
+    if lines:
+        signed = [
+            Decimal(row["amount_base"]) * (1 if row["action"] == TradeAction.BUY.value else -1)
+            for row in lines
+        ]
+        figs.append(
+            _bar(
+                "Proposed trades (GBP; sells negative)",
+                [f"{row['ticker']}:{row['exchange']}" for row in lines],
+                signed,
+                ["#2e7d32" if v >= 0 else "#c62828" for v in signed],
+            )
+        )
+    sleeves = result.tables.get("sleeves") or []
+    if sleeves:
+        figs.append(
+            _bar(
+                "Value by sleeve (GBP)",
+                [row["sleeve"] for row in sleeves],
+                [row["value_gbp"] for row in sleeves],
+            )
+        )
+    prices = [row for row in result.tables.get("prices") or [] if row.get("age_business_days") is not None]
+    if prices:
+        figs.append(
+            _bar(
+                "Age of the latest good price (business days)",
+                [f"{row['portfolio']} {row['ticker']}:{row['exchange']}" for row in prices],
+                [row["age_business_days"] for row in prices],
+                ["#c62828" if row["is_stale"] else "#1565c0" for row in prices],
+            )
+        )
+    refreshed = [row for row in result.tables.get("refresh") or [] if row.get("inserted")]
+    if refreshed:
+        figs.append(
+            _bar(
+                "Prices stored by this refresh",
+                [f"{row['ticker']}:{row['exchange']}" for row in refreshed],
+                [row["inserted"] for row in refreshed],
+            )
+        )
+    return figs
+
+
+# --------------------------------------------------------------------------------------------
+# The run as a notebook sees it
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Run:
+    run_id: int
+    task_name: str
+    kind: TaskKind
+    portfolio: str | None
+    as_of: datetime
+    slot_at: datetime
+    manual: bool
+    config: kinds.KindConfig
+    actor_user_id: int
+    db_url: str
+
+    def context(self) -> kinds.WorkContext:
+        return kinds.WorkContext(
+            engine=get_engine(self.db_url),
+            actor_user_id=self.actor_user_id,
+            portfolio=self.portfolio,
+            as_of=self.as_of,
+            config=self.config,
+        )
+
+    def compute(self) -> kinds.KindResult:
+        """The kind's work, through the library (see ``kinds.compute``)."""
+        return kinds.compute(self.kind, self.context())
+
+    def header(self) -> None:
+        from IPython.display import Markdown, display
+
+        scope = f"portfolio **{self.portfolio}**" if self.portfolio else "every portfolio"
+        display(
+            Markdown(
+                f"### {self.kind.value}: {self.task_name}\n\n"
+                f"Run {self.run_id} for {scope}, as of {self.as_of.isoformat()} "
+                f"({'manual run' if self.manual else 'slot ' + self.slot_at.isoformat()})."
+            )
+        )
+
+    def show(self, result: kinds.KindResult) -> None:
+        """The result for people: summary, issues, tables and charts."""
+        import pandas as pd
+        from IPython.display import Markdown, display
+
+        display(Markdown("#### Summary"))
+        display(pd.DataFrame([{"item": k, "value": _text(v)} for k, v in result.summary.items()]))
+        if result.issues:
+            display(Markdown("#### Issues raised as alerts"))
+            display(pd.DataFrame([issue.to_json() for issue in result.issues]).drop(columns=["context"]))
+        for name, rows in result.tables.items():
+            if rows:
+                display(Markdown(f"#### {name.replace('_', ' ').capitalize()}"))
+                display(pd.DataFrame([{k: _text(v) for k, v in row.items()} for row in rows]))
+        for fig in figures(result):
+            fig.show()
+
+    def publish(self, result: kinds.KindResult) -> dict[str, Any]:
+        """Hand the result to the runner (a display output the runner reads back)."""
+        from IPython.display import display
+
+        payload = result_payload(self.run_id, result)
+        summary = ", ".join(f"{k}={_text(v)}" for k, v in list(result.summary.items())[:6])
+        display(
+            {RESULT_MIME: payload, "text/plain": f"run {self.run_id} result published ({summary})"}, raw=True
+        )
+        return payload
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return jsonutil.dumps(value).strip('"')
+    if isinstance(value, dict | list):
+        return jsonutil.dumps(value)
+    return value
+
+
+def start(*, run_id: int, portfolio: str | None, as_of: str, db_url: str) -> Run:
+    """Open run ``run_id`` (its claim must exist) read-only; check the parameters agree with it."""
+    if not db_url:
+        raise ValidationError("db_url: the runner passes the database URL (without its password)")
+    engine = get_engine(db_url)
+    with unit_of_work(engine, readonly=True) as session:
+        claim = session.get(TaskRunClaim, int(run_id))
+        if claim is None:
+            raise NotFound(f"no claimed run {run_id}: task notebooks are run by `tradeassist tasks`")
+        task = session.get(TaskDefinition, claim.task_id)
+        assert task is not None
+        task_portfolio = None
+        if task.portfolio_id is not None:
+            row = session.get(Portfolio, task.portfolio_id)
+            task_portfolio = row.name if row else None
+    if (portfolio or None) != task_portfolio:
+        raise ValidationError(f"portfolio {portfolio!r} is not the portfolio of task {task.name!r}")
+    use_offline_charts()
+    return Run(
+        run_id=int(run_id),
+        task_name=task.name,
+        kind=task.task_kind,
+        portfolio=task_portfolio,
+        as_of=parse_as_of(as_of) if as_of else ensure_utc(claim.slot_at),
+        slot_at=ensure_utc(claim.slot_at),
+        manual=claim.manual,
+        config=kinds.parse_config(task.task_kind, task.module_config),
+        actor_user_id=task.created_by_user_id,
+        db_url=db_url,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The published result, both ways
+# --------------------------------------------------------------------------------------------
+def result_payload(run_id: int, result: kinds.KindResult) -> dict[str, Any]:
+    recommendation = result.recommendation
+    return json.loads(
+        jsonutil.dumps(
+            {
+                "version": RESULT_VERSION,
+                "run_id": run_id,
+                "kind": result.kind.value,
+                "summary": dict(result.summary),
+                "inputs": dict(result.inputs),
+                "issues": [issue.to_json() for issue in result.issues],
+                "recommendation": recommendation.to_json_dict() if recommendation is not None else None,
+            }
+        )
+    )
+
+
+def read_result(nb: Any) -> dict[str, Any] | None:
+    """The last result a notebook published (None: it published none)."""
+    found = None
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []) or []:
+            data = output.get("data") or {}
+            if RESULT_MIME in data:
+                found = data[RESULT_MIME]
+    if isinstance(found, str):
+        found = json.loads(found)
+    return dict(found) if found is not None else None
+
+
+def recommendation_from_json(data: Mapping[str, Any] | None) -> Any:
+    """An engine ``Recommendation`` from its ``to_json_dict`` form (None stays None)."""
+    if data is None:
+        return None
+    from ..engine.model import Recommendation, RecommendationLine
+
+    lines = tuple(
+        RecommendationLine(
+            ticker=str(line["ticker"]),
+            exchange=str(line["exchange"]),
+            action=TradeAction(str(line["action"])),
+            amount_base=Decimal(str(line["amount_base"])),
+            estimated_units=Decimal(str(line["estimated_units"])),
+            suppressed_by_min_trade=bool(line["suppressed_by_min_trade"]),
+            reason_code=str(line["reason_code"]),
+        )
+        for line in data.get("lines", [])
+    )
+    return Recommendation(
+        headline=str(data["headline"]),
+        rationale=dict(data.get("rationale") or {}),
+        constraints_report=dict(data.get("constraints_report") or {}),
+        lines=lines,
+    )
