@@ -662,10 +662,10 @@ def _post(
             watch=watch,
         )
         existing_times = {e.key: e.entry_time for e in timeline}
+    # A broker's balance that disagrees before the replay stopped is the likelier cause.
+    _check_balances(balances, keep, outcome, opening, problems)
     for issue in outcome.issues:
         problems.key(issue.key, issue.reason, existing_times)
-    problems.raise_if_any()
-    _check_balances(balances, keep, outcome, opening, problems)
     problems.raise_if_any()
 
     batch = LedgerBatch(
