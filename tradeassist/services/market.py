@@ -90,6 +90,55 @@ def utc_text(moment: datetime) -> str:
     return f"{m.year:04d}-{m.month:02d}-{m.day:02d} {m:%H:%M:%S}.{m.microsecond:06d}"
 
 
+def _end_of_day_suffix(day: date) -> str:
+    """`` HH:MM:SS.ffffff`` of the end of ``day`` in London, in UTC (the UTC date is ``day``
+    itself for every whole-hour offset London has had since 1847)."""
+    offset = month_offset(day.year, day.month)
+    if offset is None:
+        offset = datetime.combine(day, _END_OF_DAY, tzinfo=LONDON).utcoffset()
+        assert offset is not None
+    end = datetime.combine(day, _END_OF_DAY) - offset
+    if end.date() != day:
+        raise ValueError(day)
+    return f" {end:%H:%M:%S}.{end.microsecond:06d}"
+
+
+def close_texts(stamps: Sequence[date | datetime]) -> list[str]:
+    """``utc_text`` of each stamp: ``close_time(day)`` for a date, the instant for a datetime.
+
+    Fast for long daily series: the London offset is looked up once per month.
+    """
+    out: list[str] = []
+    append = out.append
+    month = None
+    suffix = ""
+    for stamp in stamps:
+        if isinstance(stamp, datetime):
+            append(utc_text(stamp))
+            continue
+        key = (stamp.year, stamp.month)
+        if key != month or month_offset(*key) is None:
+            month = key
+            try:
+                suffix = _end_of_day_suffix(stamp)
+            except ValueError:
+                append(utc_text(close_time(stamp)))
+                month = None
+                continue
+        append(stamp.isoformat() + suffix)
+    return out
+
+
+def decimal_texts(values: Sequence[Decimal | None]) -> list[str | None]:
+    """``decimal_text`` of each value; ``str`` is three times faster and the same text for
+    prices (no exponent, not negative zero), so it is used unless a value needs more."""
+    texts = [None if v is None else str(v) for v in values]
+    joined = "".join(filter(None, texts))
+    if "E" in joined or "-0" in joined:
+        return [decimal_text(v) for v in values]
+    return texts
+
+
 def decimal_text(value: Decimal | None) -> str | None:
     """A Decimal as ExactDecimal stores it on SQLite (plain, non-scientific text)."""
     if value is None:

@@ -30,17 +30,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select, true
+from sqlalchemy import bindparam, func, select, true
 from sqlmodel import Session
 
 from .. import jsonutil
 from ..db.models import (
     HoldingSnapshot,
     InstrumentListing,
+    MarketDataSource,
     User,
 )
 from ..db.models.strategy import PortfolioConstituent
@@ -66,13 +68,12 @@ from .fx import fx_series
 from .market import (
     bulk_insert,
     close_day,
+    close_texts,
     close_time,
     day_start,
-    decimal_text,
-    month_offset,
+    decimal_texts,
     source_id,
     source_names,
-    utc_text,
 )
 from .price_checks import (
     POINTS,
@@ -253,12 +254,9 @@ def _check_symbol(series: PriceSeries, listing: InstrumentListing) -> None:
     )
 
 
-def _close_text(day: date) -> str:
-    """``utc_text(close_time(day))``, fast for the usual whole-hour offsets."""
-    offset = month_offset(day.year, day.month)
-    if offset is not None and offset.seconds % 3600 == 0 and offset.days == 0:
-        return f"{day.isoformat()} {23 - offset.seconds // 3600:02d}:59:59.999999"
-    return utc_text(close_time(day))
+def _day_of(as_of: date | datetime) -> date:
+    """A bar's date: its own for daily bars, the London date of an intraday timestamp."""
+    return close_day(ensure_utc(as_of)) if isinstance(as_of, datetime) else as_of
 
 
 def ingest_series(
@@ -269,64 +267,75 @@ def ingest_series(
     series: PriceSeries,
     source: str | None = None,
 ) -> IngestResult:
-    """Normalise, check and store a provider's series for ``listing`` (see the module docstring)."""
+    """Normalise, check and store a provider's series for ``listing`` (see the module docstring).
+
+    The per-point work is done column by column (comprehensions, ``map``): it runs a million
+    times on a bulk import.
+    """
     elisting = engine_listing(listing)
     source_name = source or series.source
     src = source_id(session, source_name)
     assert src is not None and listing.listing_id is not None
     bars = series.bars
-    days: list[date] = [b.as_of if type(b.as_of) is date else close_day(ensure_utc(b.as_of)) for b in bars]  # type: ignore[arg-type]
+    stamps_in = [b.as_of for b in bars]
+    all_daily = all(type(a) is date for a in stamps_in)
+    days: list[date] = stamps_in if all_daily else [_day_of(a) for a in stamps_in]  # type: ignore[assignment]
     order = list(range(len(bars)))
     if any(a > b for a, b in itertools.pairwise(days)):
         order.sort(key=days.__getitem__)
+        bars = tuple(bars[i] for i in order)
+        stamps_in = [stamps_in[i] for i in order]
+        days = [days[i] for i in order]
     fallback = series.quote_scale or series.currency
-    raws = [
-        RawPrice(days[i], bars[i].close, bars[i].quote_scale or bars[i].currency or fallback) for i in order
-    ]
+    units = {b.quote_scale or b.currency for b in bars}
+    declared: Iterable[str | None] = (
+        repeat(fallback) if units <= {None} else [(b.quote_scale or b.currency or fallback) for b in bars]
+    )
+    raws = list(map(RawPrice, days, [b.close for b in bars], declared))
     fx = None
     if elisting.trading_currency != BASE_CURRENCY and raws:
-        fx = fx_series(session, elisting.trading_currency, days[order[0]], days[order[-1]])
+        fx = fx_series(session, elisting.trading_currency, days[0], days[-1])
     normalized = normalize_prices(elisting, raws, fx=fx)
 
-    new_positions, unchanged, conflicts = _partition(
-        session, listing.listing_id, src, bars, order, days, normalized
-    )
-    to_check = [normalized[k] for k in new_positions]
-    prior = prior_level(session, elisting, to_check[0].as_of) if to_check else None
+    fresh, unchanged, conflicts = _partition(session, listing.listing_id, src, bars, days, normalized)
+    if len(fresh) < len(bars):
+        normalized = tuple(normalized[k] for k in fresh)
+        bars = tuple(bars[k] for k in fresh)
+        stamps_in = [stamps_in[k] for k in fresh]
+    prior = prior_level(session, elisting, normalized[0].as_of) if normalized else None
     checked, _, issues = check_points(
-        to_check,
+        normalized,
         listing=elisting,
         prior_level=prior,
         splits=listing_splits(session, listing.instrument_id),
         acceptances=listing_acceptances(session, elisting),
     )
-    rows = []
     flagged: dict[str, int] = {}
-    lid = listing.listing_id
-    for k, point in zip(new_positions, checked, strict=True):
-        bar = bars[order[k]]
-        if point.flags:
+    flag_texts = ["[]"] * len(checked)
+    usable = [True] * len(checked)
+    for k, point in enumerate(checked):
+        if point.flags or point.normalized_price_base is None:
             names = sorted(f.value for f in point.flags)
             for name in names:
                 flagged[name] = flagged.get(name, 0) + 1
-            flags_json = jsonutil.dumps(names)
-        else:
-            flags_json = "[]"
-        stamp = _close_text(point.as_of) if type(bar.as_of) is date else utc_text(bar.as_of)  # type: ignore[arg-type]
-        rows.append(
-            (
-                lid,
-                stamp,
-                src,
-                bar.is_close,
-                decimal_text(point.raw_price),
-                point.raw_currency,
-                point.raw_quote_scale,
-                decimal_text(point.normalized_price_base),
-                flags_json,
-                point.usable_price is not None,
-            )
+            flag_texts[k] = jsonutil.dumps(names)
+            usable[k] = point.usable_price is not None
+    lid = listing.listing_id
+    rows = list(
+        zip(
+            repeat(lid),
+            close_texts(stamps_in),
+            repeat(src),
+            [b.is_close for b in bars],
+            decimal_texts([p.raw_price for p in checked]),
+            [p.raw_currency for p in checked],
+            [p.raw_quote_scale for p in checked],
+            decimal_texts([p.normalized_price_base for p in checked]),
+            flag_texts,
+            usable,
+            strict=False,
         )
+    )
     bulk_insert(session, "price_points", _POINT_COLUMNS, rows, timestamp_columns=("as_of",))
     raised = _raise_for_issues(session, actor, listing, source_name, series.source_name, issues)
     result = IngestResult(
@@ -351,8 +360,8 @@ def ingest_series(
         entity_id=lid,
         details={
             **result.summary(),
-            "first_date": days[order[0]] if bars else None,
-            "last_date": days[order[-1]] if bars else None,
+            "first_date": days[0] if days else None,
+            "last_date": days[-1] if days else None,
             "conflict_examples": [c.row() for c in conflicts[:_REPORTED_CONFLICTS]],
         },
     )
@@ -364,12 +373,11 @@ def _partition(
     listing_id: int,
     src: int,
     bars: Sequence[Any],
-    order: Sequence[int],
     days: Sequence[date],
     normalized: Sequence[CheckedPoint],
 ) -> tuple[list[int], int, list[PriceConflict]]:
-    """Positions (in ``order``) of points not stored yet; how many are stored identically; and
-    the stored points the new ones contradict."""
+    """Positions of the points not stored yet; how many are stored identically; and the stored
+    points the new ones contradict (bars in date order)."""
     if not bars:
         return [], 0, []
     stored_rows = session.execute(
@@ -382,18 +390,17 @@ def _partition(
         ).where(
             POINTS.c.listing_id == listing_id,
             POINTS.c.source_id == src,
-            POINTS.c.as_of >= day_start(days[order[0]]),
-            POINTS.c.as_of <= end_of_london_day(days[order[-1]]),
+            POINTS.c.as_of >= day_start(days[0]),
+            POINTS.c.as_of <= end_of_london_day(days[-1]),
         )
     ).all()
     if not stored_rows:
-        return list(range(len(order))), 0, []
+        return list(range(len(bars))), 0, []
     stored = {(row[0], bool(row[1])): (row[2], row[3], row[4]) for row in stored_rows}
     fresh: list[int] = []
     unchanged = 0
     conflicts: list[PriceConflict] = []
-    for k, i in enumerate(order):
-        bar, point = bars[i], normalized[k]
+    for k, (bar, point) in enumerate(zip(bars, normalized, strict=True)):
         when = close_time(bar.as_of) if type(bar.as_of) is date else ensure_utc(bar.as_of)
         existing = stored.get((when, bar.is_close))
         if existing is None:
@@ -474,6 +481,53 @@ def business_days_between(earlier: date, later: date) -> int:
     )
 
 
+def _latest_query():  # type: ignore[no-untyped-def]
+    """The latest-good statement, built once; ``moment`` and ``ids`` are bound per call.
+
+    Per listing a correlated subquery walks ``ix_price_points_latest`` backwards from
+    ``moment`` to the first close whose current verdict is usable (a re-check row, when there
+    is one, overrides the ingest-time ``usable``); the outer query reads those points.
+    """
+    p2, r2 = POINTS.alias("p2"), RECHECKS.alias("r2")
+    listings = InstrumentListing.__table__  # type: ignore[attr-defined]
+    sources = MarketDataSource.__table__  # type: ignore[attr-defined]
+    best = (
+        select(p2.c.price_point_id)
+        .select_from(p2.outerjoin(r2, r2.c.price_point_id == p2.c.price_point_id))
+        .where(
+            p2.c.listing_id == listings.c.listing_id,
+            p2.c.is_close == true(),
+            p2.c.as_of <= bindparam("moment", type_=POINTS.c.as_of.type),
+            func.coalesce(r2.c.usable, p2.c.usable) == true(),
+        )
+        .order_by(p2.c.as_of.desc(), p2.c.price_point_id.desc())
+        .limit(1)
+        .correlate(listings)
+        .scalar_subquery()
+    )
+    chosen = (
+        select(best).select_from(listings).where(listings.c.listing_id.in_(bindparam("ids", expanding=True)))
+    )
+    return (
+        select(
+            POINTS.c.listing_id,
+            POINTS.c.price_point_id,
+            POINTS.c.as_of,
+            sources.c.name,
+            func.coalesce(RECHECKS.c.normalized_price_base, POINTS.c.normalized_price_base),
+        )
+        .select_from(
+            POINTS.join(sources, sources.c.source_id == POINTS.c.source_id).outerjoin(
+                RECHECKS, RECHECKS.c.price_point_id == POINTS.c.price_point_id
+            )
+        )
+        .where(POINTS.c.price_point_id.in_(chosen))
+    )
+
+
+_LATEST = _latest_query()
+
+
 def latest_good_prices(
     session: Session,
     listing_ids: Iterable[int],
@@ -482,56 +536,31 @@ def latest_good_prices(
     max_age_business_days: int = DEFAULT_MAX_AGE_BUSINESS_DAYS,
 ) -> dict[int, LatestPrice]:
     """The latest usable close of each listing as of ``as_of`` (a date: the end of that day in
-    London; None: now), with its age. Listings without one are left out. One statement."""
+    London; None: now), with its age. Listings without one are left out. One statement.
+
+    Staleness is ``price_quality.staleness`` (weekdays, no holiday calendar yet).
+    """
     ids = sorted(set(listing_ids))
     if not ids:
         return {}
     moment = _as_of_time(as_of)
-    p2, r2 = POINTS.alias("p2"), RECHECKS.alias("r2")
-    listings = InstrumentListing.__table__  # type: ignore[attr-defined]
-    best = (
-        select(p2.c.price_point_id)
-        .select_from(p2.outerjoin(r2, r2.c.price_point_id == p2.c.price_point_id))
-        .where(
-            p2.c.listing_id == listings.c.listing_id,
-            p2.c.is_close == true(),
-            p2.c.as_of <= moment,
-            func.coalesce(r2.c.usable, p2.c.usable) == true(),
-        )
-        .order_by(p2.c.as_of.desc(), p2.c.price_point_id.desc())
-        .limit(1)
-        .correlate(listings)
-        .scalar_subquery()
-    )
-    chosen = select(best).select_from(listings).where(listings.c.listing_id.in_(ids))
-    query = (
-        select(
-            POINTS.c.listing_id,
-            POINTS.c.price_point_id,
-            POINTS.c.as_of,
-            POINTS.c.source_id,
-            func.coalesce(RECHECKS.c.normalized_price_base, POINTS.c.normalized_price_base),
-        )
-        .select_from(POINTS.outerjoin(RECHECKS, RECHECKS.c.price_point_id == POINTS.c.price_point_id))
-        .where(POINTS.c.price_point_id.in_(chosen))
-    )
-    rows = session.execute(query).all()
-    if not rows:
-        return {}
-    names = source_names(session)
+    rows = session.execute(_LATEST, {"moment": moment, "ids": ids}).all()
     today = close_day(moment)
+    ages: dict[date, tuple[int, bool]] = {}
     result = {}
-    for listing_id, point_id, when, src, price in rows:
+    for listing_id, point_id, when, source, price in rows:
         day = close_day(when)
+        if day not in ages:
+            ages[day] = (business_days_between(day, today), staleness(day, today, max_age_business_days))
         result[listing_id] = LatestPrice(
             listing_id=listing_id,
             price_gbp=price,
             as_of=day,
             as_of_time=when,
-            source=names.get(src, str(src)),
+            source=source,
             age_days=(today - day).days,
-            age_business_days=business_days_between(day, today),
-            is_stale=staleness(day, today, max_age_business_days),
+            age_business_days=ages[day][0],
+            is_stale=ages[day][1],
             max_age_business_days=max_age_business_days,
             price_point_id=point_id,
         )
