@@ -308,7 +308,8 @@ def explain_sqlite(engine: Engine) -> None:
     with engine.connect() as conn:
         plan = conn.exec_driver_sql(
             "EXPLAIN QUERY PLAN SELECT p2.price_point_id FROM price_points p2 "
-            "LEFT OUTER JOIN price_point_rechecks r2 ON r2.price_point_id = p2.price_point_id WHERE p2.listing_id = 1 AND p2.is_close = 1 "
+            "LEFT OUTER JOIN price_point_rechecks r2 ON r2.price_point_id = p2.price_point_id "
+            "WHERE p2.listing_id = 1 AND p2.is_close = 1 "
             "AND p2.as_of <= '2100-01-01' AND coalesce(r2.usable, p2.usable) = 1 "
             "ORDER BY p2.as_of DESC, p2.price_point_id DESC LIMIT 1"
         ).all()
