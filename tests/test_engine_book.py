@@ -52,8 +52,9 @@ def test_section_104_pool_includes_fees_and_a_sale_removes_cost_in_proportion() 
     assert holding == bk.Holding(D(30), D("3461.21"))
     assert holding.avg_cost == D("115.3736666667")
     assert result.book.cash == D("10000") - D("1005.00") - D("3609.95") + D("1295.00")
-    everything = run(*[contribution(1, 0, "10000"), buy(2, 1, 20, "10", "100", "-1005")],
-                     sell(3, 2, 20, "10", "1", "10"))  # fmt: skip
+    everything = run(
+        *[contribution(1, 0, "10000"), buy(2, 1, 20, "10", "100", "-1005")], sell(3, 2, 20, "10", "1", "10")
+    )
     assert everything.book.holdings == {}  # the last unit takes all the cost with it
 
 
@@ -161,8 +162,9 @@ def test_a_reorganisation_carries_the_removed_cost_to_the_new_shares() -> None:
 def test_splits_merges_and_isin_changes_apply_at_the_start_of_their_london_day() -> None:
     split = Action(1, date(2024, 1, 10), CorporateActionType.SPLIT, 2, D(3), D(1))
     merge = Action(2, date(2024, 1, 20), CorporateActionType.MERGE, 2, D(1), D(4))
-    change = Action(3, date(2024, 1, 30), CorporateActionType.ISIN_CHANGE, 2, target_listing_id=40,
-                    target_instrument_id=4)  # fmt: skip
+    change = Action(
+        3, date(2024, 1, 30), CorporateActionType.ISIN_CHANGE, 2, target_listing_id=40, target_instrument_id=4
+    )
     entries = [
         contribution(1, 0, "10000"),
         buy(2, 1, 20, "10", "100", "-1000"),
@@ -176,8 +178,11 @@ def test_splits_merges_and_isin_changes_apply_at_the_start_of_their_london_day()
     assert result.book.holdings == {40: bk.Holding(D("0.5"), D(60))}
     refused = run(*entries[:2], sell(3, 8, 20, "30", "30", "900"), actions=(split,))
     assert "only 10 are held" in refused.issues[0].reason
-    odd = run(contribution(1, 0, "100"), buy(2, 1, 20, "10", "1", "-10"),
-              actions=(Action(1, date(2024, 1, 5), CorporateActionType.MERGE, 2, D(1), D(3)),))  # fmt: skip
+    odd = run(
+        contribution(1, 0, "100"),
+        buy(2, 1, 20, "10", "1", "-10"),
+        actions=(Action(1, date(2024, 1, 5), CorporateActionType.MERGE, 2, D(1), D(3)),),
+    )
     assert odd.book.holdings[20].units == D("3.3333333333")  # rounded down where it does not end
     assert bk.action_instant(date(2024, 7, 1)) == datetime(2024, 6, 30, 23, tzinfo=UTC)
 
