@@ -1,0 +1,188 @@
+"""The continuous relaxation behind the optimizer's bound, solved exactly by water filling.
+
+Problem: minimise ``sum_s (values_s + y_s - targets_s)**2`` over real spends ``y_s`` in
+``[lows_s, highs_s]`` with ``sum_s y_s <= budget``; all inputs are integers. Each sleeve first
+takes its cheapest best spend (reach its target, or as near as its range allows). If that
+overspends the budget, spending is cut where the squared shortfall grows least: every sleeve
+that is cut ends at one common shortfall, the water level ``L``, unless its range stops it
+first. ``L`` is rational with a small denominator (the number of sleeves at the level), so the
+optimum comes back exactly as ``(numerator, denominator)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from fractions import Fraction
+
+Shortfalls = list[tuple[int, int]]  # (shortfall at the sleeve's best spend, shortfall at its lowest)
+
+
+def _best_spends(
+    values: list[int], lows: list[int], highs: list[int], targets: list[int]
+) -> tuple[int, int, Shortfalls, list[int]]:
+    """Fixed cost, total spend, the sleeves that can be cut, and each sleeve's spend."""
+    fixed = spend = 0
+    reducible: Shortfalls = []
+    spends = []
+    for value, low, high, target in zip(values, lows, highs, targets, strict=True):
+        want = target - value
+        if want <= low:
+            want = low
+            over = value + low - target
+            fixed += over * over
+        elif want >= high:
+            if high > low:
+                reducible.append((want - high, want - low))
+            else:  # nothing to cut: a fixed shortfall
+                fixed += (want - high) * (want - high)
+            want = high
+        else:
+            reducible.append((0, want - low))
+        spend += want
+        spends.append(want)
+    return fixed, spend, reducible, spends
+
+
+def water_level(reducible: Shortfalls, excess: int) -> tuple[int, int] | None:
+    """The level ``L = P / n`` at which cutting spends to shortfalls ``clamp(L, g0, g1)`` saves
+    exactly ``excess``, as ``(P, n)``; None when even cutting everything saves too little."""
+    if not reducible:
+        return None
+    # At equal points a start (0) sorts before an end (1), so the slope never dips below 0.
+    events = sorted([(g0, 0) for g0, _ in reducible] + [(g1, 1) for _, g1 in reducible])
+    slope, level, saved = 0, events[0][0], 0
+    for point, end in events:
+        gain = slope * (point - level)
+        if slope and saved + gain >= excess:
+            break
+        saved += gain
+        level = point
+        slope += -1 if end else 1
+    else:
+        return None
+    return level * slope + excess - saved, slope
+
+
+def relaxed_value(
+    values: list[int], lows: list[int], highs: list[int], targets: list[int], budget: int
+) -> tuple[int, int] | None:
+    """The relaxation's minimum as ``(numerator, denominator)``, or None when infeasible."""
+    found = relaxed_value_and_slope(values, lows, highs, targets, budget, [0] * len(values), 0)
+    return None if found is None else found[:2]
+
+
+def relaxed_value_and_slope(
+    values: Sequence[int],
+    lows: Sequence[int],
+    highs: Sequence[int],
+    targets: Sequence[int],
+    budget: int,
+    weights: Sequence[int],
+    budget_weight: int,
+    base_cost: int = 0,
+    base_slope: int = 0,
+    *,
+    scale: int = 1,
+    indices: Iterable[int] | None = None,
+) -> tuple[int, int, int] | None:
+    """The minimum as ``(numerator, denominator, slope)``, or None when infeasible.
+
+    ``slope`` has the sign of the minimum's right derivative when each target moves down by
+    ``weights_s`` and the budget by ``budget_weight`` per unit of a parameter: by the envelope
+    theorem it is ``sum_s weights_s * d_s + budget_weight * L``, with ``d_s`` the optimal
+    deviations and ``L`` the water level just beyond (the budget's shadow price, halved).
+    ``base_cost`` and ``base_slope`` are the same quantities for sleeves with nothing left to
+    decide, added in by the caller. Targets are ``targets_s * scale``; only the sleeves in
+    ``indices`` (default all) take part. One pass, no helpers: this is the optimizer's hot loop.
+    """
+    fixed, slope, spend = base_cost, base_slope, 0
+    cut: list[tuple[int, int, int]] = []  # (g0, g1, weight) of the sleeves whose spend can be cut
+    for s in range(len(values)) if indices is None else indices:
+        value, low, high, weight = values[s], lows[s], highs[s], weights[s]
+        want = targets[s] * scale - value
+        if want <= low:  # over target even at its lowest: deviation value + low - target >= 0
+            deviation = -want + low
+            fixed += deviation * deviation
+            slope += weight * deviation
+            spend += low
+        elif want >= high:  # short even at its highest
+            shortfall = want - high
+            spend += high
+            if high > low:
+                cut.append((shortfall, want - low, weight))
+            else:
+                fixed += shortfall * shortfall
+                slope -= weight * shortfall
+        else:  # reaches its target exactly
+            spend += want
+            cut.append((0, want - low, weight))
+    if spend < budget:
+        for g0, _, weight in cut:
+            fixed += g0 * g0
+            slope -= weight * g0
+        return fixed, 1, slope
+    if spend == budget and not cut:
+        # Exactly affordable with nothing to cut: a smaller budget is infeasible, so the
+        # value only rises in the parameter's direction (when budget_weight > 0).
+        return fixed, 1, (1 if budget_weight else slope)
+    # A budget that binds exactly still takes the water-level branch: the derivative in the
+    # direction of a smaller budget starts cutting at the smallest shortfall.
+    found = water_level([(g0, g1) for g0, g1, _ in cut], spend - budget)
+    if found is None:
+        return None
+    top, count = found  # L = top / count
+    after = _level_after(cut, top, count)
+    if after < 0 and budget_weight:  # no level beyond: a smaller budget is infeasible
+        slope_sign = 1
+    else:
+        slope_sign = 0
+    rest, at_level = fixed, 0
+    slope = slope * count + budget_weight * max(after, 0)
+    for g0, g1, weight in cut:
+        if g1 * count <= top:
+            rest += g1 * g1
+            slope -= weight * g1 * count
+        elif g0 * count >= top:
+            rest += g0 * g0
+            slope -= weight * g0 * count
+        else:
+            at_level += 1
+            slope -= weight * top
+    return rest * count * count + at_level * top * top, count * count, slope_sign or slope
+
+
+def _level_after(reducible: list[tuple[int, int, int]], top: int, count: int) -> int:
+    """``count`` times the water level just after a slightly smaller budget (-1 if none).
+
+    The level jumps when the sleeves at it are all cut to their lowest: then cutting more
+    starts at the next sleeve's shortfall, and the budget's shadow price jumps with it.
+    """
+    following = None
+    for g0, g1, _ in reducible:
+        if g0 * count <= top < g1 * count:
+            return top
+        if g0 * count > top and (following is None or g0 < following):
+            following = g0
+    return -1 if following is None else following * count
+
+
+def relaxed_spends(
+    values: list[int], lows: list[int], highs: list[int], targets: list[int], budget: int
+) -> list[Fraction] | None:
+    """The relaxation's optimal spend per sleeve (exact), or None when infeasible."""
+    _, spend, reducible, spends = _best_spends(values, lows, highs, targets)
+    if spend <= budget:
+        return [Fraction(y) for y in spends]
+    found = water_level(reducible, spend - budget)
+    if found is None:
+        return None
+    level = Fraction(*found)
+    result = []
+    for value, low, target, y in zip(values, lows, targets, spends, strict=True):
+        want = target - value
+        if y > low:  # a cut sleeve: its shortfall is the level, within its range
+            shortfall = min(max(level, Fraction(want - y)), Fraction(want - low))
+            result.append(Fraction(want) - shortfall)
+        else:
+            result.append(Fraction(y))
+    return result
