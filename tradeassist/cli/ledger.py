@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from ..errors import ValidationError
 from ..services import corporate_actions, imports, ledger
 from .context import JSON_OPTION, PORTFOLIO_OPTION, emit, emit_json, work
 
@@ -29,12 +30,6 @@ ENTRY_COLUMNS = [
 ]
 
 
-def _file(path: Path | None) -> Path | None:
-    if path is not None and not path.is_file():
-        raise typer.BadParameter(f"{path}: no such file")
-    return path
-
-
 @ledger_app.command("import")
 def ledger_import(
     file: Path = typer.Argument(..., help="The broker export (AJ Bell: the transaction history)."),
@@ -46,9 +41,7 @@ def ledger_import(
 ) -> None:
     """Import a broker file as one batch: all of it or nothing; importing it again adds nothing."""
     if fmt.strip().lower() not in imports.FORMATS:
-        raise typer.BadParameter(f"--format {fmt!r}: expected one of {', '.join(imports.FORMATS)}")
-    for path in (file, mapping, cash_statement):
-        _file(path)
+        raise ValidationError(f"--format {fmt!r}: expected one of {', '.join(imports.FORMATS)}")
     with work() as (session, actor):
         result = imports.import_file(
             session,
