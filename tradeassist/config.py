@@ -52,9 +52,8 @@ def redact_url(url: str) -> str:
         parsed = make_url(url)
     except Exception:
         return "<unparseable database URL>"
-    if parsed.password is None:
-        return parsed.render_as_string(hide_password=False)
-    return parsed.set(password=None).render_as_string(hide_password=False)
+    # ``URL.set(password=None)`` means "unchanged" in SQLAlchemy 2.1: rebuild without it.
+    return parsed._replace(password=None).render_as_string(hide_password=False)
 
 
 def reports_dir() -> Path:
