@@ -862,10 +862,11 @@ def _insert_entries(
     normalised: Sequence[NewEntry],
     carried: Mapping[int, Decimal],
 ) -> None:
-    """One executemany of the statement Core compiles for this dialect, with the values
-    rendered as the column types would store them (exact decimal text and naive UTC
-    timestamps on SQLite; Decimals and aware datetimes on PostgreSQL): a million rows through
-    SQLAlchemy's per-row parameter processing cost more than the insert itself."""
+    """One executemany of the statement Core compiles for this dialect (COPY on PostgreSQL
+    with psycopg), with the values rendered as the column types would store them (exact
+    decimal text and naive UTC timestamps on SQLite; Decimals and aware datetimes on
+    PostgreSQL): a million rows through SQLAlchemy's per-row parameter processing cost more
+    than the insert itself."""
     connection = session.connection()
     dialect = connection.dialect
     compiled = insert(LedgerEntry.__table__).compile(dialect=dialect, column_keys=list(_ENTRY_COLUMNS))
@@ -906,6 +907,14 @@ def _insert_entries(
                 number(carried.get(entry.key, e.cost_base)),
             )
         )
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        # COPY: the fastest way in, and still inside the session's transaction.
+        raw = connection.connection.driver_connection  # type: ignore[union-attr]
+        statement = f"COPY {LedgerEntry.__tablename__} ({', '.join(_ENTRY_COLUMNS)}) FROM STDIN"
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
+        return
     if compiled.positional:
         order = [_ENTRY_COLUMNS.index(name) for name in compiled.positiontup]  # type: ignore[union-attr]
         if order != list(range(len(_ENTRY_COLUMNS))):
