@@ -4,22 +4,51 @@ from __future__ import annotations
 
 import typer
 
-from .. import demo as demo_data
-from .context import state
+from .context import emit_table, info, state
 
 
 def demo(
-    no_run: bool = typer.Option(False, "--no-run", help="Load the demo data only; do not run the due tasks."),
+    no_run: bool = typer.Option(False, "--no-run", help="Load the demo data only; do not run the tasks."),
 ) -> None:
-    """Load the demo portfolio (once) and print its summary."""
+    """Load the demo SIPP (once), then run each of its tasks and print where the reports are."""
+    from .. import demo as demo_data
+    from ..money import decimal_str
+
     engine = state.initialised_engine()
     created = demo_data.load_demo(engine)
     summary = demo_data.summarize(engine, created)
-    typer.echo(("loaded" if created else "already loaded") + f": {summary.portfolio}")
     typer.echo(
-        f"  broker {summary.broker}, {summary.tax_treatment}, cash £{summary.cash_balance}, "
-        f"{summary.holdings} holdings"
+        ("loaded" if created else "already loaded") + f": {summary.portfolio} "
+        f"({summary.broker}, {summary.tax_treatment}), cash £{decimal_str(summary.cash_balance)}"
     )
+    emit_table([{"ticker": t, "units": u} for t, u in summary.holdings])
+    if no_run:
+        return
+    from ..db.engine import unit_of_work
+    from ..runs import runner
+    from ..services import identity
+
+    with unit_of_work(engine, readonly=True) as session:
+        admin = identity.bootstrap_admin(session)
+    outcomes = []
+    for name in demo_data.demo_task_names():
+        info(f"running {name} ...")
+        outcomes.append(runner.run_task(engine, actor=admin, name=name, db_url=state.url))
+    emit_table(
+        [
+            {
+                "run_id": o.run_id,
+                "task": o.task,
+                "status": o.status.value,
+                "recommendation_id": o.recommendation_id,
+                "html_path": o.html_path,
+            }
+            for o in outcomes
+        ]
+    )
+    reports = {str(__import__("pathlib").Path(o.html_path).parent) for o in outcomes if o.html_path}
+    for folder in sorted(reports):
+        typer.echo(f"reports: {folder}")
 
 
 def register(app: typer.Typer) -> None:
