@@ -40,7 +40,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import nbformat
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, select
 
@@ -180,7 +179,6 @@ def _register_engine() -> None:
     """A papermill engine that starts the kernel with our environment and log file."""
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine, papermill_engines
-    from papermill.log import logger as papermill_logger
 
     class KernelEnvEngine(NBClientEngine):
         @classmethod
@@ -195,6 +193,7 @@ def _register_engine() -> None:
             execution_timeout: int | None = None,
             kernel_env: Mapping[str, str] | None = None,
             kernel_log: Any = None,
+            client_log: logging.Logger | None = None,
             **kwargs: Any,
         ) -> Any:
             kwargs.pop("input_path", None)
@@ -203,7 +202,7 @@ def _register_engine() -> None:
                 timeout=execution_timeout,
                 startup_timeout=start_timeout,
                 kernel_name=kernel_name,
-                log=papermill_logger,
+                log=client_log or KERNEL_LOG,
                 log_output=log_output,
                 stdout_file=stdout_file,
                 stderr_file=stderr_file,
@@ -217,6 +216,27 @@ def _register_engine() -> None:
             return client.execute(**launch)
 
     papermill_engines.register(ENGINE_NAME, KernelEnvEngine)
+
+
+class _KernelLogFilter(logging.Filter):
+    """nbclient logs every kernel message (outputs, tracebacks) at DEBUG: those are dropped,
+    and what is left has the run's secret values masked."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = set(secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.INFO:
+            return False
+        message = record.getMessage()
+        cleaned = redact(message, self.secrets)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+KERNEL_LOG = logging.getLogger("tradeassist.runs.kernel")
 
 
 def kernel_environment(db_url: str, ipython_dir: str) -> dict[str, str]:
@@ -241,12 +261,30 @@ def execute_notebook(
     timeout: int | None,
     env: Mapping[str, str],
     kernel_log: Any = None,
+    secrets: Iterable[str] = (),
 ) -> Any:
     """Run one notebook with papermill; raises papermill's and nbclient's errors as they come."""
     import papermill
 
     check_parameters(input_path, parameters)
     _register_engine()
+    log_filter = _KernelLogFilter(secrets)
+    KERNEL_LOG.addFilter(log_filter)
+    try:
+        return _papermill_run(papermill, input_path, output_path, parameters, timeout, env, kernel_log)
+    finally:
+        KERNEL_LOG.removeFilter(log_filter)
+
+
+def _papermill_run(
+    papermill: Any,
+    input_path: Path,
+    output_path: Path,
+    parameters: Mapping[str, Any],
+    timeout: int | None,
+    env: Mapping[str, str],
+    kernel_log: Any,
+) -> Any:
     return papermill.execute_notebook(
         str(input_path),
         str(output_path),
@@ -261,6 +299,7 @@ def execute_notebook(
         extra_arguments=["--HistoryManager.enabled=False"],
         kernel_env=env,
         kernel_log=kernel_log,
+        client_log=KERNEL_LOG,
     )
 
 
@@ -274,6 +313,7 @@ _REPORT_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 def export_html(nb: Any, html_path: Path) -> Path:
     """The report: outputs only (no code cells, no prompts), nothing loaded from the network."""
     import jinja2
+    import nbformat
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
 
@@ -286,7 +326,12 @@ def export_html(nb: Any, html_path: Path) -> Path:
     )
     remover = TagRemovePreprocessor(remove_cell_tags={notebook_api.PUBLISH_TAG}, enabled=True)
     exporter.register_preprocessor(remover, enabled=True)
-    body, _ = exporter.from_notebook_node(nb)
+    # The published result is for the runner, not for people: left out of the report.
+    report = nbformat.from_dict(nb)
+    for cell in report.cells:
+        if "outputs" in cell:
+            cell.outputs = [o for o in cell.outputs if notebook_api.RESULT_MIME not in o.get("data", {})]
+    body, _ = exporter.from_notebook_node(report)
     html_path.write_text(body, encoding="utf-8")
     return html_path
 
@@ -435,7 +480,13 @@ def _execute(
         with open(os.path.join(scratch, "kernel.log"), "w+b") as kernel_log:
             try:
                 nb = execute_notebook(
-                    source, run.notebook_path, parameters, timeout=limit, env=env, kernel_log=kernel_log
+                    source,
+                    run.notebook_path,
+                    parameters,
+                    timeout=limit,
+                    env=env,
+                    kernel_log=kernel_log,
+                    secrets=run.secrets,
                 )
                 run.result = notebook_api.read_result(nb)
                 if run.result is None:
@@ -455,11 +506,12 @@ def _describe_failure(exc: Exception, limit: int, kernel_log: Any) -> str:
     from papermill.exceptions import PapermillExecutionError
 
     if isinstance(exc, PapermillExecutionError):
-        return f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"
+        return f"In [{exc.exec_count}] raised {exc.ename}: {exc.evalue}"
     if isinstance(exc, CellTimeoutError):
-        preview = [line for line in str(exc).splitlines() if line.strip() and not line.startswith("---")]
-        cell = preview[3] if len(preview) > 3 else ""
-        return f"timeout: a cell ran longer than {limit} s and was stopped ({cell.strip()[:200]})"
+        lines = str(exc).splitlines()
+        start = next((i + 1 for i, line in enumerate(lines) if "preview of the cell" in line), len(lines))
+        cell = "; ".join(ln.strip() for ln in lines[start:] if ln.strip() and not ln.startswith("---"))
+        return f"timeout: a cell ran longer than {limit} s and was stopped: {cell[:300]}"
     detail = str(exc).strip() or type(exc).__name__
     if isinstance(exc, DeadKernelError):
         kernel_log.seek(0)
@@ -470,6 +522,8 @@ def _describe_failure(exc: Exception, limit: int, kernel_log: Any) -> str:
 
 def _finish_artefacts(run: _Run, nb: Any) -> None:
     """Mark a failed notebook, remove secrets from it, and export the report."""
+    import nbformat
+
     if run.notebook_path is None or not run.notebook_path.is_file():
         run.notebook_path = run.html_path = None
         return
