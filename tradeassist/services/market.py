@@ -90,42 +90,56 @@ def utc_text(moment: datetime) -> str:
     return f"{m.year:04d}-{m.month:02d}-{m.day:02d} {m:%H:%M:%S}.{m.microsecond:06d}"
 
 
-def _end_of_day_suffix(day: date) -> str:
-    """`` HH:MM:SS.ffffff`` of the end of ``day`` in London, in UTC (the UTC date is ``day``
-    itself for every whole-hour offset London has had since 1847)."""
-    offset = month_offset(day.year, day.month)
-    if offset is None:
-        offset = datetime.combine(day, _END_OF_DAY, tzinfo=LONDON).utcoffset()
-        assert offset is not None
-    end = datetime.combine(day, _END_OF_DAY) - offset
-    if end.date() != day:
-        raise ValueError(day)
+def _london_offset(day: date) -> timedelta:
+    offset = datetime.combine(day, _END_OF_DAY, tzinfo=LONDON).utcoffset()
+    assert offset is not None
+    return offset
+
+
+def _suffix(offset: timedelta) -> str | None:
+    """`` HH:MM:SS.ffffff`` (UTC) of the end of a London day at ``offset``, or None when the
+    UTC date is not the London one (local mean time before 1847)."""
+    end = datetime.combine(date(2000, 1, 1), _END_OF_DAY) - offset
+    if end.date() != date(2000, 1, 1):
+        return None
     return f" {end:%H:%M:%S}.{end.microsecond:06d}"
+
+
+@lru_cache(maxsize=8192)
+def _month_suffixes(year: int, month: int) -> tuple[int, str | None, str | None]:
+    """(first day of the month on the second offset, suffix before it, suffix from it).
+
+    London's offset changes at most once in any month (true since 1847, the 1940s double
+    summer time included), so a binary search over the days finds the change.
+    """
+    last = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+    before, after = _london_offset(date(year, month, 1)), _london_offset(date(year, month, last))
+    if before == after:
+        return 32, _suffix(before), _suffix(before)
+    lo, hi = 1, last
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _london_offset(date(year, month, mid)) == before:
+            lo = mid
+        else:
+            hi = mid
+    return hi, _suffix(before), _suffix(after)
 
 
 def close_texts(stamps: Sequence[date | datetime]) -> list[str]:
     """``utc_text`` of each stamp: ``close_time(day)`` for a date, the instant for a datetime.
 
-    Fast for long daily series: the London offset is looked up once per month.
+    Fast for long daily series: the London offsets are worked out once per month.
     """
     out: list[str] = []
     append = out.append
-    month = None
-    suffix = ""
     for stamp in stamps:
         if isinstance(stamp, datetime):
             append(utc_text(stamp))
             continue
-        key = (stamp.year, stamp.month)
-        if key != month or month_offset(*key) is None:
-            month = key
-            try:
-                suffix = _end_of_day_suffix(stamp)
-            except ValueError:
-                append(utc_text(close_time(stamp)))
-                month = None
-                continue
-        append(stamp.isoformat() + suffix)
+        change, before, after = _month_suffixes(stamp.year, stamp.month)
+        suffix = before if stamp.day < change else after
+        append(stamp.isoformat() + suffix if suffix is not None else utc_text(close_time(stamp)))
     return out
 
 
@@ -155,28 +169,47 @@ def bulk_insert(
     *,
     timestamp_columns: Iterable[str] = (),
 ) -> int:
-    """Insert ``rows`` in the caller's transaction: ``executemany`` on SQLite, ``COPY`` on
-    PostgreSQL. Returns the row count.
+    """Insert ``rows`` in the caller's transaction (see ``bulk_insert_chunks``)."""
+    return bulk_insert_chunks(session, table, columns, [rows], timestamp_columns=timestamp_columns)
+
+
+def bulk_insert_chunks(
+    session: Session,
+    table: str,
+    columns: Sequence[str],
+    chunks: Iterable[Sequence[Sequence[Any]]],
+    *,
+    timestamp_columns: Iterable[str] = (),
+) -> int:
+    """Insert the rows of every chunk in the caller's transaction: ``executemany`` on SQLite,
+    one ``COPY`` on PostgreSQL (the server stores a chunk while the next one is being built).
+    Returns the row count.
 
     Values come in stored form: timestamps as ``utc_text`` (UTC), decimals as
     ``decimal_text``, booleans as ``bool``, JSON as text. ``timestamp_columns`` names the
     timestamp columns (PostgreSQL is told they are UTC).
     """
-    if not rows:
-        return 0
     connection = session.connection()
     cursor = connection.connection.cursor()
+    count = 0
     try:
         if connection.dialect.name == "sqlite":
             marks = ", ".join("?" for _ in columns)
-            cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+            statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+            for rows in chunks:
+                if rows:
+                    cursor.executemany(statement, rows)
+                    count += len(rows)
         else:
             stamps = {columns.index(name) for name in timestamp_columns}
             with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                copy.write(copy_text(rows, stamps))
+                for rows in chunks:
+                    if rows:
+                        copy.write(copy_text(rows, stamps))
+                        count += len(rows)
     finally:
         cursor.close()
-    return len(rows)
+    return count
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})

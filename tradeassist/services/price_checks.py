@@ -175,7 +175,7 @@ def stored_points_query(listing_id: int):  # type: ignore[no-untyped-def]
 
 def verdicts(
     row: Any,
-) -> tuple[tuple[list[str], Decimal | None, bool], tuple[list[str], Decimal | None, bool]]:
+) -> tuple[Verdict, Verdict]:
     ingest = (sorted(row.quality_flags), row.normalized_price_base, bool(row.usable))
     if row.rechecked is None:
         return ingest, ingest
@@ -185,9 +185,9 @@ def verdicts(
 def write_verdict(
     session: Session,
     point_id: int,
-    ingest: tuple[list[str], Decimal | None, bool],
-    current: tuple[list[str], Decimal | None, bool],
-    new: tuple[list[str], Decimal | None, bool],
+    ingest: Verdict,
+    current: Verdict,
+    new: Verdict,
     cause: str,
 ) -> bool:
     """Record ``new`` as the point's verdict; returns whether it changed."""

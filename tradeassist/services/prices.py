@@ -26,7 +26,7 @@ same day: the latest stored wins. Staleness is judged at read time against the p
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -66,7 +66,7 @@ from . import audit, governance
 from .access import portfolio_for
 from .fx import fx_series
 from .market import (
-    bulk_insert,
+    bulk_insert_chunks,
     close_day,
     close_texts,
     close_time,
@@ -321,22 +321,13 @@ def ingest_series(
             flag_texts[k] = jsonutil.dumps(names)
             usable[k] = point.usable_price is not None
     lid = listing.listing_id
-    rows = list(
-        zip(
-            repeat(lid),
-            close_texts(stamps_in),
-            repeat(src),
-            [b.is_close for b in bars],
-            decimal_texts([p.raw_price for p in checked]),
-            [p.raw_currency for p in checked],
-            [p.raw_quote_scale for p in checked],
-            decimal_texts([p.normalized_price_base for p in checked]),
-            flag_texts,
-            usable,
-            strict=False,
-        )
+    inserted = bulk_insert_chunks(
+        session,
+        "price_points",
+        _POINT_COLUMNS,
+        _row_chunks(lid, src, stamps_in, bars, checked, flag_texts, usable),
+        timestamp_columns=("as_of",),
     )
-    bulk_insert(session, "price_points", _POINT_COLUMNS, rows, timestamp_columns=("as_of",))
     raised = _raise_for_issues(session, actor, listing, source_name, series.source_name, issues)
     result = IngestResult(
         listing=elisting.key,
@@ -344,7 +335,7 @@ def ingest_series(
         source=source_name,
         file=series.source_name,
         received=len(bars),
-        inserted=len(rows),
+        inserted=inserted,
         unchanged=unchanged,
         conflicts=tuple(conflicts),
         flagged=flagged,
@@ -366,6 +357,36 @@ def ingest_series(
         },
     )
     return result
+
+
+def _row_chunks(
+    lid: int,
+    src: int,
+    stamps: Sequence[date | datetime],
+    bars: Sequence[Any],
+    checked: Sequence[CheckedPoint],
+    flag_texts: Sequence[str],
+    usable: Sequence[bool],
+    size: int = 50_000,
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows to store, ``size`` at a time, built column by column."""
+    for lo in range(0, len(checked), size):
+        points = checked[lo : lo + size]
+        yield list(
+            zip(
+                repeat(lid),
+                close_texts(stamps[lo : lo + size]),
+                repeat(src),
+                [b.is_close for b in bars[lo : lo + size]],
+                decimal_texts([p.raw_price for p in points]),
+                [p.raw_currency for p in points],
+                [p.raw_quote_scale for p in points],
+                decimal_texts([p.normalized_price_base for p in points]),
+                flag_texts[lo : lo + size],
+                usable[lo : lo + size],
+                strict=False,
+            )
+        )
 
 
 def _partition(
