@@ -184,6 +184,12 @@ class Policy(BaseModel):
         "A kind left out may not sell. Default: no kind sells.",
         validate_default=True,
     )
+    sell_and_buy_in_same_sleeve: StrictBool = Field(
+        default=False,
+        description="May one recommendation sell one listing of a sleeve and buy another of the same "
+        "sleeve? Default false: such a switch only fine-tunes the sleeve's net trade, at the cost of "
+        "turnover (and, in a GIA, capital gains) that the objective does not count.",
+    )
     max_price_age_business_days: int = Field(
         default=5,
         ge=0,

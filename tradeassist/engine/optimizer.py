@@ -6,6 +6,7 @@ listing such that
 * each executed line (``q_i != 0``) has consideration ``|q_i| * p_i >= min_trade``;
 * ``sum_i q_i * p_i + fee * K <= money available`` (``K`` executed lines; sells fund buys);
 * ``0 <= q_i`` where sells are not allowed, ``-floor(units held) <= q_i`` where they are;
+* unless the policy allows it, no sleeve both sells one listing and buys another;
 
 minimising ``sum_s (w_s - t_s)**2`` over sleeves, the weights taken over post-trade holdings
 plus the cash left after fees. Ties go to fewer lines, then lower fees, then the trade list
@@ -139,6 +140,8 @@ class _Search:
         # One more line moves every target down by target * fee (the total shrinks by the fee).
         self.fee_weights = [t * problem.fee for t in problem.targets]
         self.units = [0] * n
+        self.bought = [0] * sleeves  # lines bought / sold so far, per sleeve
+        self.sold = [0] * sleeves
         self.best: _Incumbent | None = None
         # Sleeves still open at depth j: item j's and those after it. The others' costs are
         # quadratics in the total T, kept as running sums so a bound only loops over the open.
@@ -216,20 +219,35 @@ class _Search:
         s, tsp = item.sleeve, self.ts * item.price
         lows, highs = self.lows_from[j + 1], self.highs_from[j + 1]
         budget = self.p.budget - spent - self.p.fee * (lines + 1) - first * item.price
+        saved = lows[s], highs[s]
         self.x[s] += first * tsp
+        if not self.p.switches:  # the rest of the sleeve may only trade the same way
+            if first > 0:
+                lows[s] = 0
+            else:
+                highs[s] = 0
         highs[s] += (last - first) * tsp
         try:
             # Lines still possible: counted with the most money the range can leave.
             return self.bound(j, lows, highs, lines + 1, self.lines_left(j + 1, budget), budget)
         finally:
             self.x[s] -= first * tsp
-            highs[s] -= (last - first) * tsp
+            lows[s], highs[s] = saved
 
     def zero_bound(self, j: int, lines: int, spent: int):
         budget = self.p.budget - spent - self.p.fee * lines
-        return self.bound(
-            j, self.lows_from[j + 1], self.highs_from[j + 1], lines, self.lines_left(j + 1, budget), budget
-        )
+        s = self.items[j].sleeve
+        lows, highs = self.lows_from[j + 1], self.highs_from[j + 1]
+        saved = lows[s], highs[s]
+        if not self.p.switches:
+            if self.bought[s]:
+                lows[s] = 0
+            if self.sold[s]:
+                highs[s] = 0
+        try:
+            return self.bound(j, lows, highs, lines, self.lines_left(j + 1, budget), budget)
+        finally:
+            lows[s], highs[s] = saved
 
     def count_node(self) -> None:
         self.nodes += 1
@@ -262,11 +280,12 @@ class _Search:
         # The relaxation is infeasible beyond this many units: q * p <= money left - lows after.
         room = self.p.budget - spent - self.p.fee * (lines + 1)
         cap = (self.ts * room - sum(self.lows_from[j + 1])) // (self.ts * item.price)
+        one_way = not self.p.switches
         for first, last in (
             (item.min_units, min(item.max_buy, cap)),
             (-item.max_sell, min(-item.min_units, cap)),
         ):
-            if first > last:
+            if first > last or (one_way and (self.sold if first > 0 else self.bought)[item.sleeve]):
                 continue
             found = self.range_bound(j, first, last, lines, spent)
             if found is not None and self.passes(*found, lines + 1):
@@ -286,11 +305,14 @@ class _Search:
         if first == last:
             item = self.items[j]
             tsp = self.ts * item.price
+            side = self.bought if first > 0 else self.sold
             self.units[j] = first
             self.x[item.sleeve] += first * tsp
+            side[item.sleeve] += 1
             try:
                 self.visit(j + 1, lines + 1, spent + first * item.price, found)
             finally:
+                side[item.sleeve] -= 1
                 self.x[item.sleeve] -= first * tsp
                 self.units[j] = 0
             return

@@ -50,6 +50,7 @@ class AllocationProblem:
     fee: int  # per executed line
     budget: int  # money available: cash + contribution - cash buffer (may be negative)
     items: tuple[Item, ...]  # sorted by listing key: the order of the final tie-break
+    switches: bool = False  # may one sleeve both sell and buy?
 
     def total_after(self, lines: int) -> int:
         return self.total - self.fee * lines
@@ -63,9 +64,13 @@ class AllocationProblem:
         )
 
     def evaluate(self, units: Sequence[int]) -> tuple[int, int, int, int] | None:
-        """(N, T_K, K, net spend) for whole units per item, or None when it breaks a constraint."""
+        """(N, T_K, K, net spend) for whole units per item, or None when it breaks a constraint.
+
+        The reference for the optimizer (and its tests): every constraint, checked directly.
+        """
         spends = [0] * len(self.sleeves)
         lines = 0
+        directions: dict[int, set[bool]] = {}
         for item, q in zip(self.items, units, strict=True):
             if q == 0:
                 continue
@@ -73,6 +78,9 @@ class AllocationProblem:
                 return None
             spends[item.sleeve] += q * item.price
             lines += 1
+            directions.setdefault(item.sleeve, set()).add(q > 0)
+        if not self.switches and any(len(sides) > 1 for sides in directions.values()):
+            return None
         net = sum(spends)
         if net + self.fee * lines > self.budget or self.total_after(lines) <= 0:
             return None
@@ -169,4 +177,5 @@ def build_problem(state: PortfolioState, policy: Policy, *, sells: bool) -> Allo
         fee=fee,
         budget=budget_units,
         items=tuple(items),
+        switches=policy.sell_and_buy_in_same_sleeve,
     )
