@@ -102,7 +102,8 @@ def import_parsed(
     """Resolve and post an already parsed file (a notebook upload, or ``import_file``)."""
     folio = ledger._portfolio(session, actor, portfolio, "import into the ledger")
     listings = ledger.load_listings(session)
-    entries, balances, absorbed = _to_new_entries(session, parsed, listings)
+    with ledger.paused_gc():
+        entries, balances, absorbed = _to_new_entries(session, parsed, listings)
     result = ledger.post_entries(
         session,
         actor=actor,
@@ -310,7 +311,8 @@ def _pair_corporate_actions(
     # cost_from names the removal by its new position
     position = {old: new for new, old in enumerate(order)}
     for receipt, out in after.items():
-        entries[receipt] = entries[receipt]._replace(cost_from=position[out], cost_base=None)
+        when = max(entries[receipt].entry_time, entries[out].entry_time)  # never before its removal
+        entries[receipt] = entries[receipt]._replace(cost_from=position[out], cost_base=None, entry_time=when)
     return order, len(drop)
 
 
