@@ -51,29 +51,53 @@ class DemoListing:
     quote_scale: str
     sleeve: str
     start_ticks: int  # first close in hundredths of the quote unit
-    drift_bp: int  # daily drift in basis points x 100 (so 3 = 0.03 bp... see _walk)
+    drift: int  # daily drift, in hundredths of a percent
 
 
 LISTINGS = (
     DemoListing(
-        "IE00BK5BQT80",
-        "Vanguard FTSE All-World UCITS ETF Acc",
-        "VWRP",
-        "XLON",
-        "GBP",
-        "GBP",
-        "CORE",
-        9_512,
-        4,
+        isin="IE00BK5BQT80",
+        name="Vanguard FTSE All-World UCITS ETF Acc",
+        ticker="VWRP",
+        exchange="XLON",
+        currency="GBP",
+        quote_scale="GBP",
+        sleeve="CORE",
+        start_ticks=9_512,
+        drift=4,
     ),
     DemoListing(
-        "IE0005042456", "iShares Core FTSE 100 UCITS ETF Dist", "ISF", "XLON", "GBP", "GBX", "CORE", 73_840, 2
+        isin="IE0005042456",
+        name="iShares Core FTSE 100 UCITS ETF Dist",
+        ticker="ISF",
+        exchange="XLON",
+        currency="GBP",
+        quote_scale="GBX",
+        sleeve="CORE",
+        start_ticks=73_840,
+        drift=2,
     ),
     DemoListing(
-        "IE00BMC38736", "VanEck Semiconductor UCITS ETF", "SMGB", "XLON", "GBP", "GBX", "SEMIS", 2_615_0, 12
+        isin="IE00BMC38736",
+        name="VanEck Semiconductor UCITS ETF",
+        ticker="SMGB",
+        exchange="XLON",
+        currency="GBP",
+        quote_scale="GBX",
+        sleeve="SEMIS",
+        start_ticks=261_500,
+        drift=18,
     ),
     DemoListing(
-        "US81369Y5069", "Energy Select Sector SPDR Fund", "XLE", "ARCX", "USD", "USD", "ENERGY", 8_930, 1
+        isin="US81369Y5069",
+        name="Energy Select Sector SPDR Fund",
+        ticker="XLE",
+        exchange="ARCX",
+        currency="USD",
+        quote_scale="USD",
+        sleeve="ENERGY",
+        start_ticks=8_930,
+        drift=1,
     ),
 )
 
@@ -104,7 +128,7 @@ def closes(end: date) -> dict[str, list[tuple[date, Decimal]]]:
     rng = random.Random(SEED)
     series = {}
     for listing in LISTINGS:
-        ticks = _walk(rng, listing.start_ticks, listing.drift_bp, len(days))
+        ticks = _walk(rng, listing.start_ticks, listing.drift, len(days))
         series[listing.ticker] = [(d, Decimal(t).scaleb(-2)) for d, t in zip(days, ticks, strict=True)]
     return series
 

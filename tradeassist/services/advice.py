@@ -1,0 +1,321 @@
+"""From the book of record to a recommendation, and back again.
+
+``prepare_inputs`` reads everything a recommendation depends on (holdings and cash as of the
+moment, the latest good price of each listing with its age and source, the FX rates behind
+foreign prices, the constituents' sleeves, the freeze state, the approved policy) into the
+engine's frozen ``PortfolioState`` and a canonical *input snapshot*: a plain JSON dict whose
+SHA-256 is the run's ``input_hash``. ``recommend`` is then pure, and
+``recommend_from_snapshot`` recomputes the same recommendation from the snapshot alone, which
+is what ``tradeassist runs replay`` (``tradeassist.runs.history``) compares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlmodel import Session, select
+
+from ..db.models import (
+    FxRate,
+    InstrumentListing,
+    Portfolio,
+    PortfolioConstituent,
+    User,
+)
+from ..db.models import (
+    Recommendation as RecommendationRow,
+)
+from ..db.models import (
+    RecommendationLine as LineRow,
+)
+from ..engine import book as bk
+from ..engine.model import PortfolioState, Position, Recommendation, state_from_dict, state_to_dict
+from ..engine.recommend import recommend as engine_recommend
+from ..enums import TaskKind, TradeAction
+from ..errors import NotFound, ValidationError
+from ..jsonutil import sha256_of
+from ..money import ZERO, decimal_str, to_decimal
+from ..policy import Policy, parse_policy, policy_sha256, policy_to_dict
+from ..timeutil import ensure_utc, london_date, utcnow
+from . import governance, ledger, prices
+from .access import portfolio_for
+from .strategy import approved_strategy
+
+SNAPSHOT_SCHEMA = 1
+RECOMMENDING_KINDS = (TaskKind.MONTHLY_ALLOC, TaskKind.QUARTERLY_REBAL, TaskKind.WEEKLY_REVIEW)
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What one recommendation is computed from. ``snapshot`` alone is enough to redo it."""
+
+    portfolio_id: int
+    portfolio: str
+    kind: TaskKind
+    as_of: datetime
+    strategy_version_id: int
+    policy: Policy
+    state: PortfolioState
+    snapshot: Mapping[str, Any]
+    listing_ids: Mapping[tuple[str, str], int]
+
+    @property
+    def input_hash(self) -> str:
+        return sha256_of(self.snapshot)
+
+
+def _kind(value: TaskKind | str) -> TaskKind:
+    try:
+        return TaskKind(str(value).upper())
+    except ValueError:
+        raise ValidationError(
+            f"kind {value!r}: expected one of {', '.join(k.value for k in TaskKind)}"
+        ) from None
+
+
+def book_as_of(session: Session, portfolio_id: int, as_of: datetime) -> bk.Book:
+    """Cash and holdings at ``as_of``: the snapshots for now (no entry is ever in the future),
+    else the ledger replayed up to that moment."""
+    if as_of >= utcnow():
+        stored = ledger.snapshot_book(session, portfolio_id)
+        if stored is not None:
+            return stored
+    listings = ledger.load_listings(session)
+    quotes = {k: v.quote for k, v in listings.items()}
+    timeline = [e for e in ledger.load_timeline(session, portfolio_id) if e.entry_time <= as_of]
+    day = london_date(as_of)
+    actions = [a for a in ledger.load_actions(session, listings) if a.effective <= day]
+    outcome = bk.replay(
+        timeline, quotes=quotes, actions=actions, watch={e.corrects for e in timeline if e.corrects}
+    )
+    return outcome.book
+
+
+def _fx_used(session: Session, currency: str, on: datetime) -> dict[str, Any] | None:
+    rate = session.exec(
+        select(FxRate)
+        .where(FxRate.base_currency == "GBP", FxRate.quote_currency == currency, FxRate.as_of <= on)
+        .order_by(FxRate.as_of.desc())
+        .limit(1)
+    ).first()
+    if rate is None:
+        return None
+    return {"pair": f"GBP{currency}", "rate": rate.rate, "as_of": rate.as_of, "source_id": rate.source_id}
+
+
+def prepare_inputs(
+    session: Session,
+    *,
+    portfolio: str | Portfolio,
+    kind: TaskKind | str,
+    as_of: datetime | None = None,
+    contribution: Decimal | str | None = None,
+    actor: User | None = None,
+    policy: Policy | None = None,
+    strategy_version_id: int | None = None,
+) -> RunInputs:
+    """Read the portfolio as of ``as_of`` (default now) into the engine's input.
+
+    ``policy`` previews a draft policy instead of the approved one (the strategy notebook).
+    """
+    kind = _kind(kind)
+    as_of = ensure_utc(as_of) if as_of is not None else utcnow()
+    if isinstance(portfolio, Portfolio):
+        folio = portfolio
+    elif actor is not None:
+        folio = portfolio_for(session, actor, portfolio, "compute a recommendation")
+    else:
+        folio = session.exec(select(Portfolio).where(Portfolio.name == portfolio)).first()
+        if folio is None:
+            raise NotFound(f"no portfolio named {portfolio!r}")
+    if policy is None:
+        approved = approved_strategy(session)
+        policy, strategy_version_id = approved.policy, approved.version.strategy_version_id
+    amount = to_decimal(contribution, what="contribution") if contribution not in (None, "") else ZERO
+    if amount < ZERO:
+        raise ValidationError("contribution must not be negative")
+
+    book = book_as_of(session, folio.portfolio_id, as_of)
+    constituents = {
+        c.listing_id: c
+        for c in session.exec(
+            select(PortfolioConstituent).where(PortfolioConstituent.portfolio_id == folio.portfolio_id)
+        ).all()
+    }
+    listing_ids = sorted(set(constituents) | set(book.holdings))
+    listings = (
+        {
+            lst.listing_id: lst
+            for lst in session.exec(
+                select(InstrumentListing).where(InstrumentListing.listing_id.in_(listing_ids))
+            ).all()
+        }
+        if listing_ids
+        else {}
+    )
+    latest = prices.latest_good_prices(
+        session, listing_ids, as_of, max_age_business_days=policy.max_price_age_business_days
+    )
+    positions, price_rows, fx_rows, keys = [], [], [], {}
+    for listing_id in sorted(listing_ids, key=lambda i: (listings[i].ticker, listings[i].exchange)):
+        lst = listings[listing_id]
+        mapping = constituents.get(listing_id)
+        holding = book.holdings.get(listing_id)
+        price = latest.get(listing_id)
+        usable = price is not None and not price.is_stale
+        positions.append(
+            Position(
+                ticker=lst.ticker,
+                exchange=lst.exchange,
+                sleeve=mapping.sleeve_code if mapping else "UNMAPPED",
+                units=holding.units if holding else ZERO,
+                # A stale price still values the holding; it only stops the listing trading.
+                price_gbp=price.price_gbp if price else None,
+                tradeable=bool(mapping and mapping.is_monitored and usable),
+                include_in_calcs=bool(mapping.include_in_calcs) if mapping else True,
+            )
+        )
+        keys[(lst.ticker, lst.exchange)] = listing_id
+        if price is not None:
+            price_rows.append(
+                {
+                    "ticker": lst.ticker,
+                    "exchange": lst.exchange,
+                    "price_point_id": price.price_point_id,
+                    "price_gbp": price.price_gbp,
+                    "as_of": price.as_of_time,
+                    "source": price.source,
+                    "age_business_days": price.age_business_days,
+                    "is_stale": price.is_stale,
+                }
+            )
+            if lst.trading_currency != "GBP":
+                fx = _fx_used(session, lst.trading_currency, price.as_of_time)
+                if fx is not None and fx not in fx_rows:
+                    fx_rows.append(fx)
+    frozen = governance.is_frozen(session, folio.portfolio_id)
+    state = PortfolioState(
+        cash_gbp=book.cash, positions=tuple(positions), contribution_gbp=amount, frozen=frozen
+    )
+    snapshot = {
+        "schema": SNAPSHOT_SCHEMA,
+        "parameters": {
+            "portfolio": folio.name,
+            "kind": kind.value,
+            "as_of": as_of,
+            "contribution": amount,
+        },
+        "strategy": {
+            "strategy_version_id": strategy_version_id,
+            "policy_sha256": policy_sha256(policy),
+            "policy": policy_to_dict(policy),
+        },
+        "state": state_to_dict(state),
+        "holdings": [
+            {
+                "ticker": listings[i].ticker,
+                "exchange": listings[i].exchange,
+                "units": h.units,
+                "cost_base": h.cost,
+            }
+            for i, h in sorted(book.holdings.items())
+        ],
+        "cash": book.cash,
+        "prices": price_rows,
+        "fx": fx_rows,
+    }
+    snapshot = _plain(snapshot)
+    return RunInputs(
+        portfolio_id=folio.portfolio_id,
+        portfolio=folio.name,
+        kind=kind,
+        as_of=as_of,
+        strategy_version_id=strategy_version_id or 0,
+        policy=policy,
+        state=state,
+        snapshot=snapshot,
+        listing_ids=keys,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: decimals as exact strings, timestamps ISO 8601, tuples as lists."""
+    if isinstance(value, Decimal):
+        return decimal_str(value)
+    if isinstance(value, datetime):
+        return ensure_utc(value).isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def recommend(inputs: RunInputs) -> Recommendation:
+    """The engine's recommendation for these inputs (pure)."""
+    return engine_recommend(inputs.state, inputs.policy, inputs.kind)
+
+
+def recommend_from_snapshot(snapshot: Mapping[str, Any]) -> Recommendation:
+    """Recompute from a stored input snapshot alone: no database, no clock."""
+    if snapshot.get("schema") != SNAPSHOT_SCHEMA:
+        raise ValidationError(f"input snapshot schema {snapshot.get('schema')!r} is not {SNAPSHOT_SCHEMA}")
+    policy = parse_policy(snapshot["strategy"]["policy"])
+    state = state_from_dict(snapshot["state"])
+    return engine_recommend(state, policy, _kind(snapshot["parameters"]["kind"]))
+
+
+def store_recommendation(
+    session: Session,
+    *,
+    run_id: int | None,
+    portfolio_id: int,
+    recommendation: Recommendation,
+    listing_ids: Mapping[tuple[str, str], int] | None = None,
+) -> RecommendationRow | None:
+    """Store a recommendation with its lines (DRAFT). A recommendation without any line
+    ("no action") is not stored: the run's output summary says so."""
+    if not recommendation.lines:
+        return None
+    ids = dict(listing_ids or {})
+    row = RecommendationRow(
+        run_id=run_id,
+        portfolio_id=portfolio_id,
+        headline=recommendation.headline[:500],
+        rationale=_plain(recommendation.rationale),
+        constraints_report=_plain(recommendation.constraints_report),
+    )
+    session.add(row)
+    session.flush()
+    for line in recommendation.lines:
+        listing_id = ids.get((line.ticker, line.exchange))
+        if listing_id is None:
+            listing_id = ledger_listing_id(session, line.ticker, line.exchange)
+        session.add(
+            LineRow(
+                recommendation_id=row.recommendation_id,
+                listing_id=listing_id,
+                action=TradeAction(line.action),
+                amount_base=line.amount_base,
+                estimated_units=line.estimated_units,
+                suppressed_by_min_trade=line.suppressed_by_min_trade,
+                reason_code=line.reason_code,
+            )
+        )
+    session.flush()
+    return row
+
+
+def ledger_listing_id(session: Session, ticker: str, exchange: str) -> int:
+    listing = session.exec(
+        select(InstrumentListing).where(
+            InstrumentListing.ticker == ticker, InstrumentListing.exchange == exchange
+        )
+    ).first()
+    if listing is None:
+        raise NotFound(f"unknown listing {ticker} on {exchange}")
+    return listing.listing_id  # type: ignore[return-value]
