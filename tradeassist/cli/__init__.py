@@ -41,11 +41,27 @@ app.add_typer(identity.user_app, name="user")
 app.add_typer(identity.portfolio_app, name="portfolio")
 
 
+COMMAND_MODULES = (
+    "registry",
+    "ledger",
+    "market",
+    "strategy",
+    "advice",
+    "recommendations",
+    "tasks",
+    "runs",
+    "notify",
+    "reports",
+    "demo",
+    "ui",
+)
+
+
 def _register_optional() -> None:
     """Command groups that live in their own modules."""
     import importlib
 
-    for module_name in ("registry", "ledger", "market", "strategy", "tasks", "runs", "notify", "demo", "ui"):
+    for module_name in COMMAND_MODULES:
         try:
             module = importlib.import_module(f"{__name__}.{module_name}")
         except ModuleNotFoundError as exc:
