@@ -373,3 +373,87 @@ def test_secret_values_cover_the_environment_and_database_urls() -> None:
     )
     assert runner.strip_secrets({"a": [f"x{SMTP_CANARY}y", 1]}, found) == {"a": ["x***y", 1]}
     assert json.dumps(runner.strip_secrets({"k": "plain"}, found)) == '{"k": "plain"}'
+
+
+def test_a_monthly_allocation_stores_its_recommendation_and_replays_identically(
+    engine: Engine, db_url: str, admin: User, tmp_path: Path
+) -> None:
+    from tradeassist.demo import load_demo
+    from tradeassist.runs import history
+
+    load_demo(engine, end=date(2026, 1, 9))
+    at = end_of_london_day(date(2026, 1, 9))
+    with unit_of_work(engine, readonly=True) as s:
+        actor = s.get(User, admin.user_id)
+    outcome = runner.run_task(
+        engine, actor=actor, name="demo monthly allocation", db_url=db_url, at=at, reports=tmp_path / "r"
+    )
+    assert outcome.status is RunStatus.SUCCESS, outcome.error
+    with unit_of_work(engine, readonly=True) as s:
+        run = s.get(TaskRun, outcome.run_id)
+        reco = s.exec(select(Recommendation).where(Recommendation.run_id == outcome.run_id)).one()
+        stored = history.stored_recommendation(s, outcome.run_id)
+        assert stored is not None and stored["lines"] and stored["headline"] == reco.headline
+        assert run.output_summary["lines"] == len(stored["lines"])
+        snapshot = s.get(RunInputSnapshot, outcome.run_id).snapshot_json
+        assert run.strategy_version_id == snapshot["inputs"]["strategy"]["strategy_version_id"]
+        assert snapshot["inputs"]["parameters"]["contribution"] == "1000"
+        assert snapshot["inputs"]["prices"] and all(p["source"] for p in snapshot["inputs"]["prices"])
+        replay = history.replay_run(s, actor=s.get(User, admin.user_id), run_id=outcome.run_id)
+        assert replay.identical, replay.differences
+
+
+def test_replay_comparison_names_each_difference() -> None:
+    from tradeassist.runs.history import compare_recommendations
+
+    line = {
+        "ticker": "VWRP",
+        "exchange": "XLON",
+        "action": "BUY",
+        "amount_base": "202.50",
+        "estimated_units": "2",
+        "suppressed_by_min_trade": False,
+        "reason_code": "ALLOCATE_CASH",
+    }
+    stored = {
+        "headline": "Buy",
+        "rationale": {"drift": {"CORE": "0.1"}},
+        "constraints_report": {},
+        "lines": [line],
+    }
+    same = {**stored, "lines": [{**line, "amount_base": Decimal("202.5")}]}
+    assert compare_recommendations(stored, same) == []
+    assert compare_recommendations(None, {**stored, "lines": []}) == []
+    changed = {
+        **stored,
+        "rationale": {"drift": {"CORE": "0.2"}},
+        "lines": [{**line, "estimated_units": "3"}, {**line, "ticker": "VUAG"}],
+    }
+    assert compare_recommendations(stored, changed) == [
+        'rationale.drift.CORE: stored "0.1", recomputed "0.2"',
+        'line VUAG:XLON BUY: not stored, recomputed {"ticker": "VUAG", "exchange": "XLON", "action": "BUY", '
+        '"amount_base": "202.50", "estimated_units": "2", "suppressed_by_min_trade": false, '
+        '"reason_code": "ALLOCATE_CASH"}',
+        'line VWRP:XLON BUY estimated_units: stored "2", recomputed "3"',
+    ]
+    assert compare_recommendations(stored, None) == ["recommendation: only stored has one ('Buy', 1 lines)"]
+
+
+@pytest.mark.parametrize(
+    "kind", ["PRICE_REFRESH", "WEEKLY_REVIEW", "MONTHLY_ALLOC", "QUARTERLY_REBAL", "ALERT_ONLY"]
+)
+def test_task_notebooks_declare_the_parameters_and_only_call_the_library(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(runner.NOTEBOOKS_ENV, raising=False)
+    assert runner.notebooks_dir() == Path(__file__).resolve().parents[1] / "notebooks" / "tasks"
+    path = runner.notebooks_dir() / f"{kind}.ipynb"
+    assert sorted(runner.declared_parameters(path)) == sorted(runner.PARAMETERS)
+    nb = nbformat.read(path, as_version=4)
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert all(not cell.outputs and cell.execution_count is None for cell in code)  # committed stripped
+    body = "\n".join(cell.source for cell in code[1:])
+    imports = re.findall(r"^\s*(?:from|import)\s+([\w.]+)", body, flags=re.MULTILINE)
+    assert imports == ["tradeassist.runs"]
+    for forbidden in ("select", "session", "unit_of_work", "sql", "for ", "if "):
+        assert forbidden not in body.lower()

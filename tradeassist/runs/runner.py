@@ -457,13 +457,16 @@ def _execute(
     run: _Run, *, db_url: str, notebooks: str | Path | None, reports: str | Path | None, timeout: int | None
 ) -> None:
     source = notebooks_dir(notebooks) / f"{run.kind.value}.ipynb"
-    root = Path(reports).expanduser().resolve() if reports else reports_dir()
-    run.notebook_path, run.html_path = artefact_paths(root, run.claim.run_id, run.kind, run.started_at)
     try:
         config = kinds.parse_config(run.kind, run.task.module_config)
     except ValidationError as exc:
         run.error = str(exc)
         return
+    if not source.is_file():
+        run.error = f"no notebook for {run.kind.value}: {source} does not exist"
+        return
+    root = Path(reports).expanduser().resolve() if reports else reports_dir()
+    run.notebook_path, run.html_path = artefact_paths(root, run.claim.run_id, run.kind, run.started_at)
     limit = timeout if timeout is not None else config.timeout_seconds
     parameters = {
         "run_id": run.claim.run_id,
@@ -471,9 +474,6 @@ def _execute(
         "as_of": run.as_of.isoformat(),
         "db_url": redact_url(db_url),
     }
-    if not source.is_file():
-        run.error = f"no notebook for {run.kind.value}: {source} does not exist"
-        return
     nb = None
     with tempfile.TemporaryDirectory(prefix="tradeassist-kernel-") as scratch:
         env = kernel_environment(db_url, os.path.join(scratch, "ipython"))
@@ -527,7 +527,8 @@ def _finish_artefacts(run: _Run, nb: Any) -> None:
     if run.notebook_path is None or not run.notebook_path.is_file():
         run.notebook_path = run.html_path = None
         return
-    nb = nbformat.read(str(run.notebook_path), as_version=4)
+    if nb is None:  # a failure: what papermill saved
+        nb = nbformat.read(str(run.notebook_path), as_version=4)
     if run.status is not RunStatus.SUCCESS and run.error:
         note = nbformat.v4.new_markdown_cell(
             f"**This run FAILED.** {scrub_text(run.error, run.secrets)}",
