@@ -10,6 +10,7 @@ import itertools
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -83,11 +84,11 @@ def pg_cluster() -> Iterator[pg.Cluster]:
 _counter = itertools.count()
 
 
-def new_pg_database(cluster: pg.Cluster) -> str:
+def new_pg_database(cluster: pg.Cluster, template: str = "ta_template") -> str:
     name = f"ta_test_{os.getpid()}_{next(_counter)}"
     admin = sa_create_engine(cluster.url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE ta_template"))
+        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {template}"))
     admin.dispose()
     return make_url(cluster.url).set(database=name).render_as_string(hide_password=False)
 
@@ -102,6 +103,61 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
     else:
         cluster = request.getfixturevalue("pg_cluster")
         yield new_pg_database(cluster)
+
+
+DEMO_END = date(2026, 6, 30)  # the demo's last close in tests: fixed, so results are repeatable
+DEMO_AS_OF = datetime(2026, 6, 30, 22, 0, tzinfo=UTC)  # after that close, in London's evening
+
+
+def _load_demo(url: str) -> None:
+    from tradeassist.db.engine import create_db_engine
+    from tradeassist.demo import load_demo
+
+    engine = create_db_engine(url)
+    load_demo(engine, end=DEMO_END)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_demo_template(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Path:
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    shutil.copy(sqlite_template, path)
+    _load_demo(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_demo_template(pg_cluster: pg.Cluster) -> str:
+    admin = sa_create_engine(pg_cluster.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("CREATE DATABASE ta_demo_template TEMPLATE ta_template"))
+    admin.dispose()
+    _load_demo(
+        make_url(pg_cluster.url).set(database="ta_demo_template").render_as_string(hide_password=False)
+    )
+    return "ta_demo_template"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def demo_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database holding the demo (prices to DEMO_END), on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "demo.db"
+        shutil.copy(request.getfixturevalue("sqlite_demo_template"), path)
+        yield f"sqlite:///{path}"
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        template = request.getfixturevalue("pg_demo_template")
+        yield new_pg_database(cluster, template)
+
+
+@pytest.fixture
+def demo_engine(demo_url: str) -> Iterator[Engine]:
+    from tradeassist.db.engine import create_db_engine
+
+    eng = create_db_engine(demo_url)
+    yield eng
+    eng.dispose()
 
 
 @pytest.fixture
