@@ -108,6 +108,8 @@ def test_suspect_prices_alert_freeze_accept_resolve_and_clear(
     ]
     accepted = ok(cli(*accept, "--reason", "share consolidation"))
     assert "20 now usable" in accepted.stdout
+    recheck = ["prices", "recheck", "--ticker", "STAN", "--exchange", "XLON", "--from", rows[100]["as_of"]]
+    assert "20 stored prices checked again, 0 now usable, 0 now flagged" in ok(cli(*recheck)).stdout
     latest = json.loads(
         ok(cli("prices", "latest", "--portfolio", "Holder", "--as-of", "2024-01-15", "--json")).stdout
     )

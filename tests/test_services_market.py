@@ -363,6 +363,15 @@ def test_recording_a_split_makes_the_new_level_usable(
         )
     assert action.action_type.value == "SPLIT" and results[0].now_usable == 20
     with unit_of_work(engine, readonly=True) as s:
+        event = s.scalars(select(AuditEvent).where(AuditEvent.action == "PRICES_RECHECKED")).one()
+        assert event.details["now_usable"] == 20 and event.details["rechecked"] == {"XLON:STAN": 20}
+    # Checking again changes nothing more.
+    with unit_of_work(engine) as s:
+        [again] = price_checks.recheck_prices(
+            s, actor=_user(s, admin), ticker="STAN", exchange="XLON", from_date=split_day
+        )
+    assert (again.rechecked, again.now_usable, again.now_flagged) == (20, 0, 0)
+    with unit_of_work(engine, readonly=True) as s:
         assert prices.latest_good_prices(s, [stan], date(2024, 1, 15))[stan].as_of == date(2024, 1, 15)
 
 

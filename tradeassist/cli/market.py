@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 from ..errors import ValidationError
-from ..money import to_decimal
 from ..timeutil import parse_as_of
 from .context import AS_OF_OPTION, JSON_OPTION, PORTFOLIO_OPTION, emit, emit_json, info, work
 
@@ -206,28 +204,21 @@ def prices_accept_level(
     )
 
 
-@prices_app.command("record-split")
-def prices_record_split(
-    isin: str = typer.Option(..., "--isin"),
-    effective: str = typer.Option(..., "--date", help="Effective date (YYYY-MM-DD)."),
-    ratio: str = typer.Option(..., "--ratio", help="NEW:OLD, e.g. 10:1 for a ten-for-one split."),
-    notes: str = typer.Option(None, "--notes"),
+@prices_app.command("recheck")
+def prices_recheck(
+    ticker: str = TICKER,
+    exchange: str = EXCHANGE,
+    start: str = typer.Option(..., "--from", help="Check the stored prices from this date on."),
 ) -> None:
-    """Record a split or merge; every listing of the instrument is checked again from its date."""
+    """Check a listing's stored prices again (e.g. after `corporate-action add` recorded a split)."""
     from ..services import price_checks
 
-    num_text, sep, den_text = ratio.partition(":")
-    if not sep:
-        raise ValidationError(f"--ratio {ratio!r}: expected NEW:OLD such as 10:1")
-    num: Decimal = to_decimal(num_text, what="--ratio")
-    den: Decimal = to_decimal(den_text, what="--ratio")
-    day = _date(effective, "--date")
+    day = _date(start, "--from")
     assert day is not None
     with work() as (session, actor):
-        action, results = price_checks.record_split(
-            session, actor=actor, isin=isin, effective_date=day, ratio_num=num, ratio_den=den, notes=notes
+        results = price_checks.recheck_prices(
+            session, actor=actor, ticker=ticker, exchange=exchange, from_date=day
         )
-    typer.echo(f"{action.action_type.value} {ratio} recorded from {day}")
     for result in results:
         typer.echo(
             f"{result.listing}: {result.rechecked} stored prices checked again, "

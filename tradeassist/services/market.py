@@ -215,19 +215,33 @@ def bulk_insert_chunks(
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def copy_text(rows: Iterable[Sequence[Any]], timestamp_indexes: Iterable[int] = ()) -> str:
+def copy_text(rows: Sequence[Sequence[Any]], timestamp_indexes: Iterable[int] = ()) -> str:
     """Rows in PostgreSQL's COPY text format (values strings, bools, ints or None); the cells at
-    ``timestamp_indexes`` are UTC timestamps and get the ``+00`` zone."""
-    stamps = sorted(timestamp_indexes)
-    lines = []
-    for row in rows:
-        cells = [_copy_cell(v) for v in row]
-        for index in stamps:
-            if row[index] is not None:
-                cells[index] += "+00"
-        lines.append("\t".join(cells))
-    lines.append("")
-    return "\n".join(lines)
+    ``timestamp_indexes`` are UTC timestamps and get the ``+00`` zone. Built column by column."""
+    if not rows:
+        return ""
+    stamps = set(timestamp_indexes)
+    cells = [_copy_column(column, index in stamps) for index, column in enumerate(zip(*rows, strict=True))]
+    return "\n".join(map("\t".join, zip(*cells, strict=True))) + "\n"
+
+
+def _copy_column(values: Sequence[Any], is_timestamp: bool) -> list[str]:
+    kinds = {type(v) for v in values}
+    if kinds == {str}:
+        joined = "".join(values)
+        if any(c in joined for c in "\\\t\n\r"):
+            out = [v.translate(_COPY_ESCAPES) for v in values]
+        else:
+            out = list(values)
+    elif kinds == {bool}:
+        out = ["t" if v else "f" for v in values]
+    elif kinds == {int}:
+        out = list(map(str, values))
+    else:
+        out = [_copy_cell(v) for v in values]
+    if is_timestamp:
+        out = [v if v == "\\N" else v + "+00" for v in out]
+    return out
 
 
 def _copy_cell(value: Any) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from ..db.models import CorporateAction, Instrument, InstrumentListing, PriceLevelAcceptance, PricePoint, User
+from ..db.models import CorporateAction, InstrumentListing, PriceLevelAcceptance, PricePoint, User
 from ..db.models.market import PricePointRecheck
 from ..engine.normalize import (
     BASE_CURRENCY,
@@ -47,7 +47,7 @@ from ..timeutil import utcnow
 from . import audit
 from .fx import fx_series
 from .market import close_day, close_time, day_start
-from .registry import get_instrument, get_listing
+from .registry import get_listing
 
 POINTS = PricePoint.__table__  # type: ignore[attr-defined]
 RECHECKS = PricePointRecheck.__table__  # type: ignore[attr-defined]
@@ -347,6 +347,49 @@ def accept_level(
     return result
 
 
+def recheck_instrument(
+    session: Session, *, actor: User | None, instrument_id: int, from_date: date, cause: str
+) -> list[RecheckResult]:
+    """Check every listing of an instrument again from ``from_date`` (audited): what the
+    corporate action service should call after recording a SPLIT or MERGE."""
+    listings = session.scalars(
+        select(InstrumentListing)
+        .where(InstrumentListing.instrument_id == instrument_id)  # type: ignore[arg-type]
+        .order_by(InstrumentListing.listing_id)  # type: ignore[arg-type]
+    ).all()
+    results = [recheck_listing(session, listing, from_date, cause=cause) for listing in listings]
+    audit.record(
+        session,
+        actor=actor,
+        action="PRICES_RECHECKED",
+        entity_type="instrument",
+        entity_id=instrument_id,
+        details={
+            "cause": cause,
+            "from_date": from_date,
+            "rechecked": {r.listing: r.rechecked for r in results},
+            "now_usable": sum(r.now_usable for r in results),
+            "now_flagged": sum(r.now_flagged for r in results),
+        },
+    )
+    return results
+
+
+def recheck_prices(
+    session: Session, *, actor: User, ticker: str, exchange: str, from_date: date
+) -> list[RecheckResult]:
+    """A user asks for a listing's instrument to be checked again from a date (e.g. after
+    recording a split with ``tradeassist corporate-action add``)."""
+    listing = get_listing(session, ticker, exchange)
+    return recheck_instrument(
+        session,
+        actor=actor,
+        instrument_id=listing.instrument_id,
+        from_date=from_date,
+        cause="asked by a user",
+    )
+
+
 def record_split(
     session: Session,
     *,
@@ -357,42 +400,26 @@ def record_split(
     ratio_den: Decimal,
     notes: str | None = None,
 ) -> tuple[CorporateAction, list[RecheckResult]]:
-    """Record a split (``ratio_num`` new shares per ``ratio_den`` old; a merge is num < den),
-    audited; every listing of the instrument is checked again from ``effective_date``."""
-    Split(effective_date, ratio_num, ratio_den)  # validates the ratio
-    instrument: Instrument = get_instrument(session, isin)
-    action = CorporateAction(
-        instrument_id=instrument.instrument_id,  # type: ignore[arg-type]
-        action_type=CorporateActionType.SPLIT if ratio_num >= ratio_den else CorporateActionType.MERGE,
-        effective_date=effective_date,
-        ratio_num=ratio_num,
-        ratio_den=ratio_den,
-        notes=notes,
-    )
-    session.add(action)
-    session.flush()
-    listings = session.scalars(
-        select(InstrumentListing).where(InstrumentListing.instrument_id == instrument.instrument_id)  # type: ignore[arg-type]
-    ).all()
-    results = [
-        recheck_listing(session, listing, effective_date, cause=f"split recorded ({action.corp_action_id})")
-        for listing in listings
-    ]
-    audit.record(
+    """Record a split (``ratio_num`` > ``ratio_den``) or merge through the corporate action
+    service (which replays the holders' ledgers), then check every listing's stored prices
+    again from its date."""
+    from .corporate_actions import add_corporate_action
+
+    kind = CorporateActionType.SPLIT if ratio_num > ratio_den else CorporateActionType.MERGE
+    action = add_corporate_action(
         session,
         actor=actor,
-        action="CORPORATE_ACTION_RECORDED",
-        entity_type="instrument",
-        entity_id=instrument.instrument_id,
-        details={
-            "corp_action_id": action.corp_action_id,
-            "isin": instrument.isin,
-            "action_type": action.action_type.value,
-            "effective_date": effective_date,
-            "ratio": f"{ratio_num}:{ratio_den}",
-            "rechecked": {r.listing: r.rechecked for r in results},
-            "now_usable": sum(r.now_usable for r in results),
-            "now_flagged": sum(r.now_flagged for r in results),
-        },
+        isin=isin,
+        action_type=kind,
+        effective=effective_date,
+        ratio=(ratio_num, ratio_den),
+        notes=notes,
+    )
+    results = recheck_instrument(
+        session,
+        actor=actor,
+        instrument_id=action.instrument_id,
+        from_date=effective_date,
+        cause=f"{kind.value.lower()} recorded ({action.corp_action_id})",
     )
     return action, results
