@@ -56,7 +56,6 @@ from . import access, audit
 E = LedgerEntry.__table__.c
 H = HoldingSnapshot.__table__.c
 IN_CHUNK = 500
-_MISSING: Any = object()
 
 
 class NewEntry(NamedTuple):
@@ -245,7 +244,9 @@ class _Numbers(dict[Any, Decimal | None]):
         super().__init__({None: None})
 
     def __missing__(self, key: Any) -> Decimal:
-        value = key if isinstance(key, Decimal) else Decimal(key)
+        if isinstance(key, Decimal):
+            return key  # not remembered: 5.00 == 5 would hand back the other's spelling
+        value = Decimal(key)
         if len(self) < 100_000:
             self[key] = value
         return value
