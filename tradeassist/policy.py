@@ -27,7 +27,6 @@ import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 import pydantic
@@ -42,10 +41,11 @@ from pydantic import (
     model_validator,
 )
 
+from .engine.frozen import FrozenDict
 from .enums import TaskKind
 from .errors import ValidationError
 from .jsonutil import canonical_dumps, loads_decimal
-from .money import ONE, ZERO, decimal_str, to_decimal
+from .money import CONTEXT, ONE, ZERO, decimal_str, to_decimal
 
 SCHEMA_VERSION = 1
 
@@ -58,13 +58,17 @@ TRADING_KINDS = (TaskKind.MONTHLY_ALLOC, TaskKind.QUARTERLY_REBAL)
 
 
 def _exact_decimal(value: object) -> Decimal:
-    """Strings, ints and Decimals only: a float has already lost the number it meant."""
+    """Strings, ints and Decimals only (a float has already lost the number it meant), held in
+    one spelling: "0.70" and "0.7" are the same number, so the same policy, everywhere."""
     if isinstance(value, float):
         raise ValueError('floats are not accepted; write the number as a string (e.g. "0.05")')
     try:
-        return to_decimal(value, what="number")
+        number = to_decimal(value, what="number")
     except ValidationError as exc:
         raise ValueError(str(exc).removeprefix("number: ")) from None
+    tidy = number.normalize(CONTEXT)
+    exponent = tidy.as_tuple().exponent
+    return tidy.quantize(ONE) if isinstance(exponent, int) and exponent > 0 else tidy
 
 
 def _non_negative(value: Decimal) -> Decimal:
@@ -79,7 +83,7 @@ def _normalised(value: Decimal) -> str:
 
 
 def _freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(mapping))
+    return FrozenDict(mapping)
 
 
 ExactDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal), PlainSerializer(_normalised)]

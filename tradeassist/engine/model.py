@@ -11,12 +11,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from types import MappingProxyType
 from typing import Any
 
 from ..enums import TradeAction
 from ..errors import ValidationError
 from ..money import CONTEXT, ZERO, decimal_str, to_decimal
+from .frozen import freeze
 
 SLEEVE_CODE = re.compile(r"[A-Z][A-Z0-9_]*")
 
@@ -210,15 +210,6 @@ def state_from_dict(data: Mapping[str, Any]) -> PortfolioState:
         frozen=_bool(data.get("frozen", False), "state: frozen"),
         positions=tuple(positions),
     )
-
-
-def freeze(value: Any) -> Any:
-    """Read-only deep copy: dicts become MappingProxyType, lists and tuples become tuples."""
-    if isinstance(value, Mapping):
-        return MappingProxyType({key: freeze(item) for key, item in value.items()})
-    if isinstance(value, list | tuple):
-        return tuple(freeze(item) for item in value)
-    return value
 
 
 def to_json_value(value: Any) -> Any:

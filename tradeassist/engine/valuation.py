@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from types import MappingProxyType
 
 from ..errors import ValidationError
 from ..money import CONTEXT, ZERO
 from ..policy import DriftBands, Policy
+from .frozen import FrozenDict
 from .model import ListingKey, PortfolioState, Position
 
 
@@ -48,7 +48,7 @@ def sleeve_values(state: PortfolioState, policy: Policy) -> Mapping[str, Decimal
     for position in state.positions:
         if position.valued:
             values[position.sleeve] += position.value_gbp
-    return MappingProxyType(values)
+    return FrozenDict(values)
 
 
 def total_value(state: PortfolioState) -> Decimal:
@@ -61,8 +61,8 @@ def sleeve_weights(state: PortfolioState, policy: Policy) -> Mapping[str, Fracti
     total = total_value(state)
     values = sleeve_values(state, policy)
     if total <= ZERO:
-        return MappingProxyType(dict.fromkeys(values, Fraction(0)))
-    return MappingProxyType({code: Fraction(value) / Fraction(total) for code, value in values.items()})
+        return FrozenDict(dict.fromkeys(values, Fraction(0)))
+    return FrozenDict({code: Fraction(value) / Fraction(total) for code, value in values.items()})
 
 
 def target_of(policy: Policy, sleeve: str) -> Decimal:

@@ -1,0 +1,94 @@
+"""The water-filling relaxation: exact optimum, feasibility, and the sign of its derivative."""
+
+from __future__ import annotations
+
+import random
+from fractions import Fraction
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tradeassist.engine.relaxation import relaxed_spends, relaxed_value, relaxed_value_and_slope
+
+
+@st.composite
+def instances(draw: st.DrawFn, scale: int = 1) -> tuple:
+    n = draw(st.integers(1, 5))
+    ints = st.integers(-50, 50)
+    values = [draw(ints) * scale for _ in range(n)]
+    lows = [draw(st.integers(-20, 0)) * scale for _ in range(n)]
+    highs = [low + draw(st.integers(0, 40)) * scale for low in lows]
+    targets = [draw(st.integers(-10, 60)) * scale for _ in range(n)]
+    budget = draw(st.integers(-60, 80)) * scale
+    return values, lows, highs, targets, budget
+
+
+def cost(values, spends, targets) -> Fraction:
+    return sum(((v + y - t) ** 2 for v, y, t in zip(values, spends, targets, strict=True)), Fraction(0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(instances(), st.randoms(use_true_random=False))
+def test_the_water_level_is_optimal_and_feasible(case, rng: random.Random) -> None:
+    values, lows, highs, targets, budget = case
+    found = relaxed_value(values, lows, highs, targets, budget)
+    spends = relaxed_spends(values, lows, highs, targets, budget)
+    if found is None:
+        assert spends is None and sum(lows) > budget
+        return
+    assert spends is not None
+    assert sum(spends) <= budget
+    assert all(low <= y <= high for low, y, high in zip(lows, spends, highs, strict=True))
+    best = cost(values, spends, targets)
+    assert Fraction(*found) == best
+    for _ in range(20):  # no feasible point (on a quarter grid) does better
+        trial = [Fraction(rng.randint(4 * low, 4 * high), 4) for low, high in zip(lows, highs, strict=True)]
+        if sum(trial) <= budget:
+            assert cost(values, trial, targets) >= best
+
+
+@settings(max_examples=200, deadline=None)
+@given(instances(scale=6), st.data())
+def test_the_slope_has_the_sign_of_the_right_derivative(case, data) -> None:
+    """Moving targets down by weights and the budget by budget_weight: compare with a tiny step."""
+    values, lows, highs, targets, budget = case
+    n = len(values)
+    weights = [data.draw(st.integers(0, 3)) for _ in range(n)]
+    budget_weight = data.draw(st.integers(0, 4))
+    here = relaxed_value_and_slope(values, lows, highs, targets, budget, weights, budget_weight)
+    if here is None:
+        return
+    step = 1000  # everything times 1000, parameters moved by 1: a step of 1/1000
+    there = relaxed_value_and_slope(
+        [v * step for v in values],
+        [low * step for low in lows],
+        [high * step for high in highs],
+        [t * step - w for t, w in zip(targets, weights, strict=True)],
+        budget * step - budget_weight,
+        weights,
+        budget_weight,
+    )
+    slope = here[2]
+    if there is None:  # a smaller budget is infeasible: the value rises without bound
+        assert slope > 0
+        return
+    change = Fraction(there[0], there[1]) - Fraction(here[0], here[1]) * step * step
+    noise = Fraction(1, 10**4) * (abs(Fraction(here[0], here[1])) * step + 1)  # second-order term
+    if change > noise:
+        assert slope >= 0
+    if change < -noise:
+        assert slope <= 0
+
+
+def test_base_cost_and_slope_are_added() -> None:
+    plain = relaxed_value_and_slope([0], [0], [10], [5], 3, [1], 1)
+    based = relaxed_value_and_slope([0], [0], [10], [5], 3, [1], 1, base_cost=7, base_slope=2)
+    assert plain is not None and based is not None
+    assert Fraction(based[0], based[1]) == Fraction(plain[0], plain[1]) + 7
+
+
+def test_a_binding_budget_cuts_to_a_common_shortfall() -> None:
+    # Two sleeves 10 short each, 10 to spend: each gets 5 and ends 5 short.
+    assert relaxed_spends([0, 0], [0, 0], [100, 100], [10, 10], 10) == [5, 5]
+    found = relaxed_value([0, 0], [0, 0], [100, 100], [10, 10], 10)
+    assert found is not None and Fraction(*found) == 50
