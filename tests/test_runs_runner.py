@@ -336,8 +336,8 @@ def test_the_report_has_no_code_and_offline_charts_and_the_kernel_keeps_no_histo
         "ALERT_ONLY",
         "from tradeassist.runs import notebook_api\n"
         "import plotly.graph_objects as go\n"
-        "notebook_api.use_offline_charts()\n"
-        "go.Figure(go.Bar(x=['VWRP'], y=[1]), layout_title_text='first chart').show()\n"
+        "notebook_api.show_figure(go.Figure(go.Bar(x=['VWRP'], y=[1]), layout_title_text='first chart'))\n"
+        "notebook_api.use_offline_charts()  # fig.show() for people, the same way\n"
         "go.Figure(go.Bar(x=['VUAG'], y=[2]), layout_title_text='second chart').show()",
         "ip = get_ipython()\n"
         "history = {'enabled': ip.history_manager.enabled, 'dir': ip.profile_dir.location}",

@@ -17,9 +17,10 @@ The database URL a notebook receives has no password; on PostgreSQL the kernel g
 the environment (``PGPASSWORD``), which the runner sets.
 
 Charts: Plotly 7's default renderer in a kernel emits only the plotly MIME type, which the
-HTML export cannot draw, so the charts would silently vanish from the report. ``start`` sets
-the ``tradeassist`` renderer explicitly: plotly.js embedded once per notebook (no CDN, no
-MathJax download), each chart a ``text/html`` div, so the exported HTML works offline.
+HTML export cannot draw, so charts shown with ``fig.show()`` would silently vanish from the
+report. Runs show them with ``show_figure``: plotly.js embedded once per notebook (no CDN, no
+MathJax download), then each chart as a ``text/html`` div, so the exported HTML works
+offline. ``use_offline_charts()`` sets a renderer doing the same for ``fig.show()``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from html import escape
 from typing import Any
 
 from .. import jsonutil
@@ -48,28 +50,70 @@ PUBLISH_TAG = "tradeassist-publish"
 # --------------------------------------------------------------------------------------------
 # Charts
 # --------------------------------------------------------------------------------------------
-def use_offline_charts() -> None:
-    """Make ``fig.show()`` write offline HTML: plotly.js once, then one div per chart."""
-    import plotly.io as pio
-    from plotly.io.base_renderers import HtmlRenderer
+_plotlyjs_shown = False
 
-    class OfflineReportRenderer(HtmlRenderer):
+
+def _ensure_plotlyjs() -> None:
+    """Display plotly.js once per kernel: every chart after it draws with it, offline."""
+    global _plotlyjs_shown
+    if _plotlyjs_shown:
+        return
+    from IPython.display import HTML, display
+    from plotly.offline import get_plotlyjs
+
+    display(
+        HTML(
+            "<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>\n"
+            f'<script type="text/javascript">{get_plotlyjs()}</script>'
+        )
+    )
+    _plotlyjs_shown = True
+
+
+def chart_html(fig: Any) -> str:
+    """One chart as a ``div`` (no plotly.js, no MathJax: nothing fetched from a CDN)."""
+    return str(
+        fig.to_html(
+            include_plotlyjs=False,
+            include_mathjax=False,
+            full_html=False,
+            default_width="100%",
+            default_height=420,
+            validate=False,
+        )
+    )
+
+
+def show_figure(fig: Any) -> None:
+    """Show a chart that survives the HTML export: plotly.js embedded once, then the div."""
+    from IPython.display import HTML, display
+
+    _ensure_plotlyjs()
+    display(HTML(chart_html(fig)))
+
+
+def use_offline_charts() -> None:
+    """Make ``fig.show()`` behave like ``show_figure`` (for interactive notebooks).
+
+    Plotly 7's default renderer in a kernel emits only its MIME type, which an HTML export
+    cannot draw, so charts silently vanish from the report unless a renderer is set. Setting
+    one imports ``plotly.io``'s renderer registry (and with it nbformat, over a second here),
+    so task notebooks call ``show_figure`` instead.
+    """
+    import plotly.io as pio
+    from plotly.io.base_renderers import MimetypeRenderer
+
+    class OfflineReportRenderer(MimetypeRenderer):
         """plotly.js embedded once (when first shown); charts as plain divs; nothing from a CDN."""
 
-        def __init__(self) -> None:
-            super().__init__(connected=False, full_html=False, global_init=True, include_plotlyjs=False)
+        def activate(self) -> None:
+            _ensure_plotlyjs()
 
         def to_mimebundle(self, fig_dict: Any) -> dict[str, str]:
-            html = pio.to_html(
-                fig_dict,
-                include_plotlyjs=False,
-                include_mathjax=False,
-                full_html=False,
-                default_width="100%",
-                default_height=420,
-                validate=False,
-            )
-            return {"text/html": html}
+            import plotly.graph_objects as go
+
+            _ensure_plotlyjs()
+            return {"text/html": chart_html(go.Figure(fig_dict, skip_invalid=True))}
 
     if RENDERER not in pio.renderers:
         pio.renderers[RENDERER] = OfflineReportRenderer()
@@ -178,20 +222,20 @@ class Run:
 
     def show(self, result: kinds.KindResult) -> None:
         """The result for people: summary, issues, tables and charts."""
-        import pandas as pd
-        from IPython.display import Markdown, display
+        from IPython.display import HTML, Markdown, display
 
         display(Markdown("#### Summary"))
-        display(pd.DataFrame([{"item": k, "value": _text(v)} for k, v in result.summary.items()]))
+        display(HTML(html_table([{"item": k, "value": v} for k, v in result.summary.items()])))
         if result.issues:
             display(Markdown("#### Issues raised as alerts"))
-            display(pd.DataFrame([issue.to_json() for issue in result.issues]).drop(columns=["context"]))
+            rows = [{k: v for k, v in issue.to_json().items() if k != "context"} for issue in result.issues]
+            display(HTML(html_table(rows)))
         for name, rows in result.tables.items():
             if rows:
                 display(Markdown(f"#### {name.replace('_', ' ').capitalize()}"))
-                display(pd.DataFrame([{k: _text(v) for k, v in row.items()} for row in rows]))
+                display(HTML(html_table(rows)))
         for fig in figures(result):
-            fig.show()
+            show_figure(fig)
 
     def publish(self, result: kinds.KindResult) -> dict[str, Any]:
         """Hand the result to the runner (a display output the runner reads back)."""
@@ -205,11 +249,26 @@ class Run:
         return payload
 
 
+def html_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Rows as a plain HTML table (no pandas: importing it would cost each run half a second)."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(str(_text(row.get(c, ''))))}</td>" for c in columns) + "</tr>"
+        for row in rows
+    )
+    return f'<table class="dataframe"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
 def _text(value: Any) -> Any:
     if isinstance(value, Decimal):
         return jsonutil.dumps(value).strip('"')
     if isinstance(value, dict | list):
         return jsonutil.dumps(value)
+    if value is None:
+        return ""
     return value
 
 
@@ -230,7 +289,6 @@ def start(*, run_id: int, portfolio: str | None, as_of: str, db_url: str) -> Run
             task_portfolio = row.name if row else None
     if (portfolio or None) != task_portfolio:
         raise ValidationError(f"portfolio {portfolio!r} is not the portfolio of task {task.name!r}")
-    use_offline_charts()
     return Run(
         run_id=int(run_id),
         task_name=task.name,
