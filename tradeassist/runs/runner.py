@@ -39,6 +39,7 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, select
@@ -111,14 +112,17 @@ def secret_values(db_url: str | None = None, environ: Mapping[str, str] | None =
     for name, value in environ.items():
         if value and any(word in name.upper() for word in _SECRET_NAME_WORDS):
             found.add(value)
-    for url in (db_url, environ.get("TRADEASSIST_DB_URL")):
+    # Passwords in URLs: the database's, and any other URL-valued variable's.
+    urls = [db_url, *(v for v in environ.values() if v and "://" in v and "@" in v)]
+    for url in urls:
         if url:
             try:
-                password = make_url(url).password
-            except Exception:
+                password = urlsplit(url).password
+            except ValueError:
                 password = None
             if password:
-                found.add(str(password))
+                found.add(unquote(password))
+                found.add(password)
     return {s for s in found if len(s) >= MIN_SECRET_LENGTH}
 
 
