@@ -1,0 +1,364 @@
+"""Plotly figure builders: plain values and DataFrames in, a ``plotly.graph_objects.Figure`` out.
+
+Pure: no database, no clock, inputs left unchanged. Money arrives as exact ``Decimal`` and is
+turned into floats only here, for drawing. Weights and drifts are fractions (0.05 is 5 %)
+and the axes format them as percentages. Every trace has a ``name`` that tests and legends
+rely on: see the ``TRACE_*`` constants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..policy import DriftBands
+
+# Trace names (the legend's words, and what tests look for).
+TRACE_VALUE = "portfolio value"
+TRACE_NET_IN = "net money in"
+TRACE_CONTRIBUTIONS = "contributions"
+TRACE_WEIGHT = "weight"
+TRACE_TARGET = "target"
+TRACE_ABSOLUTE_BAND = "band (absolute)"
+TRACE_RELATIVE_BAND = "band (relative, tighter)"
+TRACE_DRIFT = "drift"
+TRACE_CLOSE = "close"
+TRACE_FLAGGED = "flagged"
+TRACE_DRAWDOWN = "drawdown"
+
+BLUE, GREEN, RED, GREY, ORANGE = "#1565c0", "#2e7d32", "#c62828", "#9e9e9e", "#ef6c00"
+HEIGHT = 380
+UNIT_TITLES = {"GBX": "GBX (pence)", "GBP": "GBP", "USD": "USD", "EUR": "EUR"}
+
+
+def _layout(fig: go.Figure, title: str, *, height: int = HEIGHT) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0.01, "xanchor": "left"},
+        template="plotly_white",
+        height=height,
+        margin={"l": 60, "r": 20, "t": 60, "b": 40},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
+        hovermode="closest",
+    )
+    return fig
+
+
+def _floats(values: Sequence[Any]) -> list[float | None]:
+    return [None if v is None or (isinstance(v, float) and v != v) else float(v) for v in values]
+
+
+def _gbp(value: Decimal | float) -> str:
+    return f"£{float(value):,.2f}"
+
+
+# --- value over time ------------------------------------------------------------------------
+
+
+def value_figure(values: pd.DataFrame, *, title: str = "Portfolio value") -> go.Figure:
+    """Total value (holdings plus cash) by day, the money put in so far as a step line, and a
+    marker on the value line at each contribution (hover: the amount).
+
+    ``values`` is ``engine.value_series.value_series``'s frame.
+    """
+    fig = go.Figure()
+    if values is None or values.empty:
+        return _empty(fig, title, "no ledger entries yet")
+    index = pd.DatetimeIndex(values.index)
+    fig.add_trace(
+        go.Scatter(
+            x=index,
+            y=values["total_value"],
+            name=TRACE_VALUE,
+            mode="lines",
+            line={"color": BLUE, "width": 2},
+            hovertemplate="%{x|%d %b %Y}: £%{y:,.2f}<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=index,
+            y=values["external_flow"].cumsum(),
+            name=TRACE_NET_IN,
+            mode="lines",
+            line={"color": GREY, "width": 1.5, "shape": "hv", "dash": "dot"},
+            hovertemplate="%{x|%d %b %Y}: £%{y:,.2f} paid in<extra></extra>",
+        )
+    )
+    marked = values[values["has_contribution"]]
+    fig.add_trace(
+        go.Scatter(
+            x=pd.DatetimeIndex(marked.index),
+            y=marked["total_value"],
+            customdata=marked["contribution"],
+            name=TRACE_CONTRIBUTIONS,
+            mode="markers",
+            marker={"color": GREEN, "size": 7, "symbol": "triangle-up"},
+            hovertemplate="%{x|%d %b %Y}: contribution £%{customdata:,.2f}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(title_text="GBP", tickprefix="£", tickformat=",.0f")
+    return _layout(fig, title)
+
+
+# --- allocation and drift -------------------------------------------------------------------
+
+
+def allocation_figure(sleeves: Sequence[Any], *, title: str = "Allocation against target") -> go.Figure:
+    """One bar per sleeve (its weight of holdings plus cash; red when outside its band) and a
+    target marker on each. ``sleeves`` are ``dashboard.SleeveRow`` (or anything with
+    ``sleeve``, ``weight``, ``target``, ``value_gbp`` and ``breached``)."""
+    fig = go.Figure()
+    if not sleeves:
+        return _empty(fig, title, "no approved strategy: no targets to compare with")
+    names = [s.sleeve for s in sleeves]
+    fig.add_trace(
+        go.Bar(
+            x=names,
+            y=[float(s.weight) for s in sleeves],
+            name=TRACE_WEIGHT,
+            marker_color=[RED if s.breached else BLUE for s in sleeves],
+            customdata=[_gbp(s.value_gbp) for s in sleeves],
+            text=[f"{float(s.weight):.1%}" for s in sleeves],
+            textposition="inside",
+            insidetextanchor="start",
+            textfont={"color": "white"},
+            hovertemplate="%{x}: %{y:.2%} (%{customdata})<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=names,
+            y=[float(s.target) for s in sleeves],
+            name=TRACE_TARGET,
+            mode="markers",
+            marker={"color": "black", "size": 28, "symbol": "line-ew", "line": {"width": 3}},
+            hovertemplate="%{x}: target %{y:.1%}<extra></extra>",
+        )
+    )
+    top = max(max(float(s.weight), float(s.target)) for s in sleeves)
+    fig.update_yaxes(title_text="share of the portfolio", tickformat=".0%", range=[0, top * 1.2])
+    fig.update_layout(showlegend=True)
+    return _layout(fig, title)
+
+
+def drift_figure(
+    sleeves: Sequence[Any], bands: DriftBands | None, *, title: str = "Drift from target"
+) -> go.Figure:
+    """Each sleeve's drift (weight - target) as a bar over its band: the absolute band, and
+    the relative band (relative × target) where that is tighter. A bar outside its band is red."""
+    fig = go.Figure()
+    if not sleeves or bands is None:
+        return _empty(fig, title, "no approved strategy: no bands to compare with")
+    names = [s.sleeve for s in sleeves]
+    widths = [s.band(bands) for s in sleeves]
+    absolute = [a for a, _ in widths]
+    fig.add_trace(
+        go.Bar(
+            x=names,
+            y=[2 * a for a in absolute],
+            base=[-a for a in absolute],
+            name=TRACE_ABSOLUTE_BAND,
+            marker_color="rgba(21,101,192,0.12)",
+            width=0.8,
+            hovertemplate=f"%{{x}}: ±{float(bands.absolute):.1%}<extra></extra>",
+        )
+    )
+    tighter = [(n, r) for n, (_, r) in zip(names, widths, strict=True) if r is not None]
+    if tighter:
+        fig.add_trace(
+            go.Bar(
+                x=[n for n, _ in tighter],
+                y=[2 * r for _, r in tighter],
+                base=[-r for _, r in tighter],
+                name=TRACE_RELATIVE_BAND,
+                marker_color="rgba(239,108,0,0.22)",
+                width=0.8,
+                hovertemplate="%{x}: ±%{base:.1%}<extra></extra>",
+            )
+        )
+    fig.add_trace(
+        go.Bar(
+            x=names,
+            y=[s.drift for s in sleeves],
+            name=TRACE_DRIFT,
+            marker_color=[RED if s.breached else BLUE for s in sleeves],
+            width=0.35,
+            text=[f"{s.drift:+.1%}" for s in sleeves],
+            textposition="outside",
+            hovertemplate="%{x}: %{y:+.2%}<extra></extra>",
+        )
+    )
+    reach = max(max(abs(s.drift) for s in sleeves), max(absolute)) * 1.35
+    fig.update_layout(barmode="overlay")
+    fig.update_yaxes(title_text="weight - target", tickformat="+.0%", range=[-reach, reach], zeroline=True)
+    return _layout(fig, title)
+
+
+# --- prices ---------------------------------------------------------------------------------
+
+
+def price_figure(history: Any, *, split_adjusted: bool = False, title: str | None = None) -> go.Figure:
+    """A listing's closes in its quote unit: usable points as a line, flagged points (whatever
+    their flags, usable or not) as red markers whose hover names the flags.
+
+    ``history`` is a ``dashboard.PriceHistory``; ``split_adjusted`` draws every close on
+    today's unit basis (earlier prices divided by later splits)."""
+    column = "price_adjusted" if split_adjusted else "price"
+    frame = history.frame
+    label = f"{history.ticker}:{history.exchange}"
+    fig = go.Figure()
+    heading = title or f"{label} closes" + (" (split-adjusted)" if split_adjusted else "")
+    if frame.empty:
+        return _empty(fig, heading, "no prices stored")
+    good = frame[frame["usable"]]
+    fig.add_trace(
+        go.Scatter(
+            x=pd.DatetimeIndex(good.index),
+            y=_floats(list(good[column])),
+            name=TRACE_CLOSE,
+            mode="lines",
+            line={"color": BLUE, "width": 1.5},
+            hovertemplate="%{x|%d %b %Y}: %{y:,.4~f}<extra></extra>",
+        )
+    )
+    flagged = frame[frame["flags"] != ""]
+    fig.add_trace(
+        go.Scatter(
+            x=pd.DatetimeIndex(flagged.index),
+            y=_floats(list(flagged[column])),
+            name=TRACE_FLAGGED,
+            mode="markers",
+            marker={"color": RED, "size": 9, "symbol": "x"},
+            customdata=list(flagged["flags"]),
+            hovertemplate="%{x|%d %b %Y}: %{y:,.4~f} flagged: %{customdata}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(title_text=UNIT_TITLES.get(history.unit, history.unit))
+    return _layout(fig, heading, height=320)
+
+
+# --- performance ----------------------------------------------------------------------------
+
+
+def performance_figure(performance: Any, *, title: str = "Performance") -> go.Figure:
+    """Three indicators (time-weighted return, XIRR, maximum drawdown) over the drawdown of the
+    time-weighted index as an area. ``performance`` is a ``dashboard.Performance``."""
+    if performance is None:
+        return _empty(go.Figure(), title, "no value series yet")
+    fig = make_subplots(
+        rows=2,
+        cols=3,
+        specs=[
+            [{"type": "indicator"}, {"type": "indicator"}, {"type": "indicator"}],
+            [{"type": "xy", "colspan": 3}, None, None],
+        ],
+        row_heights=[0.32, 0.68],
+        vertical_spacing=0.12,
+    )
+    twr = performance.twr
+    twr_value = twr.annualised if twr.annualised is not None else twr.total
+    twr_label = "TWR a year" if twr.annualised is not None else "TWR (period)"
+    indicators = [
+        (twr_label, twr_value, f"{twr.start:%d %b %Y} – {twr.end:%d %b %Y}; total {twr.total:.1%}"),
+        ("XIRR", performance.xirr, "money-weighted, a year"),
+        ("Max drawdown", performance.drawdown.depth, _drawdown_note(performance.drawdown)),
+    ]
+    for col, (name, value, note) in enumerate(indicators, start=1):
+        fig.add_trace(
+            go.Indicator(
+                mode="number",
+                value=value * 100 if value is not None else None,
+                number={"suffix": " %", "valueformat": ".2f", "font": {"size": 40}},
+                title={
+                    "text": f"{name}<br><span style='font-size:0.75em;color:#666'>{note}</span>",
+                    "font": {"size": 15},
+                },
+                name=name,
+            ),
+            row=1,
+            col=col,
+        )
+    series = performance.drawdown_series
+    fig.add_trace(
+        go.Scatter(
+            x=pd.DatetimeIndex(series.index),
+            y=series.to_numpy(dtype=float),
+            name=TRACE_DRAWDOWN,
+            mode="lines",
+            fill="tozeroy",
+            line={"color": RED, "width": 1},
+            fillcolor="rgba(198,40,40,0.25)",
+            hovertemplate="%{x|%d %b %Y}: %{y:.2%}<extra></extra>",
+        ),
+        row=2,
+        col=1,
+    )
+    fig.update_yaxes(title_text="below the high", tickformat=".0%", row=2, col=1)
+    _layout(fig, title, height=480)
+    fig.update_layout(showlegend=False, margin={"t": 90})
+    return fig
+
+
+def _drawdown_note(drawdown: Any) -> str:
+    if drawdown.peak is None:
+        return "no fall yet"
+    back = f"back {drawdown.recovery:%d %b %Y}" if drawdown.recovery else "not yet recovered"
+    return f"{drawdown.peak:%d %b %Y} to {drawdown.trough:%d %b %Y}; {back}"
+
+
+# --- alerts and freeze ----------------------------------------------------------------------
+
+
+def alerts_figure(
+    alerts: Sequence[Mapping[str, Any]], freeze: Mapping[str, Any], *, title: str = "Open alerts"
+) -> go.Figure:
+    """The open alerts as a table, under a title that says whether the portfolio is frozen (and
+    since when, with its reason code; the alerts carry the details)."""
+    if freeze.get("is_frozen"):
+        since = freeze.get("set_at")
+        detail = f"{freeze.get('reason_code') or 'no reason code'}" + (
+            f" since {since:%d %b %Y %H:%M}" if since else ""
+        )
+        state = f"<span style='color:{RED}'><b>FROZEN</b></span> ({detail})"
+    else:
+        state = f"<span style='color:{GREEN}'><b>not frozen</b></span>"
+    rows = list(alerts)
+    columns = ("severity", "code", "message", "created")
+    if rows:
+        cells = [
+            [str(a.get("severity") or "") for a in rows],
+            [str(a.get("code") or "") for a in rows],
+            [str(a.get("message") or "") for a in rows],
+            [f"{a['created_at']:%d %b %Y %H:%M}" if a.get("created_at") else "" for a in rows],
+        ]
+        colours = [[_severity_colour(a.get("severity")) for a in rows]] + [["white"] * len(rows)] * 3
+    else:
+        cells = [["—"], ["—"], ["no open alerts"], [""]]
+        colours = [["white"]] * 4
+    fig = go.Figure(
+        go.Table(
+            columnwidth=[1, 2, 6, 2],
+            header={"values": [f"<b>{c}</b>" for c in columns], "fill_color": "#eeeeee", "align": "left"},
+            cells={"values": cells, "fill_color": colours, "align": "left"},
+            name="alerts",
+        )
+    )
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 60, "b": 10})
+    lines = sum(1 + len(str(a.get("message") or "")) // 80 for a in rows) or 1
+    return _layout(fig, f"{title} · {state}", height=150 + 22 * lines + 10 * len(rows))
+
+
+def _severity_colour(severity: Any) -> str:
+    return {"CRITICAL": "#ffcdd2", "WARN": "#ffe0b2", "INFO": "#e3f2fd"}.get(str(severity), "white")
+
+
+def _empty(fig: go.Figure, title: str, why: str) -> go.Figure:
+    fig.add_annotation(text=why, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, title, height=200)
