@@ -87,9 +87,9 @@ def test_a_slot_is_claimed_once_and_manual_claims_are_apart(engine: Engine, admi
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_postgresql_claimers_skip_a_task_another_one_holds(db_url: str, engine: Engine, admin: User) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("row locks are PostgreSQL's; SQLite serialises writers instead")
+    """Row locks are PostgreSQL's (SQLite serialises writers with BEGIN IMMEDIATE instead)."""
     first = _global_task(engine, admin, "first")
     second = _global_task(engine, admin, "second")
     now = ensure_utc(second.created_at) + timedelta(days=2)
