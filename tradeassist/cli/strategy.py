@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from ..enums import StrategyStatus
 from ..errors import ValidationError
 from ..services import strategy
 from ..services.access import portfolio_for
@@ -43,10 +44,27 @@ def strategy_add(
 
 
 @strategy_app.command("approve")
-def strategy_approve(label: str) -> None:
-    """Approve a DRAFT version; the previously approved version is retired."""
+def strategy_approve(
+    label: str,
+    override_reason: str = typer.Option(
+        None, "--override-reason", help="Approve even though the manifesto review FAILED (audited)."
+    ),
+) -> None:
+    """Approve a DRAFT version once its manifesto is reviewed; the previously approved version
+    is retired."""
+    from ..services.recommendations import review_manifesto
+
+    # The review is kept in its own transaction: a FAIL that refuses the approval is still
+    # stored, so approving again with an override reason does not ask the reviewer twice.
     with work() as (session, actor):
-        version = strategy.approve_strategy(session, actor=actor, label=label)
+        version = strategy.get_version(session, label)
+        if version.status is StrategyStatus.DRAFT:
+            verdict = review_manifesto(session, actor=actor, version=version)
+            typer.echo(f"manifesto review: {verdict.verdict.value} ({verdict.provider_name})")
+    with work() as (session, actor):
+        version = strategy.approve_strategy(
+            session, actor=actor, label=label, override_reason=override_reason
+        )
         typer.echo(f"strategy approved: {version.version_label}")
 
 

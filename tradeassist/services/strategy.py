@@ -21,7 +21,7 @@ from ..db.models import (
     StrategyVersion,
     User,
 )
-from ..enums import StrategyStatus
+from ..enums import StrategyStatus, Verdict
 from ..errors import AlreadyExists, NotFound, ValidationError
 from ..policy import Policy, parse_policy, policy_sha256, policy_to_dict
 from ..timeutil import utcnow
@@ -122,7 +122,13 @@ def get_version(session: Session, label: str) -> StrategyVersion:
     return version
 
 
-def _set_status(session: Session, actor: User, version: StrategyVersion, status: StrategyStatus) -> None:
+def _set_status(
+    session: Session,
+    actor: User,
+    version: StrategyVersion,
+    status: StrategyStatus,
+    extra: dict[str, Any] | None = None,
+) -> None:
     previous = version.status
     version.status = status
     if status is StrategyStatus.APPROVED:
@@ -134,23 +140,64 @@ def _set_status(session: Session, actor: User, version: StrategyVersion, status:
         action=f"STRATEGY_{status.value}",
         entity_type="strategy_version",
         entity_id=version.strategy_version_id,
-        details={"label": version.version_label, "from": previous.value, "to": status.value},
+        details={"label": version.version_label, "from": previous.value, "to": status.value, **(extra or {})},
     )
 
 
-def approve_strategy(session: Session, *, actor: User, label: str) -> StrategyVersion:
-    """DRAFT -> APPROVED; the previously approved version becomes RETIRED. Both audited."""
+def approve_strategy(
+    session: Session, *, actor: User, label: str, override_reason: str | None = None
+) -> StrategyVersion:
+    """DRAFT -> APPROVED; the previously approved version becomes RETIRED. Both audited.
+
+    The manifesto is reviewed first (the default reviewer; a verdict stored with the version):
+    a FAIL refuses approval unless ``override_reason`` is given (audited).
+    """
     version = get_version(session, label)
     if version.status is not StrategyStatus.DRAFT:
         raise ValidationError(f"strategy {label!r} is {version.status.value}: only a DRAFT can be approved")
+    review = _review_manifesto(session, actor, version, override_reason)
     current = session.exec(
         select(StrategyVersion).where(StrategyVersion.status == StrategyStatus.APPROVED).with_for_update()
     ).all()
     for old in current:
         _set_status(session, actor, old, StrategyStatus.RETIRED)
-    _set_status(session, actor, version, StrategyStatus.APPROVED)
+    _set_status(session, actor, version, StrategyStatus.APPROVED, review)
     session.flush()
     return version
+
+
+def _review_manifesto(
+    session: Session, actor: User, version: StrategyVersion, override_reason: str | None
+) -> dict[str, Any]:
+    """The manifesto's verdict (what the approval's audit row records); a FAIL without an
+    override reason refuses the approval."""
+    from .recommendations import ReviewFailed, fail_message, review_manifesto, verdict_row
+
+    verdict = review_manifesto(session, actor=actor, version=version)
+    shown = {
+        "manifesto_verdict": verdict.verdict.value,
+        "llm_verdict_id": verdict.llm_verdict_id,
+        "reviewer": verdict.provider_name,
+    }
+    if verdict.verdict is not Verdict.FAIL:
+        return shown
+    reason = (override_reason or "").strip()
+    if not reason:
+        raise ReviewFailed(fail_message(f"strategy {version.version_label!r}: its manifesto", verdict))
+    audit.record(
+        session,
+        actor=actor,
+        action="STRATEGY_FAIL_OVERRIDDEN",
+        entity_type="strategy_version",
+        entity_id=version.strategy_version_id,
+        details={
+            "label": version.version_label,
+            "reason": reason,
+            "llm_verdict_id": verdict.llm_verdict_id,
+            "reasons": verdict_row(verdict)["reasons"],
+        },
+    )
+    return {**shown, "override_reason": reason}
 
 
 def retire_strategy(session: Session, *, actor: User, label: str) -> StrategyVersion:

@@ -1,0 +1,63 @@
+"""``notify``: the notification outbox. ``notify dispatch`` is what cron calls."""
+
+from __future__ import annotations
+
+import typer
+
+from .context import JSON_OPTION, emit, emit_json, state, work
+
+notify_app = typer.Typer(help="Notifications: send what is pending, list the outbox.", no_args_is_help=True)
+
+LIST_COLUMNS = [
+    "notification_id",
+    "status",
+    "channel",
+    "target",
+    "user",
+    "attempts",
+    "next_attempt_at",
+    "subject",
+    "last_error",
+]
+
+
+@notify_app.command("dispatch")
+def dispatch(
+    as_json: bool = JSON_OPTION,
+    limit: int = typer.Option(None, "--limit", min=1, help="Send at most this many."),
+    timeout: float = typer.Option(
+        None, "--timeout", min=0.1, help="Seconds per network step of each channel."
+    ),
+) -> None:
+    """Send every due PENDING notification; print how many were sent, will be retried, failed."""
+    from ..services import notifications
+
+    report = notifications.dispatch(state.initialised_engine(), limit=limit, timeout=timeout)
+    counts = report.counts()
+    if as_json:
+        emit_json({**counts, "deliveries": [d.row() for d in report.deliveries]})
+        return
+    typer.echo(", ".join(f"{name}: {value}" for name, value in counts.items()))
+    for delivery in report.deliveries:
+        if delivery.error:
+            typer.echo(
+                f"  notification {delivery.notification_id} ({delivery.channel}) "
+                f"{delivery.status}: {delivery.error}"
+            )
+
+
+@notify_app.command("list")
+def list_(
+    status: str = typer.Option(None, "--status", help="PENDING, SENT, FAILED or SUPPRESSED."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """The outbox, newest first (yours; every user's for the bootstrap admin)."""
+    from ..services import notifications
+
+    with work(readonly=True) as (session, actor):
+        rows = notifications.list_notifications(session, actor=actor, status=status)
+    emit(rows, as_json, LIST_COLUMNS)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(notify_app, name="notify")
