@@ -47,8 +47,8 @@ from sqlmodel import Session, select
 from .. import jsonutil
 from ..config import redact_url, reports_dir, resolve_db_url
 from ..db.engine import unit_of_work
-from ..db.models import Notification, Portfolio, RunInputSnapshot, TaskDefinition, TaskRun, User
-from ..enums import Channel, NotificationStatus, RunStatus, Severity, TaskKind
+from ..db.models import Portfolio, RunInputSnapshot, TaskDefinition, TaskRun, User
+from ..enums import Channel, RunStatus, Severity, TaskKind
 from ..errors import NotFound, TradeAssistError, ValidationError
 from ..providers.http import MASK, MIN_SECRET_LENGTH, redact
 from ..services import audit, governance
@@ -638,6 +638,10 @@ def _write(engine: Engine, run: _Run, *, full: bool) -> RunOutcome:
                 recommendation=recommendation,
             )
             recommendation_id = stored.recommendation_id
+            from ..services import recommendations
+
+            # Reviewed (builtin-rules, offline) and the owner told, in this same transaction.
+            recommendations.review_and_notify(session, recommendation_id=recommendation_id, owner=run.owner)
         session.add(RunInputSnapshot(run_id=run.claim.run_id, snapshot_json=snapshot))
         for issue in issues:
             _raise_issue(session, run, issue)
@@ -754,18 +758,17 @@ def _notify(session: Session, run: _Run) -> None:
         "notebook_path": str(run.notebook_path) if run.notebook_path else None,
         "html_path": str(run.html_path) if run.html_path else None,
     }
-    session.add(
-        Notification(
-            user_id=run.owner.user_id,
-            portfolio_id=run.portfolio.portfolio_id if run.portfolio else None,
-            channel=Channel.EMAIL,
-            target=run.owner.email,
-            payload=payload,
-            status=NotificationStatus.PENDING,
-            dedup_key=f"{event}:{run.task.task_id}:{run.claim.run_id}",
-        )
+    from ..services import notifications
+
+    notifications.enqueue(
+        session,
+        user_id=run.owner.user_id,
+        portfolio_id=run.portfolio.portfolio_id if run.portfolio else None,
+        channel=Channel.EMAIL,
+        target=run.owner.email,
+        payload=payload,
+        dedup_key=f"{event}:{run.task.task_id}:{run.claim.run_id}",
     )
-    session.flush()
 
 
 # --------------------------------------------------------------------------------------------
