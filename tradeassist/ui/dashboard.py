@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -40,7 +40,7 @@ from ..errors import NotFound, ValidationError
 from ..money import CONTEXT, ZERO
 from ..policy import DriftBands
 from ..services import access, advice, governance, ledger, prices
-from ..timeutil import london_date
+from ..timeutil import end_of_london_day, london_date
 from .common import work
 
 
@@ -203,7 +203,7 @@ def price_histories(
     as_of: datetime | None = None,
 ) -> dict[str, PriceHistory]:
     """Every listing the portfolio holds or maps, by ``TICKER:EXCHANGE``."""
-    end = london_date(as_of) if as_of is not None else None
+    end = last_close_day(as_of) if as_of is not None else None
     out = {}
     for listing, _held, _mapped in prices.portfolio_listings(session, folio.portfolio_id):  # type: ignore[arg-type]
         rows = [
@@ -215,6 +215,13 @@ def price_histories(
         history = _history(listing.ticker, listing.exchange, listing.quote_scale, rows, actions, instrument)
         out[history.key] = history
     return dict(sorted(out.items()))
+
+
+def last_close_day(as_of: datetime) -> date:
+    """The last day whose close is known at ``as_of``: a close stands at the end of its London
+    day, as ``prices.latest_good_prices`` counts it."""
+    day = london_date(as_of)
+    return day if end_of_london_day(day) <= as_of else day - timedelta(days=1)
 
 
 def _history(
