@@ -32,6 +32,7 @@ def policy_for(
     sells: bool = False,
     switches: bool = False,
     split: dict | None = None,
+    lines_per_sleeve: int | None = None,
 ) -> Policy:
     return parse_policy(
         {
@@ -43,6 +44,7 @@ def policy_for(
             "allow_sells": {"MONTHLY_ALLOC": sells, "QUARTERLY_REBAL": sells},
             "sell_and_buy_in_same_sleeve": switches,
             "constituent_split": split or {},
+            "max_lines_per_sleeve": lines_per_sleeve,
         }
     )
 
@@ -94,6 +96,10 @@ def exhaustive(state: PortfolioState, policy: Policy, sells: bool) -> tuple[tupl
             if q:
                 sides.setdefault(p.sleeve, set()).add(q > 0)
         if not policy.sell_and_buy_in_same_sleeve and any(len(s) > 1 for s in sides.values()):
+            continue
+        limit = policy.max_lines_per_sleeve
+        per_sleeve = [p.sleeve for p, q in zip(tradeable, units, strict=True) if q]
+        if limit is not None and any(per_sleeve.count(s) > limit for s in per_sleeve):
             continue
         after_total = total - fee * lines
         if after_total <= 0:
@@ -180,6 +186,7 @@ def portfolios(draw: st.DrawFn) -> tuple[PortfolioState, Policy, bool]:
         sells=sells,
         switches=draw(st.booleans()),
         split=split,
+        lines_per_sleeve=draw(st.sampled_from([None, None, 1, 2])),
     )
     state = PortfolioState(cash_gbp=cash, contribution_gbp=contribution, positions=tuple(positions))
     return state, policy, sells

@@ -230,6 +230,7 @@ def cases(draw: st.DrawFn) -> tuple[PortfolioState, Policy, str]:
             "drift_bands": {"absolute": draw(st.sampled_from(["0", "0.05"])), "relative": "0.25"},
             "allow_sells": {"MONTHLY_ALLOC": draw(st.booleans()), "QUARTERLY_REBAL": draw(st.booleans())},
             "sell_and_buy_in_same_sleeve": draw(st.booleans()),
+            "max_lines_per_sleeve": draw(st.sampled_from([None, 1, 2])),
         }
     )
     kind = draw(st.sampled_from(["MONTHLY_ALLOC", "QUARTERLY_REBAL", "WEEKLY_REVIEW"]))
@@ -279,6 +280,9 @@ def test_no_negative_holdings_and_only_what_may_be_traded_is(case) -> None:
         sides.setdefault(by_key[key].sleeve, set()).add(units > 0)
     if not rules.sell_and_buy_in_same_sleeve:
         assert all(len(s) == 1 for s in sides.values())
+    if rules.max_lines_per_sleeve is not None:
+        per_sleeve = [by_key[key].sleeve for key in trades]
+        assert all(per_sleeve.count(s) <= rules.max_lines_per_sleeve for s in per_sleeve)
     executed = {(line.ticker, line.exchange) for line in reco.executed_lines}
     assert not executed & {(line.ticker, line.exchange) for line in reco.suppressed_lines}
 

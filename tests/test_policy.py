@@ -173,7 +173,8 @@ def test_canonical_form_fills_defaults_sorts_keys_and_normalises_numbers() -> No
     assert text == (
         '{"allow_sells":{"MONTHLY_ALLOC":false,"QUARTERLY_REBAL":true},"cash_buffer_base":"50",'
         '"constituent_split":{},"drift_bands":{"absolute":"0.05","relative":"0.25"},'
-        '"fee_per_trade_base":"1.5","max_price_age_business_days":5,"min_trade_base":"100",'
+        '"fee_per_trade_base":"1.5","max_lines_per_sleeve":null,"max_price_age_business_days":5,'
+        '"min_trade_base":"100",'
         '"schema_version":1,"sell_and_buy_in_same_sleeve":false,'
         '"sleeve_targets":{"CORE":"0.7","ENERGY":"0.15","SEMIS":"0.15"},"whole_units":true}'
     )
@@ -210,3 +211,14 @@ def test_key_order_and_whitespace_never_change_the_hash(rng: random.Random, inde
 
     text = json.dumps(shuffled(json.loads(EXAMPLE)), indent=2 if indent else None)
     assert policy_sha256(text) == policy_sha256(EXAMPLE)
+
+
+def test_max_lines_per_sleeve_is_a_positive_whole_number_or_absent() -> None:
+    assert parse_policy(example(max_lines_per_sleeve=2)).max_lines_per_sleeve == 2
+    assert parse_policy(EXAMPLE).max_lines_per_sleeve is None
+    assert refusal(example(max_lines_per_sleeve=0)).startswith(
+        "policy: max_lines_per_sleeve: Input should be"
+    )
+    assert refusal(example(max_lines_per_sleeve="1")).startswith(
+        "policy: max_lines_per_sleeve: Input should be"
+    )

@@ -194,6 +194,15 @@ class Policy(BaseModel):
         "sleeve? Default false: such a switch only fine-tunes the sleeve's net trade, at the cost of "
         "turnover (and, in a GIA, capital gains) that the objective does not count.",
     )
+    max_lines_per_sleeve: int | None = Field(
+        default=None,
+        ge=1,
+        strict=True,
+        description="At most this many executed lines per sleeve in one recommendation. Default: no "
+        "limit, as the objective is stated. The objective counts fees only through the total, so "
+        "unlimited it will often split a sleeve's money over several listings to spend the last "
+        "pennies; 1 or 2 gives shorter, more natural trade lists (and a much faster search).",
+    )
     max_price_age_business_days: int = Field(
         default=5,
         ge=0,

@@ -51,6 +51,7 @@ class AllocationProblem:
     budget: int  # money available: cash + contribution - cash buffer (may be negative)
     items: tuple[Item, ...]  # sorted by listing key: the order of the final tie-break
     switches: bool = False  # may one sleeve both sell and buy?
+    max_lines_per_sleeve: int | None = None
 
     def total_after(self, lines: int) -> int:
         return self.total - self.fee * lines
@@ -81,6 +82,10 @@ class AllocationProblem:
             directions.setdefault(item.sleeve, set()).add(q > 0)
         if not self.switches and any(len(sides) > 1 for sides in directions.values()):
             return None
+        if self.max_lines_per_sleeve is not None:
+            per_sleeve = [item.sleeve for item, q in zip(self.items, units, strict=True) if q]
+            if any(per_sleeve.count(s) > self.max_lines_per_sleeve for s in set(per_sleeve)):
+                return None
         net = sum(spends)
         if net + self.fee * lines > self.budget or self.total_after(lines) <= 0:
             return None
@@ -178,4 +183,5 @@ def build_problem(state: PortfolioState, policy: Policy, *, sells: bool) -> Allo
         budget=budget_units,
         items=tuple(items),
         switches=policy.sell_and_buy_in_same_sleeve,
+        max_lines_per_sleeve=policy.max_lines_per_sleeve,
     )
