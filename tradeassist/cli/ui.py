@@ -1,0 +1,143 @@
+"""``tradeassist ui``: serve the approval view (``notebooks/approval.ipynb``) with Voilà.
+
+Voilà runs as a child process on 127.0.0.1 with this command's environment, so the kernel
+finds the same database (``--db``, else ``TRADEASSIST_DB_URL``, else the default, passed on as
+an absolute ``TRADEASSIST_DB_URL``) and the same acting user (``--as``, else
+``TRADEASSIST_USER``). The URL is printed on stdout once the server answers; Ctrl-C (or
+SIGTERM) stops the server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import webbrowser
+from pathlib import Path
+from types import FrameType
+
+import typer
+from sqlalchemy.engine import make_url
+
+from .context import fail, info, state
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8866
+START_TIMEOUT_S = 60.0
+
+
+def approval_notebook() -> Path:
+    return Path(__file__).resolve().parents[2] / "notebooks" / "approval.ipynb"
+
+
+def absolute_db_url(url: str) -> str:
+    """A SQLite URL with a relative path made absolute (the kernel runs in another directory)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return url
+    if os.path.isabs(database) or database.startswith("file:"):
+        return url
+    return parsed.set(database=str(Path(database).resolve())).render_as_string(hide_password=False)
+
+
+def server_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["TRADEASSIST_DB_URL"] = absolute_db_url(state.url)
+    if state.acting_email:
+        env["TRADEASSIST_USER"] = state.acting_email
+    return env
+
+
+def voila_command(notebook: Path, port: int, kernel: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "voila",
+        str(notebook),
+        f"--port={port}",
+        "--no-browser",
+        f"--Voila.ip={HOST}",
+        "--Voila.port_retries=0",
+        # The notebook names the ``tradeassist`` kernel; where it is not registered, python3.
+        f"--VoilaConfiguration.language_kernel_mapping=python={kernel}",
+        "--Voila.log_level=WARN",
+    ]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()  # Voilà stops its kernels on SIGTERM
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def ui(
+    port: int = typer.Option(DEFAULT_PORT, "--port", help="Port on 127.0.0.1."),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a web browser."),
+) -> None:
+    """Serve the approval view (Voilà) on 127.0.0.1 and open it in a browser; Ctrl-C stops it."""
+    from ..runs.runner import kernel_name
+
+    state.initialised_engine()  # no schema: say so now, not in the browser
+    notebook = approval_notebook()
+    if not notebook.is_file():
+        fail(f"the approval notebook is missing: {notebook}")
+    if not 0 < port < 65536:
+        fail(f"--port {port}: expected 1 to 65535")
+    if not port_is_free(port):
+        fail(f"port {port} on {HOST} is in use: pass another with --port")
+    url = f"http://{HOST}:{port}/"
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    process = subprocess.Popen(voila_command(notebook, port, kernel_name()), env=server_environment())
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _answers(port):
+            if process.poll() is not None:
+                fail(f"Voilà stopped (exit code {process.returncode}) before serving {url}")
+            if time.monotonic() > deadline:
+                fail(f"Voilà did not answer on {url} within {START_TIMEOUT_S:.0f} s")
+            time.sleep(0.1)
+        typer.echo(url)
+        info("serving the approval view; Ctrl-C stops it")
+        if not no_browser:
+            webbrowser.open(url)
+        process.wait()
+    except KeyboardInterrupt:
+        info("stopping ...")
+    finally:
+        _stop(process)
+        signal.signal(signal.SIGTERM, previous)
+    if process.returncode not in (0, -signal.SIGTERM, -signal.SIGINT):
+        fail(f"Voilà exited with code {process.returncode}", process.returncode)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ui")(ui)
