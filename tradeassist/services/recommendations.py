@@ -28,6 +28,7 @@ reviewer with no transaction open, then stores.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -53,7 +54,7 @@ from ..db.models import (
 )
 from ..engine import book as bk
 from ..enums import BatchType, Channel, EntryType, RecommendationStatus, TradeAction, Verdict
-from ..errors import NotFound, ProviderError, TradeAssistError, ValidationError
+from ..errors import LedgerError, NotFound, ProviderError, TradeAssistError, ValidationError
 from ..jsonutil import dumps as json_dumps
 from ..jsonutil import loads_decimal
 from ..money import ZERO, decimal_str, round_cash, to_decimal
@@ -83,6 +84,7 @@ RECOMMENDATION_READY = "RECOMMENDATION_READY"
 # A fill whose GBP price per unit is this many times off the line's estimate is a typing
 # mistake (pence typed as pounds, or the reverse), not a market move.
 PRICE_SANITY_FACTOR = Decimal(10)
+_ENTRY_NUMBER = re.compile(r"(?<!ledger )\bentry (\d+)\b")  # a new entry, not a stored one
 
 
 class ReviewFailed(ValidationError):
@@ -661,12 +663,13 @@ def ignore_recommendation(
 
 def _fill_entries(
     session: Session, reco: Recommendation, lines: list[dict[str, Any]], fills: Sequence[Fill], now: datetime
-) -> list[ledger.NewEntry]:
-    """The ledger entries for ``fills``, every problem named at once."""
+) -> tuple[list[ledger.NewEntry], list[str]]:
+    """The ledger entries for ``fills`` in book order, and which fill each one is; every problem
+    named at once."""
     listings = ledger.load_listings(session)
     by_key = {(line["ticker"], line["exchange"]): line for line in lines}
     problems: list[str] = []
-    entries: list[tuple[datetime, int, ledger.NewEntry]] = []
+    entries: list[tuple[datetime, int, ledger.NewEntry, str]] = []
     for index, fill in enumerate(fills, start=1):
         where = f"fill {index} ({fill.ticker}:{fill.exchange})"
         try:
@@ -675,13 +678,14 @@ def _fill_entries(
             problems.append(str(exc))
             continue
         # At one moment, sells first: their proceeds pay for the buys.
-        entries.append((entry.entry_time, 0 if entry.entry_type is EntryType.SELL else 1, entry))
+        entries.append((entry.entry_time, 0 if entry.entry_type is EntryType.SELL else 1, entry, where))
     if problems:
         raise ValidationError(
             f"recommendation {reco.recommendation_id}: {len(problems)} fill(s) refused: "
             + "; ".join(problems)
         )
-    return [entry for _when, _order, entry in sorted(entries, key=lambda item: (item[0], item[1]))]
+    ordered = sorted(entries, key=lambda item: (item[0], item[1]))
+    return [item[2] for item in ordered], [item[3] for item in ordered]
 
 
 def _fill_entry(
@@ -756,6 +760,14 @@ def _check_price(
         )
 
 
+def _name_fills(message: str, labels: Sequence[str]) -> str:
+    def label(match: re.Match[str]) -> str:
+        number = int(match.group(1))
+        return labels[number - 1] if 0 < number <= len(labels) else match.group(0)
+
+    return _ENTRY_NUMBER.sub(label, message)
+
+
 def execute_recommendation(
     session: Session,
     *,
@@ -782,17 +794,24 @@ def execute_recommendation(
         raise ValidationError(f"recommendation {recommendation_id}: executing needs at least one fill")
     now = ensure_utc(now) if now is not None else utcnow()
     lines = _lines(session, [recommendation_id])[recommendation_id]
-    entries = _fill_entries(session, reco, lines, fills, now)
-    result = ledger.post_entries(
-        session,
-        actor=actor,
-        portfolio=portfolio,
-        entries=entries,
-        label=f"Execution of recommendation {recommendation_id}",
-        batch_type=BatchType.EXECUTION,
-        recommendation_id=recommendation_id,
-        now=now,
-    )
+    entries, labels = _fill_entries(session, reco, lines, fills, now)
+    try:
+        result = ledger.post_entries(
+            session,
+            actor=actor,
+            portfolio=portfolio,
+            entries=entries,
+            label=f"Execution of recommendation {recommendation_id}",
+            batch_type=BatchType.EXECUTION,
+            recommendation_id=recommendation_id,
+            now=now,
+        )
+    except LedgerError as exc:
+        # The ledger numbers entries in book order; the user knows the fills as typed.
+        named = _name_fills(exc.message.removeprefix("refused: "), labels)
+        raise LedgerError(
+            f"recommendation {recommendation_id}: the ledger refused the fills: {named}"
+        ) from None
     _set(session, reco, EXECUTED, reco.status_reason)
     audit.record(
         session,
