@@ -222,3 +222,13 @@ def test_max_lines_per_sleeve_is_a_positive_whole_number_or_absent() -> None:
     assert refusal(example(max_lines_per_sleeve="1")).startswith(
         "policy: max_lines_per_sleeve: Input should be"
     )
+
+
+def test_a_policy_keeps_its_spelling_and_can_be_written_back_as_is() -> None:
+    policy = parse_policy(EXAMPLE)
+    assert str(policy.sleeve_targets["CORE"]) == "0.70"  # shown as the user wrote it
+    written = policy_to_dict(policy, as_written=True)
+    assert written["sleeve_targets"]["CORE"] == "0.70" and written["fee_per_trade_base"] == "1.50"
+    assert str(parse_policy(written).fee_per_trade_base) == "1.50"
+    assert policy_sha256(written) == policy_sha256(EXAMPLE)
+    assert policy_to_dict(policy)["sleeve_targets"]["CORE"] == "0.7"  # the canonical content

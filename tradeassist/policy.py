@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -58,17 +58,13 @@ TRADING_KINDS = (TaskKind.MONTHLY_ALLOC, TaskKind.QUARTERLY_REBAL)
 
 
 def _exact_decimal(value: object) -> Decimal:
-    """Strings, ints and Decimals only (a float has already lost the number it meant), held in
-    one spelling: "0.70" and "0.7" are the same number, so the same policy, everywhere."""
+    """Strings, ints and Decimals only: a float has already lost the number it meant."""
     if isinstance(value, float):
         raise ValueError('floats are not accepted; write the number as a string (e.g. "0.05")')
     try:
-        number = to_decimal(value, what="number")
+        return to_decimal(value, what="number")
     except ValidationError as exc:
         raise ValueError(str(exc).removeprefix("number: ")) from None
-    tidy = number.normalize(CONTEXT)
-    exponent = tidy.as_tuple().exponent
-    return tidy.quantize(ONE) if isinstance(exponent, int) and exponent > 0 else tidy
 
 
 def _non_negative(value: Decimal) -> Decimal:
@@ -79,7 +75,14 @@ def _non_negative(value: Decimal) -> Decimal:
 
 def _normalised(value: Decimal) -> str:
     """The one spelling of a number in the canonical form: "0.70" -> "0.7", "1E+2" -> "100"."""
-    return decimal_str(value.normalize()) or "0"
+    return decimal_str(value.normalize(CONTEXT)) or "0"
+
+
+def _exact_sum(values: Iterable[Decimal]) -> Decimal:
+    total = ZERO
+    for value in values:
+        total = CONTEXT.add(total, value)  # 50 digits: a long target cannot round to 1
+    return total
 
 
 def _freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -98,7 +101,7 @@ def _check_sleeve_targets(targets: Mapping[str, Decimal]) -> Mapping[str, Decima
             raise ValueError(f"{code!r}: a sleeve code is upper case letters, digits and _ (e.g. CORE)")
         if weight < ZERO or weight > ONE:
             raise ValueError(f"{code}: a target must lie between 0 and 1 (got {decimal_str(weight)})")
-    total = sum(targets.values(), ZERO)
+    total = _exact_sum(targets.values())
     if total != ONE:
         raise ValueError(f"must sum to exactly 1 (got {decimal_str(total)})")
     return _freeze(targets)
@@ -116,7 +119,7 @@ def _check_split(split: Mapping[str, Mapping[str, Decimal]]) -> Mapping[str, Map
                 raise ValueError(f"{sleeve}: {key!r}: a listing is written TICKER:EXCHANGE (e.g. VWRP:LSE)")
             if weight < ZERO:
                 raise ValueError(f"{sleeve}: {key}: a weight must not be negative")
-        total = sum(weights.values(), ZERO)
+        total = _exact_sum(weights.values())
         if total != ONE:
             raise ValueError(f"{sleeve}: weights must sum to exactly 1 (got {decimal_str(total)})")
         frozen[sleeve] = _freeze(weights)
@@ -277,9 +280,26 @@ def parse_policy(source: Policy | Mapping[str, Any] | str | bytes) -> Policy:
         raise _policy_error(exc) from None
 
 
-def policy_to_dict(policy: Policy | Mapping[str, Any] | str | bytes) -> dict[str, Any]:
-    """The canonical content as a plain dict: every default filled in, decimals as strings."""
-    return parse_policy(policy).model_dump(mode="json")
+def policy_to_dict(
+    policy: Policy | Mapping[str, Any] | str | bytes, *, as_written: bool = False
+) -> dict[str, Any]:
+    """The canonical content as a plain dict: every default filled in, decimals as strings.
+
+    ``as_written`` keeps each number as the policy spells it ("0.70" stays "0.70"), so a
+    policy rebuilt from the dict produces output spelled exactly like the original's.
+    """
+    parsed = parse_policy(policy)
+    return _as_written(parsed) if as_written else parsed.model_dump(mode="json")
+
+
+def _as_written(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return {name: _as_written(getattr(value, name)) for name in type(value).model_fields}
+    if isinstance(value, Mapping):
+        return {key: _as_written(item) for key, item in value.items()}
+    if isinstance(value, Decimal):
+        return decimal_str(value)
+    return value
 
 
 def canonical_policy_json(policy: Policy | Mapping[str, Any] | str | bytes) -> str:

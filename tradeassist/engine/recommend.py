@@ -401,7 +401,7 @@ def snapshot(
         "snapshot_version": SNAPSHOT_VERSION,
         "kind": _kind(kind).value,
         "max_nodes": max_nodes,
-        "policy": policy_to_dict(policy),
+        "policy": policy_to_dict(policy, as_written=True),
         "state": state_to_dict(state),
     }
 
