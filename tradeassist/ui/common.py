@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -65,6 +66,17 @@ def work(engine: Engine | str | None = None, *, readonly: bool = False) -> Itera
 def portfolio_names(session: Session, actor: User) -> list[str]:
     """The names of the portfolios the user may see, oldest first (for a dropdown)."""
     return [p.name for p in access.accessible_portfolios(session, actor)]
+
+
+def use_database(db_url: str | None = None) -> str:
+    """Point this process (a notebook's kernel) at ``db_url``, or at a fresh SQLite file in a
+    new temporary directory when it is None; returns the URL. Every later ``work()``, view and
+    service call then finds it as ``TRADEASSIST_DB_URL``, as the CLI would."""
+    import tempfile
+
+    url = db_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='tradeassist-')) / 'tradeassist.db'}"
+    os.environ["TRADEASSIST_DB_URL"] = url
+    return url
 
 
 def use_notebook_charts(renderer: str = NOTEBOOK_RENDERER) -> None:

@@ -178,7 +178,16 @@ def _uploaded(upload: w.FileUpload) -> NamedBytes | None:
 class LedgerImportView:
     """Pick a broker file, preview exactly what it appends, commit it as one batch."""
 
-    def __init__(self, *, engine: Engine | str | None = None, portfolio: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        engine: Engine | str | None = None,
+        portfolio: str | None = None,
+        path: str | None = None,
+        format: str = "canonical",
+        mapping: str | None = None,
+    ) -> None:
+        """``path`` (with its ``format`` and AJ Bell ``mapping``) given up front is previewed at once."""
         self.engine = engine
         self.parsed: ParsedFile | None = None
         self.last_preview: ImportPreview | None = None
@@ -187,14 +196,18 @@ class LedgerImportView:
 
         self.upload = w.FileUpload(accept=".csv,.txt", multiple=False, description="Upload file")
         self.path = w.Text(
-            description="or path", placeholder="/path/to/export.csv", layout=w.Layout(width="480px")
+            value=path or "",
+            description="or path",
+            placeholder="/path/to/export.csv",
+            layout=w.Layout(width="480px"),
         )
-        self.format = w.Dropdown(options=imports.FORMATS, value="canonical", description="Format")
+        self.format = w.Dropdown(options=imports.FORMATS, value=format, description="Format")
         self.portfolio = w.Dropdown(
             options=names, value=portfolio or (names[0] if names else None), description="Portfolio"
         )
         self.mapping_upload = w.FileUpload(accept=".csv", multiple=False, description="Upload mapping")
         self.mapping_path = w.Text(
+            value=mapping or "",
             description="or path",
             placeholder="AJ Bell description mapping CSV",
             layout=w.Layout(width="480px"),
@@ -248,6 +261,8 @@ class LedgerImportView:
         )
         self._changed(None)
         self.refresh_batches()
+        if path:
+            self.preview()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)

@@ -276,8 +276,14 @@ def recommendation_html(recommendation: Any) -> str:
         for name, row in sorted(data["rationale"].get("sleeves", {}).items())
     ]
     numeric = ("amount (GBP)", "units", "target %", "weight before %", "weight after %")
+    rationale = data["rationale"]
+    notes = [f"rules: {', '.join(rationale.get('rules_fired', [])) or 'none'}"]
+    left = [f"{x['ticker']}:{x['exchange']} ({x['reason']})" for x in rationale.get("left_alone", [])]
+    if left:
+        notes.append("left alone: " + ", ".join(left))
     return (
         f"<div class='ta-headline'><b>{html.escape(data['headline'])}</b></div>"
+        + messages_html(notes, INFO)
         + table_html(lines, empty="no trades", numeric=numeric)
         + table_html(sleeves, numeric=(*numeric, "drift before (pts)", "drift after (pts)"))
     )
