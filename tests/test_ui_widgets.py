@@ -4,7 +4,7 @@ the buttons, then check what the widgets show and what the database holds (both 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -192,3 +192,31 @@ def test_ledger_import_refuses_bad_lines_previews_exactly_and_commits_once(
     view.preview_button.click()
     assert view.last_preview.already_imported and "imported already" in view.summary.value
     assert view.commit_button.disabled
+
+    # AJ Bell: an unmapped description is refused with the line to paste into the mapping file;
+    # with the mapping, the same file previews as a purchase of the mapped listing (dated the
+    # next day: AJ Bell gives dates alone, and at midnight on DEMO_END the cash was not there yet)
+    history = tmp_path / "history.csv"
+    next_day = DEMO_END + timedelta(days=1)
+    history.write_text(
+        "Date,Transaction,Description,Quantity,Amount (GBP),Reference\n"
+        f"{next_day:%d/%m/%Y},Purchase,Vanguard FTSE All-World UCITS ETF Acc,2,246.00,P9\n"
+    )
+    view.upload.value = ()
+    view.format.value = "ajbell"
+    view.path.value = str(history)
+    assert view.mapping_box.layout.display is None  # shown for AJ Bell only
+    view.preview_button.click()
+    assert not view.last_preview.ok and view.commit_button.disabled
+    assert view.template.layout.display is None
+    assert '"Vanguard FTSE All-World UCITS ETF Acc",,' in view.template.value
+    mapping = tmp_path / "mapping.csv"
+    mapping.write_text("description,ticker,exchange\nVanguard FTSE All-World UCITS ETF Acc,VWRP,XLON\n")
+    view.mapping_path.value = str(mapping)
+    view.preview_button.click()
+    assert view.last_preview.ok, view.last_preview.refused
+    assert [(e["entry_type"], e["ticker"], e["units"]) for e in view.last_preview.entries] == [
+        ("BUY", "VWRP", Decimal(2))
+    ]
+    assert view.template.layout.display == "none" and not view.commit_button.disabled
+    assert _book(demo_engine)[1] == batches  # previews write nothing
