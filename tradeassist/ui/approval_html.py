@@ -218,11 +218,11 @@ def rationale_html(rationale: Mapping[str, Any], report: Mapping[str, Any]) -> s
         for label, key in money
         if report.get(key) is not None
     )
+    drift = table + band_text + (f"<div><b>Rules fired:</b> {esc(rules)}</div>" if rules else "")
+    cash = f"<table class='ta-table ta-money'>{money_rows}</table>" if money_rows else ""
     return (
-        table
-        + band_text
-        + (f"<div><b>Rules fired:</b> {esc(rules)}</div>" if rules else "")
-        + (f"<table class='ta-table ta-money'>{money_rows}</table>" if money_rows else "")
+        "<div style='display:flex;flex-wrap:wrap;gap:8px 40px;align-items:flex-start'>"
+        f"<div>{drift}</div><div>{cash}</div></div>"
     )
 
 
