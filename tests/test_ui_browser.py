@@ -36,15 +36,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="browser test skipped: no Chromium at /usr/bin/chromium or on PATH "
-        "(apt-get install chromium; .ci/run installs it)",
-    ),
-]
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="browser test skipped: no Chromium at /usr/bin/chromium or on PATH "
+    "(apt-get install chromium; .ci/run installs it)",
+)
 
 
 def free_port() -> int:
@@ -104,6 +100,30 @@ def served(tmp_path: Path, sqlite_demo_template: Path) -> Iterator[tuple[str, st
             probe.bind(("127.0.0.1", port))
 
 
+def ui(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "tradeassist", *args]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_ui_says_what_is_wrong_before_serving(tmp_path: Path, sqlite_url: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")}
+    empty = ui("--db", f"sqlite:///{tmp_path / 'empty.db'}", "ui", "--no-browser", env=env)
+    assert empty.returncode != 0 and empty.stdout == ""
+    assert empty.stderr.strip().splitlines() == [
+        "error: the database has no schema yet: run `tradeassist init` first"
+    ]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = ui("--db", sqlite_url, "ui", "--port", str(port), "--no-browser", env=env)
+    assert busy.returncode != 0 and busy.stdout == ""
+    assert f"error: port {port} on 127.0.0.1 is in use: pass another with --port" in busy.stderr
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@needs_chromium
 def test_approve_in_the_browser(served: tuple[str, str, int, Path], tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -112,9 +132,9 @@ def test_approve_in_the_browser(served: tuple[str, str, int, Path], tmp_path: Pa
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 1500})
-            page.goto(address, timeout=60_000)
+            page.goto(address, wait_until="commit", timeout=30_000)
             approve = page.locator(f".ta-reco-{rid} button.ta-approve")
-            approve.wait_for(state="visible", timeout=60_000)  # once the kernel ran the notebook
+            approve.wait_for(state="visible", timeout=75_000)  # once the kernel ran the notebook
             assert "DRAFT" in page.locator(f".ta-reco-{rid}").inner_text()
             approve.click()
             page.locator(".ta-status", has_text="RECO_APPROVED").wait_for(timeout=30_000)

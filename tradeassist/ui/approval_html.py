@@ -22,6 +22,11 @@ STATUS_NOTES = {
     "EXECUTED": "executed: its fills are in the ledger",
     "IGNORED": "ignored",
 }
+KIND_NAMES = {
+    "MONTHLY_ALLOC": "monthly allocation",
+    "QUARTERLY_REBAL": "quarterly rebalance",
+    "WEEKLY_REVIEW": "weekly review",
+}
 SEVERITY_COLOURS = {"CRITICAL": RED, "WARN": AMBER, "INFO": BLUE}
 
 STYLE = """
@@ -124,7 +129,8 @@ def verdict_badge(verdict: str | None) -> str:
 
 def title_html(recommendation: Mapping[str, Any]) -> str:
     status = word(recommendation["status"])
-    run = f" · run {recommendation['run_id']}" if recommendation.get("run_id") else ""
+    kind = KIND_NAMES.get(word(recommendation.get("kind")), "") if recommendation.get("kind") else ""
+    run = f" · {kind} run {recommendation['run_id']}" if recommendation.get("run_id") else ""
     return (
         f"<div>{status_badge(status)}{verdict_badge(verdict_of(recommendation))}"
         f"<b>Recommendation #{recommendation['recommendation_id']}</b>"
