@@ -99,7 +99,8 @@ def test_the_pending_recommendation_is_shown_and_approved(demo_engine: Engine) -
     assert state(demo_engine, rid)["status"] == "REVIEWED"
     assert state(demo_engine, rid)["audit"] == ["RECO_REVIEWED", "RECO_APPROVED"]
 
-    again = card(view, rid)  # the page was read again
+    again = card(view, rid)  # the page was read again, the result kept under the card
+    assert f"Recommendation #{rid} approved" in again.message.value
     assert again is not shown_card and again.status == "REVIEWED"
     assert not shown(again.approve_button) and not shown(again.review_button)
     assert shown(again.execute_button) and shown(again.ignore_button)
@@ -140,6 +141,7 @@ def test_marking_executed_posts_the_edited_fills_as_one_batch(demo_engine: Engin
     assert "Could not execute recommendation" in latest_message(view)
     assert "ISF" in latest_message(view) and "nineteen" in latest_message(view)
     assert "Traceback" not in view.status.value
+    assert item.message.value == latest_message(view)  # under the card too
     assert state(demo_engine, rid) == before
     assert card(view, rid) is item and shown(item.fills_box)  # the grid stays as typed
 

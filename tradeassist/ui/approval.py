@@ -8,7 +8,8 @@ runs in one unit of work: a user error (``TradeAssistError``) becomes a red line
 status area, never a traceback; a success says what changed and which audit entries it
 wrote, and the page is read again. Buttons carry stable descriptions and CSS classes
 (``ta-approve``, ``ta-override``, ``ta-ignore``, ``ta-execute``, ``ta-confirm-execution``,
-``ta-review``; each card ``ta-card`` and ``ta-reco-<id>``; the status area ``ta-status``).
+``ta-review``; each card ``ta-card`` and ``ta-reco-<id>``; the status area ``ta-status``, and
+under each card the result of its last action, ``ta-card-status``).
 """
 
 from __future__ import annotations
@@ -238,6 +239,8 @@ class RecommendationCard:
             children=[rationale], titles=("Why: drift per sleeve before and after",), selected_index=None
         )
         self.rationale.add_class("ta-rationale")
+        self.message = w.HTML(view.card_messages.get(self.rid, ""))  # its last action's result
+        self.message.add_class("ta-card-status")
         self.widget = w.VBox(
             [
                 w.HTML(ah.title_html(recommendation)),
@@ -246,6 +249,7 @@ class RecommendationCard:
                 self.rationale,
                 self._actions(recommendation),
                 self._fills_box(),
+                self.message,
             ]
         )
         for css in (
@@ -317,7 +321,7 @@ class RecommendationCard:
     def _fills_box(self) -> w.VBox:
         self.fill_rows: list[FillRow] = []
         self.executed_at = text(
-            "ta-executed-at", description="executed at", width="300px", label="now, or 2026-07-01T10:15"
+            "ta-executed-at", description="executed at", width="300px", label="now, or 2026-07-01T10:15+01:00"
         )
         self.confirm_button = button("Confirm execution", "ta-confirm-execution", "primary", "check")
         self.cancel_button = button("Cancel", "ta-cancel-execution")
@@ -373,7 +377,8 @@ class RecommendationCard:
         show(self.fills_box, True)
 
     def fills(self) -> list[Fill]:
-        """The ticked rows as fills (a bad number is a ``ValidationError`` naming the line)."""
+        """The ticked rows as typed (the service checks the numbers and names each bad one; a
+        time that is not ISO 8601 is a ``ValidationError`` here)."""
         typed = self.executed_at.value.strip()
         executed_at = ledger.parse_entry_time(typed) if typed else None
         return [row.fill(executed_at) for row in self.fill_rows if row.include.value]
@@ -399,6 +404,7 @@ class ApprovalView:
         self.engine = resolve_engine(engine)
         self.cards: dict[int, RecommendationCard] = {}
         self.history: list[str] = []
+        self.card_messages: dict[int, str] = {}
         self._wanted = portfolio
         self._first = True
         self._drawing = False
@@ -457,10 +463,16 @@ class ApprovalView:
         return None if value in (None, ALL_PORTFOLIOS) else value
 
     # --- doing ---------------------------------------------------------------------------------
-    def say(self, message: str, kind: str = OK) -> None:
-        """Put a line at the top of the status area (the older ones stay below, greyed)."""
-        self.history = [message_html(message, kind), *self.history][:HISTORY]
+    def say(self, message: str, kind: str = OK, rid: int | None = None) -> None:
+        """Put a line at the top of the status area (the older ones stay below, greyed), and
+        under the recommendation's card, where the button was pressed."""
+        line = message_html(message, kind)
+        self.history = [line, *self.history][:HISTORY]
         self.status.value = "".join(self.history)
+        if rid is not None:
+            self.card_messages[rid] = line
+            if rid in self.cards:
+                self.cards[rid].message.value = line
 
     def act(
         self, verb: str, rid: int, service: Callable[..., Any], *, alone: bool = False, **arguments: Any
@@ -480,16 +492,18 @@ class ApprovalView:
                         values = {k: v() if callable(v) else v for k, v in arguments.items()}
                         result = service(session, actor=actor, recommendation_id=rid, **values)
         except TradeAssistError as exc:
-            self.say(f"Could not {verb} recommendation #{rid}: {'; '.join(error_lines(exc))}", ERROR)
+            self.say(f"Could not {verb} recommendation #{rid}: {'; '.join(error_lines(exc))}", ERROR, rid)
             return False
         except Exception as exc:  # a bug, not a user error: one line here, the traceback in the log
             log.exception("%s of recommendation %s failed", verb, rid)
-            self.say(f"Could not {verb} recommendation #{rid}: unexpected {type(exc).__name__}: {exc}", ERROR)
+            self.say(
+                f"Could not {verb} recommendation #{rid}: unexpected {type(exc).__name__}: {exc}", ERROR, rid
+            )
             return False
         detail = describe(result)
         audit = f" Audit: {', '.join(actions)}." if actions else ""
         self.say(
-            f"Recommendation #{rid} {DONE.get(verb, verb)}{f' ({detail})' if detail else ''}.{audit}", OK
+            f"Recommendation #{rid} {DONE.get(verb, verb)}{f' ({detail})' if detail else ''}.{audit}", OK, rid
         )
         self.refresh()
         return True

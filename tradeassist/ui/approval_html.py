@@ -54,8 +54,9 @@ STYLE = """
                     margin: 6px 0; }
 .ta-banner-frozen code { color: #fff; background: rgba(255,255,255,.15); }
 .ta-alert-list { margin: 4px 0 8px 0; padding-left: 20px; }
-.ta-status .ta-msg { padding: 6px 10px; margin: 2px 0; border-radius: 4px; background: #f1f8e9; }
-.ta-status .ta-msg.ta-error { background: #ffebee; }
+.ta-status .ta-msg, .ta-card-status .ta-msg { padding: 6px 10px; margin: 2px 0; border-radius: 4px;
+                                              background: #f1f8e9; }
+.ta-status .ta-msg.ta-error, .ta-card-status .ta-msg.ta-error { background: #ffebee; }
 .ta-status .ta-msg:not(:first-child) { opacity: .55; font-size: 12px; padding: 2px 10px; }
 .ta-fills { background: #f5f7f8; border-radius: 6px; padding: 8px !important; }
 </style>
