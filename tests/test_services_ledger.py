@@ -504,5 +504,6 @@ def test_book_order_is_time_then_id(engine: Engine, admin: User) -> None:
     post(engine, admin, [contribution(1, "1"), contribution(0, "2")])
     with unit_of_work(engine, readonly=True) as s:
         timeline = ledger.load_timeline(s, 1)
-    assert [e.cash for e in timeline] == [D(2), D(1)]
-    assert all(isinstance(e, bk.Entry) and e.entry_time.tzinfo is UTC for e in timeline)
+    entries = [bk.Entry._make(row) for row in timeline]
+    assert [e.cash for e in entries] == [D(2), D(1)]
+    assert all(e.entry_time.tzinfo is UTC and e.entry_type is EntryType.CONTRIBUTION for e in entries)

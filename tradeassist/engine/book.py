@@ -38,6 +38,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from operator import itemgetter
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -79,6 +80,10 @@ class Entry(NamedTuple):
     # (earlier in the same replay) whose removed cost it carries: a reorganisation's new shares
 
 
+# An entry as the replay reads it: an ``Entry`` or a plain tuple in the same field order.
+Row = tuple  # type: ignore[type-arg]
+
+
 class Action(NamedTuple):
     """A corporate action, with the listing an ISIN change moves holdings to."""
 
@@ -114,7 +119,7 @@ class Effect(NamedTuple):
     listing_id: int | None
     units: Decimal
     cost: Decimal
-    entry: Entry
+    entry: Row
 
 
 @dataclass(frozen=True)
@@ -233,34 +238,31 @@ def check_entries(entries: Iterable[Entry], quotes: Mapping[int, Quote], now: da
     return issues
 
 
-def is_reversal(entry: Entry, original: Entry) -> bool:
+def is_reversal(entry: Row, original: Row) -> bool:
     """Whether ``entry`` is the exact negation of ``original`` (what a reversal must be)."""
+    _, _, kind, cash, fees, listing_id, units, price, *_ = entry
+    _, _, kind0, cash0, fees0, listing0, units0, price0, *_ = original
     return (
-        entry.entry_type is original.entry_type
-        and entry.listing_id == original.listing_id
-        and entry.cash == -original.cash
-        and entry.fees == -original.fees
-        and _neg(entry.units) == original.units
-        and entry.price == original.price
+        kind is kind0
+        and listing_id == listing0
+        and cash == -cash0
+        and fees == -fees0
+        and (None if units is None else -units) == units0
+        and price == price0
     )
-
-
-def _neg(value: Decimal | None) -> Decimal | None:
-    return None if value is None else -value
 
 
 # --- ordering ---------------------------------------------------------------------------
 
 
-def merge_timeline(existing: Iterable[Entry], new: Iterable[Entry]) -> Iterator[Entry]:
+def merge_timeline(existing: Iterable[Row], new: Iterable[Row]) -> Iterator[Row]:
     """Existing entries (already in book order) merged with new ones by time; on equal times
     the existing come first, as their smaller ids put them in the rebuild."""
     ordered_new = sorted(new, key=_time_of)  # stable: a batch keeps its own order on ties
     return heapq.merge(existing, ordered_new, key=_time_of)
 
 
-def _time_of(entry: Entry) -> datetime:
-    return entry.entry_time
+_time_of = itemgetter(1)  # entry_time
 
 
 # --- the replay -------------------------------------------------------------------------
@@ -272,7 +274,7 @@ class _Stop(Exception):
 
 
 def replay(
-    entries: Iterable[Entry],
+    entries: Iterable[Row],
     *,
     quotes: Mapping[int, Quote],
     actions: Sequence[Action] = (),
@@ -283,6 +285,8 @@ def replay(
 ) -> Replay:
     """Apply ``entries`` (in book order) and ``actions`` (any order) to ``start``.
 
+    Entries are ``Entry`` values or plain tuples in its field order (``Row``): a rebuild
+    builds a million of them, and a tuple display costs a third of a NamedTuple's constructor.
     Stops at the first entry that cannot stand (the issue names it): what follows depends on
     it. ``track``: keys whose cash afterwards is wanted (statement balances). ``watch``: keys
     whose effect on a pool is wanted (entries that reversals undo, transfers between
@@ -296,63 +300,36 @@ def replay(
     next_instant = action_instant(pending[0].effective) if pending else None
     position = 0
     issue: Issue | None = None
-    divide, multiply = CONTEXT.divide, CONTEXT.multiply
     try:
         for entry in entries:
-            if next_instant is not None and entry.entry_time >= next_instant:
-                while position < len(pending) and action_instant(pending[position].effective) <= (
-                    entry.entry_time
-                ):
+            key, when, kind, amount, _, listing_id, units, _, _, corrects, _ = entry
+            if next_instant is not None and when >= next_instant:
+                while position < len(pending) and action_instant(pending[position].effective) <= when:
                     _apply_action(pending[position], pools, quotes)
                     position += 1
                 next_instant = (
                     action_instant(pending[position].effective) if position < len(pending) else None
                 )
-            kind = entry.entry_type
-            cash += entry.cash
-            if kind in CASH_ONLY:
-                if entry.key in watch:
-                    effects[entry.key] = Effect(None, ZERO, ZERO, entry)
-            elif entry.corrects in effects and _undo(entry, effects, pools):
+            cash += amount
+            if kind in CASH_ONLY or (kind is TRANSFER and units is None):
+                if key in watch:
+                    effects[key] = Effect(None, ZERO, ZERO, entry)
+            elif corrects in effects and _undo(entry, effects, pools):
                 pass  # a reversal: undone exactly
             elif kind is BUY:
-                pool = pools.get(entry.listing_id)  # type: ignore[arg-type]
+                pool = pools.get(listing_id)
                 if pool is None:
-                    pool = pools[entry.listing_id] = [ZERO, ZERO]  # type: ignore[index]
-                pool[0] += entry.units
-                pool[1] -= entry.cash
-                if entry.key in watch:
-                    effects[entry.key] = Effect(entry.listing_id, entry.units, -entry.cash, entry)  # type: ignore[arg-type]
-            elif kind is SELL or (kind is TRANSFER and entry.units is not None):
-                units = entry.units if kind is SELL else -entry.units  # type: ignore[operator]
-                if units > ZERO:  # out
-                    pool = pools.get(entry.listing_id)  # type: ignore[arg-type]
-                    held = pool[0] if pool is not None else ZERO
-                    if units > held:
-                        raise _Stop(Issue(entry.key, f"{'sells' if kind is SELL else 'transfers out'} "
-                                          f"{units} units but only {held} are held then"))  # fmt: skip
-                    removed = pool[1] if units == held else round_cash(divide(multiply(pool[1], units), held))  # type: ignore[index]
-                    pool[0] -= units  # type: ignore[index]
-                    pool[1] -= removed  # type: ignore[index]
-                    if not pool[0]:  # type: ignore[index]
-                        del pools[entry.listing_id]  # type: ignore[arg-type]
-                    if entry.key in watch:
-                        effects[entry.key] = Effect(entry.listing_id, -units, -removed, entry)
-                else:  # a TRANSFER in
-                    added = _transfer_cost(entry, quotes, effects)
-                    pool = pools.get(entry.listing_id)  # type: ignore[arg-type]
-                    if pool is None:
-                        pool = pools[entry.listing_id] = [ZERO, ZERO]  # type: ignore[index]
-                    pool[0] -= units
-                    pool[1] += added
-                    if entry.key in watch:
-                        effects[entry.key] = Effect(entry.listing_id, -units, added, entry)
-            elif entry.key in watch:  # a cash TRANSFER
-                effects[entry.key] = Effect(None, ZERO, ZERO, entry)
+                    pool = pools[listing_id] = [ZERO, ZERO]
+                pool[0] += units
+                pool[1] -= amount
+                if key in watch:
+                    effects[key] = Effect(listing_id, units, -amount, entry)
+            else:  # SELL, or a TRANSFER of units
+                _move(entry, kind is SELL, pools, quotes, effects, watch)
             if cash < ZERO:
-                raise _Stop(Issue(entry.key, f"cash would go below zero: £{cash} after this entry"))
-            if entry.key in track:
-                cash_after[entry.key] = cash
+                raise _Stop(Issue(key, f"cash would go below zero: £{cash} after this entry"))
+            if key in track:
+                cash_after[key] = cash
     except _Stop as stop:
         issue = stop.issue
     if issue is None and apply_remaining_actions:
@@ -367,24 +344,66 @@ def replay(
     )
 
 
-def _transfer_cost(entry: Entry, quotes: Mapping[int, Quote], effects: Mapping[int, Effect]) -> Decimal:
-    if entry.cost is not None:
-        return entry.cost
-    if entry.cost_from is not None:
-        source = effects.get(entry.cost_from)
+def _move(
+    entry: Row,
+    sale: bool,
+    pools: dict[int, list[Decimal]],
+    quotes: Mapping[int, Quote],
+    effects: dict[int, Effect],
+    watch: frozenset[int] | set[int],
+) -> None:
+    """A SELL or a TRANSFER of units: out removes cost in proportion, in adds what it brings."""
+    key, listing_id, units = entry[0], entry[5], entry[6]
+    out = units if sale else -units
+    pool = pools.get(listing_id)
+    if out > ZERO:
+        held = pool[0] if pool is not None else ZERO
+        if out > held:
+            verb = "sells" if sale else "transfers out"
+            raise _Stop(Issue(key, f"{verb} {out} units but only {held} are held then"))
+        assert pool is not None
+        removed = pool[1] if out == held else round_cash(CONTEXT.divide(CONTEXT.multiply(pool[1], out), held))
+        pool[0] -= out
+        pool[1] -= removed
+        if not pool[0]:
+            del pools[listing_id]
+        if key in watch:
+            effects[key] = Effect(listing_id, -out, -removed, entry)
+        return
+    added = _transfer_cost(entry, quotes, effects)
+    if pool is None:
+        pool = pools[listing_id] = [ZERO, ZERO]
+    pool[0] += units
+    pool[1] += added
+    if key in watch:
+        effects[key] = Effect(listing_id, units, added, entry)
+
+
+def _transfer_cost(entry: Row, quotes: Mapping[int, Quote], effects: Mapping[int, Effect]) -> Decimal:
+    key, listing_id, units, price, cost, cost_from = (
+        entry[0],
+        entry[5],
+        entry[6],
+        entry[7],
+        entry[8],
+        entry[10],
+    )
+    if cost is not None:
+        return cost
+    if cost_from is not None:
+        source = effects.get(cost_from)
         if source is None or source.units >= ZERO:
-            raise _Stop(
-                Issue(entry.key, f"carries the cost of entry {entry.cost_from}, not a transfer out before it")
-            )
+            raise _Stop(Issue(key, f"carries the cost of entry {cost_from}, not a transfer out before it"))
         return -source.cost
-    if entry.price is not None:
-        return round_cash(consideration(abs(entry.units), entry.price, quotes[entry.listing_id]))  # type: ignore[arg-type,index]
+    if price is not None:
+        return round_cash(consideration(abs(units), price, quotes[listing_id]))
     return ZERO
 
 
-def _undo(entry: Entry, effects: dict[int, Effect], pools: dict[int, list[Decimal]]) -> bool:
+def _undo(entry: Row, effects: dict[int, Effect], pools: dict[int, list[Decimal]]) -> bool:
     """Apply ``entry`` as the reversal of the entry it corrects, if it is one; else False."""
-    effect = effects[entry.corrects]  # type: ignore[index]
+    key, corrects = entry[0], entry[9]
+    effect = effects[corrects]
     if not is_reversal(entry, effect.entry):
         return False
     if effect.listing_id is None:
@@ -395,8 +414,8 @@ def _undo(entry: Entry, effects: dict[int, Effect], pools: dict[int, list[Decima
     if units < ZERO or cost < ZERO or (not units and cost):
         raise _Stop(
             Issue(
-                entry.key,
-                f"reversing entry {entry.corrects} would leave {units} units costing £{cost}: "
+                key,
+                f"reversing entry {corrects} would leave {units} units costing £{cost}: "
                 "reverse the later entries on this listing first",
             )
         )
@@ -473,6 +492,7 @@ __all__ = [
     "Issue",
     "Quote",
     "Replay",
+    "Row",
     "action_instant",
     "avg_cost",
     "check_entries",

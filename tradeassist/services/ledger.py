@@ -56,6 +56,7 @@ from . import access, audit
 E = LedgerEntry.__table__.c
 H = HoldingSnapshot.__table__.c
 IN_CHUNK = 500
+CORRECTS = bk.Entry._fields.index("corrects")
 
 
 class NewEntry(NamedTuple):
@@ -195,12 +196,14 @@ def _relevant_actions(actions: Iterable[bk.Action], instruments: set[int]) -> li
 # --- reading the ledger and the snapshots -------------------------------------------------
 
 
-def load_timeline(session: Session, portfolio_id: int) -> list[bk.Entry]:
-    """The portfolio's entries in book order, with one Core query.
+def load_timeline(session: Session, portfolio_id: int) -> list[bk.Row]:
+    """The portfolio's entries in book order, with one Core query, as plain tuples in
+    ``engine.book.Entry``'s field order (``Entry._make(row)`` names them; a rebuild makes a
+    million, and a tuple costs a third of a NamedTuple).
 
-    A rebuild reads every entry, so the column types are bypassed (``type_coerce``) and each
-    distinct number text becomes a Decimal once: SQLite hands back the exact text the
-    ``ExactDecimal`` type stored, PostgreSQL's driver Decimals and datetimes already.
+    A rebuild reads every entry, so the column types are bypassed (``type_coerce``): SQLite
+    hands back the exact text ``ExactDecimal`` stored (each distinct units/fees text becomes a
+    Decimal once), PostgreSQL's driver exact Decimals and aware datetimes already.
     """
     raw = [
         type_coerce(column, String)
@@ -222,30 +225,28 @@ def load_timeline(session: Session, portfolio_id: int) -> list[bk.Entry]:
     # Every column is read raw, so the driver's tuples need no Row objects (a third of the time).
     rows = result.cursor.fetchall()  # type: ignore[attr-defined]
     result.close()
-    numbers = _Numbers()
+    numbers = _Numbers()  # units, fees, costs repeat; prices and cash rarely do
     kinds = {t.value: t for t in EntryType}
-    entry, fromiso, utc = bk.Entry, datetime.fromisoformat, UTC
-    timeline = []
-    append = timeline.append
-    for key, when, kind, cash, fees, units, price, cost, listing_id, corrects in rows:
-        if when.__class__ is str:
-            moment = fromiso(when + "+00:00")  # SQLite: naive UTC text (5× faster than .replace)
-        else:
-            moment = when if when.tzinfo is utc else when.astimezone(utc)
-        append(entry(key, moment, kinds[kind], Decimal(cash), numbers[fees], listing_id, numbers[units],
-                     numbers[price], numbers[cost], corrects))  # fmt: skip
-    return timeline
+    if rows and rows[0][1].__class__ is str:  # SQLite: naive UTC text (+00:00: 5× faster than .replace)
+        fromiso = datetime.fromisoformat
+        return [
+            (key, fromiso(when + "+00:00"), kinds[kind], Decimal(cash), numbers[fees], listing_id,
+             numbers[units], None if price is None else Decimal(price), numbers[cost], corrects, None)
+            for key, when, kind, cash, fees, units, price, cost, listing_id, corrects in rows
+        ]  # fmt: skip
+    return [
+        (key, when.astimezone(UTC), kinds[kind], cash, fees, listing_id, units, price, cost, corrects, None)
+        for key, when, kind, cash, fees, units, price, cost, listing_id, corrects in rows
+    ]  # PostgreSQL: the driver's aware datetimes and exact Decimals already
 
 
 class _Numbers(dict[Any, Decimal | None]):
-    """Text (or a driver's Decimal) -> Decimal, each distinct text converted once."""
+    """Number text -> Decimal, each distinct text converted once (None stays None)."""
 
     def __init__(self) -> None:
         super().__init__({None: None})
 
-    def __missing__(self, key: Any) -> Decimal:
-        if isinstance(key, Decimal):
-            return key  # not remembered: 5.00 == 5 would hand back the other's spelling
+    def __missing__(self, key: str) -> Decimal:
         value = Decimal(key)
         if len(self) < 100_000:
             self[key] = value
@@ -654,7 +655,7 @@ def _post(
         opening = start.cash
     else:
         timeline = load_timeline(session, pid)
-        watch = {e.corrects for e in timeline if e.corrects is not None} | reversed_ids | new_keys
+        watch = {e[CORRECTS] for e in timeline if e[CORRECTS] is not None} | reversed_ids | new_keys
         opening = _cash_before(timeline, ordered[0].entry_time) if balances else ZERO
         # Every action is replayed (they only touch pools that exist); relevance only decides
         # whether the snapshot can be advanced instead.
@@ -665,7 +666,7 @@ def _post(
             track=track,
             watch=watch,
         )
-        existing_times = {e.key: e.entry_time for e in timeline}
+        existing_times = {e[0]: e[1] for e in timeline}
     # A broker's balance that disagrees before the replay stopped is the likelier cause.
     _check_balances(balances, keep, outcome, opening, problems)
     for issue in outcome.issues:
@@ -745,17 +746,17 @@ def _carry_problem(index: int, e: NewEntry, entries: Sequence[NewEntry]) -> str 
     return None
 
 
-def _instruments_of(timeline: Iterable[bk.Entry], quotes: Mapping[int, bk.Quote]) -> set[int]:
-    return {quotes[lid].instrument_id for lid in {e.listing_id for e in timeline} if lid in quotes}
+def _instruments_of(timeline: Iterable[bk.Row], quotes: Mapping[int, bk.Quote]) -> set[int]:
+    return {quotes[lid].instrument_id for lid in {e[5] for e in timeline} if lid in quotes}
 
 
-def _cash_before(timeline: Sequence[bk.Entry], when: datetime) -> Decimal:
+def _cash_before(timeline: Sequence[bk.Row], when: datetime) -> Decimal:
     """Cash from the entries before ``when``: where a broker's opening balance must agree."""
     total = ZERO
     for e in timeline:
-        if e.entry_time > when:
+        if e[1] > when:
             break
-        total += e.cash
+        total += e[3]
     return total
 
 
@@ -998,7 +999,7 @@ def replay_portfolio(session: Session, portfolio_id: int) -> tuple[bk.Replay, in
     listings = load_listings(session)
     quotes = {k: v.quote for k, v in listings.items()}
     timeline = load_timeline(session, portfolio_id)
-    watch = {e.corrects for e in timeline if e.corrects is not None}
+    watch = {e[CORRECTS] for e in timeline if e[CORRECTS] is not None}
     actions = load_actions(session, listings)
     return bk.replay(timeline, quotes=quotes, actions=actions, watch=watch), len(timeline)
 
