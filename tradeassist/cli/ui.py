@@ -115,7 +115,8 @@ def ui(
     if not port_is_free(port):
         fail(f"port {port} on {HOST} is in use: pass another with --port")
     url = f"http://{HOST}:{port}/"
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C (even where the shell started us with SIGINT ignored) and SIGTERM both stop the server.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     process = subprocess.Popen(voila_command(notebook, port, kernel_name()), env=server_environment())
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -134,7 +135,8 @@ def ui(
         info("stopping ...")
     finally:
         _stop(process)
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if process.returncode not in (0, -signal.SIGTERM, -signal.SIGINT):
         fail(f"Voilà exited with code {process.returncode}", process.returncode)
 
