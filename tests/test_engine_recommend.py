@@ -82,8 +82,8 @@ def test_monthly_allocation_buys_and_reports_money_exactly() -> None:
     assert {row["ticker"] for row in reco.rationale["left_alone"]} == {"DEAD", "LOCK"}
 
 
-def test_quarterly_rebalance_sells_to_fund_buys_but_never_switches_within_a_sleeve() -> None:
-    reco = recommend(drifted(), policy(), "QUARTERLY_REBAL")
+def test_quarterly_rebalance_sells_to_fund_buys_and_can_forbid_switches_within_a_sleeve() -> None:
+    reco = recommend(drifted(), policy(sell_and_buy_in_same_sleeve=False), "QUARTERLY_REBAL")
     assert "BAND_BREACHED" in reco.rationale["rules_fired"]
     sides: dict[str, set] = {}
     sleeve_of = {p.ticker: p.sleeve for p in drifted().positions}
@@ -101,12 +101,17 @@ def test_quarterly_within_bands_makes_no_trades() -> None:
     assert reco.headline == "No trades: every sleeve is within its drift band."
 
 
-def test_weekly_review_only_reports_drift() -> None:
+def test_weekly_review_recommends_only_when_a_band_is_breached() -> None:
     reco = recommend(drifted(), policy(), "WEEKLY_REVIEW")
-    assert reco.lines == ()
-    assert reco.headline == "Drift check: 3 sleeve(s) outside their bands (CORE, ENERGY, SEMIS)."
+    assert reco.headline.startswith("Drift check: 3 sleeve(s) outside their bands (CORE, ENERGY, SEMIS). ")
     assert reco.rationale["sleeves"]["CORE"]["breached_before"] is True
-    assert reco.constraints_report["search"] == {"ran": False}
+    assert (
+        reco.to_json_dict()["lines"]
+        == recommend(drifted(), policy(), "QUARTERLY_REBAL").to_json_dict()["lines"]
+    )
+    calm = recommend(drifted(), policy(drift_bands={"absolute": "0.5", "relative": "5"}), "WEEKLY_REVIEW")
+    assert calm.lines == () and calm.headline == "Drift check: every sleeve is within its band."
+    assert calm.constraints_report["search"] == {"ran": False}
 
 
 def test_a_frozen_portfolio_is_never_traded() -> None:
@@ -259,9 +264,7 @@ def test_money_is_conserved_to_the_penny_and_constraints_hold(case) -> None:
     if reco.executed_lines:
         assert report["cash_left"] >= 0 and report["cash_after"] >= rules.cash_buffer_base
         assert all(line.amount_base >= rules.min_trade_base for line in reco.executed_lines)
-        assert not state.frozen and kind != "WEEKLY_REVIEW"
-    if kind == "WEEKLY_REVIEW":
-        assert reco.lines == ()
+        assert not state.frozen
 
 
 @PROPERTIES

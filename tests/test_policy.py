@@ -58,7 +58,8 @@ def test_added_keys_have_documented_defaults() -> None:
     assert policy.schema_version == 1
     assert policy.max_price_age_business_days == 5
     assert dict(policy.constituent_split) == {}
-    assert policy.sell_and_buy_in_same_sleeve is False
+    assert policy.sell_and_buy_in_same_sleeve is True
+    assert policy.sells_allowed("WEEKLY_REVIEW") is True  # follows QUARTERLY_REBAL
     for name, field in Policy.model_fields.items():
         assert field.description, f"{name} needs a description (the README quotes them)"
 
@@ -100,8 +101,8 @@ def test_targets_must_sum_to_exactly_one() -> None:
         ({"cash_buffer_base": "NaN"}, "policy: cash_buffer_base: 'NaN' is not a finite number"),
         ({"whole_units": False}, "policy: whole_units: false is not supported"),
         (
-            {"allow_sells": {"WEEKLY_REVIEW": True}},
-            "policy: allow_sells: 'WEEKLY_REVIEW': only MONTHLY_ALLOC",
+            {"allow_sells": {"ALERT_ONLY": True}},
+            "policy: allow_sells: 'ALERT_ONLY': only MONTHLY_ALLOC",
         ),
         (
             {"allow_sells": {"QUARTERLY_REBAL": "yes"}},
@@ -171,11 +172,11 @@ def test_parse_accepts_text_bytes_dicts_and_policies_alike() -> None:
 def test_canonical_form_fills_defaults_sorts_keys_and_normalises_numbers() -> None:
     text = canonical_policy_json(EXAMPLE)
     assert text == (
-        '{"allow_sells":{"MONTHLY_ALLOC":false,"QUARTERLY_REBAL":true},"cash_buffer_base":"50",'
+        '{"allow_sells":{"MONTHLY_ALLOC":false,"QUARTERLY_REBAL":true,"WEEKLY_REVIEW":true},"cash_buffer_base":"50",'
         '"constituent_split":{},"drift_bands":{"absolute":"0.05","relative":"0.25"},'
         '"fee_per_trade_base":"1.5","max_lines_per_sleeve":null,"max_price_age_business_days":5,'
         '"min_trade_base":"100",'
-        '"schema_version":1,"sell_and_buy_in_same_sleeve":false,'
+        '"schema_version":1,"sell_and_buy_in_same_sleeve":true,'
         '"sleeve_targets":{"CORE":"0.7","ENERGY":"0.15","SEMIS":"0.15"},"whole_units":true}'
     )
     assert parse_policy(text) == parse_policy(EXAMPLE)

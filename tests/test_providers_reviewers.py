@@ -265,10 +265,10 @@ RECOMMENDATION_CASES = [
         ("cannot tell whether the policy allows selling",),
     ),
     Case(
-        "a weekly review never trades",
-        _rec(task_kind="WEEKLY_REVIEW"),
+        "an alert-only task never trades",
+        _rec(task_kind="ALERT_ONLY"),
         Verdict.FAIL,
-        ("WEEKLY_REVIEW never trades, yet 2 line(s) would trade",),
+        ("ALERT_ONLY never trades, yet 2 line(s) would trade",),
     ),
     Case(
         "a weekly review with nothing to do",

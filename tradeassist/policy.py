@@ -54,7 +54,7 @@ SLEEVE_CODE = re.compile(r"[A-Z][A-Z0-9_]*")
 LISTING_KEY = re.compile(r"[A-Z0-9][A-Z0-9._\-]*:[A-Z0-9][A-Z0-9_]*")
 
 # Only these task kinds trade; the others never produce trade lines.
-TRADING_KINDS = (TaskKind.MONTHLY_ALLOC, TaskKind.QUARTERLY_REBAL)
+TRADING_KINDS = (TaskKind.MONTHLY_ALLOC, TaskKind.QUARTERLY_REBAL, TaskKind.WEEKLY_REVIEW)
 
 
 def _exact_decimal(value: object) -> Decimal:
@@ -130,8 +130,12 @@ def _check_allow_sells(allow: Mapping[str, bool]) -> Mapping[str, bool]:
     for kind in allow:
         if kind not in TRADING_KINDS:
             raise ValueError(f"{kind!r}: only {', '.join(TRADING_KINDS)} trade")
-    # Fill the kinds left out so the canonical form (and its hash) states every rule.
-    return _freeze({kind.value: bool(allow.get(kind.value, False)) for kind in TRADING_KINDS})
+    # Fill the kinds left out so the canonical form (and its hash) states every rule. A weekly
+    # review that finds a breach rebalances as the quarterly rebalance would, unless told otherwise.
+    filled = {kind.value: bool(allow.get(kind.value, False)) for kind in TRADING_KINDS}
+    if TaskKind.WEEKLY_REVIEW.value not in allow:
+        filled[TaskKind.WEEKLY_REVIEW.value] = filled[TaskKind.QUARTERLY_REBAL.value]
+    return _freeze(filled)
 
 
 def _dump_mapping(mapping: Mapping[str, Any]) -> dict[str, Any]:
@@ -187,14 +191,16 @@ class Policy(BaseModel):
         Mapping[str, StrictBool], AfterValidator(_check_allow_sells), PlainSerializer(dict)
     ] = Field(
         default_factory=dict,
-        description="Whether each trading task kind (MONTHLY_ALLOC, QUARTERLY_REBAL) may sell. "
-        "A kind left out may not sell. Default: no kind sells.",
+        description="Whether each trading task kind (MONTHLY_ALLOC, QUARTERLY_REBAL, WEEKLY_REVIEW) "
+        "may sell. A kind left out may not sell, except WEEKLY_REVIEW, which follows QUARTERLY_REBAL "
+        "(a weekly drift check that finds a breach recommends the same rebalance). Default: no kind sells.",
         validate_default=True,
     )
     sell_and_buy_in_same_sleeve: StrictBool = Field(
-        default=False,
+        default=True,
         description="May one recommendation sell one listing of a sleeve and buy another of the same "
-        "sleeve? Default false: such a switch only fine-tunes the sleeve's net trade, at the cost of "
+        "sleeve? Default true: the search covers every trade vector, as the objective is stated. Set "
+        "false to forbid such switches: they only fine-tune the sleeve's net trade, at the cost of "
         "turnover (and, in a GIA, capital gains) that the objective does not count.",
     )
     max_lines_per_sleeve: int | None = Field(

@@ -2,7 +2,8 @@
 
 The rules, in order:
 
-1. ``WEEKLY_REVIEW`` is a drift check: it reports drift and breaches and never trades.
+1. ``WEEKLY_REVIEW`` is a drift check: it trades, like ``QUARTERLY_REBAL``, only when some
+   sleeve breaches its band, and otherwise reports drift.
 2. A frozen portfolio is never traded.
 3. ``QUARTERLY_REBAL`` trades only when some sleeve breaches its drift band.
 4. ``MONTHLY_ALLOC`` always invests what it can.
@@ -221,9 +222,10 @@ def _headline(
 ) -> str:
     executed = [line for line in lines if not line.suppressed_by_min_trade]
     if kind is TaskKind.WEEKLY_REVIEW:
-        if breaches:
-            return f"Drift check: {len(breaches)} sleeve(s) outside their bands ({', '.join(breaches)})."
-        return "Drift check: every sleeve is within its band."
+        if not breaches:
+            return "Drift check: every sleeve is within its band."
+        found = f"Drift check: {len(breaches)} sleeve(s) outside their bands ({', '.join(breaches)})"
+        return f"{found}. {_headline(TaskKind.QUARTERLY_REBAL, rules, breaches, lines, report)}"
     if FROZEN in rules:
         return "No trades: the portfolio is frozen."
     if NOTHING_TO_VALUE in rules:
@@ -284,14 +286,12 @@ def recommend(
     trades: dict[int, int] = {}
     ideal: dict[int, int] = {}
     search: dict[str, Any] = {"ran": False}
-    if kind is TaskKind.WEEKLY_REVIEW:
-        rules.append(DRIFT_CHECK_ONLY)
-    elif state.frozen:
+    if state.frozen:
         rules.append(FROZEN)
     elif total_before <= ZERO:
         rules.append(NOTHING_TO_VALUE)
-    elif kind is TaskKind.QUARTERLY_REBAL and not breaches:
-        rules.append(NOT_NEEDED)
+    elif kind in (TaskKind.QUARTERLY_REBAL, TaskKind.WEEKLY_REVIEW) and not breaches:
+        rules.append(DRIFT_CHECK_ONLY if kind is TaskKind.WEEKLY_REVIEW else NOT_NEEDED)
     else:
         rules.append(SELLS_ALLOWED if sells else BUY_ONLY)
         problem = build_problem(state, policy, sells=sells)

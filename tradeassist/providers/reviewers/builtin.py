@@ -43,7 +43,9 @@ from .base import MANIFESTO, ReviewRequest, ReviewVerdict, plain, request_hash
 
 NAME = "builtin-rules"
 MODEL = "rules-v1"  # part of the request hash: change it when the rules change
-TRADING_KINDS = frozenset({TaskKind.MONTHLY_ALLOC.value, TaskKind.QUARTERLY_REBAL.value})
+TRADING_KINDS = frozenset(
+    {TaskKind.MONTHLY_ALLOC.value, TaskKind.QUARTERLY_REBAL.value, TaskKind.WEEKLY_REVIEW.value}
+)
 
 _RULE_LINE = re.compile(
     r"^[ \t]*[-*+][ \t]+(?P<key>never[ \t]+sell|avoid|max[ \t]+single[ \t]+trade)[ \t]*:(?P<value>.*)$",
