@@ -86,7 +86,10 @@ def book_as_of(session: Session, portfolio_id: int, as_of: datetime) -> bk.Book:
             return stored
     listings = ledger.load_listings(session)
     quotes = {k: v.quote for k, v in listings.items()}
-    timeline = [e for e in ledger.load_timeline(session, portfolio_id) if e.entry_time <= as_of]
+    # load_timeline gives plain tuples in Entry's layout: named here, where fields are read.
+    timeline = [
+        e for e in map(bk.Entry._make, ledger.load_timeline(session, portfolio_id)) if e.entry_time <= as_of
+    ]
     day = london_date(as_of)
     actions = [a for a in ledger.load_actions(session, listings) if a.effective <= day]
     outcome = bk.replay(
