@@ -3,6 +3,7 @@ buttons, then check what the widgets show and what the database holds."""
 
 from __future__ import annotations
 
+import html
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,10 +26,14 @@ NEVER_SELL_SEMIS = (
 )
 
 
-def store(engine: Engine) -> int:
-    """The demo's quarterly rebalance as of its last close (sells SMGB, buys ISF, VWRP, XLE)."""
+def store(engine: Engine, kind: str = "QUARTERLY_REBAL", contribution: str | None = None) -> int:
+    """A recommendation for the demo as of its last close: by default the quarterly rebalance
+    (SEMIS is over its band: it sells SMGB, and buys listings quoted in pounds and dollars);
+    ``MONTHLY_ALLOC`` with a contribution buys only, within every manifesto rule (a PASS)."""
     with unit_of_work(engine) as s:
-        inputs = advice.prepare_inputs(s, portfolio=DEMO_PORTFOLIO, kind="QUARTERLY_REBAL", as_of=DEMO_AS_OF)
+        inputs = advice.prepare_inputs(
+            s, portfolio=DEMO_PORTFOLIO, kind=kind, as_of=DEMO_AS_OF, contribution=contribution
+        )
         row = advice.store_recommendation(
             s,
             run_id=None,
@@ -73,7 +78,7 @@ def card(view: ApprovalView, rid: int) -> RecommendationCard:
 
 
 def test_the_pending_recommendation_is_shown_and_approved(demo_engine: Engine) -> None:
-    rid = store(demo_engine)
+    rid = store(demo_engine, "MONTHLY_ALLOC", contribution="1000")
     view = ApprovalView(demo_engine)
     assert view.portfolio_picker.options == (ALL_PORTFOLIOS, DEMO_PORTFOLIO)
     assert view.portfolio_picker.value == DEMO_PORTFOLIO  # the only one: chosen
@@ -82,10 +87,13 @@ def test_the_pending_recommendation_is_shown_and_approved(demo_engine: Engine) -
     shown_card = card(view, rid)
     assert shown_card.widget._dom_classes[:2] == ("ta-card", f"ta-reco-{rid}")
     page = "".join(child.value for child in shown_card.widget.children[:3])
-    for text in ("DRAFT", "no review yet", "SMGB", "SELL", "£1,681.71", "REBALANCE_BUY", "Sell 1 line(s)"):
+    headline = shown_card.data["headline"]
+    assert headline.startswith("Buy ") and html.escape(headline) in page
+    for text in ("DRAFT", "no review yet", "VWRP", "XLE", "BUY", "ALLOCATE_CASH"):
         assert text in page
     rationale = shown_card.rationale.children[0].value
-    assert "SEMIS" in rationale and "+4.23% ⚠" in rationale and "BAND_BREACHED" in rationale
+    assert "<b>SEMIS</b>" in rationale and "% ⚠" in rationale  # over its band before
+    assert "<td>Contribution</td><td class='num'>£1,000.00</td>" in rationale
     assert shown(shown_card.approve_button) and not shown_card.approve_button.disabled
     assert shown(shown_card.review_button) and shown(shown_card.ignore_button)
     assert not shown(shown_card.override_button) and not shown(shown_card.execute_button)
@@ -111,16 +119,19 @@ def test_the_pending_recommendation_is_shown_and_approved(demo_engine: Engine) -
 
 def test_marking_executed_posts_the_edited_fills_as_one_batch(demo_engine: Engine) -> None:
     rid = store(demo_engine)
-    with unit_of_work(demo_engine) as s:
-        reco_service.approve_recommendation(s, actor=admin_of(s), recommendation_id=rid)
+    with unit_of_work(demo_engine) as s:  # whatever the review says: this test is about the fills
+        reco_service.approve_recommendation(
+            s, actor=admin_of(s), recommendation_id=rid, override_reason="the fills are what this tests"
+        )
     view = ApprovalView(demo_engine)
     item = card(view, rid)
     assert not shown(item.fills_box)
     item.execute_button.click()
     assert shown(item.fills_box)
     rows = {row.default.ticker: row for row in item.fill_rows}
-    assert list(rows) == ["SMGB", "ISF", "VWRP", "XLE"]
     lines = {line["ticker"]: line for line in item.data["lines"]}
+    assert list(rows) == [t for t, line in lines.items() if not line["suppressed_by_min_trade"]]
+    assert {"SMGB", "VWRP", "XLE"} <= set(rows)  # pence, pounds and dollars
     # pre-filled from the lines, each price in its listing's quote unit
     smgb = Decimal(lines["SMGB"]["amount_base"]) / Decimal(lines["SMGB"]["estimated_units"])
     assert rows["SMGB"].units.value == "20" and rows["SMGB"].price.description == "price (pence)"
@@ -135,25 +146,26 @@ def test_marking_executed_posts_the_edited_fills_as_one_batch(demo_engine: Engin
 
     # a typo is refused with the line named, and nothing changes
     before = state(demo_engine, rid)
-    rows["ISF"].units.value = "nineteen"
+    rows["VWRP"].units.value = "fifty"
     item.confirm_button.click()
     assert "ta-error" in latest_message(view)
     assert "Could not execute recommendation" in latest_message(view)
-    assert "ISF" in latest_message(view) and "nineteen" in latest_message(view)
+    assert "VWRP" in latest_message(view) and "fifty" in latest_message(view)
     assert "Traceback" not in view.status.value
     assert item.message.value == latest_message(view)  # under the card too
     assert state(demo_engine, rid) == before
     assert card(view, rid) is item and shown(item.fills_box)  # the grid stays as typed
 
     # pounds typed for a pence listing: the service's sanity check says so
-    rows["ISF"].units.value = "18"
+    vwrp_units = Decimal(lines["VWRP"]["estimated_units"]) - 1  # one fewer bought than advised
+    rows["VWRP"].units.value = str(vwrp_units)
     rows["SMGB"].price.value = str((smgb).quantize(Decimal("0.01")))
     item.confirm_button.click()
     assert "quote scale (pence)" in latest_message(view)
     assert state(demo_engine, rid) == before
 
     rows["SMGB"].price.value = str((smgb * 100).quantize(Decimal("0.01")))
-    rows["VWRP"].include.value = False  # not done at the broker
+    rows["XLE"].include.value = False  # not done at the broker
     item.executed_at.value = "2026-07-01T10:15:00+01:00"
     item.confirm_button.click()
     message = latest_message(view)
@@ -161,14 +173,15 @@ def test_marking_executed_posts_the_edited_fills_as_one_batch(demo_engine: Engin
     assert "RECO_EXECUTED" in message
     after = state(demo_engine, rid)
     assert after["status"] == "EXECUTED" and after["batches"] == before["batches"] + 1  # type: ignore[operator]
-    assert after["entries"] == before["entries"] + 3  # type: ignore[operator]
+    assert after["entries"] == before["entries"] + len(rows) - 1  # type: ignore[operator]
     with unit_of_work(demo_engine, readonly=True) as s:
         batch = s.exec(select(LedgerBatch).where(LedgerBatch.recommendation_id == rid)).one()
         assert batch.batch_type is BatchType.EXECUTION and f"batch {batch.ledger_batch_id}" in message
         entries = s.exec(
             select(LedgerEntry).where(LedgerEntry.ledger_batch_id == batch.ledger_batch_id)
         ).all()
-    assert sorted(e.units for e in entries) == [Decimal(18), Decimal(19), Decimal(20)]
+    done = {t: Decimal(line["estimated_units"]) for t, line in lines.items() if t in rows and t != "XLE"}
+    assert sorted(e.units for e in entries) == sorted((done | {"VWRP": vwrp_units}).values())
     assert {e.entry_time.isoformat() for e in entries} == {"2026-07-01T09:15:00+00:00"}
 
     assert view.cards == {} and "No recommendations waiting" in view.summary.value

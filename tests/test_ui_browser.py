@@ -63,12 +63,13 @@ def printed_url(server: subprocess.Popen[bytes], log: Path, timeout: float = 45.
 
 @pytest.fixture
 def served(tmp_path: Path, sqlite_demo_template: Path) -> Iterator[tuple[str, str, int, Path]]:
-    """A fresh demo database with one DRAFT recommendation, served by ``tradeassist ui``."""
+    """A fresh demo database with one DRAFT recommendation (buying with a contribution, as the
+    demo's monthly allocation does), served by ``tradeassist ui``."""
     database = tmp_path / "demo.db"
     shutil.copy(sqlite_demo_template, database)
     url = f"sqlite:///{database}"
     engine = create_db_engine(url)
-    rid = store(engine)
+    rid = store(engine, "MONTHLY_ALLOC", contribution="1000")  # within every rule: a PASS
     engine.dispose()
     port = free_port()
     log = tmp_path / "ui.log"

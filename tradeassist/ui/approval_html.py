@@ -213,6 +213,7 @@ def rationale_html(rationale: Mapping[str, Any], report: Mapping[str, Any]) -> s
     rules = ", ".join(str(r) for r in rationale.get("rules_fired") or [])
     money = (
         ("Cash", "cash"),
+        ("Contribution", "contribution"),
         ("Cash buffer", "cash_buffer"),
         ("Money available", "money_available"),
         ("Sells", "sell_consideration"),
@@ -223,7 +224,7 @@ def rationale_html(rationale: Mapping[str, Any], report: Mapping[str, Any]) -> s
     money_rows = "".join(
         f"<tr><td>{label}</td><td class='num'>{gbp(number(report[key]))}</td></tr>"
         for label, key in money
-        if report.get(key) is not None
+        if report.get(key) is not None and (key != "contribution" or number(report[key]))
     )
     drift = table + band_text + (f"<div><b>Rules fired:</b> {esc(rules)}</div>" if rules else "")
     cash = f"<table class='ta-table ta-money'>{money_rows}</table>" if money_rows else ""
