@@ -40,7 +40,7 @@ from ..errors import NotFound, ValidationError
 from ..money import CONTEXT, ZERO
 from ..policy import DriftBands
 from ..services import access, advice, governance, ledger, prices
-from ..timeutil import end_of_london_day, london_date
+from ..timeutil import end_of_london_day, ensure_utc, london_date
 from .common import work
 
 
@@ -121,6 +121,7 @@ def load(
 
 def gather(session: Session, *, actor: User, portfolio: str, as_of: datetime | None = None) -> DashboardData:
     folio = access.portfolio_for(session, actor, portfolio, "read the dashboard")
+    as_of = ensure_utc(as_of) if as_of is not None else None
     notes: list[str] = []
     listings = ledger.load_listings(session)
     actions = ledger.load_actions(session, listings)
