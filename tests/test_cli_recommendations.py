@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_services_recommendations import expected_cash, fills_at_estimates, store
+from tests.test_services_recommendations import contribute, expected_cash, fills_at_estimates, store
 from tradeassist.db.engine import create_db_engine
 from tradeassist.demo import data
 
@@ -60,14 +60,18 @@ def fill_text(fill) -> str:  # type: ignore[no-untyped-def]
 def test_list_approve_execute_ignore(cli, demo_url: str) -> None:  # type: ignore[no-untyped-def]
     engine = create_db_engine(demo_url)
     try:
-        first, second = store(engine), store(engine, "MONTHLY_ALLOC", "1000")
+        first, second = store(engine, "MONTHLY_ALLOC", "1000"), store(engine, "QUARTERLY_REBAL")
+        contribute(engine, "1000")
     finally:
         engine.dispose()
 
     listed = json.loads(cli("reco", "list", "--json").stdout)
     assert [r["recommendation_id"] for r in listed] == [second, first]  # newest first
     assert all(set(r) == ROW_KEYS for r in listed)
-    assert listed[1]["kind"] == "QUARTERLY_REBAL" and listed[1]["status"] == "DRAFT"
+    assert [(r["kind"], r["status"]) for r in listed] == [
+        ("QUARTERLY_REBAL", "DRAFT"),
+        ("MONTHLY_ALLOC", "DRAFT"),
+    ]
     assert isinstance(listed[1]["lines"][0]["amount_base"], str)  # decimals as strings
     shown = json.loads(cli("reco", "show", str(first), "--json").stdout)
     assert shown == listed[1]
@@ -86,7 +90,7 @@ def test_list_approve_execute_ignore(cli, demo_url: str) -> None:  # type: ignor
     result = json.loads(executed.stdout)
     assert set(result) == {"recommendation_id", "status", "ledger_batch_id", "entries", "cash_balance"}
     assert (result["status"], result["entries"]) == ("EXECUTED", len(fills))
-    cash_before = Decimal(shown["constraints_report"]["cash"])
+    cash_before = Decimal(shown["constraints_report"]["cash"]) + 1000
     assert Decimal(result["cash_balance"]) == cash_before + sum(expected_cash(f) for f in fills)
     batches = json.loads(cli("ledger", "batches", "--portfolio", listed[0]["portfolio"], "--json").stdout)
     assert [b["recommendation_id"] for b in batches if b["batch_type"] == "EXECUTION"] == [first]

@@ -42,9 +42,10 @@ from tradeassist.errors import (
     ValidationError,
 )
 from tradeassist.money import round_cash
-from tradeassist.services import advice, governance, identity, strategy
+from tradeassist.services import advice, governance, identity, ledger, strategy
 from tradeassist.services import recommendations as reco_service
 from tradeassist.services.recommendations import Fill, ReviewFailed
+from tradeassist.timeutil import utcnow
 
 QUOTE_SCALES = {listing.ticker: listing.quote_scale for listing in data.LISTINGS}
 FEE = Decimal("1.50")
@@ -68,6 +69,19 @@ def store(engine: Engine, kind: str = "QUARTERLY_REBAL", contribution: str | Non
         )
         assert row is not None
         return row.recommendation_id
+
+
+def contribute(engine: Engine, amount: str) -> None:
+    """The month's contribution arrives: a monthly allocation spends it."""
+    with unit_of_work(engine) as s:
+        ledger.post_entries(
+            s,
+            actor=admin_of(s),
+            portfolio=DEMO_PORTFOLIO,
+            entries=[ledger.NewEntry(utcnow(), "CONTRIBUTION", Decimal(amount))],
+            label="contribution",
+            batch_type="MONTHLY_CONTRIB",
+        )
 
 
 def admin_of(s) -> User:  # type: ignore[no-untyped-def]
@@ -151,7 +165,7 @@ def counts(engine: Engine) -> dict[str, object]:
 # The lifecycle
 # --------------------------------------------------------------------------------------------
 def test_review_approve_execute_posts_one_linked_batch_with_exact_cash(demo_engine: Engine) -> None:
-    rid = store(demo_engine)
+    rid = store(demo_engine, "MONTHLY_ALLOC", "1000")
     [pending] = _pending(demo_engine)
     assert pending["recommendation_id"] == rid and pending["status"] == "DRAFT"
     assert (pending["latest_verdict"], pending["blocked"], pending["frozen"]) == (None, False, False)
@@ -166,8 +180,7 @@ def test_review_approve_execute_posts_one_linked_batch_with_exact_cash(demo_engi
         "reason_code",
     }
     lines = pending["lines"]
-    assert {line["action"] for line in lines} == {"BUY", "SELL"}
-    assert {QUOTE_SCALES[line["ticker"]] for line in lines} >= {"GBX", "GBP"}
+    assert {QUOTE_SCALES[line["ticker"]] for line in lines} == {"GBX", "GBP", "USD"}
 
     approve(demo_engine, rid)  # no verdict yet: reviewed first
     shown = show(demo_engine, rid)
@@ -176,16 +189,53 @@ def test_review_approve_execute_posts_one_linked_batch_with_exact_cash(demo_engi
     assert (verdict["provider"], verdict["model"]) == ("builtin-rules", "rules-v1")
     assert set(verdict) >= {"provider", "model", "verdict", "reasons", "created_at"}
 
+    before = counts(demo_engine)
+    with pytest.raises(LedgerError, match=r"cash would go below zero.*record it in the ledger first"):
+        execute(demo_engine, rid, fills_at_estimates(lines))
+    assert counts(demo_engine) == before
+    contribute(demo_engine, "1000")
+    execute_and_check(demo_engine, rid, lines)
     with unit_of_work(demo_engine, readonly=True) as s:
+        actions = s.exec(
+            select(AuditEvent.action).where(
+                AuditEvent.entity_type == "recommendation", AuditEvent.entity_id == str(rid)
+            )
+        ).all()
+    assert actions == ["RECO_REVIEWED", "RECO_APPROVED", "RECO_EXECUTED"]
+    assert show(demo_engine, rid)["status"] == "EXECUTED"
+    assert _pending(demo_engine) == []
+    assert [r["status"] for r in _pending(demo_engine, include_closed=True)] == ["EXECUTED"]
+
+
+def test_a_rebalance_sells_first_so_its_sales_pay_for_its_buys(demo_engine: Engine) -> None:
+    rid = store(demo_engine)
+    approve_whatever_the_verdict(demo_engine, rid)
+    lines = show(demo_engine, rid)["lines"]
+    buys = sum((Decimal(line["amount_base"]) for line in lines if line["action"] == "BUY"), Decimal(0))
+    with unit_of_work(demo_engine, readonly=True) as s:
+        assert s.exec(select(CashSnapshot)).one().cash_balance < buys  # the buys need the sales
+    # The buys are typed first: the service still books the sales first at that moment.
+    execute_and_check(demo_engine, rid, sorted(lines, key=lambda line: line["action"]))
+
+
+def approve_whatever_the_verdict(engine: Engine, rid: int) -> None:
+    with unit_of_work(engine) as s:
+        verdict = reco_service.review_recommendation(s, actor=admin_of(s), recommendation_id=rid)
+    approve(engine, rid, "testing execution" if verdict.verdict.value == "FAIL" else None)
+
+
+def execute_and_check(engine: Engine, rid: int, lines: list[dict]) -> None:
+    """Execute fills at the lines' estimates; check the one linked batch, its exact cash and
+    the snapshots."""
+    with unit_of_work(engine, readonly=True) as s:
         cash_before = s.exec(select(CashSnapshot)).one().cash_balance
         units_before = {h.listing_id: h.units for h in s.exec(select(HoldingSnapshot)).all()}
         ids = {lst.ticker: lst.listing_id for lst in s.exec(select(InstrumentListing)).all()}
     fills = fills_at_estimates(lines)
-    result = execute(demo_engine, rid, fills)
+    result = execute(engine, rid, fills)
     assert result.added == len(fills)
-
     movement = sum((expected_cash(f) for f in fills), Decimal(0))
-    with unit_of_work(demo_engine, readonly=True) as s:
+    with unit_of_work(engine, readonly=True) as s:
         [batch] = s.exec(select(LedgerBatch).where(LedgerBatch.recommendation_id == rid)).all()
         assert batch.batch_type is BatchType.EXECUTION and batch.ledger_batch_id == result.batch_id
         entries = s.exec(
@@ -204,15 +254,6 @@ def test_review_approve_execute_posts_one_linked_batch_with_exact_cash(demo_engi
             sign = 1 if fill.action == "BUY" else -1
             listing = ids[fill.ticker]
             assert units_after[listing] == units_before.get(listing, 0) + sign * fill.units
-        actions = s.exec(
-            select(AuditEvent.action).where(
-                AuditEvent.entity_type == "recommendation", AuditEvent.entity_id == str(rid)
-            )
-        ).all()
-    assert actions == ["RECO_REVIEWED", "RECO_APPROVED", "RECO_EXECUTED"]
-    assert show(demo_engine, rid)["status"] == "EXECUTED"
-    assert _pending(demo_engine) == []
-    assert [r["status"] for r in _pending(demo_engine, include_closed=True)] == ["EXECUTED"]
 
 
 def _pending(engine: Engine, **kwargs) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -260,7 +301,7 @@ def test_a_fail_blocks_approval_until_overridden_with_a_reason(demo_engine: Engi
 
 def test_an_impossible_fill_changes_nothing(demo_engine: Engine) -> None:
     rid = store(demo_engine)
-    approve(demo_engine, rid)
+    approve_whatever_the_verdict(demo_engine, rid)
     lines = show(demo_engine, rid)["lines"]
     fills = fills_at_estimates(lines)
     sell = next(f for f in fills if f.action == "SELL")
@@ -302,7 +343,7 @@ def test_an_impossible_fill_changes_nothing(demo_engine: Engine) -> None:
 
 
 def test_every_transition_is_refused_from_the_wrong_state(demo_engine: Engine) -> None:
-    rid = store(demo_engine)
+    rid = store(demo_engine, "MONTHLY_ALLOC", "1000")
     fills = fills_at_estimates(show(demo_engine, rid)["lines"])
     with pytest.raises(ValidationError, match=rf"recommendation {rid} is DRAFT: approve it before executing"):
         execute(demo_engine, rid, fills)
@@ -342,7 +383,8 @@ def test_every_transition_is_refused_from_the_wrong_state(demo_engine: Engine) -
 
 
 def test_a_frozen_portfolio_is_neither_approved_nor_executed(demo_engine: Engine) -> None:
-    first, second = store(demo_engine), store(demo_engine)
+    first = store(demo_engine, "MONTHLY_ALLOC", "1000")
+    second = store(demo_engine, "MONTHLY_ALLOC", "1000")
     approve(demo_engine, second)
     with unit_of_work(demo_engine) as s:
         governance.freeze_portfolio(

@@ -760,6 +760,22 @@ def _check_price(
         )
 
 
+def _contribution_hint(reco: Recommendation, portfolio: Portfolio, message: str) -> str:
+    """A monthly allocation spends a contribution the ledger may not hold yet."""
+    raw = (reco.constraints_report or {}).get("contribution")
+    try:
+        amount = to_decimal(raw, what="contribution") if raw is not None else ZERO
+    except ValidationError:
+        return ""
+    if amount <= ZERO or "below zero" not in message:
+        return ""
+    return (
+        f" (the recommendation spends a £{decimal_str(amount)} contribution: record it in the ledger "
+        f"first, e.g. `tradeassist ledger add --portfolio {portfolio.name!r} --type CONTRIBUTION "
+        f"--amount {decimal_str(amount)}`)"
+    )
+
+
 def _name_fills(message: str, labels: Sequence[str]) -> str:
     def label(match: re.Match[str]) -> str:
         number = int(match.group(1))
@@ -811,6 +827,7 @@ def execute_recommendation(
         named = _name_fills(exc.message.removeprefix("refused: "), labels)
         raise LedgerError(
             f"recommendation {recommendation_id}: the ledger refused the fills: {named}"
+            + _contribution_hint(reco, portfolio, named)
         ) from None
     _set(session, reco, EXECUTED, reco.status_reason)
     audit.record(
