@@ -169,7 +169,7 @@ def allocation_chart(sleeves: Mapping[str, Mapping[str, Any]]) -> bytes:
     axes.set_xticks(list(positions), codes)
     axes.set_ylabel("% of portfolio")
     axes.set_title("Allocation by sleeve")
-    axes.legend(frameon=False, fontsize=8)
+    axes.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=3)
     axes.grid(axis="y", alpha=0.3)
     return _png(figure)
 
@@ -207,7 +207,7 @@ def drift_chart(sleeves: Mapping[str, Mapping[str, Any]], bands: Mapping[str, An
     axes.set_xticks(positions, codes)
     axes.set_ylabel("percentage points")
     axes.set_title("Drift from target, with bands")
-    axes.legend(frameon=False, fontsize=8)
+    axes.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=3)
     axes.grid(axis="y", alpha=0.3)
     return _png(figure)
 
