@@ -18,7 +18,7 @@ from ..config import resolve_db_url
 from ..db.engine import get_engine, unit_of_work
 from ..db.migrate import current_revision
 from ..db.models import User
-from ..errors import ConfigError, NotFound, ValidationError
+from ..errors import ConfigError
 from ..money import decimal_str
 from ..services import identity
 
@@ -47,18 +47,9 @@ state = State()
 
 def actor(session: Session) -> User:
     """The acting user: ``--as``, else ``TRADEASSIST_USER``, else the bootstrap admin."""
-    email = state.acting_email or os.environ.get("TRADEASSIST_USER")
-    if email:
-        user = identity.find_user(session, email)
-        if user is None:
-            raise NotFound(f"--as {email}: no such user")
-    else:
-        user = identity.bootstrap_admin(session)
-        if user is None:
-            raise ConfigError("no bootstrap admin: run `tradeassist init` first")
-    if not user.is_enabled:
-        raise ValidationError(f"user {user.email} is disabled")
-    return user
+    if state.acting_email:
+        return identity.acting_user(session, state.acting_email, source="--as")
+    return identity.acting_user(session, os.environ.get("TRADEASSIST_USER"))
 
 
 @contextmanager

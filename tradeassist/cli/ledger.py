@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ..errors import ValidationError
+from ..providers.brokers.canonical import HEADER as CANONICAL_HEADER
 from ..services import corporate_actions, imports, ledger
 from .context import JSON_OPTION, PORTFOLIO_OPTION, emit, emit_json, work
 
@@ -15,19 +16,7 @@ ledger_app = typer.Typer(
 )
 action_app = typer.Typer(help="Corporate actions: SPLIT, MERGE, ISIN_CHANGE.", no_args_is_help=True)
 
-ENTRY_COLUMNS = [
-    "ledger_entry_id",
-    "entry_time",
-    "entry_type",
-    "ticker",
-    "exchange",
-    "units",
-    "price",
-    "fees_base",
-    "cash_amount_base",
-    "external_ref",
-    "notes",
-]
+ENTRY_COLUMNS = ["ledger_entry_id", *CANONICAL_HEADER]
 
 
 @ledger_app.command("import")

@@ -115,5 +115,23 @@ def authenticate(session: Session, email: str, password: str) -> User:
     return user
 
 
+def acting_user(session: Session, email: str | None = None, *, source: str = "TRADEASSIST_USER") -> User:
+    """Who acts: the user named by ``email`` (``--as``, else ``TRADEASSIST_USER``), else the
+    bootstrap admin; a disabled user may not act. The CLI and the notebooks share this rule."""
+    if email:
+        user = find_user(session, email)
+        if user is None:
+            raise NotFound(f"{source} {email}: no such user")
+    else:
+        user = bootstrap_admin(session)
+        if user is None:
+            from ..errors import ConfigError
+
+            raise ConfigError("no bootstrap admin: run `tradeassist init` first")
+    if not user.is_enabled:
+        raise ValidationError(f"user {user.email} is disabled")
+    return user
+
+
 def generate_password() -> str:
     return secrets.token_urlsafe(18)

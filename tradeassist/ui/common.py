@@ -25,7 +25,7 @@ from sqlmodel import Session
 
 from ..db.engine import get_engine, unit_of_work
 from ..db.models import User
-from ..errors import ConfigError, NotFound, TradeAssistError, ValidationError
+from ..errors import TradeAssistError
 from ..money import decimal_str
 from ..services import access, identity
 
@@ -42,18 +42,7 @@ def resolve_engine(engine: Engine | str | None = None) -> Engine:
 
 def acting_user(session: Session) -> User:
     """``TRADEASSIST_USER``, else the bootstrap admin (as the CLI without ``--as``)."""
-    email = os.environ.get("TRADEASSIST_USER")
-    if email:
-        user = identity.find_user(session, email)
-        if user is None:
-            raise NotFound(f"TRADEASSIST_USER={email}: no such user")
-    else:
-        user = identity.bootstrap_admin(session)
-        if user is None:
-            raise ConfigError("no bootstrap admin: run `tradeassist init` first")
-    if not user.is_enabled:
-        raise ValidationError(f"user {user.email} is disabled")
-    return user
+    return identity.acting_user(session, os.environ.get("TRADEASSIST_USER"))
 
 
 @contextmanager

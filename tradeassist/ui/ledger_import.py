@@ -30,6 +30,7 @@ from sqlalchemy.engine import Engine
 from ..db.engine import unit_of_work
 from ..errors import FileFormatError, TradeAssistError
 from ..providers.brokers import NamedBytes, ParsedFile, UnmappedDescriptionsError
+from ..providers.brokers.canonical import HEADER as CANONICAL_HEADER
 from ..services import imports, ledger
 from .common import (
     ERROR,
@@ -47,18 +48,7 @@ from .common import (
     work,
 )
 
-ENTRY_COLUMNS = (
-    "entry_time",
-    "entry_type",
-    "ticker",
-    "exchange",
-    "units",
-    "price",
-    "fees_base",
-    "cash_amount_base",
-    "external_ref",
-    "notes",
-)
+ENTRY_COLUMNS = CANONICAL_HEADER
 NUMERIC = ("units", "price", "fees_base", "cash_amount_base", "line", "entries")
 
 

@@ -14,16 +14,14 @@ import os
 from typing import Any
 
 from ...errors import ConfigError, ProviderError
-from ..http import HttpClient, HttpError, HttpPolicy
+from ..http import HttpClient, HttpPolicy
 from .base import (
     SYSTEM_PROMPT,
     ReviewRequest,
     ReviewVerdict,
     llm_policy,
-    parse_verdict_text,
-    request_hash,
-    response_object,
-    rewrap,
+    llm_verdict,
+    post_json,
     user_prompt,
 )
 
@@ -76,29 +74,15 @@ class AnthropicReviewer:
         if not self._api_key:
             raise ConfigError(f"{where}: set ANTHROPIC_API_KEY")
         headers = {"x-api-key": self._api_key, "anthropic-version": API_VERSION}
-        try:
-            response = self._client.post(
-                f"{self.base_url}/v1/messages",
-                json=self.request_body(request),
-                headers=headers,
-                secrets=[self._api_key],
-            )
-        except HttpError as exc:
-            error = rewrap(exc, where)
-        else:
-            error = None
-        if error is not None:
-            raise error
-        body = response_object(response.content, where)
-        verdict, reasons = parse_verdict_text(_text(body, where), provider=NAME, model=self.model)
-        return ReviewVerdict(
-            provider=NAME,
-            model=self.model,
-            verdict=verdict,
-            reasons=reasons,
-            response_json=body,
-            request_hash=request_hash(request, NAME, self.model),
+        body = post_json(
+            self._client,
+            f"{self.base_url}/v1/messages",
+            body=self.request_body(request),
+            headers=headers,
+            secret=self._api_key,
+            where=where,
         )
+        return llm_verdict(request, provider=NAME, model=self.model, text=_text(body, where), body=body)
 
 
 def _text(body: dict[str, Any], where: str) -> str:

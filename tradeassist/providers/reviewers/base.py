@@ -216,3 +216,39 @@ def response_object(content: bytes, where: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ProviderError(f"{where}: the server's answer is not a JSON object")
     return body
+
+
+def post_json(
+    client: Any,
+    url: str,
+    *,
+    body: Mapping[str, Any],
+    headers: Mapping[str, str],
+    secret: str | None,
+    where: str,
+) -> dict[str, Any]:
+    """POST a request to an LLM API and return its JSON object; errors name ``where``, never the key."""
+    try:
+        response = client.post(url, json=body, headers=dict(headers), secrets=[secret] if secret else [])
+    except HttpError as exc:
+        error = rewrap(exc, where)
+    else:
+        error = None
+    if error is not None:
+        raise error  # outside the except block, so the unredacted original is not chained
+    return response_object(response.content, where)
+
+
+def llm_verdict(
+    request: ReviewRequest, *, provider: str, model: str, text: str, body: dict[str, Any]
+) -> ReviewVerdict:
+    """A verdict parsed from the model's answer text, with the whole response kept."""
+    verdict, reasons = parse_verdict_text(text, provider=provider, model=model)
+    return ReviewVerdict(
+        provider=provider,
+        model=model,
+        verdict=verdict,
+        reasons=reasons,
+        response_json=body,
+        request_hash=request_hash(request, provider, model),
+    )

@@ -17,16 +17,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ...errors import ConfigError, ProviderError
-from ..http import HttpClient, HttpError, HttpPolicy
+from ..http import HttpClient, HttpPolicy
 from .base import (
     SYSTEM_PROMPT,
     ReviewRequest,
     ReviewVerdict,
     llm_policy,
-    parse_verdict_text,
-    request_hash,
-    response_object,
-    rewrap,
+    llm_verdict,
+    post_json,
     user_prompt,
 )
 
@@ -80,29 +78,15 @@ class OpenAICompatibleReviewer:
         if not self._api_key and urlsplit(self.base_url).hostname == "api.openai.com":
             raise ConfigError(f"{where}: set TRADEASSIST_LLM_API_KEY or OPENAI_API_KEY")
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        try:
-            response = self._client.post(
-                f"{self.base_url}/chat/completions",
-                json=self.request_body(request),
-                headers=headers,
-                secrets=[self._api_key],
-            )
-        except HttpError as exc:
-            error = rewrap(exc, where)
-        else:
-            error = None
-        if error is not None:
-            raise error
-        body = response_object(response.content, where)
-        verdict, reasons = parse_verdict_text(_content(body, where), provider=NAME, model=self.model)
-        return ReviewVerdict(
-            provider=NAME,
-            model=self.model,
-            verdict=verdict,
-            reasons=reasons,
-            response_json=body,
-            request_hash=request_hash(request, NAME, self.model),
+        body = post_json(
+            self._client,
+            f"{self.base_url}/chat/completions",
+            body=self.request_body(request),
+            headers=headers,
+            secret=self._api_key,
+            where=where,
         )
+        return llm_verdict(request, provider=NAME, model=self.model, text=_content(body, where), body=body)
 
 
 def _content(body: dict[str, Any], where: str) -> str:
