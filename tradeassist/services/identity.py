@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 
@@ -16,8 +17,15 @@ from . import audit
 
 # argon2-cffi's defaults are the RFC 9106 "low memory" argon2id parameters.
 _hasher = PasswordHasher()
-# Verified against when the user is unknown, so both failures cost the same time.
-_DUMMY_HASH = _hasher.hash("tradeassist-no-such-user")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user is unknown, so both failures cost the same time (made on
+    first use: hashing costs a third of a second, too much for every command's start-up)."""
+    return _hasher.hash("tradeassist-no-such-user")
+
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 MIN_PASSWORD_LENGTH = 8
 
@@ -100,7 +108,7 @@ def authenticate(session: Session, email: str, password: str) -> User:
     """Check a password. Unknown user, wrong password, disabled user and a malformed stored
     hash all give the same error, after the same amount of hashing work."""
     user = find_user(session, email)
-    stored = user.password_hash if user is not None else _DUMMY_HASH
+    stored = user.password_hash if user is not None else _dummy_hash()
     try:
         _hasher.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
