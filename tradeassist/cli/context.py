@@ -48,7 +48,7 @@ state = State()
 def actor(session: Session) -> User:
     """The acting user: ``--as``, else ``TRADEASSIST_USER``, else the bootstrap admin."""
     if state.acting_email:
-        return identity.acting_user(session, state.acting_email, source="--as")
+        return identity.acting_user(session, state.acting_email, named_by=f"--as {state.acting_email}")
     return identity.acting_user(session, os.environ.get("TRADEASSIST_USER"))
 
 

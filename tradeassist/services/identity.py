@@ -123,13 +123,14 @@ def authenticate(session: Session, email: str, password: str) -> User:
     return user
 
 
-def acting_user(session: Session, email: str | None = None, *, source: str = "TRADEASSIST_USER") -> User:
+def acting_user(session: Session, email: str | None = None, *, named_by: str | None = None) -> User:
     """Who acts: the user named by ``email`` (``--as``, else ``TRADEASSIST_USER``), else the
-    bootstrap admin; a disabled user may not act. The CLI and the notebooks share this rule."""
+    bootstrap admin; a disabled user may not act. The CLI and the notebooks share this rule.
+    ``named_by`` says where the email came from, for the error (default ``TRADEASSIST_USER=...``)."""
     if email:
         user = find_user(session, email)
         if user is None:
-            raise NotFound(f"{source} {email}: no such user")
+            raise NotFound(f"{named_by or f'TRADEASSIST_USER={email}'}: no such user")
     else:
         user = bootstrap_admin(session)
         if user is None:
