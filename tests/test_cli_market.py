@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from tests.test_providers_http import Reply, ScriptedServer
+from tests.support.http_server import Reply, ScriptedServer
 from tests.test_services_market import STAN, add_listing, add_portfolio, stan_tail
 from tradeassist.db.models import User
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_providers_http import Reply, ScriptedServer, fast_policy
+from tests.support.http_server import Reply, ScriptedServer, fast_policy
 from tradeassist.errors import ConfigError, FileFormatError, ProviderError
 from tradeassist.providers.fx import (
     CROSS_PRECISION,

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.test_providers_http import Reply, ScriptedServer, fast_policy
+from tests.support.http_server import Reply, ScriptedServer, fast_policy
 from tradeassist.errors import ConfigError, FileFormatError, ProviderError
 from tradeassist.providers.http import HttpClient
 from tradeassist.providers.prices import (

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.http_server import fast_policy
 from tests.test_providers_channels import RecordingServer, Reply, SilentServer
-from tests.test_providers_http import fast_policy
 from tradeassist.enums import Verdict
 from tradeassist.errors import ConfigError, ProviderError, ValidationError
 from tradeassist.jsonutil import canonical_dumps
