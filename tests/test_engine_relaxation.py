@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from fractions import Fraction
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradeassist.engine.relaxation import relaxed_spends, relaxed_value, relaxed_value_and_slope
+from tradeassist.engine.relaxation import (
+    activation_bound,
+    relaxed_spends,
+    relaxed_value,
+    relaxed_value_and_slope,
+)
 
 
 @st.composite
@@ -92,3 +98,56 @@ def test_a_binding_budget_cuts_to_a_common_shortfall() -> None:
     assert relaxed_spends([0, 0], [0, 0], [100, 100], [10, 10], 10) == [5, 5]
     found = relaxed_value([0, 0], [0, 0], [100, 100], [10, 10], 10)
     assert found is not None and Fraction(*found) == 50
+
+
+@st.composite
+def activation_instances(draw: st.DrawFn) -> tuple:
+    rows = []
+    for _ in range(draw(st.integers(1, 4))):
+        x, target = draw(st.integers(-30, 30)), draw(st.integers(-10, 40))
+        a_lo = draw(st.integers(-3, 0))
+        a_hi = draw(st.integers(0, 3))
+        b_lo = a_lo - draw(st.integers(0, 8))
+        b_hi = a_hi + draw(st.integers(0, 8))
+        rows.append((x, target, a_lo, a_hi, b_lo, b_hi))
+    return rows, draw(st.integers(-10, 25)), draw(st.integers(0, 4)), draw(st.integers(0, 50))
+
+
+def least_cost(rows, budget: int, further: int, base: int) -> int | None:
+    """Brute force over integer spends: at most ``further`` sleeves leave their stay range."""
+    best = None
+    options = []
+    for _, _, a_lo, a_hi, b_lo, b_hi in rows:
+        stay = [(y, 0) for y in range(a_lo, a_hi + 1)]
+        options.append(stay + [(y, 1) for y in range(b_lo, b_hi + 1) if not a_lo <= y <= a_hi])
+    for choice in itertools.product(*options):
+        if sum(y for y, _ in choice) > budget or sum(m for _, m in choice) > further:
+            continue
+        value = base + sum((row[0] + y - row[1]) ** 2 for row, (y, _) in zip(rows, choice, strict=True))
+        best = value if best is None else min(best, value)
+    return best
+
+
+@settings(max_examples=300, deadline=None)
+@given(activation_instances())
+def test_the_activation_bound_never_exceeds_the_least_cost(case) -> None:
+    rows, budget, further, base = case
+    found = activation_bound(rows, budget, further, base)
+    exact = least_cost(rows, budget, further, base)
+    if found is None:
+        assert exact is None  # None means infeasible even without whole units
+        return
+    (num, den), plain = found
+    if exact is not None:
+        assert Fraction(num, den) <= exact
+    if further == 0:  # nothing may move: the bound is the relaxation, exact at its own optimum
+        assert plain is False
+
+
+def test_the_activation_bound_charges_for_every_sleeve_that_moves() -> None:
+    # Two sleeves 10 short of target, money for both: with one further line only one may move.
+    rows = [(0, 10, 0, 0, 0, 20), (0, 10, 0, 0, 0, 20)]
+    assert activation_bound(rows, 20, 2) == ((0, 1), True)
+    (num, den), plain = activation_bound(rows, 20, 1)
+    assert Fraction(num, den) == 100 and not plain
+    assert activation_bound(rows, 20, 0) == ((200, 1), False)

@@ -24,35 +24,41 @@ a range) gets a lower bound on the objective of all its completions, from a rela
 
 1. lets each undecided listing (and the range of the current one) trade any real amount
    between its least and greatest consideration, dropping whole units and the minimum trade;
-2. for each possible number ``k`` of further lines, puts the targets at ``t_s * T_(K+k)`` and
-   takes ``fee * k`` from the budget, and keeps the smallest value over ``k`` (the value is
-   convex in ``k`` - a convex problem's value is convex in its parameters - so the scan over
-   ``k`` stops as soon as its right derivative, known in closed form from the optimal
-   deviations and the water level, is not negative);
-3. divides by the largest total still possible, ``T_K**2``.
+2. for each possible number ``k`` of further lines puts the targets at ``t_s * T_(K+k)``,
+   takes ``fee * k`` from the budget, and lets at most ``k`` of the open sleeves move from
+   where they stand (a sleeve moves only with one more line at least: the fixed-charge bound,
+   ``relaxation.activation_bound``, by Lagrangian duality over the budget). Once every sleeve
+   that gains from moving may move, the value is the plain relaxation's, convex in ``k``, so
+   the scan stops as soon as its right derivative (closed form, from the optimal deviations
+   and the water level) is not negative;
+3. divides by the largest total still possible, ``T_(K+k)**2``.
 
 Each step only enlarges the feasible set or lowers the cost, so the bound is valid. The
-relaxation is a separable convex problem with one budget constraint, solved in closed form by
-water filling (``relaxation.py``), exactly, as a ratio of integers. A node is pruned when its
-bound exceeds the incumbent's objective, or equals it with more lines already committed.
+relaxations are separable convex problems with one budget constraint, solved in closed form
+by water filling (``relaxation.py``), exactly, as ratios of integers. A node is pruned when
+its bound exceeds the incumbent's objective, or equals it with more lines already committed.
 When a node's bound equals the objective of trading nothing more, that completion is taken at
 once (nothing can beat it: equal objective needs more lines). Leaves are exact, and every
 comparison between trade lists is between integers: ties are real ties.
 
-The search starts from "no trades" (when affordable) and stops after ``max_nodes`` nodes (a
-count, not a clock, so the answer stays deterministic); it then returns the best trade list
-found with ``proven_optimal=False`` and the root bound, so the gap is visible. Sleeves are
-decided in order of the relaxed optimum's spend, smallest first (the sleeves that want money
-come last, where the bound is tightest; measured 20x fewer nodes than largest first), and the
-dearest listing of a sleeve first (3x fewer nodes than cheapest first).
+The search starts from the better of "no trades" (when affordable) and ``warm_start``'s trade
+list (the relaxation rounded to whole units, then coordinate descent), and stops after
+``max_nodes`` nodes (a count, not a clock, so the answer stays deterministic); it then returns
+the best trade list found with ``proven_optimal=False`` and the root bound, so the gap is
+visible. Sleeves are decided in order of the relaxed optimum's spend, smallest first (the
+sleeves that want money come last, where the bound is tightest; measured 20x fewer nodes than
+largest first; putting the finest-priced sleeve last was tried and blew up on some cases), and
+the dearest listing of a sleeve first (3x fewer nodes than cheapest first).
 
-Cost. The bound is loose only by whole units, but the objective barely counts lines (a fee
-only shrinks the total), so when the money goes into sleeves of several listings the optimum
-is in effect the combination of lines that spends the budget to the penny, and proving it
-means looking at every combination that could. On 50 listings in 10 sleeves
-(``bench/bench_engine.py``) a monthly allocation of £500-£1,000 is proven in milliseconds to
-a few hundred; £2,000 spread over four sleeves takes about half a second and sometimes hits the
-node limit; ``max_lines_per_sleeve = 1`` cuts that to tens of milliseconds.
+Cost (``bench/bench_engine.py``, 50 listings in 10 sleeves). Charging each moving sleeve its
+line is what makes a monthly allocation cheap to prove: without it every open sleeve could
+take money for free, and £2,000 over four sleeves took up to 200,000 nodes; with it, a few
+thousand (medians of 13-45 ms for £1,000-£2,000, every case proven). What remains loose is
+whole units. A rebalance that sells one sleeve to feed nine is the hard case: there the
+optimum fine-tunes every sleeve to the pound with extra lines (the objective barely counts a
+£1.50 fee), the bound stays about 5x below the best list found, and the search ends at the
+node limit with ``proven_optimal: false`` and the gap reported. ``max_lines_per_sleeve``
+and ``sell_and_buy_in_same_sleeve: false`` make such lists shorter and the search smaller.
 """
 
 from __future__ import annotations
@@ -61,7 +67,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .problem import AllocationProblem, Item
-from .relaxation import relaxed_spends, relaxed_value_and_slope
+from .relaxation import activation_bound, relaxed_spends, relaxed_value_and_slope
+from .warm_start import warm_start
 
 DEFAULT_MAX_NODES = 200_000
 SHORT_RANGE = 6
@@ -179,17 +186,68 @@ class _Search:
             return count
         return max(0, min(count, budget // (cheapest + self.p.fee)))
 
-    def bound(self, j: int, lows: list[int], highs: list[int], lines: int, future: int, budget: int):
+    def bound(
+        self,
+        j: int,
+        lows: list[int],
+        highs: list[int],
+        lines: int,
+        future: int,
+        budget: int,
+        current: tuple[int, int] = (-1, 0),
+    ):
         """(num, den, T) with num / (den * T**2) <= the objective of every completion, or None.
 
-        ``j`` names the open sleeves (``open_from[j]``); ``lows``/``highs`` are per sleeve.
+        ``j`` names the open sleeves (``open_from[j]``); ``lows``/``highs`` are per sleeve, what
+        its undecided listings can add; ``current`` is (sleeve, range) when the listing being
+        decided has a line whose size is only known to within ``range`` (no further line needed).
+        For each number ``k`` of further lines up to the number of sleeves that could still move,
+        the fixed-charge bound counts that at most ``k`` of them do; beyond that every sleeve
+        may move and the plain relaxation is convex in ``k``, so its scan stops at its minimum.
         """
         p = self.p
-        fee = p.fee
+        fee, ts = p.fee, self.ts
         t_high = p.total - fee * lines
         sxx, sxt, stt = self.sums
+        moving, extra = current
+        open_sleeves = self.open_from[j]
+        movable = sum(1 for s in open_sleeves if lows[s] or highs[s])
         best = None
-        for k in range(future + 1):
+
+        def keep(value: tuple[int, int], total: int) -> None:
+            nonlocal best
+            if best is None or value[0] * best[1] * best[2] ** 2 < best[0] * value[1] * total * total:
+                best = (value[0], value[1], total)
+
+        # Per open sleeve: x, target weight, then its ranges staying ([0, a_hi]) and moving.
+        sleeves = [
+            (self.x[s], p.targets[s], extra, lows[s], highs[s] + extra)
+            if s == moving
+            else (self.x[s], p.targets[s], 0, lows[s], highs[s])
+            for s in open_sleeves
+        ]
+        k = 0
+        while k < min(future, movable):
+            total = t_high - fee * k
+            if total <= 0:
+                return best
+            rows = [(x, t * total, 0, a_hi, b_lo, b_hi) for x, t, a_hi, b_lo, b_hi in sleeves]
+            closed = sxx - 2 * total * sxt + total * total * stt
+            found = activation_bound(rows, ts * (budget - fee * k), k, closed)
+            if found is None:
+                if k:
+                    return best  # even moving every sleeve cannot pay for k lines; more cost more
+            elif found[1]:
+                break  # every sleeve that gains may move: the plain relaxation from here on
+            else:
+                keep(found[0], total)
+            k += 1
+        if moving >= 0:
+            highs = list(highs)
+            highs[moving] += extra
+        # Every completion from here has a total of at most the first one's: divide by it.
+        t_tail, first = t_high - fee * k, k
+        for k in range(first, future + 1):
             total = t_high - fee * k
             if total <= 0:
                 break
@@ -198,23 +256,20 @@ class _Search:
                 lows,
                 highs,
                 p.targets,
-                self.ts * (budget - fee * k),
+                ts * (budget - fee * k),
                 self.fee_weights,
-                self.ts * fee,
+                ts * fee,
                 sxx - 2 * total * sxt + total * total * stt,
                 fee * (sxt - total * stt),
                 scale=total,
-                indices=self.open_from[j],
+                indices=open_sleeves,
             )
             if value is None:
                 break
-            if best is None or value[0] * best[1] < best[0] * value[1]:
-                best = value
+            keep(value[:2], t_tail)
             if value[2] >= 0 or not fee:
                 break  # convex in k and no longer falling: the smallest value is behind us
-        if best is None:
-            return None
-        return best[0], best[1], t_high
+        return best
 
     def passes(self, num: int, den: int, t_high: int, lines: int) -> bool:
         best = self.best
@@ -239,10 +294,11 @@ class _Search:
                 highs[s] = 0
         if self.full(s, 1):  # this line is the sleeve's last
             lows[s] = highs[s] = 0
-        highs[s] += (last - first) * tsp
         try:
             # Lines still possible: counted with the most money the range can leave.
-            return self.bound(j, lows, highs, lines + 1, self.lines_left(j + 1, budget), budget)
+            return self.bound(
+                j, lows, highs, lines + 1, self.lines_left(j + 1, budget), budget, (s, (last - first) * tsp)
+            )
         finally:
             self.x[s] -= first * tsp
             lows[s], highs[s] = saved
@@ -414,6 +470,13 @@ def solve(problem: AllocationProblem, *, max_nodes: int = DEFAULT_MAX_NODES) -> 
     zero = problem.evaluate([0] * n)
     if zero is not None:
         search.best = _Incumbent(zero[0], zero[1], 0, (0,) * n, 0)
+    warm = warm_start(problem)
+    found = None if warm is None else problem.evaluate(warm)
+    if found is not None:
+        assert warm is not None
+        candidate = _Incumbent(found[0], found[1], found[2], warm, found[3])
+        if search.best is None or _better(problem, candidate, search.best):
+            search.best = candidate
     root = search.bound(
         0, search.lows_from[0], search.highs_from[0], 0, search.lines_left(0, problem.budget), problem.budget
     )
