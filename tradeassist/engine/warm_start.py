@@ -162,6 +162,8 @@ def warm_start(problem: AllocationProblem) -> tuple[int, ...] | None:
         # Over budget: shed a unit from the dearest buy line.
         i = max((i for i in range(n) if units[i] > 0), key=lambda i: problem.items[i].price)
         units[i] = units[i] - 1 if units[i] > problem.items[i].min_units else 0
+    if _key(problem, units) is None:  # e.g. more sell lines than the policy allows a sleeve
+        units = [0] * n
     current = _key(problem, units)
     if current is None:
         return None
