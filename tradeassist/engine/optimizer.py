@@ -53,7 +53,7 @@ the dearest listing of a sleeve first (3x fewer nodes than cheapest first).
 Cost (``bench/bench_engine.py``, 50 listings in 10 sleeves). Charging each moving sleeve its
 line is what makes a monthly allocation cheap to prove: without it every open sleeve could
 take money for free, and £2,000 over four sleeves took up to 200,000 nodes; with it, a few
-thousand (medians of 13-45 ms for £1,000-£2,000, every case proven). What remains loose is
+thousand (medians of 15-52 ms for £1,000-£2,000, every case proven). What remains loose is
 whole units. A rebalance that sells one sleeve to feed nine is the hard case: there the
 optimum fine-tunes every sleeve to the pound with extra lines (the objective barely counts a
 £1.50 fee), the bound stays about 5x below the best list found, and the search ends at the
