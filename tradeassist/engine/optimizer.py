@@ -101,11 +101,7 @@ class _Incumbent:
 def _search_order(problem: AllocationProblem) -> list[int]:
     """Sleeves by relaxed spend (smallest first), dear listings first within a sleeve."""
     ts = problem.target_scale
-    lows = [0] * len(problem.sleeves)
-    highs = [0] * len(problem.sleeves)
-    for item in problem.items:
-        lows[item.sleeve] -= ts * item.max_sell * item.price
-        highs[item.sleeve] += ts * item.max_buy * item.price
+    lows, highs = problem.sleeve_ranges()
     spends = relaxed_spends(
         [ts * v for v in problem.values],
         lows,

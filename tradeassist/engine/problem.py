@@ -53,6 +53,14 @@ class AllocationProblem:
     switches: bool = False  # may one sleeve both sell and buy?
     max_lines_per_sleeve: int | None = None
 
+    def sleeve_ranges(self) -> tuple[list[int], list[int]]:
+        """Per sleeve, the most it could sell and buy: (lows, highs) times ``target_scale``."""
+        lows, highs = [0] * len(self.sleeves), [0] * len(self.sleeves)
+        for item in self.items:
+            lows[item.sleeve] -= self.target_scale * item.max_sell * item.price
+            highs[item.sleeve] += self.target_scale * item.max_buy * item.price
+        return lows, highs
+
     def total_after(self, lines: int) -> int:
         return self.total - self.fee * lines
 

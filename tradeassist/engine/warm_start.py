@@ -37,10 +37,7 @@ def _key(problem: AllocationProblem, units: list[int]) -> tuple[Fraction, int] |
 
 def _sleeve_spends(problem: AllocationProblem) -> list[Fraction]:
     ts = problem.target_scale
-    lows, highs = [0] * len(problem.sleeves), [0] * len(problem.sleeves)
-    for item in problem.items:
-        lows[item.sleeve] -= ts * item.max_sell * item.price
-        highs[item.sleeve] += ts * item.max_buy * item.price
+    lows, highs = problem.sleeve_ranges()
     moving = len(problem.sleeves)
     spends: list[Fraction] = []
     for _ in range(2):  # guess the number of lines, then count the sleeves that moved
