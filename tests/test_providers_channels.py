@@ -12,16 +12,15 @@ import email.policy
 import json
 import logging
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from tests.support.http_server import RecordingServer, Reply, silent_server
 from tradeassist.errors import ConfigError, ValidationError
 from tradeassist.providers.channels import (
     WEBPUSH_REASON,
@@ -128,104 +127,6 @@ def smtp_env(monkeypatch: pytest.MonkeyPatch, port: int, *, user: bool = False, 
     else:
         monkeypatch.delenv("TRADEASSIST_SMTP_USER", raising=False)
         monkeypatch.delenv("TRADEASSIST_SMTP_PASSWORD", raising=False)
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int = 200
-    body: bytes | str = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = "application/json"
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> object:
-        return json.loads(self.body)
-
-
-class RecordingServer:
-    """Records every request (path, headers, body); answers each with the next scripted reply."""
-
-    def __init__(self, replies: list[Reply]) -> None:
-        self.replies = list(replies)
-        self.requests: list[Request] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                server.requests.append(Request("POST", self.path, dict(self.headers.items()), body))
-                reply = server.replies.pop(0) if len(server.replies) > 1 else server.replies[0]
-                payload = reply.body.encode() if isinstance(reply.body, str) else reply.body
-                self.send_response(reply.status)
-                self.send_header("Content-Type", reply.content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def __enter__(self) -> RecordingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-
-class SilentServer:
-    """Accepts TCP connections and never sends a byte."""
-
-    def __init__(self) -> None:
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(8)
-        self._sock.settimeout(0.1)
-        self._held: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return self._sock.getsockname()[1]
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self._held.append(conn)
-
-    def __enter__(self) -> SilentServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        for conn in self._held:
-            conn.close()
-        self._sock.close()
 
 
 def assert_no_secret(texts: list[str | None], *secrets: str) -> None:
@@ -442,8 +343,8 @@ def test_email_settings_from_env(monkeypatch) -> None:
 
 def test_email_to_a_server_that_never_answers_times_out(monkeypatch, caplog) -> None:
     caplog.set_level(logging.DEBUG)
-    with SilentServer() as silent:
-        smtp_env(monkeypatch, silent.port, user=True, password=SMTP_PASSWORD)
+    with silent_server() as silent:
+        smtp_env(monkeypatch, urlsplit(silent).port, user=True, password=SMTP_PASSWORD)
         started = time.monotonic()
         result = EmailChannel(timeout=SMALL_TIMEOUT).send(OutgoingMessage("s", "t"), "me@example.org")
         elapsed = time.monotonic() - started
@@ -470,7 +371,7 @@ def test_telegram_send_message(caplog) -> None:
         result = TelegramChannel(TG_TOKEN, server.base_url, timeout=5).send(message, "42")
     assert result.status is DeliveryStatus.SENT, result.error
     assert result.provider_message_id == "501"
-    (request,) = server.requests
+    (request,) = server.seen
     assert request.path == f"/bot{TG_TOKEN}/sendMessage"
     assert request.headers["Content-Type"] == "application/json"
     assert request.json() == {
@@ -487,8 +388,8 @@ def test_telegram_token_and_base_url_from_env(monkeypatch) -> None:
         monkeypatch.setenv("TRADEASSIST_TELEGRAM_BASE_URL", server.base_url + "/")
         result = get_channel("TELEGRAM", timeout=5).send(OutgoingMessage("s", "t"), "-1001234567890")
     assert result.sent, result.error
-    assert server.requests[0].path == f"/bot{TG_TOKEN}/sendMessage"
-    assert server.requests[0].json()["chat_id"] == "-1001234567890"
+    assert server.seen[0].path == f"/bot{TG_TOKEN}/sendMessage"
+    assert server.seen[0].json()["chat_id"] == "-1001234567890"
 
 
 def test_telegram_flood_control_is_retryable_with_the_servers_wait(caplog) -> None:
@@ -508,7 +409,7 @@ def test_telegram_flood_control_is_retryable_with_the_servers_wait(caplog) -> No
         result = TelegramChannel(TG_TOKEN, server.base_url, timeout=5).send(OutgoingMessage("s", "t"), "42")
     assert result.status is DeliveryStatus.RETRYABLE
     assert result.retry_after == 7.0
-    assert len(server.requests) == 1  # not hammered: the outbox waits the 7 s
+    assert len(server.seen) == 1  # not hammered: the outbox waits the 7 s
     assert "HTTP 429" in result.error
     assert_no_secret([result.error, caplog.text], TG_TOKEN, "CANARY")
 
@@ -523,7 +424,7 @@ def test_telegram_bad_request_is_permanent_with_the_description(caplog) -> None:
     assert result.status is DeliveryStatus.PERMANENT
     assert "HTTP 400" in result.error and "chat not found" in result.error
     assert "/bot***/sendMessage" in result.error
-    assert len(server.requests) == 1
+    assert len(server.seen) == 1
     assert_no_secret([result.error, caplog.text], TG_TOKEN, "CANARY")
 
 
@@ -531,11 +432,11 @@ def test_telegram_server_errors_are_retryable_and_503_is_retried_in_the_call() -
     with RecordingServer([Reply(500, '{"ok":false,"error_code":500}')]) as server:
         result = TelegramChannel(TG_TOKEN, server.base_url, timeout=5).send(OutgoingMessage("s", "t"), "42")
     assert result.status is DeliveryStatus.RETRYABLE
-    assert len(server.requests) == 1  # a POST that failed with 500 may have been processed
+    assert len(server.seen) == 1  # a POST that failed with 500 may have been processed
     with RecordingServer([Reply(503, "down", content_type="text/plain"), tg_ok(9)]) as server:
         result = TelegramChannel(TG_TOKEN, server.base_url, timeout=5).send(OutgoingMessage("s", "t"), "42")
     assert result.sent and result.provider_message_id == "9"
-    assert len(server.requests) == 2
+    assert len(server.seen) == 2
 
 
 def test_telegram_configuration_problems_are_permanent(monkeypatch) -> None:
@@ -567,7 +468,7 @@ def test_slack_webhook_posts_text_and_blocks(caplog) -> None:
     with RecordingServer([Reply(200, "ok", content_type="text/html")]) as server:
         result = SlackChannel(timeout=5).send(message, server.base_url + SLACK_PATH)
     assert result.status is DeliveryStatus.SENT, result.error
-    (request,) = server.requests
+    (request,) = server.seen
     assert request.path == SLACK_PATH
     body = request.json()
     assert body == slack_payload(message)
@@ -585,7 +486,7 @@ def test_slack_rate_limit_is_retryable_with_retry_after(caplog) -> None:
         result = SlackChannel(timeout=5).send(OutgoingMessage("s", "t"), server.base_url + SLACK_PATH)
     assert result.status is DeliveryStatus.RETRYABLE
     assert result.retry_after == 30.0
-    assert len(server.requests) == 1
+    assert len(server.seen) == 1
     assert_no_secret([result.error, caplog.text], SLACK_SECRET, "CANARY")
 
 
@@ -594,7 +495,7 @@ def test_slack_short_retry_after_is_waited_in_the_call() -> None:
     with RecordingServer([limited, Reply(200, "ok")]) as server:
         result = SlackChannel(timeout=5).send(OutgoingMessage("s", "t"), server.base_url + SLACK_PATH)
     assert result.sent, result.error
-    assert len(server.requests) == 2
+    assert len(server.seen) == 2
 
 
 @pytest.mark.parametrize(
@@ -633,8 +534,7 @@ def test_slack_refuses_plain_http_to_another_host() -> None:
 @pytest.mark.parametrize("channel", ["SLACK", "TELEGRAM"])
 def test_webhooks_to_a_server_that_never_answers_time_out(channel: str, caplog) -> None:
     caplog.set_level(logging.DEBUG)
-    with SilentServer() as silent:
-        base = f"http://127.0.0.1:{silent.port}"
+    with silent_server() as base:
         if channel == "SLACK":
             sender, target = SlackChannel(timeout=SMALL_TIMEOUT), base + SLACK_PATH
         else:

@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.http_server import fast_policy
-from tests.test_providers_channels import RecordingServer, Reply, SilentServer
+from tests.support.http_server import RecordingServer, Reply, fast_policy, silent_server
 from tradeassist.enums import Verdict
 from tradeassist.errors import ConfigError, ProviderError, ValidationError
 from tradeassist.jsonutil import canonical_dumps
@@ -547,7 +546,7 @@ def test_openai_compatible_request_and_verdict(caplog) -> None:
     with RecordingServer([openai_completion(WARN_JSON)]) as server:
         reviewer = OPENAI.reviewer(server.base_url)
         verdict = reviewer.review(request)
-    (seen,) = server.requests
+    (seen,) = server.seen
     assert seen.path == "/v1/chat/completions"
     assert seen.headers["Authorization"] == f"Bearer {OPENAI_KEY}"
     assert seen.headers["Content-Type"] == "application/json"
@@ -576,7 +575,7 @@ def test_anthropic_request_and_verdict(caplog) -> None:
     with RecordingServer([anthropic_message(fail)]) as server:
         reviewer = ANTHROPIC.reviewer(server.base_url, max_tokens=512)
         verdict = reviewer.review(request)
-    (seen,) = server.requests
+    (seen,) = server.seen
     assert seen.path == "/v1/messages"
     assert seen.headers["x-api-key"] == ANTHROPIC_KEY
     assert seen.headers["anthropic-version"] == "2023-06-01"
@@ -638,8 +637,8 @@ def test_rate_limit_with_retry_after_is_retried(proto: Protocol) -> None:
     with RecordingServer([limited, proto.ok(WARN_JSON)]) as server:
         verdict = proto.reviewer(server.base_url).review(rec_request())
     assert verdict.verdict is Verdict.WARN
-    assert len(server.requests) == 2
-    assert server.requests[0].body == server.requests[1].body
+    assert len(server.seen) == 2
+    assert server.seen[0].body == server.seen[1].body
 
 
 @pytest.mark.parametrize("proto", PROTOCOLS, ids=lambda p: p.name)
@@ -648,14 +647,14 @@ def test_server_errors_give_a_provider_error_after_the_cap(proto: Protocol, capl
     unavailable = Reply(503, '{"error": {"message": "overloaded"}}')
     with RecordingServer([unavailable]) as server, pytest.raises(ProviderError) as caught:
         proto.reviewer(server.base_url).review(rec_request())
-    assert len(server.requests) == 3  # fast_policy's max_attempts
+    assert len(server.seen) == 3  # fast_policy's max_attempts
     assert f"{proto.name} reviewer" in str(caught.value)
     assert "HTTP 503" in str(caught.value) and "after 3 attempts" in str(caught.value)
     # A 500 may have been processed: the POST is not sent again, the error says so at once.
     boom = Reply(500, '{"error": {"message": "boom"}}')
     with RecordingServer([boom]) as server, pytest.raises(ProviderError, match="HTTP 500"):
         proto.reviewer(server.base_url).review(rec_request())
-    assert len(server.requests) == 1
+    assert len(server.seen) == 1
     assert_key_hidden(proto.key, str(caught.value), caplog.text)
 
 
@@ -672,8 +671,8 @@ def test_the_key_never_shows_even_when_the_server_echoes_it(proto: Protocol, cap
 
 @pytest.mark.parametrize("proto", PROTOCOLS, ids=lambda p: p.name)
 def test_a_server_that_never_answers_times_out(proto: Protocol) -> None:
-    with SilentServer() as silent:
-        reviewer = proto.reviewer(f"http://127.0.0.1:{silent.port}", policy=None, timeout=0.5)
+    with silent_server() as silent:
+        reviewer = proto.reviewer(silent, policy=None, timeout=0.5)
         started = time.monotonic()
         with pytest.raises(HttpTimeout) as caught:
             reviewer.review(rec_request())
@@ -701,9 +700,9 @@ def test_settings_from_the_environment(monkeypatch) -> None:
         local.review(rec_request())  # a local server needs no key
         monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
         get_reviewer("openai-compatible", policy=fast_policy()).review(rec_request())
-    assert "Authorization" not in server.requests[0].headers
-    assert server.requests[1].headers["Authorization"] == f"Bearer {OPENAI_KEY}"
-    assert server.requests[1].json()["model"] == "llama3.1:8b"
+    assert "Authorization" not in server.seen[0].headers
+    assert server.seen[1].headers["Authorization"] == f"Bearer {OPENAI_KEY}"
+    assert server.seen[1].json()["model"] == "llama3.1:8b"
 
     for name in ("TRADEASSIST_ANTHROPIC_BASE_URL", "TRADEASSIST_ANTHROPIC_MODEL", "ANTHROPIC_API_KEY"):
         monkeypatch.delenv(name, raising=False)
@@ -716,7 +715,7 @@ def test_settings_from_the_environment(monkeypatch) -> None:
         monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
         verdict = get_reviewer("anthropic", policy=fast_policy()).review(rec_request())
     assert verdict.model == "claude-haiku-4-5"
-    assert server.requests[0].headers["x-api-key"] == ANTHROPIC_KEY
+    assert server.seen[0].headers["x-api-key"] == ANTHROPIC_KEY
 
 
 def test_parse_verdict_text_directly() -> None:

@@ -3,6 +3,7 @@ answers, and a retry policy small enough that failure paths run in milliseconds.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -13,14 +14,16 @@ from urllib.parse import parse_qs, urlsplit
 
 from tradeassist.providers.http import HttpPolicy
 
-
 # --------------------------------------------------------------------------------------------
+ANY_PATH = "*"  # a route that answers every path without a route of its own
+
+
 @dataclass(frozen=True)
 class Reply:
     status: int = 200
     body: bytes | str = b""
     headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = "text/plain; charset=utf-8"
+    content_type: str | None = None  # None: the server's default
 
 
 @dataclass(frozen=True)
@@ -29,13 +32,20 @@ class Seen:
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str]
+    body: bytes = b""
+
+    def json(self) -> object:
+        return json.loads(self.body)
 
 
 class ScriptedServer:
     """Answers each path with its list of replies in order; the last one repeats."""
 
-    def __init__(self, routes: dict[str, Reply | list[Reply]]) -> None:
+    def __init__(
+        self, routes: dict[str, Reply | list[Reply]], *, content_type: str = "text/plain; charset=utf-8"
+    ) -> None:
         self._routes = {path: list(r) if isinstance(r, list) else [r] for path, r in routes.items()}
+        self._content_type = content_type
         self.seen: list[Seen] = []
         server = self
 
@@ -44,9 +54,7 @@ class ScriptedServer:
                 server._answer(self)
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
-                server._answer(self)
+                server._answer(self, self.rfile.read(int(self.headers.get("Content-Length") or 0)))
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -61,22 +69,23 @@ class ScriptedServer:
     def hits(self, path: str) -> int:
         return sum(1 for s in self.seen if s.path == path)
 
-    def _answer(self, handler: BaseHTTPRequestHandler) -> None:
+    def _answer(self, handler: BaseHTTPRequestHandler, body: bytes = b"") -> None:
         parts = urlsplit(handler.path)
-        self.seen.append(Seen(handler.command, parts.path, parse_qs(parts.query), dict(handler.headers)))
-        replies = self._routes.get(parts.path)
+        query, headers = parse_qs(parts.query), dict(handler.headers)
+        self.seen.append(Seen(handler.command, parts.path, query, headers, body))
+        replies = self._routes.get(parts.path) or self._routes.get(ANY_PATH)
         if not replies:
             reply = Reply(404, "Not Found")
         else:
             reply = replies.pop(0) if len(replies) > 1 else replies[0]
-        body = reply.body.encode("utf-8") if isinstance(reply.body, str) else reply.body
+        payload = reply.body.encode("utf-8") if isinstance(reply.body, str) else reply.body
         handler.send_response(reply.status)
-        handler.send_header("Content-Type", reply.content_type)
-        handler.send_header("Content-Length", str(len(body)))
+        handler.send_header("Content-Type", reply.content_type or self._content_type)
+        handler.send_header("Content-Length", str(len(payload)))
         for name, value in reply.headers.items():
             handler.send_header(name, value)
         handler.end_headers()
-        handler.wfile.write(body)
+        handler.wfile.write(payload)
 
     def __enter__(self) -> ScriptedServer:
         self._thread.start()
@@ -86,6 +95,14 @@ class ScriptedServer:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
+
+
+class RecordingServer(ScriptedServer):
+    """Answers every request, whatever its path, with the next of ``replies`` (the last one
+    repeats), as JSON unless a reply says otherwise; ``seen`` keeps each request's body."""
+
+    def __init__(self, replies: list[Reply]) -> None:
+        super().__init__({ANY_PATH: list(replies)}, content_type="application/json")
 
 
 @contextmanager
