@@ -67,7 +67,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .problem import AllocationProblem, Item
-from .relaxation import activation_bound, relaxed_spends, relaxed_value_and_slope
+from .relaxation import activation_bound, relaxed_value_and_slope
 from .warm_start import warm_start
 
 DEFAULT_MAX_NODES = 200_000
@@ -100,15 +100,7 @@ class _Incumbent:
 
 def _search_order(problem: AllocationProblem) -> list[int]:
     """Sleeves by relaxed spend (smallest first), dear listings first within a sleeve."""
-    ts = problem.target_scale
-    lows, highs = problem.sleeve_ranges()
-    spends = relaxed_spends(
-        [ts * v for v in problem.values],
-        lows,
-        highs,
-        [t * problem.total for t in problem.targets],
-        ts * problem.budget,
-    ) or [Fraction(0)] * len(problem.sleeves)
+    spends = problem.relaxed_spends(*problem.sleeve_ranges()) or [Fraction(0)] * len(problem.sleeves)
     by_sleeve: dict[int, list[int]] = {}
     for index, item in enumerate(problem.items):
         by_sleeve.setdefault(item.sleeve, []).append(index)

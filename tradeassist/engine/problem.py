@@ -23,6 +23,7 @@ from fractions import Fraction
 from ..money import ZERO
 from ..policy import Policy
 from .model import PortfolioState, Position
+from .relaxation import relaxed_spends
 from .valuation import sleeve_codes, sleeve_values, target_of
 
 
@@ -60,6 +61,18 @@ class AllocationProblem:
             lows[item.sleeve] -= self.target_scale * item.max_sell * item.price
             highs[item.sleeve] += self.target_scale * item.max_buy * item.price
         return lows, highs
+
+    def relaxed_spends(self, lows: list[int], highs: list[int], lines: int = 0) -> list[Fraction] | None:
+        """Each sleeve's net spend (times ``target_scale``) in the relaxation with sleeve ranges
+        ``lows``/``highs`` and ``lines`` lines' fees paid, or None when it is infeasible."""
+        ts, total = self.target_scale, self.total_after(lines)
+        return relaxed_spends(
+            [ts * v for v in self.values],
+            lows,
+            highs,
+            [t * total for t in self.targets],
+            ts * (self.budget - self.fee * lines),
+        )
 
     def total_after(self, lines: int) -> int:
         return self.total - self.fee * lines
@@ -114,7 +127,7 @@ def _scaled(value: Decimal, places: int) -> int:
     return -magnitude if sign else magnitude
 
 
-def _shares(policy: Policy, sleeve: str, positions: Sequence[Position]) -> list[Fraction]:
+def constituent_shares(policy: Policy, sleeve: str, positions: Sequence[Position]) -> list[Fraction]:
     """Each tradeable listing's share of its sleeve: the policy's split renormalised, else equal."""
     split = policy.constituent_split.get(sleeve, {})
     weights = [Fraction(split.get(p.label, ZERO)) for p in positions]
@@ -164,7 +177,10 @@ def build_problem(state: PortfolioState, policy: Policy, *, sells: bool) -> Allo
     by_sleeve: dict[str, list[Position]] = {}
     for position, *_ in raw:
         by_sleeve.setdefault(position.sleeve, []).append(position)
-    shares = {code: dict(zip(ps, _shares(policy, code, ps), strict=True)) for code, ps in by_sleeve.items()}
+    shares = {
+        code: dict(zip(members, constituent_shares(policy, code, members), strict=True))
+        for code, members in by_sleeve.items()
+    }
     for position, price, min_units, max_sell in raw:
         max_buy = spendable // price if spendable >= min_units * price else 0
         if max_buy == 0 and max_sell == 0:

@@ -49,8 +49,7 @@ from .model import (
     state_to_dict,
 )
 from .optimizer import DEFAULT_MAX_NODES, Solution, solve
-from .problem import AllocationProblem, build_problem
-from .relaxation import relaxed_spends
+from .problem import AllocationProblem, build_problem, constituent_shares
 from .valuation import SleeveDrift, apply_trades, drift_report, objective
 
 SNAPSHOT_VERSION = 1
@@ -139,13 +138,7 @@ def _ideal_units(
     has_listing = {index[positions[i].sleeve] for i in tradeable}
     lows = [-ts * room for room in sell_room]
     highs = [ts * spendable if s in has_listing else 0 for s in range(sleeves)]
-    spends = relaxed_spends(
-        [ts * v for v in problem.values],
-        lows,
-        highs,
-        [t * problem.total for t in problem.targets],
-        ts * problem.budget,
-    )
+    spends = problem.relaxed_spends(lows, highs)
     if spends is None:
         return {}
     by_sleeve: dict[str, list[int]] = {}
@@ -153,10 +146,7 @@ def _ideal_units(
         by_sleeve.setdefault(positions[i].sleeve, []).append(i)
     ideal = {}
     for code, members in by_sleeve.items():
-        split = policy.constituent_split.get(code, {})
-        weights = [Fraction(split.get(positions[i].label, ZERO)) for i in members]
-        total = sum(weights, Fraction(0))
-        shares = [w / total for w in weights] if total else [Fraction(1, len(members))] * len(members)
+        shares = constituent_shares(policy, code, [positions[i] for i in members])
         sleeve_spend = spends[index[code]] / (ts * money)  # GBP
         for i, share in zip(members, shares, strict=True):
             price = positions[i].price_gbp

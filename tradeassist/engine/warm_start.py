@@ -22,7 +22,6 @@ from __future__ import annotations
 from fractions import Fraction
 
 from .problem import AllocationProblem
-from .relaxation import relaxed_spends
 
 MAX_ROUNDS = 30
 
@@ -36,22 +35,14 @@ def _key(problem: AllocationProblem, units: list[int]) -> tuple[Fraction, int] |
 
 
 def _sleeve_spends(problem: AllocationProblem) -> list[Fraction]:
-    ts = problem.target_scale
     lows, highs = problem.sleeve_ranges()
     moving = len(problem.sleeves)
     spends: list[Fraction] = []
     for _ in range(2):  # guess the number of lines, then count the sleeves that moved
-        total = problem.total - problem.fee * moving
-        found = relaxed_spends(
-            [ts * v for v in problem.values],
-            lows,
-            highs,
-            [t * total for t in problem.targets],
-            ts * (problem.budget - problem.fee * moving),
-        )
+        found = problem.relaxed_spends(lows, highs, moving)
         if found is None:
             return [Fraction(0)] * len(problem.sleeves)
-        spends = [y / ts for y in found]
+        spends = [y / problem.target_scale for y in found]
         moving = sum(1 for y in spends if abs(y) >= 1)
     return spends
 
