@@ -442,6 +442,20 @@ def _existing_refs(session: Session, portfolio_id: int, refs: list[str]) -> dict
     return found
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector around a bulk step: a million new tuples with no
+    cycles would only be rescanned again and again (measured: 10-20% of an import)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@paused_gc()
 def post_entries(
     session: Session,
     *,
@@ -455,6 +469,7 @@ def post_entries(
     source_sha256: str | None = None,
     balances: Sequence[BalanceCheck] = (),
     now: datetime | None = None,
+    watch_new: bool = False,
 ) -> PostResult:
     """Validate and append one batch; update the snapshots. Refused as a whole, naming every
     entry at fault (``FileFormatError`` for entries from a file, else ``LedgerError``).
@@ -462,40 +477,10 @@ def post_entries(
     ``source_sha256`` (an imported file's content hash) makes a second import of the same
     file a no-op (``already_imported``). ``balances`` are a broker's running cash balances to
     check against ours after the import (the first disagreement refuses it). Entries that
-    correct others (``corrects_entry_id``) belong in a MANUAL_FIX batch.
+    correct others (``corrects_entry_id``) belong in a MANUAL_FIX batch. ``watch_new`` also
+    reports the Section 104 cost each new entry carried (``PostResult.transfer_costs``: a
+    transfer posts its incoming half at the outgoing half's cost).
     """
-    with paused_gc():
-        result, _ = _post(
-            session,
-            actor=actor,
-            portfolio=portfolio,
-            entries=entries,
-            label=label,
-            batch_type=batch_type,
-            recommendation_id=recommendation_id,
-            source_name=source_name,
-            source_sha256=source_sha256,
-            balances=balances,
-            now=now,
-        )
-    return result
-
-
-def _post(
-    session: Session,
-    *,
-    actor: User,
-    portfolio: str | Portfolio,
-    entries: Sequence[NewEntry],
-    label: str,
-    batch_type: BatchType | str,
-    recommendation_id: int | None = None,
-    source_name: str | None = None,
-    source_sha256: str | None = None,
-    balances: Sequence[BalanceCheck] = (),
-    now: datetime | None = None,
-    watch_new: bool = False,
-) -> tuple[PostResult, bk.Replay | None]:
     folio = _portfolio(session, actor, portfolio, "post ledger entries")
     pid = folio.portfolio_id
     assert pid is not None
@@ -512,7 +497,7 @@ def _post(
             )
         ).scalar()
         if earlier is not None:
-            return PostResult(folio.name, None, 0, len(entries), cash_row.cash_balance, False, True), None
+            return PostResult(folio.name, None, 0, len(entries), cash_row.cash_balance, False, True)
     if not entries:
         raise ValidationError("a batch needs at least one entry")
 
@@ -625,7 +610,7 @@ def _post(
     problems.raise_if_any()
 
     if not book_entries:
-        return PostResult(folio.name, None, 0, skipped, cash_row.cash_balance, False), None
+        return PostResult(folio.name, None, 0, skipped, cash_row.cash_balance, False)
 
     # The timeline: advance the snapshot, or replay the whole ledger with the batch merged in.
     earliest = min(e.entry_time for e in book_entries)
@@ -713,7 +698,7 @@ def _post(
     transfer_costs = None
     if watch_new:
         transfer_costs = {-k - 1: eff.cost for k, eff in outcome.effects.items() if k < 0}
-    result = PostResult(
+    return PostResult(
         folio.name,
         batch.ledger_batch_id,
         len(book_entries),
@@ -722,7 +707,6 @@ def _post(
         not incremental,
         transfer_costs=transfer_costs,
     )
-    return result, outcome
 
 
 def _carry_problem(index: int, e: NewEntry, entries: Sequence[NewEntry]) -> str | None:
@@ -940,19 +924,6 @@ def _plain_text(value: Decimal | None) -> str | None:
     if "E" in text or (text[0] == "-" and not value):
         return decimal_str(value)
     return text
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector around a bulk step: a million new tuples with no
-    cycles would only be rescanned again and again (measured: 10-20% of an import)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 # --- rebuild ------------------------------------------------------------------------------
@@ -1226,7 +1197,7 @@ def transfer_between(
             raise ValidationError(f"the amount to transfer must be > 0, got {amount}")
         out = NewEntry(entry_time, EntryType.TRANSFER, -amount, notes=notes)
     ref = f"transfer:{uuid.uuid4().hex[:16]}"
-    sent, _ = _post(
+    sent = post_entries(
         session,
         actor=actor,
         portfolio=source,
