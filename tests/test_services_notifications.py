@@ -12,20 +12,19 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from tests.support.http_server import RecordingServer, Reply, silent_server
 from tests.test_providers_channels import (
     SLACK_PATH,
     SLACK_SECRET,
     SMTP_PASSWORD,
     SMTP_USER,
-    RecordingServer,
-    Reply,
-    SilentServer,
     SmtpRecorder,
     authenticator,
     free_port,
@@ -171,7 +170,7 @@ def test_retry_after_is_honoured_then_sent(engine: Engine, admin: User, caplog) 
         assert waiting.next_attempt_at == T0 + timedelta(seconds=900)
         assert "429" in waiting.last_error
         early = notifications.dispatch(engine, now=T0 + timedelta(seconds=899))
-        assert early.counts()["attempted"] == 0 and len(server.requests) == 1
+        assert early.counts()["attempted"] == 0 and len(server.seen) == 1
         later = notifications.dispatch(engine, now=T0 + timedelta(seconds=900))
         assert later.counts() == {"attempted": 1, "sent": 1, "retrying": 0, "failed": 0}
     done = row(engine, nid)
@@ -217,8 +216,8 @@ def test_permanent_failures_are_failed_at_once(engine: Engine, admin: User, monk
 
 def test_a_server_that_never_answers_costs_one_timeout(engine: Engine, admin: User, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     nid = enqueue(engine, admin)
-    with SilentServer() as silent:
-        smtp_env(monkeypatch, silent.port)
+    with silent_server() as silent:
+        smtp_env(monkeypatch, urlsplit(silent).port)
         started = time.monotonic()
         report = notifications.dispatch(engine, now=T0, timeout=0.5)
         elapsed = time.monotonic() - started

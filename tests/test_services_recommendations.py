@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
 from tests.conftest import DEMO_AS_OF
-from tests.test_providers_channels import RecordingServer, Reply
+from tests.support.http_server import RecordingServer, Reply
 from tests.test_providers_reviewers import WARN_JSON, openai_completion
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import (
@@ -441,8 +441,8 @@ def test_the_same_request_is_never_sent_twice(demo_engine: Engine, monkeypatch: 
         again = reco_service.review_outside_transaction(
             demo_engine, actor_id=admin_id, recommendation_id=rid, reviewer="openai-compatible"
         )
-        assert len(server.requests) == 1
-        sent = json.loads(server.requests[0].json()["messages"][1]["content"].split("\n", 1)[1])
+        assert len(server.seen) == 1
+        sent = json.loads(server.seen[0].json()["messages"][1]["content"].split("\n", 1)[1])
         assert sent["kind"] == "recommendation" and sent["task_kind"] == "QUARTERLY_REBAL"
         assert sent["portfolio_frozen"] is False and "max single trade" in sent["manifesto"]
         assert {line.get("sleeve") for line in sent["recommendation"]["lines"]} <= {"CORE", "SEMIS", "ENERGY"}
@@ -453,7 +453,7 @@ def test_the_same_request_is_never_sent_twice(demo_engine: Engine, monkeypatch: 
             copied = reco_service.review_recommendation(
                 s, actor=admin_of(s), recommendation_id=twin, reviewer="openai-compatible"
             )
-        assert len(server.requests) == 1
+        assert len(server.seen) == 1
         # Something the reviewer sees changed (the freeze flag): a new request, sent once.
         with unit_of_work(demo_engine) as s:
             governance.freeze_portfolio(s, actor=admin_of(s), portfolio=DEMO_PORTFOLIO, reason="x")
@@ -461,7 +461,7 @@ def test_the_same_request_is_never_sent_twice(demo_engine: Engine, monkeypatch: 
             reco_service.review_recommendation(
                 s, actor=admin_of(s), recommendation_id=rid, reviewer="openai-compatible"
             )
-        assert len(server.requests) == 2
+        assert len(server.seen) == 2
     assert verdict.llm_verdict_id == again.llm_verdict_id
     assert (verdict.provider_name, verdict.model_name, verdict.verdict.value) == (
         "openai-compatible",
