@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from ...errors import ValidationError
+from ..http import HttpPolicy
 
 # An RFC 5322 msg-id-ish token: no brackets, spaces or quotes, so "cid:<id>" in HTML resolves.
 _CONTENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+-]*(@[A-Za-z0-9.-]+)?")
@@ -133,3 +134,22 @@ def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
     if len(text) <= limit:
         return text
     return text[: max(0, limit - len(ellipsis))].rstrip() + ellipsis
+
+
+def channel_policy(
+    timeout: float, deadline: float | None = None, *, retry_statuses: frozenset[int] | None = None
+) -> HttpPolicy:
+    """A webhook's HTTP policy: short timeouts, three attempts, at most 5 s spent waiting
+    (a longer ``Retry-After`` goes back to the outbox); ``retry_statuses`` as HttpPolicy's
+    unless given."""
+    extra = {} if retry_statuses is None else {"retry_statuses": retry_statuses}
+    return HttpPolicy(
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        write_timeout=timeout,
+        pool_timeout=timeout,
+        deadline=deadline if deadline is not None else 3 * timeout,
+        max_attempts=3,
+        max_total_wait=5.0,
+        **extra,
+    )

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..http import MASK, HttpClient, HttpError, HttpPolicy, HttpTimeout, redact
-from .base import DeliveryResult, OutgoingMessage, retry_after_from_http_error, truncate
+from .base import DeliveryResult, OutgoingMessage, channel_policy, retry_after_from_http_error, truncate
 
 log = logging.getLogger(__name__)
 
@@ -80,19 +80,6 @@ def _sending(url: str) -> Iterator[None]:
             _in_flight[url] -= 1
             if not _in_flight[url]:
                 del _in_flight[url]
-
-
-def channel_policy(timeout: float, deadline: float | None = None) -> HttpPolicy:
-    """Short timeouts; a short ``Retry-After`` is waited here, a long one goes back to the outbox."""
-    return HttpPolicy(
-        connect_timeout=timeout,
-        read_timeout=timeout,
-        write_timeout=timeout,
-        pool_timeout=timeout,
-        deadline=deadline if deadline is not None else 3 * timeout,
-        max_attempts=3,
-        max_total_wait=5.0,
-    )
 
 
 def _mrkdwn_escape(text: str) -> str:

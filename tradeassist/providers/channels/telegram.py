@@ -25,7 +25,7 @@ from typing import Any
 
 from ...errors import ConfigError
 from ..http import HttpClient, HttpError, HttpPolicy, HttpTimeout, redact
-from .base import DeliveryResult, OutgoingMessage, retry_after_from_http_error, truncate
+from .base import DeliveryResult, OutgoingMessage, channel_policy, retry_after_from_http_error, truncate
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +35,6 @@ MAX_TEXT = 4096
 DEFAULT_TIMEOUT = 10.0
 _TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]+")
 _CHAT_ID = re.compile(r"-?\d+|@[A-Za-z0-9_]{5,}")
-
-
-def channel_policy(timeout: float, deadline: float | None = None) -> HttpPolicy:
-    """Short timeouts; 429 is not retried here (the outbox waits what the server asks)."""
-    return HttpPolicy(
-        connect_timeout=timeout,
-        read_timeout=timeout,
-        write_timeout=timeout,
-        pool_timeout=timeout,
-        deadline=deadline if deadline is not None else 3 * timeout,
-        max_attempts=3,
-        max_total_wait=5.0,
-        retry_statuses=frozenset({500, 502, 503, 504}),
-    )
 
 
 def format_text(message: OutgoingMessage, limit: int = MAX_TEXT) -> str:
@@ -90,7 +76,10 @@ class TelegramChannel:
     ) -> None:
         self._token = token
         self._base_url = base_url
-        self._client = client or HttpClient(policy or channel_policy(timeout, deadline))
+        # 429 is not retried here: the outbox waits what the server asks.
+        self._client = client or HttpClient(
+            policy or channel_policy(timeout, deadline, retry_statuses=frozenset({500, 502, 503, 504}))
+        )
 
     def _settings(self) -> tuple[str, str]:
         token = (self._token or os.environ.get("TRADEASSIST_TELEGRAM_BOT_TOKEN") or "").strip()
