@@ -43,18 +43,7 @@ from tradeassist.services import identity, prices, registry
 from tradeassist.services.market import bulk_insert, close_texts, copy_text, source_id
 from tradeassist.services.setup import init_database
 
-COLUMNS = (
-    "listing_id",
-    "as_of",
-    "source_id",
-    "is_close",
-    "raw_price",
-    "raw_currency",
-    "raw_quote_scale",
-    "normalized_price_base",
-    "quality_flags",
-    "usable",
-)
+COLUMNS = prices.POINT_COLUMNS  # the rows our ingest writes, so both inserts write the same
 START = date(1900, 1, 1)
 
 

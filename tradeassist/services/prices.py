@@ -95,7 +95,7 @@ DEFAULT_MAX_AGE_BUSINESS_DAYS: int = Policy.model_fields["max_price_age_business
 # Issues that raise a CRITICAL alert and freeze the holding portfolios; the others only warn.
 _FREEZING = frozenset({QualityFlag.SCALE_SUSPECT, QualityFlag.CURRENCY_MISMATCH})
 _REPORTED_CONFLICTS = 50
-_POINT_COLUMNS = (
+POINT_COLUMNS = (
     "listing_id",
     "as_of",
     "source_id",
@@ -355,7 +355,7 @@ def _ingest(
     inserted = bulk_insert_chunks(
         session,
         "price_points",
-        _POINT_COLUMNS,
+        POINT_COLUMNS,
         _row_chunks(lid, src, stamps_in, bars, checked, flag_texts, usable),
         timestamp_columns=("as_of",),
     )
