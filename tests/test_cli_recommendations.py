@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_services_recommendations import contribute, expected_cash, fills_at_estimates, store
+from tests.support.recommendations import store
+from tests.test_services_recommendations import contribute, expected_cash, fills_at_estimates
 from tradeassist.db.engine import create_db_engine
 from tradeassist.demo import data
 

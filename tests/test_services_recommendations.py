@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
-from tests.conftest import DEMO_AS_OF
 from tests.support.http_server import RecordingServer, Reply
+from tests.support.recommendations import NEVER_SELL_SEMIS, store
 from tests.test_providers_reviewers import WARN_JSON, openai_completion
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import (
@@ -42,33 +42,13 @@ from tradeassist.errors import (
     ValidationError,
 )
 from tradeassist.money import round_cash
-from tradeassist.services import advice, governance, identity, ledger, strategy
+from tradeassist.services import governance, identity, ledger, strategy
 from tradeassist.services import recommendations as reco_service
 from tradeassist.services.recommendations import Fill, ReviewFailed
 from tradeassist.timeutil import utcnow
 
 QUOTE_SCALES = {listing.ticker: listing.quote_scale for listing in data.LISTINGS}
 FEE = Decimal("1.50")
-NEVER_SELL_SEMIS = (
-    "# Careful\n\nCORE is the anchor; SEMIS and ENERGY are satellites.\n\n- never sell: SEMIS\n"
-)
-
-
-def store(engine: Engine, kind: str = "QUARTERLY_REBAL", contribution: str | None = None) -> int:
-    """A recommendation stored from the demo portfolio as of the demo's last close (no run)."""
-    with unit_of_work(engine) as s:
-        inputs = advice.prepare_inputs(
-            s, portfolio=DEMO_PORTFOLIO, kind=kind, as_of=DEMO_AS_OF, contribution=contribution
-        )
-        row = advice.store_recommendation(
-            s,
-            run_id=None,
-            portfolio_id=inputs.portfolio_id,
-            recommendation=advice.recommend(inputs),
-            listing_ids=inputs.listing_ids,
-        )
-        assert row is not None
-        return row.recommendation_id
 
 
 def contribute(engine: Engine, amount: str) -> None:

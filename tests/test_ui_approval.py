@@ -11,38 +11,15 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
-from tests.conftest import DEMO_AS_OF
+from tests.support.recommendations import NEVER_SELL_SEMIS, store
 from tradeassist.db.engine import create_db_engine, unit_of_work
 from tradeassist.db.models import AuditEvent, LedgerBatch, LedgerEntry, Recommendation, User
 from tradeassist.demo import DEMO_PORTFOLIO, data
 from tradeassist.enums import BatchType
 from tradeassist.money import round_cash
-from tradeassist.services import advice, governance, identity, strategy
+from tradeassist.services import governance, identity, strategy
 from tradeassist.services import recommendations as reco_service
 from tradeassist.ui.approval import ALL_PORTFOLIOS, ApprovalView, RecommendationCard, shown
-
-NEVER_SELL_SEMIS = (
-    "# Careful\n\nCORE is the anchor; SEMIS and ENERGY are satellites.\n\n- never sell: SEMIS\n"
-)
-
-
-def store(engine: Engine, kind: str = "QUARTERLY_REBAL", contribution: str | None = None) -> int:
-    """A recommendation for the demo as of its last close: by default the quarterly rebalance
-    (SEMIS is over its band: it sells SMGB, and buys listings quoted in pounds and dollars);
-    ``MONTHLY_ALLOC`` with a contribution buys only, within every manifesto rule (a PASS)."""
-    with unit_of_work(engine) as s:
-        inputs = advice.prepare_inputs(
-            s, portfolio=DEMO_PORTFOLIO, kind=kind, as_of=DEMO_AS_OF, contribution=contribution
-        )
-        row = advice.store_recommendation(
-            s,
-            run_id=None,
-            portfolio_id=inputs.portfolio_id,
-            recommendation=advice.recommend(inputs),
-            listing_ids=inputs.listing_ids,
-        )
-        assert row is not None
-        return row.recommendation_id  # type: ignore[return-value]
 
 
 def state(engine: Engine, rid: int) -> dict[str, object]:

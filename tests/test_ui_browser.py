@@ -23,7 +23,7 @@ import pytest
 from sqlmodel import select
 
 from tests.conftest import REPO
-from tests.test_ui_approval import store
+from tests.support.recommendations import store
 from tradeassist.db.engine import create_db_engine, unit_of_work
 from tradeassist.db.models import AuditEvent, Recommendation
 
