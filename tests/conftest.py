@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
 from tests.support import pg
+from tests.support.smtp_server import running_smtp_server
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO.parent / "shared" / "data" / "real"
@@ -192,3 +193,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
         terminalreporter.write_line(f"PostgreSQL half skipped: {reason}")
     elif _pg_state.get("used"):
         terminalreporter.write_line("PostgreSQL half ran against a real server on 127.0.0.1")
+
+
+@pytest.fixture
+def smtp_server():  # type: ignore[no-untyped-def]
+    """A real SMTP server on 127.0.0.1 (``tests/support/smtp_server.py``): (controller, recorder)."""
+    with running_smtp_server() as server:
+        yield server

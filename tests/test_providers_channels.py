@@ -11,16 +11,13 @@ import email
 import email.policy
 import json
 import logging
-import socket
 import time
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.support.http_server import RecordingServer, Reply, silent_server
+from tests.support.smtp_server import SMTP_PASSWORD, SMTP_USER, free_port
 from tradeassist.errors import ConfigError, ValidationError
 from tradeassist.providers.channels import (
     WEBPUSH_REASON,
@@ -40,8 +37,6 @@ from tradeassist.providers.channels.telegram import MAX_TEXT, format_text
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00fake-png-body\x01" * 8
 PNG2 = b"\x89PNG\r\n\x1a\n" + b"second-chart" * 4
 REPORT = b"<html><body><h1>Monthly report</h1><p>\xc2\xa3 1,234.56</p></body></html>"
-SMTP_USER = "bot@example.com"
-SMTP_PASSWORD = "CANARY-smtp-pw-7f3a9e"
 TG_TOKEN = "123456789:CANARY-telegram-token_XYZ"
 SLACK_SECRET = "CANARYslackSecret0123456789"
 SLACK_PATH = f"/services/T0001AAAA/B0002BBBB/{SLACK_SECRET}"
@@ -65,57 +60,6 @@ def full_message() -> OutgoingMessage:
 # --------------------------------------------------------------------------------------------
 # Local servers
 # --------------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class SmtpRecorder:
-    """aiosmtpd handler: keeps each envelope; RCPT answers can be scripted by address."""
-
-    def __init__(self) -> None:
-        self.envelopes: list = []
-        self.rcpt_replies: dict[str, str] = {}
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        reply = self.rcpt_replies.get(address)
-        if reply:
-            return reply
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-
-def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:
-    ok = (
-        isinstance(auth_data, LoginPassword)
-        and auth_data.login == SMTP_USER.encode()
-        and auth_data.password == SMTP_PASSWORD.encode()
-    )
-    return AuthResult(success=ok, handled=False)
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[Controller, SmtpRecorder]]:
-    recorder = SmtpRecorder()
-    controller = Controller(
-        recorder,
-        hostname="127.0.0.1",
-        port=free_port(),
-        authenticator=authenticator,
-        auth_require_tls=False,
-    )
-    controller.start()
-    try:
-        yield controller, recorder
-    finally:
-        controller.stop()
-
-
 def smtp_env(monkeypatch: pytest.MonkeyPatch, port: int, *, user: bool = False, password: str = "") -> None:
     monkeypatch.setenv("TRADEASSIST_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("TRADEASSIST_SMTP_PORT", str(port))

@@ -10,25 +10,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from tests.support.http_server import RecordingServer, Reply, silent_server
-from tests.test_providers_channels import (
-    SLACK_PATH,
-    SLACK_SECRET,
-    SMTP_PASSWORD,
-    SMTP_USER,
-    SmtpRecorder,
-    authenticator,
-    free_port,
-)
+from tests.support.smtp_server import SMTP_PASSWORD, SMTP_USER, free_port
+from tests.test_providers_channels import SLACK_PATH, SLACK_SECRET
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import Notification, User
 from tradeassist.enums import Channel, NotificationStatus
@@ -38,19 +29,6 @@ from tradeassist.services import identity, notifications
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PENDING, SENT = NotificationStatus.PENDING, NotificationStatus.SENT
 FAILED, SUPPRESSED = NotificationStatus.FAILED, NotificationStatus.SUPPRESSED
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Controller, SmtpRecorder]]:
-    recorder = SmtpRecorder()
-    controller = Controller(
-        recorder, hostname="127.0.0.1", port=free_port(), authenticator=authenticator, auth_require_tls=False
-    )
-    controller.start()
-    try:
-        yield controller, recorder
-    finally:
-        controller.stop()
 
 
 def smtp_env(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
@@ -126,9 +104,9 @@ def test_enqueue_refuses_what_cannot_be_sent(engine: Engine, admin: User) -> Non
 # --------------------------------------------------------------------------------------------
 # Dispatching
 # --------------------------------------------------------------------------------------------
-def test_dispatch_sends_over_smtp_and_records_it(engine, admin, smtp, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_dispatch_sends_over_smtp_and_records_it(engine, admin, smtp_server, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
     caplog.set_level(logging.DEBUG)
-    controller, recorder = smtp
+    controller, recorder = smtp_server
     smtp_env(monkeypatch, controller.port)
     first, second = enqueue(engine, admin, "First"), enqueue(engine, admin, "Second")
     suppressed = enqueue(engine, admin, "First", dedup_key="k")
@@ -227,8 +205,8 @@ def test_a_server_that_never_answers_costs_one_timeout(engine: Engine, admin: Us
     assert waiting.status is PENDING and "no answer within 0.5 s" in waiting.last_error
 
 
-def test_two_dispatchers_at_once_send_each_notification_once(engine, admin, smtp, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    controller, recorder = smtp
+def test_two_dispatchers_at_once_send_each_notification_once(engine, admin, smtp_server, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    controller, recorder = smtp_server
     smtp_env(monkeypatch, controller.port)
     ids = [enqueue(engine, admin, f"Note {i}") for i in range(8)]
     reports: list[notifications.DispatchReport] = []
@@ -265,8 +243,10 @@ def test_each_user_lists_their_own(engine: Engine, admin: User) -> None:
     assert len(pending) == 2
 
 
-def test_notify_cli_dispatches_and_lists(db_url: str, engine: Engine, admin: User, smtp, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    controller, recorder = smtp
+def test_notify_cli_dispatches_and_lists(
+    db_url: str, engine: Engine, admin: User, smtp_server, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    controller, recorder = smtp_server
     enqueue(engine, admin, "By cron")
     enqueue(engine, admin, "To Slack", channel="SLACK", target=f"http://127.0.0.1:{free_port()}{SLACK_PATH}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")}

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from tests.test_providers_channels import SMTP_PASSWORD, SMTP_USER, SmtpRecorder, authenticator, free_port
+from tests.support.smtp_server import SMTP_PASSWORD, SMTP_USER
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import AuditEvent, User
 from tradeassist.demo import DEMO_PORTFOLIO
@@ -31,21 +31,6 @@ from tradeassist.timeutil import end_of_london_day
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 RUN_DAY = date(2026, 1, 9)
-
-
-@pytest.fixture
-def smtp():  # type: ignore[no-untyped-def]
-    from aiosmtpd.controller import Controller
-
-    recorder = SmtpRecorder()
-    controller = Controller(
-        recorder, hostname="127.0.0.1", port=free_port(), authenticator=authenticator, auth_require_tls=False
-    )
-    controller.start()
-    try:
-        yield controller, recorder
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
@@ -104,9 +89,9 @@ def parts(message: EmailMessage) -> dict[str, list[EmailMessage]]:
 
 
 def test_the_email_has_both_bodies_inline_charts_and_the_report(
-    engine: Engine, admin: User, monthly_run: int, smtp
+    engine: Engine, admin: User, monthly_run: int, smtp_server
 ) -> None:  # type: ignore[no-untyped-def]
-    controller, recorder = smtp
+    controller, recorder = smtp_server
     with unit_of_work(engine, readonly=True) as s:
         message, summary = reports.run_email(s, actor=s.get(User, admin.user_id), run_id=monthly_run)
     result = reports.send_email(
@@ -148,8 +133,10 @@ def test_the_email_has_both_bodies_inline_charts_and_the_report(
     )
 
 
-def test_report_email_command(engine: Engine, db_url: str, monthly_run: int, smtp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    controller, recorder = smtp
+def test_report_email_command(
+    engine: Engine, db_url: str, monthly_run: int, smtp_server, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    controller, recorder = smtp_server
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")}
     env |= {"TRADEASSIST_HOME": str(tmp_path / "home"), "TRADEASSIST_DB_URL": db_url}
     smtp_env = {
