@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.support.http_server import RecordingServer, Reply, silent_server
-from tests.support.smtp_server import SMTP_PASSWORD, SMTP_USER, free_port
+from tests.support.ports import free_port
+from tests.support.smtp_server import SMTP_PASSWORD, SMTP_USER
 from tradeassist.errors import ConfigError, ValidationError
 from tradeassist.providers.channels import (
     WEBPUSH_REASON,

@@ -18,7 +18,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from tests.support.http_server import RecordingServer, Reply, silent_server
-from tests.support.smtp_server import SMTP_PASSWORD, SMTP_USER, free_port
+from tests.support.ports import free_port
+from tests.support.smtp_server import SMTP_PASSWORD, SMTP_USER
 from tests.test_providers_channels import SLACK_PATH, SLACK_SECRET
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import Notification, User

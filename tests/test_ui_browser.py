@@ -23,6 +23,7 @@ import pytest
 from sqlmodel import select
 
 from tests.conftest import REPO
+from tests.support.ports import free_port
 from tests.support.recommendations import store
 from tradeassist.db.engine import create_db_engine, unit_of_work
 from tradeassist.db.models import AuditEvent, Recommendation
@@ -41,12 +42,6 @@ needs_chromium = pytest.mark.skipif(
     reason="browser test skipped: no Chromium at /usr/bin/chromium or on PATH "
     "(apt-get install chromium; .ci/run installs it)",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def printed_url(server: subprocess.Popen[bytes], log: Path, timeout: float = 45.0) -> str:

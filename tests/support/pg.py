@@ -11,11 +11,12 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.ports import free_port
 
 PASSWORD = "pg-canary-Secret-7781"
 USER = "tradeassist"
@@ -52,12 +53,6 @@ def find_bindir() -> str | None:
     return os.path.dirname(initdb) if initdb else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_cluster() -> Cluster | None:
     external = os.environ.get("TRADEASSIST_TEST_PG_URL")
     if external:
@@ -86,7 +81,7 @@ def start_cluster() -> Cluster | None:
     initdb = [*runas, os.path.join(bindir, "initdb"), "-D", str(datadir), "-U", USER]
     initdb += ["--pwfile", str(pwfile), "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8"]
     subprocess.run(initdb, capture_output=True, check=True)
-    port = _free_port()
+    port = free_port()
     pg_ctl = os.path.join(bindir, "pg_ctl")
     options = (
         f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off "

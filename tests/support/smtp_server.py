@@ -3,21 +3,16 @@ and keeps every envelope it accepts."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from tests.support.ports import free_port
+
 SMTP_USER = "bot@example.com"
 SMTP_PASSWORD = "CANARY-smtp-pw-7f3a9e"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class SmtpRecorder:
