@@ -257,6 +257,26 @@ def header_map(cells: Sequence[str], aliases: Mapping[str, str]) -> tuple[dict[s
     return found, unknown
 
 
+def vendor_csv(
+    text: str, source_name: str, aliases: Mapping[str, str], vendor: str
+) -> tuple[Iterator[tuple[int, list[str]]], list[str], dict[str, int]]:
+    """A vendor's price CSV: the data rows still to read, the header and its column map.
+    Refuses a file without a Date and a Close column, naming the vendor."""
+    rows = csv_lines(text)
+    first = next(rows, None)
+    if first is None:
+        raise FileFormatError(source_name, line=1, reason=f"empty: not a {vendor} CSV")
+    header_line, header = first
+    columns, _ = header_map(header, aliases)
+    if "date" not in columns or "close" not in columns:
+        raise FileFormatError(
+            source_name,
+            line=header_line,
+            reason=f"not a {vendor} CSV (no Date/Close header): {snippet(text)!r}",
+        )
+    return rows, header, columns
+
+
 def _sort_key(as_of: date | datetime) -> datetime:
     if isinstance(as_of, datetime):
         return as_of.astimezone(UTC)

@@ -34,6 +34,7 @@ from .base import (
     parse_iso_date,
     parse_number,
     snippet,
+    vendor_csv,
 )
 
 DEFAULT_BASE_URL = "https://stooq.com"
@@ -85,18 +86,7 @@ class StooqProvider:
     def _parse(self, data: str | bytes, *, source_name: str, symbol: str | None) -> PriceSeries:
         text = decode(data, source_name)
         problems = Problems(source_name)
-        rows = csv_lines(text)
-        first = next(rows, None)
-        if first is None:
-            raise FileFormatError(source_name, line=1, reason="empty: not a Stooq CSV")
-        header_line, header = first
-        columns, _ignored = header_map(header, _ALIASES)
-        if "date" not in columns or "close" not in columns:
-            raise FileFormatError(
-                source_name,
-                line=header_line,
-                reason=f"not a Stooq CSV (no Date/Close header): {snippet(text)!r}",
-            )
+        rows, header, columns = vendor_csv(text, source_name, _ALIASES, "Stooq")
         needed = columns["close"] + 1
         bars: list[PriceBar] = []
         for line, cells in rows:

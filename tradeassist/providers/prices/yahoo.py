@@ -30,16 +30,15 @@ from .base import (
     PriceBar,
     PriceSeries,
     Problems,
-    csv_lines,
     declared_units,
     decode,
     finish,
-    header_map,
     json_number,
     optional_number,
     parse_iso_date,
     parse_number,
     snippet,
+    vendor_csv,
 )
 
 DEFAULT_BASE_URL = "https://query1.finance.yahoo.com"
@@ -85,18 +84,7 @@ class YahooProvider:
     # ---------------------------------------------------------------------------------- CSV
     def _parse_csv(self, text: str, source_name: str) -> PriceSeries:
         problems = Problems(source_name)
-        rows = csv_lines(text)
-        first = next(rows, None)
-        if first is None:
-            raise FileFormatError(source_name, line=1, reason="empty: not a Yahoo CSV")
-        header_line, header = first
-        columns, _ = header_map(header, _ALIASES)
-        if "date" not in columns or "close" not in columns:
-            raise FileFormatError(
-                source_name,
-                line=header_line,
-                reason=f"not a Yahoo CSV (no Date/Close header): {snippet(text)!r}",
-            )
+        rows, header, columns = vendor_csv(text, source_name, _ALIASES, "Yahoo")
         bars: list[PriceBar] = []
         skipped = 0
         for line, cells in rows:
