@@ -22,10 +22,8 @@ from sqlmodel import Session, select
 from .. import jsonutil
 from ..db.models import (
     Alert,
-    InstrumentListing,
     Portfolio,
     Recommendation,
-    RecommendationLine,
     RunInputSnapshot,
     TaskDefinition,
     TaskRun,
@@ -35,6 +33,7 @@ from ..db.models import (
 from ..enums import RunStatus
 from ..errors import AccessDenied, NotFound, ValidationError
 from ..services.access import accessible_portfolios, require_access
+from ..services.recommendations import line_json, stored_lines
 from . import kinds
 
 RUNNING = "RUNNING"
@@ -132,30 +131,13 @@ def stored_recommendation(session: Session, run_id: int) -> dict[str, Any] | Non
     reco = session.exec(select(Recommendation).where(Recommendation.run_id == run_id)).first()
     if reco is None:
         return None
-    lines = session.exec(
-        select(RecommendationLine, InstrumentListing)
-        .join(InstrumentListing, InstrumentListing.listing_id == RecommendationLine.listing_id)
-        .where(RecommendationLine.recommendation_id == reco.recommendation_id)
-        .order_by(RecommendationLine.line_id)  # type: ignore[arg-type]
-    ).all()
     return {
         "recommendation_id": reco.recommendation_id,
         "status": reco.status.value,
         "headline": reco.headline,
         "rationale": reco.rationale,
         "constraints_report": reco.constraints_report,
-        "lines": [
-            {
-                "ticker": listing.ticker,
-                "exchange": listing.exchange,
-                "action": line.action.value,
-                "amount_base": line.amount_base,
-                "estimated_units": line.estimated_units,
-                "suppressed_by_min_trade": line.suppressed_by_min_trade,
-                "reason_code": line.reason_code,
-            }
-            for line, listing in lines
-        ],
+        "lines": [line_json(*row) for row in stored_lines(session, [reco.recommendation_id])],
     }
 
 

@@ -153,29 +153,38 @@ def _get(
     return reco, portfolio
 
 
+def stored_lines(session: Session, ids: Sequence[int]) -> list[tuple[RecommendationLine, InstrumentListing]]:
+    """The lines of these recommendations with their listings, in line order."""
+    if not ids:
+        return []
+    return list(
+        session.exec(
+            select(RecommendationLine, InstrumentListing)
+            .join(InstrumentListing, InstrumentListing.listing_id == RecommendationLine.listing_id)
+            .where(RecommendationLine.recommendation_id.in_(ids))  # type: ignore[union-attr]
+            .order_by(RecommendationLine.line_id)  # type: ignore[arg-type]
+        ).all()
+    )
+
+
+def line_json(line: RecommendationLine, listing: InstrumentListing) -> dict[str, Any]:
+    """A stored line with the keys of the engine's ``lines`` (``recommend --json``)."""
+    return {
+        "ticker": listing.ticker,
+        "exchange": listing.exchange,
+        "action": line.action.value,
+        "amount_base": line.amount_base,
+        "estimated_units": line.estimated_units,
+        "suppressed_by_min_trade": line.suppressed_by_min_trade,
+        "reason_code": line.reason_code,
+    }
+
+
 def _lines(session: Session, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
     found: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-    if not ids:
-        return found
-    rows = session.exec(
-        select(RecommendationLine, InstrumentListing)
-        .join(InstrumentListing, InstrumentListing.listing_id == RecommendationLine.listing_id)
-        .where(RecommendationLine.recommendation_id.in_(ids))  # type: ignore[union-attr]
-        .order_by(RecommendationLine.line_id)  # type: ignore[arg-type]
-    ).all()
-    for line, listing in rows:
+    for line, listing in stored_lines(session, ids):
         found[line.recommendation_id].append(
-            {
-                "line_id": line.line_id,
-                "listing_id": line.listing_id,
-                "ticker": listing.ticker,
-                "exchange": listing.exchange,
-                "action": line.action.value,
-                "amount_base": line.amount_base,
-                "estimated_units": line.estimated_units,
-                "suppressed_by_min_trade": line.suppressed_by_min_trade,
-                "reason_code": line.reason_code,
-            }
+            {"line_id": line.line_id, "listing_id": line.listing_id, **line_json(line, listing)}
         )
     return found
 
