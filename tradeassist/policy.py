@@ -93,6 +93,33 @@ ExactDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal), PlainSerializ
 NonNegativeDecimal = Annotated[ExactDecimal, AfterValidator(_non_negative)]
 
 
+def _positive(value: Decimal) -> Decimal:
+    if value <= ZERO:
+        raise ValueError(f"must be positive (got {decimal_str(value)})")
+    return value
+
+
+def _fraction_of_one(value: Decimal) -> Decimal:
+    if value < ZERO or value > ONE:
+        raise ValueError(f"must lie between 0 and 1 (got {decimal_str(value)})")
+    return value
+
+
+PositiveDecimal = Annotated[ExactDecimal, AfterValidator(_positive)]
+FractionOfOne = Annotated[ExactDecimal, AfterValidator(_fraction_of_one)]
+
+
+def _check_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Sleeve codes or TICKER:EXCHANGE keys, upper-cased, without repeats, sorted."""
+    cleaned = set()
+    for name in names:
+        value = name.strip().upper()
+        if not (SLEEVE_CODE.fullmatch(value) or LISTING_KEY.fullmatch(value)):
+            raise ValueError(f"{name!r}: name a sleeve code (e.g. GILTS) or a listing as TICKER:EXCHANGE")
+        cleaned.add(value)
+    return tuple(sorted(cleaned))
+
+
 def _check_sleeve_targets(targets: Mapping[str, Decimal]) -> Mapping[str, Decimal]:
     if not targets:
         raise ValueError("at least one sleeve is needed")
@@ -229,6 +256,61 @@ class Policy(BaseModel):
         "suppressed lines and to break exact ties between equally good trade lists.",
         validate_default=True,
     )
+
+    never_sell: Annotated[tuple[str, ...], AfterValidator(_check_names)] = Field(
+        default=(),
+        description='Listings ("TICKER:EXCHANGE") or sleeve codes that are never sold. A hard rule: the '
+        "search never proposes such a sale. Default: none. A manifesto's `never sell:` lines add to it.",
+    )
+    never_buy: Annotated[tuple[str, ...], AfterValidator(_check_names)] = Field(
+        default=(),
+        description='Listings ("TICKER:EXCHANGE") or sleeve codes that are never bought. A hard rule. '
+        "Default: none. A manifesto's `avoid:` lines add to it.",
+    )
+    max_trade_base: PositiveDecimal | None = Field(
+        default=None,
+        description="Largest consideration (GBP) of one executed line. A hard rule. Default: no limit. "
+        "A manifesto's `max single trade:` line sets it when the policy does not.",
+    )
+    max_turnover: FractionOfOne = Field(
+        default=Decimal("0.25"),
+        description="Largest fraction of the base (holdings in the strategy plus cash plus the "
+        'contribution) that one recommendation may sell. A hard rule. Default "0.25".',
+    )
+    line_penalty_base: NonNegativeDecimal | None = Field(
+        default=None,
+        description="What one executed line costs in the objective, in GBP of misallocation: a line is "
+        "worth its place only if it corrects roughly this much. Default: the policy's min_trade_base. "
+        '"0" gives the plain squared-drift objective.',
+    )
+    untargeted: Literal["hold", "sell"] = Field(
+        default="hold",
+        description='A held listing with no constituent row, or in a sleeve this strategy does not target: "hold" '
+        "(default) leaves it alone and out of the base the weights are measured on; \"sell\" counts it "
+        "with a target of 0, so a rebalance that may sell can sell it.",
+    )
+    unpriced: Literal["block", "exclude"] = Field(
+        default="block",
+        description='A held listing in the strategy without a good price (none, stale or flagged): "block" '
+        '(default) stops the recommendation and names it; "exclude" leaves it alone and out of the base, '
+        "like an untargeted holding. It is never valued at zero.",
+    )
+
+    @property
+    def line_penalty(self) -> Decimal:
+        """The per-line penalty actually used: ``line_penalty_base``, else ``min_trade_base``."""
+        return self.min_trade_base if self.line_penalty_base is None else self.line_penalty_base
+
+    def hard_rules(self) -> dict[str, Any]:
+        """The rules the search never breaks, as shown by ``strategy show``."""
+        return {
+            "never_sell": list(self.never_sell),
+            "never_buy": list(self.never_buy),
+            "max_trade_base": decimal_str(self.max_trade_base),
+            "max_turnover": decimal_str(self.max_turnover),
+            "untargeted": self.untargeted,
+            "unpriced": self.unpriced,
+        }
 
     @model_validator(mode="after")
     def _split_names_targeted_sleeves(self) -> Policy:

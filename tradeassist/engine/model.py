@@ -39,8 +39,10 @@ class Position:
     ``price_gbp`` is the GBP price per unit, already normalised (a GBX quote divided by 100,
     a foreign one converted), or None when there is no good price. ``include_in_calcs`` False
     leaves the listing out of the valuation altogether; ``tradeable`` False (unmonitored, a
-    stale price, a user lock...) keeps it in the valuation but never trades it. A listing
-    without a good price is neither valued nor traded.
+    user lock...) keeps it in the valuation but never trades it. ``price_stale`` says the
+    price is older than the policy allows: it is shown, never traded on, and a held listing
+    with a stale price counts as unpriced (``recommend`` blocks or excludes it, as the policy
+    says). A listing without a price is never valued at zero: see ``engine.scope``.
     """
 
     ticker: str
@@ -50,6 +52,7 @@ class Position:
     price_gbp: Decimal | None = None
     tradeable: bool = True
     include_in_calcs: bool = True
+    price_stale: bool = False
 
     def __post_init__(self) -> None:
         where = f"position {self.ticker}:{self.exchange}"
@@ -140,7 +143,16 @@ class PortfolioState:
         return self.cash_gbp + self.contribution_gbp
 
 
-_POSITION_KEYS = ("ticker", "exchange", "sleeve", "units", "price_gbp", "tradeable", "include_in_calcs")
+_POSITION_KEYS = (
+    "ticker",
+    "exchange",
+    "sleeve",
+    "units",
+    "price_gbp",
+    "tradeable",
+    "include_in_calcs",
+    "price_stale",
+)
 _STATE_KEYS = ("cash_gbp", "contribution_gbp", "frozen", "positions")
 
 
@@ -159,6 +171,7 @@ def state_to_dict(state: PortfolioState) -> dict[str, Any]:
                 "price_gbp": decimal_str(p.price_gbp),
                 "tradeable": p.tradeable,
                 "include_in_calcs": p.include_in_calcs,
+                "price_stale": p.price_stale,
             }
             for p in state.positions
         ],
@@ -202,6 +215,7 @@ def state_from_dict(data: Mapping[str, Any]) -> PortfolioState:
                 price_gbp=raw.get("price_gbp"),
                 tradeable=_bool(raw.get("tradeable", True), f"{where}: tradeable"),
                 include_in_calcs=_bool(raw.get("include_in_calcs", True), f"{where}: include_in_calcs"),
+                price_stale=_bool(raw.get("price_stale", False), f"{where}: price_stale"),
             )
         )
     return PortfolioState(
