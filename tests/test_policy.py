@@ -174,10 +174,12 @@ def test_canonical_form_fills_defaults_sorts_keys_and_normalises_numbers() -> No
     assert text == (
         '{"allow_sells":{"MONTHLY_ALLOC":false,"QUARTERLY_REBAL":true,"WEEKLY_REVIEW":true},"cash_buffer_base":"50",'
         '"constituent_split":{},"drift_bands":{"absolute":"0.05","relative":"0.25"},'
-        '"fee_per_trade_base":"1.5","max_lines_per_sleeve":null,"max_price_age_business_days":5,'
-        '"min_trade_base":"100",'
+        '"fee_per_trade_base":"1.5","line_penalty_base":null,"max_lines_per_sleeve":null,'
+        '"max_price_age_business_days":5,"max_trade_base":null,"max_turnover":"0.25",'
+        '"min_trade_base":"100","never_buy":[],"never_sell":[],'
         '"schema_version":1,"sell_and_buy_in_same_sleeve":true,'
-        '"sleeve_targets":{"CORE":"0.7","ENERGY":"0.15","SEMIS":"0.15"},"whole_units":true}'
+        '"sleeve_targets":{"CORE":"0.7","ENERGY":"0.15","SEMIS":"0.15"},"unpriced":"block",'
+        '"untargeted":"hold","whole_units":true}'
     )
     assert parse_policy(text) == parse_policy(EXAMPLE)
     assert policy_sha256(EXAMPLE) == sha256_of(policy_to_dict(EXAMPLE))

@@ -286,7 +286,7 @@ class Policy(BaseModel):
     untargeted: Literal["hold", "sell"] = Field(
         default="hold",
         description='A held listing with no constituent row, or in a sleeve this strategy does not target: "hold" '
-        "(default) leaves it alone and out of the base the weights are measured on; \"sell\" counts it "
+        '(default) leaves it alone and out of the base the weights are measured on; "sell" counts it '
         "with a target of 0, so a rebalance that may sell can sell it.",
     )
     unpriced: Literal["block", "exclude"] = Field(
