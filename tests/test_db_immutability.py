@@ -33,8 +33,11 @@ def _snapshot(engine: Engine, table: str) -> list[tuple]:
 
 
 def _first_non_pk_column(table: str) -> str:
+    """The column an UPDATE sets (to itself); the first key column of an all-key table
+    (strategy_version_portfolios)."""
     pk = set(_pk(table))
-    return next(c.name for c in SQLModel.metadata.tables[table].columns if c.name not in pk)
+    columns = [c.name for c in SQLModel.metadata.tables[table].columns]
+    return next((c for c in columns if c not in pk), columns[0])
 
 
 def _statements(engine: Engine, table: str) -> dict[str, str]:

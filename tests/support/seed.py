@@ -70,6 +70,10 @@ def seed_every_table(session: Session, admin: m.User) -> dict[str, object]:
         ),
     )
     add(
+        "strategy_version_portfolios",
+        m.StrategyVersionPortfolio(strategy_version_id=sv.strategy_version_id, portfolio_id=p.portfolio_id),
+    )
+    add(
         "sleeve_targets",
         m.SleeveTarget(
             strategy_version_id=sv.strategy_version_id, sleeve_code="CORE", target_weight=Decimal("1")

@@ -28,6 +28,7 @@ STREAM_TABLES: tuple[str, ...] = (
     "policy_archives",
     "manifesto_archives",
     "sleeve_targets",
+    "strategy_version_portfolios",
     "market_data_sources",
     "price_points",
     "fx_rates",
@@ -59,9 +60,13 @@ def _message(table: str, what: str) -> str:
     return f"{table} {APPEND_ONLY_MESSAGE}: {what} refused"
 
 
-def sqlite_ddl(columns_of: dict[str, Iterable[str]]) -> list[str]:
+def sqlite_ddl(columns_of: dict[str, Iterable[str]], tables: Iterable[str] | None = None) -> list[str]:
+    """The triggers for ``tables`` (default: every protected table)."""
+    wanted = set(tables) if tables is not None else None
     statements: list[str] = []
     for table in STREAM_TABLES:
+        if wanted is not None and table not in wanted:
+            continue
         statements += [
             f"CREATE TRIGGER IF NOT EXISTS trg_{table}_no_update BEFORE UPDATE ON {table} "
             f"BEGIN SELECT RAISE(ABORT, '{_message(table, 'UPDATE')}'); END",
@@ -69,6 +74,8 @@ def sqlite_ddl(columns_of: dict[str, Iterable[str]]) -> list[str]:
             f"BEGIN SELECT RAISE(ABORT, '{_message(table, 'DELETE')}'); END",
         ]
     for table, mutable in GUARDED_TABLES.items():
+        if wanted is not None and table not in wanted:
+            continue
         fixed = [c for c in columns_of[table] if c not in mutable]
         changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in fixed)
         statements += [
@@ -104,9 +111,13 @@ PG_FUNCTIONS = [
 ]
 
 
-def postgresql_ddl() -> list[str]:
+def postgresql_ddl(tables: Iterable[str] | None = None) -> list[str]:
+    """The trigger functions and the triggers for ``tables`` (default: every protected table)."""
+    wanted = set(tables) if tables is not None else None
     statements = list(PG_FUNCTIONS)
     for table in STREAM_TABLES:
+        if wanted is not None and table not in wanted:
+            continue
         statements += [
             f"CREATE OR REPLACE TRIGGER trg_{table}_no_change BEFORE UPDATE OR DELETE ON {table} "
             f"FOR EACH ROW EXECUTE FUNCTION tradeassist_refuse_change()",
@@ -114,6 +125,8 @@ def postgresql_ddl() -> list[str]:
             f"FOR EACH STATEMENT EXECUTE FUNCTION tradeassist_refuse_change()",
         ]
     for table, mutable in GUARDED_TABLES.items():
+        if wanted is not None and table not in wanted:
+            continue
         cols = ", ".join(f"'{c}'" for c in mutable)
         statements += [
             f"CREATE OR REPLACE TRIGGER trg_{table}_fixed_columns BEFORE UPDATE ON {table} "
@@ -127,15 +140,21 @@ def postgresql_ddl() -> list[str]:
 
 
 def install(connection: Connection) -> None:
-    """Create the triggers on ``connection`` (migrations call this after changing tables)."""
+    """Create the triggers on ``connection`` (migrations call this after changing tables).
+
+    Only for the protected tables that exist: an earlier revision (the baseline) installs the
+    triggers before a later one creates its tables, and that one installs them again.
+    """
+    inspector = inspect(connection)
+    existing = set(inspector.get_table_names())
     if connection.dialect.name == "sqlite":
-        inspector = inspect(connection)
-        columns_of = {t: [c["name"] for c in inspector.get_columns(t)] for t in GUARDED_TABLES}
+        guarded = [t for t in GUARDED_TABLES if t in existing]
+        columns_of = {t: [c["name"] for c in inspector.get_columns(t)] for t in guarded}
         for table in (*STREAM_TABLES, *GUARDED_TABLES):
             for name in ("no_update", "no_delete", "fixed_columns"):
                 connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS trg_{table}_{name}")
-        statements = sqlite_ddl(columns_of)
+        statements = sqlite_ddl(columns_of, existing)
     else:
-        statements = postgresql_ddl()
+        statements = postgresql_ddl(existing)
     for statement in statements:
         connection.exec_driver_sql(statement)

@@ -17,6 +17,7 @@ from .strategy import (
     Sleeve,
     SleeveTarget,
     StrategyVersion,
+    StrategyVersionPortfolio,
 )
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "Sleeve",
     "SleeveTarget",
     "StrategyVersion",
+    "StrategyVersionPortfolio",
     "TaskDefinition",
     "TaskRun",
     "TaskRunClaim",

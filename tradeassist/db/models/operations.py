@@ -53,7 +53,14 @@ class TaskRunClaim(SQLModel, table=True):
 
 class TaskRun(SQLModel, table=True):
     """Written once, when the run ends. Added columns: ``slot_at`` and ``as_of`` (what was run),
-    ``notebook_path`` and ``html_path`` (the artefacts), ``error_message`` (redacted)."""
+    ``notebook_path`` and ``html_path`` (the artefacts), ``error_message`` (redacted).
+
+    ``strategy_version_id`` (nullable; in the data model from the start, filled since strategy
+    scopes, migration 0005) is the version that governed the run's portfolio when its inputs
+    were read (``strategy.governing_strategy``), the same as the input snapshot's: the review
+    of the run's recommendation is made against it, whatever is approved later. NULL for a run
+    that read no strategy (prices, alerts, a frozen portfolio, a failure before its inputs).
+    """
 
     __tablename__ = "task_runs"
 

@@ -1,4 +1,5 @@
-"""§3 Strategy: sleeves, versions with archived policy and manifesto, targets, constituents."""
+"""§3 Strategy: sleeves, versions with archived policy and manifesto, the portfolios each version
+governs, targets, constituents."""
 
 from __future__ import annotations
 
@@ -43,6 +44,23 @@ class StrategyVersion(SQLModel, table=True):
     created_by_user_id: int = fk_field("users.user_id")
     created_at: datetime = ts_field(now=True)
     approved_at: datetime | None = ts_field(nullable=True)
+
+
+class StrategyVersionPortfolio(SQLModel, table=True):
+    """Added table: the portfolios a strategy version governs (its scope).
+
+    Written once, with the version (``strategy add --portfolio``, by default every portfolio
+    the author owns), and never changed: a stream table, append-only by trigger. A portfolio
+    is governed by the APPROVED version whose scope holds it; the strategy service keeps that
+    to at most one (approving a version retires the approved versions that share a portfolio
+    with it). Migration 0005 gave every version older than scopes a scope of every portfolio
+    that existed then: the old meaning, one strategy for all.
+    """
+
+    __tablename__ = "strategy_version_portfolios"
+
+    strategy_version_id: int = fk_field("strategy_versions.strategy_version_id", primary_key=True)
+    portfolio_id: int = fk_field("portfolios.portfolio_id", primary_key=True)
 
 
 class PolicyArchive(SQLModel, table=True):
