@@ -20,7 +20,8 @@ from tradeassist.engine.recommend import (
     recommend_from_snapshot,
     snapshot,
 )
-from tradeassist.engine.valuation import apply_trades, objective
+from tradeassist.engine.scope import scope
+from tradeassist.engine.valuation import apply_trades, objective, total_value
 from tradeassist.enums import TradeAction
 from tradeassist.errors import ValidationError
 from tradeassist.jsonutil import dumps
@@ -38,7 +39,8 @@ EXAMPLE_POLICY = {
 
 
 def policy(**changes: object) -> Policy:
-    return parse_policy({**EXAMPLE_POLICY, **changes})
+    """The example policy; DEAD (held, no price) is left out of the base rather than blocking."""
+    return parse_policy({**EXAMPLE_POLICY, "unpriced": "exclude", **changes})
 
 
 def drifted(cash: str = "120.55", contribution: str = "1000", frozen: bool = False) -> PortfolioState:
@@ -295,9 +297,15 @@ def test_no_negative_holdings_and_only_what_may_be_traded_is(case) -> None:
 def test_trading_never_makes_the_objective_worse_when_no_trade_is_affordable(case) -> None:
     state, rules, kind = case
     reco = recommend(state, rules, kind, max_nodes=NODES)
-    after = apply_trades(state, executed_trades(state, reco), rules.fee_per_trade_base)
+    # Weights are measured on the scoped base, against the targets used (rescaled when a sleeve
+    # cannot be held); each executed line adds the line penalty.
+    scoped = scope(state, rules)
+    after = apply_trades(scoped.state, executed_trades(state, reco), rules.fee_per_trade_base)
+    base = total_value(scoped.state)
+    penalty = (Fraction(rules.line_penalty) / Fraction(base)) ** 2 if base > 0 else Fraction(0)
     if state.cash_gbp + state.contribution_gbp >= rules.cash_buffer_base:  # "no trades" is feasible
-        assert objective(after, rules) <= objective(state, rules)
+        cost = objective(after, scoped.policy) + len(reco.executed_lines) * penalty
+        assert cost <= objective(scoped.state, scoped.policy)
 
 
 @PROPERTIES

@@ -25,6 +25,7 @@ ListingKey = tuple[str, str]  # (ticker, exchange)
 # Why a position is left alone: shown in the rationale so the user sees what was skipped.
 NOT_IN_CALCS = "EXCLUDED_FROM_CALCS"
 NO_GOOD_PRICE = "NO_GOOD_PRICE"
+STALE_PRICE = "STALE_PRICE"
 NOT_TRADEABLE = "NOT_TRADEABLE"
 
 
@@ -85,7 +86,7 @@ class Position:
 
     @property
     def can_trade(self) -> bool:
-        return self.valued and self.tradeable
+        return self.valued and self.tradeable and not self.price_stale
 
     @property
     def left_alone_because(self) -> str | None:
@@ -93,6 +94,8 @@ class Position:
             return NOT_IN_CALCS
         if self.price_gbp is None:
             return NO_GOOD_PRICE
+        if self.price_stale:
+            return STALE_PRICE
         if not self.tradeable:
             return NOT_TRADEABLE
         return None
@@ -265,6 +268,17 @@ class RecommendationLine:
         }
 
 
+EXPLAIN_KEYS = (
+    "left_alone",
+    "excluded_value_base",
+    "rules_fired",
+    "objective",
+    "lower_bound",
+    "proven_optimal",
+    "nodes",
+)
+
+
 @dataclass(frozen=True)
 class Recommendation:
     """What the engine advises, and why. "No trades" is a recommendation too."""
@@ -286,6 +300,12 @@ class Recommendation:
     @property
     def suppressed_lines(self) -> tuple[RecommendationLine, ...]:
         return tuple(line for line in self.lines if line.suppressed_by_min_trade)
+
+    def explain(self) -> dict[str, Any]:
+        """What was left alone and why, the rules fired and the search's proof, from the rationale:
+        the keys ``recommend --json`` adds beside the stored four."""
+        rationale = to_json_value(self.rationale)
+        return {key: rationale.get(key) for key in EXPLAIN_KEYS}
 
     def to_json_dict(self) -> dict[str, Any]:
         """Exactly ``headline``, ``rationale``, ``constraints_report``, ``lines``; decimals as strings."""

@@ -50,7 +50,8 @@ from .model import (
 )
 from .optimizer import DEFAULT_MAX_NODES, Solution, solve
 from .problem import AllocationProblem, build_problem, constituent_shares
-from .valuation import SleeveDrift, apply_trades, drift_report, objective
+from .scope import NO_SLEEVE_HELD, REASON_WORDS, Scoped, scope
+from .valuation import SleeveDrift, apply_trades, drift_report, objective, total_value
 
 SNAPSHOT_VERSION = 1
 ENGINE_KINDS = (TaskKind.WEEKLY_REVIEW, TaskKind.MONTHLY_ALLOC, TaskKind.QUARTERLY_REBAL)
@@ -208,16 +209,33 @@ def _line(
 
 
 def _headline(
-    kind: TaskKind, rules: list[str], breaches: list[str], lines: tuple[RecommendationLine, ...], report: dict
+    kind: TaskKind,
+    rules: list[str],
+    breaches: list[str],
+    lines: tuple[RecommendationLine, ...],
+    report: dict,
+    scoped: Scoped,
 ) -> str:
     executed = [line for line in lines if not line.suppressed_by_min_trade]
     if kind is TaskKind.WEEKLY_REVIEW:
         if not breaches:
             return "Drift check: every sleeve is within its band."
         found = f"Drift check: {len(breaches)} sleeve(s) outside their bands ({', '.join(breaches)})"
-        return f"{found}. {_headline(TaskKind.QUARTERLY_REBAL, rules, breaches, lines, report)}"
+        return f"{found}. {_headline(TaskKind.QUARTERLY_REBAL, rules, breaches, lines, report, scoped)}"
     if FROZEN in rules:
         return "No trades: the portfolio is frozen."
+    if scoped.blocked:
+        names = ", ".join(f"{e['ticker']}:{e['exchange']}" for e in scoped.blocking)
+        return (
+            f"No trades: {names} held without a good price (none, or too old); it is never valued at "
+            'zero. Import its prices, or set "unpriced": "exclude" in the policy to leave it out.'
+        )
+    if NO_SLEEVE_HELD in rules:
+        return (
+            f"No trades: none of the strategy's sleeves ({', '.join(scoped.sleeves_not_held)}) has a "
+            "listing in this portfolio that can be bought; map listings to sleeves with "
+            "`tradeassist constituent add`."
+        )
     if NOTHING_TO_VALUE in rules:
         return "No trades: nothing in the portfolio can be valued."
     if NOT_NEEDED in rules:
@@ -254,14 +272,12 @@ def recommend(
     policy = parse_policy(policy)
     kind = _kind(kind)
     sells = policy.sells_allowed(kind)
-    before = drift_report(state, policy)
+    scoped = scope(state, policy)
+    work, rules_policy = scoped.state, scoped.policy
+    before = drift_report(work, rules_policy)
     breaches = [row.sleeve for row in before if row.breached]
-    rules: list[str] = []
-    left_alone = [
-        {"ticker": p.ticker, "exchange": p.exchange, "reason": p.left_alone_because}
-        for p in state.positions
-        if p.left_alone_because is not None
-    ]
+    rules: list[str] = list(scoped.rules)
+    left_alone = [*scoped.left_alone, *scoped.blocking]
     if left_alone:
         rules.append(LISTINGS_LEFT_ALONE)
     untargeted = sorted({row.sleeve for row in before if row.sleeve not in policy.sleeve_targets})
@@ -271,20 +287,22 @@ def recommend(
     money_available = state.cash_available_gbp - policy.cash_buffer_base
     if money_available < ZERO:
         rules.append(CASH_BELOW_BUFFER)
-    total_before = sum((row.value_gbp for row in before), ZERO) + state.cash_available_gbp
+    total_before = total_value(work)
 
     trades: dict[int, int] = {}
     ideal: dict[int, int] = {}
     search: dict[str, Any] = {"ran": False}
     if state.frozen:
         rules.append(FROZEN)
+    elif scoped.blocked or NO_SLEEVE_HELD in rules:
+        pass  # the rule already fired says why
     elif total_before <= ZERO:
         rules.append(NOTHING_TO_VALUE)
     elif kind in (TaskKind.QUARTERLY_REBAL, TaskKind.WEEKLY_REVIEW) and not breaches:
         rules.append(DRIFT_CHECK_ONLY if kind is TaskKind.WEEKLY_REVIEW else NOT_NEEDED)
     else:
         rules.append(SELLS_ALLOWED if sells else BUY_ONLY)
-        problem = build_problem(state, policy, sells=sells)
+        problem = build_problem(work, rules_policy, sells=sells)
         solution = solve(problem, max_nodes=max_nodes)
         search = _search_report(solution, max_nodes)
         if solution is None:
@@ -295,34 +313,91 @@ def recommend(
                 rules.append(SEARCH_NOT_PROVEN)
             if not trades:
                 rules.append(NO_IMPROVEMENT)
-            ideal = _ideal_units(state, policy, problem, sells)
+            ideal = _ideal_units(work, rules_policy, problem, sells)
 
-    lines = _lines(state, kind, trades, ideal, policy.min_trade_base)
+    lines = _lines(work, kind, trades, ideal, policy.min_trade_base)
     after_state = apply_trades(
-        state,
-        {state.positions[i].key: q for i, q in trades.items()},
+        work,
+        {work.positions[i].key: q for i, q in trades.items()},
         policy.fee_per_trade_base,
     )
-    after = drift_report(after_state, policy)
-    report = _constraints(state, policy, lines, money_available, search)
+    after = drift_report(after_state, rules_policy)
+    report = _constraints(state, policy, lines, money_available, search, total_before)
+    executed = sum(1 for line in lines if not line.suppressed_by_min_trade)
+    penalty = _line_penalty(policy, total_before)
+    objective_before = objective(work, rules_policy)
+    objective_after = objective(after_state, rules_policy) + executed * penalty
     rationale = {
         "kind": kind.value,
         "rules_fired": rules,
         "bands": {"absolute": policy.drift_bands.absolute, "relative": policy.drift_bands.relative},
+        "targets_used": dict(rules_policy.sleeve_targets),
+        "sleeves_not_held": list(scoped.sleeves_not_held),
         "sleeves": _sleeve_rows(before, after),
         "breached_before": breaches,
         "breached_after": [row.sleeve for row in after if row.breached],
-        "objective_before": _shown(objective(state, policy), OBJECTIVE_PLACES),
-        "objective_after": _shown(objective(after_state, policy), OBJECTIVE_PLACES),
+        "objective_before": _shown(objective_before, OBJECTIVE_PLACES),
+        "objective_after": _shown(objective_after, OBJECTIVE_PLACES),
+        "objective": _shown(objective_after, OBJECTIVE_PLACES),
+        "line_penalty_base": policy.line_penalty,
+        "lower_bound": search.get("lower_bound"),
+        "proven_optimal": search.get("proven_optimal"),
+        "nodes": search.get("nodes"),
         "left_alone": left_alone,
+        "excluded_value_base": scoped.excluded_value,
+        "unpriced_holdings": list(scoped.blocking),
         "untargeted_sleeves": untargeted,
+        "positions": _positions(state, work, policy),
     }
     return Recommendation(
-        headline=_headline(kind, rules, breaches, lines, report),
+        headline=_headline(kind, rules, breaches, lines, report, scoped),
         rationale=rationale,
         constraints_report=report,
         lines=lines,
     )
+
+
+def _line_penalty(policy: Policy, total: Decimal) -> Fraction:
+    """(P / T)**2: what one executed line adds to the objective."""
+    if total <= ZERO:
+        return Fraction(0)
+    return (Fraction(policy.line_penalty) / Fraction(total)) ** 2
+
+
+def _positions(state: PortfolioState, work: PortfolioState, policy: Policy) -> list[dict[str, Any]]:
+    """Every listing the recommendation looked at, as the guard re-checks it: units, price,
+    value (None when there is no price: never zero), whether it is in the base and targeted."""
+    rows = []
+    for original, scoped in zip(state.positions, work.positions, strict=True):
+        price = original.price_gbp
+        rows.append(
+            {
+                "ticker": original.ticker,
+                "exchange": original.exchange,
+                "sleeve": original.sleeve,
+                "units": original.units,
+                "price_gbp": price,
+                "price_stale": original.price_stale,
+                "value_base": None if price is None else original.units * price,
+                "in_base": scoped.valued,
+                "targeted": original.sleeve in policy.sleeve_targets,
+            }
+        )
+    return rows
+
+
+def left_alone_summary(rationale: Mapping[str, Any]) -> str | None:
+    """One line saying what was left alone and why, or None when nothing was."""
+    entries = rationale.get("left_alone") or ()
+    if not entries:
+        return None
+    parts = []
+    for entry in entries:
+        value = entry.get("value_base")
+        worth = "value unknown" if value is None else _gbp(Decimal(str(value)))
+        reason = REASON_WORDS.get(str(entry.get("reason")), str(entry.get("reason")).lower())
+        parts.append(f"{entry['ticker']}:{entry['exchange']} ({reason}, {worth})")
+    return "Left alone: " + "; ".join(parts) + "."
 
 
 def _search_report(solution: Solution | None, max_nodes: int) -> dict[str, Any]:
@@ -344,6 +419,7 @@ def _constraints(
     lines: tuple[RecommendationLine, ...],
     money_available: Decimal,
     search: dict[str, Any],
+    base: Decimal,
 ) -> dict[str, Any]:
     executed = [line for line in lines if not line.suppressed_by_min_trade]
     buys = sum((line.amount_base for line in executed if line.action is TradeAction.BUY), ZERO)
@@ -364,6 +440,10 @@ def _constraints(
         "min_trade": policy.min_trade_base,
         "fee_per_trade": policy.fee_per_trade_base,
         "executed_lines": len(executed),
+        "base_value": base,
+        "max_turnover": policy.max_turnover,
+        "turnover_limit": policy.max_turnover * base,
+        "hard_rules": policy.hard_rules(),
         "suppressed_lines": [
             {
                 "ticker": line.ticker,
