@@ -130,7 +130,19 @@ def test_recommend_cli_prints_the_documented_json(demo_url: str, tmp_path) -> No
     )
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    assert set(document) == {"headline", "rationale", "constraints_report", "lines"}
+    assert set(document) == {
+        "headline",
+        "rationale",
+        "constraints_report",
+        "lines",
+        "left_alone",
+        "excluded_value_base",
+        "rules_fired",
+        "objective",
+        "lower_bound",
+        "proven_optimal",
+        "nodes",
+    }
     for line in document["lines"]:
         assert set(line) == {
             "ticker",

@@ -19,7 +19,9 @@ def recommend(
     as_of: str = AS_OF_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Compute a recommendation with the approved strategy and print it (nothing is stored)."""
+    """Compute a recommendation with the strategy governing the portfolio and print it (nothing
+    is stored). ``--json`` adds ``left_alone``, ``excluded_value_base``, ``rules_fired``,
+    ``objective``, ``lower_bound``, ``proven_optimal`` and ``nodes`` beside the stored four keys."""
     from ..services import advice
 
     with work(readonly=True) as (session, actor):
@@ -31,12 +33,17 @@ def recommend(
             as_of=parse_as_of(as_of),
             contribution=contribution,
         )
+    from ..engine.recommend import left_alone_summary
+
     result = advice.recommend(inputs)
-    document = result.to_json_dict()
+    document = {**result.to_json_dict(), **result.explain()}
     if as_json:
         emit_json(document)
         return
     typer.echo(document["headline"])
+    summary = left_alone_summary(document["rationale"])
+    if summary:
+        typer.echo(summary)
     if document["lines"]:
         emit_table(document["lines"])
     report = document["constraints_report"]
