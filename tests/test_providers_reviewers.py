@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -80,12 +81,45 @@ def line(
     }
 
 
+def position(
+    ticker: str,
+    sleeve: str | None,
+    units: str,
+    price: str | None,
+    *,
+    exchange: str = "LSE",
+    in_base: bool = True,
+    targeted: bool = True,
+) -> dict[str, Any]:
+    """A holding as ``rationale["positions"]`` states it (value = units x price, None unpriced)."""
+    value = None if price is None else str(Decimal(units) * Decimal(price))
+    return {
+        "ticker": ticker,
+        "exchange": exchange,
+        "sleeve": sleeve,
+        "units": units,
+        "price_gbp": price,
+        "value_base": value,
+        "in_base": in_base,
+        "targeted": targeted,
+    }
+
+
+# What the default recommendation was computed from: £5,720 of holdings, every one in the base.
+POSITIONS = [
+    position("VWRP", "CORE", "40", "100.50"),
+    position("SEMI", "SEMIS", "12", "75"),
+    position("INRG", "ENERGY", "100", "8"),
+]
+
+
 def recommendation(**changes: Any) -> dict[str, Any]:
     base = {
         "headline": "Buy 3 VWRP and 2 SEMI",
         "rationale": {
             "drift_before": {"CORE": "-0.06", "SEMIS": "0.02", "ENERGY": "0.04"},
             "drift_after": {"CORE": "-0.01", "SEMIS": "0.01", "ENERGY": "0.00"},
+            "positions": copy.deepcopy(POSITIONS),
         },
         "constraints_report": {
             "cash_available_base": "600",
@@ -218,8 +252,8 @@ RECOMMENDATION_CASES = [
         "sell in a quarterly rebalance",
         _rec(
             task_kind="QUARTERLY_REBAL",
-            lines=[line("VWRP", "SELL", "301.50", "3"), line("SEMI", "BUY", "150.00", "2")],
-            constraints_report=report("600", "748.5"),
+            lines=[line("VWRP", "SELL", "301.50", "3"), line("SEMI", "BUY", "450.00", "6")],
+            constraints_report=report("250", "98.5"),
         ),
         Verdict.PASS,
     ),
@@ -231,7 +265,7 @@ RECOMMENDATION_CASES = [
             constraints_report=report("600", "696"),
         ),
         Verdict.FAIL,
-        ("#1 SELL SEMI:LSE £300: the manifesto says never sell: SEMIS",),
+        ("#1 SELL SEMI:LSE £300.00: the manifesto says never sell: SEMIS",),
     ),
     Case(
         "sell of a never-sell sleeve given on the line",
@@ -244,14 +278,19 @@ RECOMMENDATION_CASES = [
         ("never sell: SEMIS",),
     ),
     Case(
-        "sell whose sleeve is unknown",
+        "sell whose sleeve is unknown (a recommendation that does not list its holdings)",
         _rec(
             task_kind="QUARTERLY_REBAL",
+            rationale={},
             lines=[line("INRG", "SELL", "300", "40")],
             constraints_report=report("600", "898.5"),
         ),
         Verdict.WARN,
-        ("#1 SELL INRG:LSE £300: its sleeve is not known", "'never sell: SEMIS' could not be checked"),
+        (
+            "#1 SELL INRG:LSE £300.00: its sleeve is not known",
+            "'never sell: SEMIS' could not be checked",
+            "does not list the holdings it was computed from",
+        ),
     ),
     Case(
         "sell without a task kind",
@@ -278,7 +317,7 @@ RECOMMENDATION_CASES = [
         "executed line below the minimum trade",
         _rec(lines=[line("VWRP", "BUY", "80.00", "1")], constraints_report=report("600", "518.5")),
         Verdict.FAIL,
-        ("#1 BUY VWRP:LSE £80.00: below the minimum trade of £100",),
+        ("#1 BUY VWRP:LSE £80.00: below the minimum trade of £100.00",),
     ),
     Case(
         "suppressed line that reaches the minimum",
@@ -287,7 +326,7 @@ RECOMMENDATION_CASES = [
             constraints_report=report("600", "297"),
         ),
         Verdict.WARN,
-        ("#2 BUY INRG:LSE £120: suppressed although it reaches the minimum of £100",),
+        ("#2 BUY INRG:LSE £120.00: suppressed although it reaches the minimum of £100.00",),
     ),
     Case(
         "fractional units",
@@ -299,13 +338,13 @@ RECOMMENDATION_CASES = [
         "cash left below the buffer",
         _rec(constraints_report=report("480")),
         Verdict.FAIL,
-        ("the trades leave £25.50 cash, below the £50 buffer",),
+        ("the trades leave £25.50 cash, below the £50.00 buffer",),
     ),
     Case(
         "trades cost more than the money available",
         _rec(constraints_report=report("400")),
         Verdict.FAIL,
-        ("the trades cost £451.50 plus £3.0 fees, more than the £400 available",),
+        ("the trades cost £451.50 plus £3.00 fees, more than the £400.00 available",),
     ),
     Case(
         "stated cash left disagrees with the lines",
@@ -317,7 +356,7 @@ RECOMMENDATION_CASES = [
         "stated fees disagree with the policy",
         _rec(constraints_report=report("600", "145.50", "1.50")),
         Verdict.WARN,
-        ("states fees of £1.50; 2 line(s) at £1.5 cost £3.0",),
+        ("states fees of £1.50; 2 line(s) at £1.50 cost £3.00",),
     ),
     Case(
         "no cash figures",
@@ -340,7 +379,7 @@ RECOMMENDATION_CASES = [
         "above the manifesto's max single trade",
         _rec(lines=[line("VWRP", "BUY", "5100.00", "51")], constraints_report=report("6000", "898.50")),
         Verdict.FAIL,
-        ("#1 BUY VWRP:LSE £5100.00: above the manifesto's max single trade of £5000",),
+        ("#1 BUY VWRP:LSE £5,100.00: above the manifesto's max single trade of £5,000.00",),
     ),
     Case(
         "buying an avoided ticker",
@@ -350,8 +389,8 @@ RECOMMENDATION_CASES = [
         ),
         Verdict.FAIL,
         (
-            "#1 BUY TSLA:XNAS £250: the manifesto says avoid: TSLA",
-            "#2 BUY ARKK:LSE £200: the manifesto says avoid",
+            "#1 BUY TSLA:XNAS £250.00: the manifesto says avoid: TSLA",
+            "#2 BUY ARKK:LSE £200.00: the manifesto says avoid",
         ),
     ),
     Case(
@@ -369,6 +408,39 @@ RECOMMENDATION_CASES = [
         Verdict.WARN,
         ("manifesto line 10 (max single trade: lots): expected an amount", "that rule was not checked"),
     ),
+    # The guard's own checks (rules-v2): from the holdings the recommendation lists.
+    Case(
+        "a holding counted with no price",
+        _rec(rationale={"positions": [*POSITIONS, position("XDWL", "CORE", "12", None)]}),
+        Verdict.FAIL,
+        ("XDWL on LSE (12 units) is counted in the portfolio with no price",),
+    ),
+    Case(
+        "sells above the turnover limit",
+        _rec(
+            task_kind="QUARTERLY_REBAL",
+            lines=[line("VWRP", "SELL", "1608.00", "16"), line("SEMI", "BUY", "1500", "20")],
+            constraints_report=report("600", "705"),
+        ),
+        Verdict.FAIL,
+        ("the sells come to £1,608.00, more than the 25% of the portfolio (£1,580.00 of £6,320.00)",),
+    ),
+    Case(
+        "a sleeve sold out",
+        _rec(
+            task_kind="QUARTERLY_REBAL",
+            lines=[line("INRG", "SELL", "800", "100"), line("VWRP", "BUY", "804", "8")],
+            constraints_report=report("600", "593"),
+        ),
+        Verdict.FAIL,
+        ("the trades sell all of sleeve ENERGY (£800.00 before, nothing after)",),
+    ),
+    Case(
+        "cash left idle by a monthly allocation",
+        _rec(lines=[line("VWRP", "BUY", "201.00", "2")], constraints_report=report("600", "397.50")),
+        Verdict.WARN,
+        ("£347.50 is left unspent above the £50.00 cash buffer, more than the smallest trade of £100.00",),
+    ),
 ]
 
 
@@ -379,8 +451,8 @@ def test_builtin_rules_recommendation(case: Case) -> None:
     assert verdict.verdict is case.verdict, verdict.reasons
     for fragment in case.fragments:
         assert any(fragment in reason for reason in verdict.reasons), (fragment, verdict.reasons)
-    assert (verdict.provider, verdict.model) == ("builtin-rules", "rules-v1")
-    assert verdict.request_hash == request_hash(request, "builtin-rules", "rules-v1")
+    assert (verdict.provider, verdict.model) == ("builtin-rules", "rules-v2")
+    assert verdict.request_hash == request_hash(request, "builtin-rules", "rules-v2")
     assert verdict.response_json["verdict"] == case.verdict.value
     assert verdict.response_json["reasons"] == list(verdict.reasons)
     assert BuiltinRulesReviewer().review(case.request()) == verdict  # deterministic
@@ -401,8 +473,8 @@ def test_builtin_rules_reports_every_failure_at_once() -> None:
         "frozen",
         "does not allow MONTHLY_ALLOC to sell",
         "below the minimum trade",
-        "more than the £600 available",
-        "below the £50 buffer",
+        "more than the £600.00 available",
+        "below the £50.00 buffer",
         "max single trade",
         "never sell: SEMIS",
         "avoid: TSLA",
@@ -433,7 +505,7 @@ MANIFESTO_CASES = [
         "a max single trade below the minimum trade",
         MANIFESTO + "- max single trade: 50\n",
         Verdict.WARN,
-        ("max single trade (£50) is below the policy's minimum trade (£100)",),
+        ("max single trade (£50.00) is below the policy's minimum trade (£100.00)",),
     ),
 ]
 
