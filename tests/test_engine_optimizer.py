@@ -35,9 +35,22 @@ def policy_for(
     switches: bool = False,
     split: dict | None = None,
     lines_per_sleeve: int | None = None,
+    penalty: str | None = "0",
+    never_sell: tuple[str, ...] = (),
+    never_buy: tuple[str, ...] = (),
+    max_trade: str | None = None,
+    turnover: str = "1",
 ) -> Policy:
+    """A policy for these tests: by default the plain objective (no line penalty) and no hard
+    rule, as before they existed; ``penalty=None`` takes the policy's default (min_trade)."""
+    extra: dict = {"never_sell": list(never_sell), "never_buy": list(never_buy), "max_turnover": turnover}
+    if penalty is not None:
+        extra["line_penalty_base"] = penalty
+    if max_trade is not None:
+        extra["max_trade_base"] = max_trade
     return parse_policy(
         {
+            **extra,
             "sleeve_targets": targets,
             "drift_bands": {"absolute": "0.05", "relative": "0.25"},
             "min_trade_base": min_trade,
@@ -73,23 +86,44 @@ def vector_count(state: PortfolioState, policy: Policy, sells: bool) -> int:
     return count
 
 
+def named(names: tuple[str, ...], position: Position) -> bool:
+    own = {position.sleeve, position.ticker, f"{position.ticker}:{position.exchange}"}
+    return any(name.upper() in {o.upper() for o in own} for name in names)
+
+
 def exhaustive(state: PortfolioState, policy: Policy, sells: bool) -> tuple[tuple, tuple[int, ...]] | None:
-    """The least (objective, lines, split distance, units) over all feasible vectors, and its units."""
+    """The least (objective, lines, split distance, units) over all feasible vectors, and its units.
+
+    The objective is the squared drift plus ``lines * (line_penalty / T)**2``; the hard rules
+    (never_sell, never_buy, max_trade_base, max_turnover, no kept sleeve sold to zero) are
+    checked here from the policy, as written in its docs."""
     tradeable = sorted((p for p in state.positions if p.can_trade), key=lambda p: p.key)
     money = Fraction(state.cash_gbp + state.contribution_gbp - policy.cash_buffer_base)
     fee, least = Fraction(policy.fee_per_trade_base), Fraction(policy.min_trade_base)
+    most = None if policy.max_trade_base is None else Fraction(policy.max_trade_base)
     ranges = unit_ranges(state, policy, sells)
     valued = [p for p in state.positions if p.valued]
     sleeves = sorted(set(policy.sleeve_targets) | {p.sleeve for p in valued})
     base = {s: sum((Fraction(p.value_gbp) for p in valued if p.sleeve == s), Fraction(0)) for s in sleeves}
     total = sum(base.values(), Fraction(0)) + Fraction(state.cash_gbp + state.contribution_gbp)
     targets = {s: Fraction(policy.sleeve_targets.get(s, 0)) for s in sleeves}
+    line_cost = (Fraction(policy.line_penalty) / total) ** 2 if total else Fraction(0)
+    turnover = Fraction(policy.max_turnover) * total
+    kept = [s for s in sleeves if targets[s] > 0 and base[s] > 0]
     shares = split_shares(tradeable, policy)
     best = None
     for units in itertools.product(*ranges):
         amounts = [Fraction(p.price_gbp) * q for p, q in zip(tradeable, units, strict=True)]
         lines = sum(1 for q in units if q)
         if any(q and abs(a) < least for q, a in zip(units, amounts, strict=True)):
+            continue
+        if most is not None and any(abs(a) > most for a in amounts):
+            continue
+        if any(q > 0 and named(policy.never_buy, p) for p, q in zip(tradeable, units, strict=True)):
+            continue
+        if any(q < 0 and named(policy.never_sell, p) for p, q in zip(tradeable, units, strict=True)):
+            continue
+        if -sum((a for a in amounts if a < 0), Fraction(0)) > turnover:
             continue
         if sum(amounts) + fee * lines > money:
             continue
@@ -109,7 +143,10 @@ def exhaustive(state: PortfolioState, policy: Policy, sells: bool) -> tuple[tupl
         spend = dict.fromkeys(sleeves, Fraction(0))
         for p, a in zip(tradeable, amounts, strict=True):
             spend[p.sleeve] += a
+        if any(base[s] + spend[s] <= 0 for s in kept):
+            continue
         value = sum(((base[s] + spend[s]) / after_total - targets[s]) ** 2 for s in sleeves)
+        value += lines * line_cost
         split = sum(
             (a - share * spend[p.sleeve]) ** 2 for p, a, share in zip(tradeable, amounts, shares, strict=True)
         )
@@ -180,6 +217,8 @@ def portfolios(draw: st.DrawFn) -> tuple[PortfolioState, Policy, bool]:
     in_a = [p.label for p in positions if p.sleeve == "A"]
     if len(in_a) >= 2 and draw(st.booleans()):
         split = {"A": {in_a[0]: "0.8", in_a[1]: "0.2"}}
+    names = [*codes, *(p.label for p in positions), *(p.ticker for p in positions)]
+    rules = st.lists(st.sampled_from(names), max_size=1).map(tuple)
     policy = policy_for(
         targets,
         min_trade=draw(st.sampled_from(["0", "25", "25", "100"])),
@@ -189,6 +228,11 @@ def portfolios(draw: st.DrawFn) -> tuple[PortfolioState, Policy, bool]:
         switches=draw(st.booleans()),
         split=split,
         lines_per_sleeve=draw(st.sampled_from([None, None, 1, 2])),
+        penalty=draw(st.sampled_from([None, "0", "0", "10", "40", "150"])),
+        never_sell=draw(rules) if draw(st.booleans()) else (),
+        never_buy=draw(rules) if draw(st.booleans()) else (),
+        max_trade=draw(st.sampled_from([None, None, "60", "150", "400"])),
+        turnover=draw(st.sampled_from(["1", "1", "0.25", "0.1", "0.02"])),
     )
     state = PortfolioState(cash_gbp=cash, contribution_gbp=contribution, positions=tuple(positions))
     return state, policy, sells
@@ -300,10 +344,10 @@ def test_the_warm_start_is_feasible_and_never_worse_than_no_trade(case) -> None:
     found = problem.evaluate(warm)
     assert found is not None
     if nothing is not None:
-        assert Fraction(found[0], found[1] ** 2) <= Fraction(nothing[0], nothing[1] ** 2)
+        assert found.objective <= nothing.objective
     solution = solve(problem)
     assert solution is not None
-    assert solution.objective * problem.target_scale**2 <= Fraction(found[0], found[1] ** 2)
+    assert solution.objective <= found.objective
 
 
 def fifty_listings(seed: int, contribution: str) -> PortfolioState:

@@ -1,64 +1,61 @@
-"""Exact whole-unit rebalancing: depth-first branch and bound over listings.
+"""Exact whole-unit rebalancing: branch and bound over listings, one run per number of lines.
 
 The problem (integer units in ``problem.py``). Choose whole units ``q_i`` per tradeable
 listing such that
 
-* each executed line (``q_i != 0``) has consideration ``|q_i| * p_i >= min_trade``;
+* each executed line (``q_i != 0``) has consideration ``|q_i| * p_i >= min_trade`` and, under
+  ``max_trade_base``, at most that; ``never_buy`` / ``never_sell`` names take no buy / sell;
 * ``sum_i q_i * p_i + fee * K <= money available`` (``K`` executed lines; sells fund buys);
 * ``0 <= q_i`` where sells are not allowed, ``-floor(units held) <= q_i`` where they are;
+* the sell consideration in total is at most ``max_turnover * T`` (``T`` the total before);
 * unless the policy allows it, no sleeve both sells one listing and buys another;
 * no sleeve has more executed lines than the policy's ``max_lines_per_sleeve`` (if set);
+* no sleeve with a positive target that holds value is sold to nothing;
 
-minimising ``sum_s (w_s - t_s)**2`` over sleeves, the weights taken over post-trade holdings
-plus the cash left after fees. Ties go to fewer lines, then lower fees, then the trade list
-closest to the policy's constituent split (sum over listings of ``(a_i - share_i * A_s)**2``,
-``a_i`` a listing's signed consideration, ``A_s`` its sleeve's net), then the smallest vector
-of units in listing-key order. That order is total, so the answer is unique and does not
-depend on the search.
+minimising ``J = sum_s (w_s - t_s)**2 + K * (P / T)**2``: the weights taken over post-trade
+holdings plus the cash left after fees, ``P`` the policy's line penalty (a line is worth its
+place only if it corrects about ``P`` of misallocation; ``P = 0`` is the plain squared drift).
+Ties go to fewer lines (so lower fees), then the trade list closest to the policy's constituent
+split (sum over listings of ``(a_i - share_i * A_s)**2``, ``a_i`` a listing's signed
+consideration, ``A_s`` its sleeve's net), then the smallest vector of units in listing-key
+order. That order is total, so the answer is unique and does not depend on the search.
 
-Method: depth-first branch and bound. Listings are decided one at a time, sleeve by sleeve.
-A listing's choices are "no trade", a buy range ``[min_units, max]`` and a sell range; a range
-is split in halves until it is one value, so no assumption about the shape of the bound is
-needed. Every node (a partial decision, possibly with one listing's units only known to lie in
-a range) gets a lower bound on the objective of all its completions, from a relaxation that
+Method. The search is split by the number of lines ``K``: with ``K`` fixed, the total after
+fees ``T_K``, every sleeve's target ``t_s * T_K``, the money left for trades and the penalty
+are constants, and the objective is the squared drift ``N`` over ``T_K**2``. Each run is a
+depth-first branch and bound over listings, sleeve by sleeve: a listing's choices are "no
+trade", a buy range ``[min_units, max]`` and a sell range, a range split in halves (short ones
+listed) until it is one value; every hard rule is a constraint of the ranges (turnover: a sell
+range shrinks to what the committed sells leave) or a check when a sleeve closes (no kept
+sleeve at zero), so no answer ever breaks one.
 
-1. lets each undecided listing (and the range of the current one) trade any real amount
-   between its least and greatest consideration, dropping whole units and the minimum trade;
-2. for each possible number ``k`` of further lines puts the targets at ``t_s * T_(K+k)``,
-   takes ``fee * k`` from the budget, and lets at most ``k`` of the open sleeves move from
-   where they stand (a sleeve moves only with one more line at least: the fixed-charge bound,
-   ``relaxation.activation_bound``, by Lagrangian duality over the budget). Once every sleeve
-   that gains from moving may move, the value is the plain relaxation's, convex in ``k``, so
-   the scan stops as soon as its right derivative (closed form, from the optimal deviations
-   and the water level) is not negative;
-3. divides by the largest total still possible, ``T_(K+k)**2``.
+The bound at a node is Lagrangian: for a budget multiplier ``2h`` (``h`` a water level in
+money), every completion costs at least ``closed + current + sum over untouched sleeves of
+c_s(r_s) - 2h * money left``, where each untouched sleeve's ``c_s(r)`` is the least
+``(x + y - target)**2 + 2h y`` with ``r`` further lines: its own value (``r = 0``), its best
+single line in whole units at or above the minimum trade (``r = 1``, exact, found by rounding
+per listing), or any real spend in its range (``r >= 2``). The lines are shared out exactly:
+``tables[k][r]`` is the least cost of the untouched sleeves ``k, k+1, ...`` making exactly
+``r`` lines (a small dynamic programme per level, cached), so a sleeve that moves pays for
+its line and a run with too few lines pays for the sleeves that cannot move. The current
+sleeve adds its range (the listing being decided in whole units, its later listings as a
+real interval). Any ``h >= 0`` gives a valid bound (the budget term is never positive for a
+feasible completion); the bound climbs a grid of levels around the run's best root level
+(an eighth of a pound near it, doubling out to £4,096) from its parent's level, and a node is
+pruned as soon as one level lifts its bound above the best list (or to it, with more lines).
+Whole units inside the untouched sleeves are what the old continuous relaxation could not
+see; with them the root bound of a rebalance sits within a few hundredths of a percent of the
+optimum. Leaves are exact, every comparison is between integers, ties are real ties.
 
-Each step only enlarges the feasible set or lowers the cost, so the bound is valid. The
-relaxations are separable convex problems with one budget constraint, solved in closed form
-by water filling (``relaxation.py``), exactly, as ratios of integers. A node is pruned when
-its bound exceeds the incumbent's objective, or equals it with more lines already committed.
-When a node's bound equals the objective of trading nothing more, that completion is taken at
-once (nothing can beat it: equal objective needs more lines). Leaves are exact, and every
-comparison between trade lists is between integers: ties are real ties.
+Runs are ordered by their root bound (best first) and skipped when the root cannot tie the
+best list; with a positive penalty, no run has more lines than ``J(best) / (P / T)**2``, and a
+buy-only search no more lines than the money pays for. Each run to be searched first centres
+its levels on its own best root level (golden-section search on the concave root bound).
 
 The search starts from the better of "no trades" (when affordable) and ``warm_start``'s trade
-list (the relaxation rounded to whole units, then coordinate descent), and stops after
-``max_nodes`` nodes (a count, not a clock, so the answer stays deterministic); it then returns
-the best trade list found with ``proven_optimal=False`` and the root bound, so the gap is
-visible. Sleeves are decided in order of the relaxed optimum's spend, smallest first (the
-sleeves that want money come last, where the bound is tightest; measured 20x fewer nodes than
-largest first; putting the finest-priced sleeve last was tried and blew up on some cases), and
-the dearest listing of a sleeve first (3x fewer nodes than cheapest first).
-
-Cost (``bench/bench_engine.py``, 50 listings in 10 sleeves). Charging each moving sleeve its
-line is what makes a monthly allocation cheap to prove: without it every open sleeve could
-take money for free, and £2,000 over four sleeves took up to 200,000 nodes; with it, a few
-thousand (medians of 15-52 ms for £1,000-£2,000, every case proven). What remains loose is
-whole units. A rebalance that sells one sleeve to feed nine is the hard case: there the
-optimum fine-tunes every sleeve to the pound with extra lines (the objective barely counts a
-£1.50 fee), the bound stays about 5x below the best list found, and the search ends at the
-node limit with ``proven_optimal: false`` and the gap reported. ``max_lines_per_sleeve``
-and ``sell_and_buy_in_same_sleeve: false`` make such lists shorter and the search smaller.
+list, and stops after ``max_nodes`` nodes (a count, not a clock, so the answer stays
+deterministic); it then returns the best trade list found with ``proven_optimal=False`` and
+the least root bound of the runs not finished, so the gap is visible.
 """
 
 from __future__ import annotations
@@ -67,17 +64,16 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .problem import AllocationProblem, Item
-from .relaxation import activation_bound, relaxed_value_and_slope
-from .warm_start import warm_start
 
 DEFAULT_MAX_NODES = 200_000
 SHORT_RANGE = 6
+INF = float("inf")
 
 
 @dataclass(frozen=True)
 class Solution:
     units: tuple[int, ...]  # per problem item
-    objective: Fraction  # sum over sleeves of (weight - target)**2 after the trades, exact
+    objective: Fraction  # J: squared drift after the trades plus the line penalty, exact
     lines: int
     net_spend: int  # money units
     proven_optimal: bool
@@ -91,342 +87,22 @@ class _NodeLimit(Exception):
 
 @dataclass
 class _Incumbent:
-    numerator: int
+    numerator: int  # M (see problem.py): J = M / (target_scale * T * T_K)**2
     total: int  # T_K
     lines: int
     units: tuple[int, ...]
     net: int
 
 
-def _search_order(problem: AllocationProblem) -> list[int]:
-    """Sleeves by relaxed spend (smallest first), dear listings first within a sleeve."""
-    spends = problem.relaxed_spends(*problem.sleeve_ranges()) or [Fraction(0)] * len(problem.sleeves)
-    by_sleeve: dict[int, list[int]] = {}
-    for index, item in enumerate(problem.items):
-        by_sleeve.setdefault(item.sleeve, []).append(index)
-    order: list[int] = []
-    for sleeve in sorted(by_sleeve, key=lambda s: (abs(spends[s]), s)):
-        order.extend(sorted(by_sleeve[sleeve], key=lambda i: (-problem.items[i].price, i)))
-    return order
-
-
-class _Search:
-    """The mutable state of one search (local to ``solve``; only the Solution escapes)."""
-
-    def __init__(self, problem: AllocationProblem, max_nodes: int) -> None:
-        self.p = problem
-        self.max_nodes = max_nodes
+class _Counter:
+    def __init__(self, limit: int) -> None:
         self.nodes = 0
-        self.ts = problem.target_scale
-        self.order = _search_order(problem)
-        n, sleeves = len(self.order), len(problem.sleeves)
-        self.items: list[Item] = [problem.items[i] for i in self.order]
-        # What the listings from depth j on can still do: ranges per sleeve (target-scaled
-        # money units), how many they are, their cheapest buy line, whether any may sell.
-        self.lows_from = [[0] * sleeves for _ in range(n + 1)]
-        self.highs_from = [[0] * sleeves for _ in range(n + 1)]
-        self.count_from = [0] * (n + 1)
-        self.cheapest_from: list[int | None] = [None] * (n + 1)
-        self.sells_from = [False] * (n + 1)
-        for j in range(n - 1, -1, -1):
-            item = self.items[j]
-            self.lows_from[j] = list(self.lows_from[j + 1])
-            self.highs_from[j] = list(self.highs_from[j + 1])
-            self.lows_from[j][item.sleeve] -= self.ts * item.max_sell * item.price
-            self.highs_from[j][item.sleeve] += self.ts * item.max_buy * item.price
-            self.count_from[j] = self.count_from[j + 1] + 1
-            self.sells_from[j] = self.sells_from[j + 1] or item.max_sell > 0
-            cheapest = self.cheapest_from[j + 1]
-            if item.max_buy > 0:
-                line = item.min_units * item.price
-                cheapest = line if cheapest is None else min(cheapest, line)
-            self.cheapest_from[j] = cheapest
-        self.sum_lows_from = [sum(row) for row in self.lows_from]
-        self.x = [self.ts * v for v in problem.values]
-        # One more line moves every target down by target * fee (the total shrinks by the fee).
-        self.fee_weights = [t * problem.fee for t in problem.targets]
-        self.units = [0] * n
-        self.bought = [0] * sleeves  # lines bought / sold so far, per sleeve
-        self.sold = [0] * sleeves
-        self.best: _Incumbent | None = None
-        # Sleeves still open at depth j: item j's and those after it. The others' costs are
-        # quadratics in the total T, kept as running sums so a bound only loops over the open.
-        self.open_from: list[list[int]] = [[] for _ in range(n + 1)]
-        for j in range(n - 1, -1, -1):
-            later = self.open_from[j + 1]
-            sleeve = self.items[j].sleeve
-            self.open_from[j] = later if later and later[0] == sleeve else [sleeve, *later]
-        self.sums = [0, 0, 0]  # sum x**2, sum x * target, sum target**2 over closed sleeves
-        for sleeve in set(range(sleeves)) - set(self.open_from[0]):
-            self.close(sleeve, 1)
+        self.limit = limit
 
-    def close(self, sleeve: int, sign: int) -> None:
-        x, t = self.x[sleeve], self.p.targets[sleeve]
-        self.sums[0] += sign * x * x
-        self.sums[1] += sign * x * t
-        self.sums[2] += sign * t * t
-
-    # -- bounds ------------------------------------------------------------------------
-    def lines_left(self, j: int, budget: int) -> int:
-        """Most lines the listings from depth j on can add, with ``budget`` money units left."""
-        count, cheapest = self.count_from[j], self.cheapest_from[j]
-        if self.sells_from[j] or cheapest is None or count == 0:
-            return count
-        return max(0, min(count, budget // (cheapest + self.p.fee)))
-
-    def bound(
-        self,
-        j: int,
-        lows: list[int],
-        highs: list[int],
-        lines: int,
-        future: int,
-        budget: int,
-        current: tuple[int, int] = (-1, 0),
-    ):
-        """(num, den, T) with num / (den * T**2) <= the objective of every completion, or None.
-
-        ``j`` names the open sleeves (``open_from[j]``); ``lows``/``highs`` are per sleeve, what
-        its undecided listings can add; ``current`` is (sleeve, range) when the listing being
-        decided has a line whose size is only known to within ``range`` (no further line needed).
-        For each number ``k`` of further lines up to the number of sleeves that could still move,
-        the fixed-charge bound counts that at most ``k`` of them do; beyond that every sleeve
-        may move and the plain relaxation is convex in ``k``, so its scan stops at its minimum.
-        """
-        p = self.p
-        fee, ts = p.fee, self.ts
-        t_high = p.total - fee * lines
-        sxx, sxt, stt = self.sums
-        moving, extra = current
-        open_sleeves = self.open_from[j]
-        movable = sum(1 for s in open_sleeves if lows[s] or highs[s])
-        best = None
-
-        def keep(value: tuple[int, int], total: int) -> None:
-            nonlocal best
-            if best is None or value[0] * best[1] * best[2] ** 2 < best[0] * value[1] * total * total:
-                best = (value[0], value[1], total)
-
-        # Per open sleeve: x, target weight, then its ranges staying ([0, a_hi]) and moving.
-        sleeves = [
-            (self.x[s], p.targets[s], extra, lows[s], highs[s] + extra)
-            if s == moving
-            else (self.x[s], p.targets[s], 0, lows[s], highs[s])
-            for s in open_sleeves
-        ]
-        k = 0
-        while k < min(future, movable):
-            total = t_high - fee * k
-            if total <= 0:
-                return best
-            rows = [(x, t * total, 0, a_hi, b_lo, b_hi) for x, t, a_hi, b_lo, b_hi in sleeves]
-            closed = sxx - 2 * total * sxt + total * total * stt
-            found = activation_bound(rows, ts * (budget - fee * k), k, closed)
-            if found is None:
-                if k:
-                    return best  # even moving every sleeve cannot pay for k lines; more cost more
-            elif found[1]:
-                break  # every sleeve that gains may move: the plain relaxation from here on
-            else:
-                keep(found[0], total)
-            k += 1
-        if moving >= 0:
-            highs = list(highs)
-            highs[moving] += extra
-        # Every completion from here has a total of at most the first one's: divide by it.
-        t_tail, first = t_high - fee * k, k
-        for k in range(first, future + 1):
-            total = t_high - fee * k
-            if total <= 0:
-                break
-            value = relaxed_value_and_slope(
-                self.x,
-                lows,
-                highs,
-                p.targets,
-                ts * (budget - fee * k),
-                self.fee_weights,
-                ts * fee,
-                sxx - 2 * total * sxt + total * total * stt,
-                fee * (sxt - total * stt),
-                scale=total,
-                indices=open_sleeves,
-            )
-            if value is None:
-                break
-            keep(value[:2], t_tail)
-            if value[2] >= 0 or not fee:
-                break  # convex in k and no longer falling: the smallest value is behind us
-        return best
-
-    def passes(self, num: int, den: int, t_high: int, lines: int) -> bool:
-        best = self.best
-        if best is None:
-            return True
-        diff = num * best.total * best.total - best.numerator * den * t_high * t_high
-        return diff < 0 or (diff == 0 and lines <= best.lines)
-
-    # -- search ------------------------------------------------------------------------
-    def range_bound(self, j: int, first: int, last: int, lines: int, spent: int):
-        """Bound for item j trading between ``first`` and ``last`` units (same sign, not 0)."""
-        item = self.items[j]
-        s, tsp = item.sleeve, self.ts * item.price
-        lows, highs = self.lows_from[j + 1], self.highs_from[j + 1]
-        budget = self.p.budget - spent - self.p.fee * (lines + 1) - first * item.price
-        saved = lows[s], highs[s]
-        self.x[s] += first * tsp
-        if not self.p.switches:  # the rest of the sleeve may only trade the same way
-            if first > 0:
-                lows[s] = 0
-            else:
-                highs[s] = 0
-        if self.full(s, 1):  # this line is the sleeve's last
-            lows[s] = highs[s] = 0
-        try:
-            # Lines still possible: counted with the most money the range can leave.
-            return self.bound(
-                j, lows, highs, lines + 1, self.lines_left(j + 1, budget), budget, (s, (last - first) * tsp)
-            )
-        finally:
-            self.x[s] -= first * tsp
-            lows[s], highs[s] = saved
-
-    def zero_bound(self, j: int, lines: int, spent: int):
-        budget = self.p.budget - spent - self.p.fee * lines
-        s = self.items[j].sleeve
-        lows, highs = self.lows_from[j + 1], self.highs_from[j + 1]
-        saved = lows[s], highs[s]
-        if not self.p.switches:
-            if self.bought[s]:
-                lows[s] = 0
-            if self.sold[s]:
-                highs[s] = 0
-        if self.full(s, 0):
-            lows[s] = highs[s] = 0
-        try:
-            return self.bound(j, lows, highs, lines, self.lines_left(j + 1, budget), budget)
-        finally:
-            lows[s], highs[s] = saved
-
-    def full(self, sleeve: int, more: int) -> bool:
-        """Would ``more`` lines bring the sleeve to the policy's limit of lines per sleeve?"""
-        limit = self.p.max_lines_per_sleeve
-        return limit is not None and self.bought[sleeve] + self.sold[sleeve] + more >= limit
-
-    def count_node(self) -> None:
+    def count(self) -> None:
         self.nodes += 1
-        if self.nodes > self.max_nodes:
+        if self.nodes > self.limit:
             raise _NodeLimit
-
-    def visit(self, j: int, lines: int, spent: int, node_bound: tuple[int, int, int] | None) -> None:
-        """Decide listings j, j+1, ... given the decisions before j."""
-        self.count_node()
-        closing = j > 0 and (j == len(self.items) or self.items[j].sleeve != self.items[j - 1].sleeve)
-        if closing:
-            self.close(self.items[j - 1].sleeve, 1)
-        try:
-            if j == len(self.items) or (
-                node_bound is not None and self.nothing_more_is_best(j, lines, spent, node_bound)
-            ):
-                self.leaf(lines, spent)
-            else:
-                self.branch(j, lines, spent)
-        finally:
-            if closing:
-                self.close(self.items[j - 1].sleeve, -1)
-
-    def branch(self, j: int, lines: int, spent: int) -> None:
-        item = self.items[j]
-        children: list[tuple[float, int, int, tuple[int, int, int]]] = []
-        zero = self.zero_bound(j, lines, spent)
-        if zero is not None and self.passes(*zero, lines):
-            children.append((_approx(zero), 0, 0, zero))
-        if not self.full(item.sleeve, 0):
-            # The relaxation is infeasible beyond this many units: q * p <= money left - lows after.
-            room = self.p.budget - spent - self.p.fee * (lines + 1)
-            cap = (self.ts * room - self.sum_lows_from[j + 1]) // (self.ts * item.price)
-            one_way = not self.p.switches
-            for first, last in (
-                (item.min_units, min(item.max_buy, cap)),
-                (-item.max_sell, min(-item.min_units, cap)),
-            ):
-                if first > last or (one_way and (self.sold if first > 0 else self.bought)[item.sleeve]):
-                    continue
-                found = self.range_bound(j, first, last, lines, spent)
-                if found is not None and self.passes(*found, lines + 1):
-                    children.append((_approx(found), first, last, found))
-        children.sort(key=lambda c: (c[0], c[1] != 0))
-        for _, first, last, found in children:
-            if first == 0 and last == 0:
-                if self.passes(*found, lines):
-                    self.visit(j + 1, lines, spent, found)
-            else:
-                self.visit_range(j, first, last, lines, spent, found)
-
-    def visit_range(self, j: int, first: int, last: int, lines: int, spent: int, found) -> None:
-        """Item j trades between ``first`` and ``last`` units; ``found`` is that range's bound."""
-        if not self.passes(*found, lines + 1):
-            return
-        if first == last:
-            item = self.items[j]
-            tsp = self.ts * item.price
-            side = self.bought if first > 0 else self.sold
-            self.units[j] = first
-            self.x[item.sleeve] += first * tsp
-            side[item.sleeve] += 1
-            try:
-                self.visit(j + 1, lines + 1, spent + first * item.price, found)
-            finally:
-                side[item.sleeve] -= 1
-                self.x[item.sleeve] -= first * tsp
-                self.units[j] = 0
-            return
-        self.count_node()
-        # A short range is cheaper to list than to halve (halving costs two bounds per level).
-        if last - first < SHORT_RANGE:
-            parts = [(q, q) for q in range(first, last + 1)]
-        else:
-            middle = (first + last) // 2
-            parts = [(first, middle), (middle + 1, last)]
-        children = []
-        for low, high in parts:
-            part = self.range_bound(j, low, high, lines, spent)
-            if part is not None and self.passes(*part, lines + 1):
-                children.append((_approx(part), abs(low), low, high, part))
-        children.sort(key=lambda c: c[:2])
-        for _, _, low, high, part in children:
-            self.visit_range(j, low, high, lines, spent, part)
-
-    def nothing_more_is_best(self, j: int, lines: int, spent: int, node_bound: tuple[int, int, int]) -> bool:
-        """Does trading nothing more reach the node's bound? Then it is the subtree's best."""
-        p = self.p
-        num, den, total = node_bound
-        if total != p.total - p.fee * lines or spent + p.fee * lines > p.budget:
-            return False
-        sxx, sxt, stt = self.sums  # closed sleeves, then the open ones
-        exact = sxx - 2 * total * sxt + total * total * stt
-        for s in self.open_from[j]:
-            exact += (self.x[s] - p.targets[s] * total) ** 2
-        return exact * den == num
-
-    def leaf(self, lines: int, spent: int) -> None:
-        p = self.p
-        total = p.total - p.fee * lines
-        if spent + p.fee * lines > p.budget or total <= 0:
-            return
-        numerator = sum((x - t * total) ** 2 for x, t in zip(self.x, p.targets, strict=True))
-        units = [0] * len(p.items)
-        for position, q in zip(self.order, self.units, strict=True):
-            units[position] = q
-        candidate = _Incumbent(numerator, total, lines, tuple(units), spent)
-        if self.best is None or _better(p, candidate, self.best):
-            self.best = candidate
-
-
-def _approx(bound: tuple[int, int, int]) -> float:
-    """For ordering children only; pruning compares exactly."""
-    num, den, total = bound
-    return num / (den * float(total) ** 2)
 
 
 def _split_distance(problem: AllocationProblem, units: tuple[int, ...]) -> Fraction:
@@ -451,42 +127,625 @@ def _better(problem: AllocationProblem, a: _Incumbent, b: _Incumbent) -> bool:
     return a.units < b.units
 
 
+def _incumbent(problem: AllocationProblem, units) -> _Incumbent | None:
+    found = problem.evaluate(units)
+    if found is None:
+        return None
+    return _Incumbent(found.numerator, found.total, found.lines, tuple(units), found.net)
+
+
+def _continuous(w: int, h: int, low: int, high: int) -> int:
+    """min over real y in [low, high] of (y - w)**2 + 2 h y (an integer: all inputs are)."""
+    a = w - h
+    y = low if a < low else high if a > high else a
+    return (y - a) ** 2 + 2 * w * h - h * h
+
+
+def _discrete(w: int, h: int, step: int, first: int, last: int) -> int:
+    """min over integer q in [first, last] of (q * step - w)**2 + 2 h q step."""
+    a = w - h
+    q = a // step
+    best = None
+    for c in (q, q + 1):
+        c = first if c < first else last if c > last else c
+        value = (c * step - a) ** 2
+        if best is None or value < best:
+            best = value
+    assert best is not None
+    return best + 2 * w * h - h * h
+
+
+class _Run:
+    """What a search with exactly ``lines`` executed lines needs: its targets, budget, bounds."""
+
+    def __init__(self, search: _Search, lines: int) -> None:
+        p = search.p
+        self.lines = lines
+        self.total = p.total - p.fee * lines  # T_K
+        self.budget = p.budget - p.fee * lines  # what the net spend may reach (money units)
+        self.targets = [t * self.total for t in p.targets]
+        self.left = lines - search.base_lines  # lines the searched items must make
+        self.closed = sum(
+            (search.x0[s] - self.targets[s]) ** 2 for s in range(len(p.sleeves)) if s not in search.seq_index
+        )
+        self.tables: dict[int, list[list[float | int]]] = {}  # level -> suffix tables
+        self.threshold: tuple[int, int] | None = None
+        self.root: float | int = INF  # the root's bound on N, once computed
+        self.root_index = 0
+        self.levels: list[int] = []  # the multipliers (budget levels) the bounds try, ascending
+        self.tuned = False  # are the levels centred on this run's own best root level?
+
+
+class _Search:
+    """One branch and bound over ``order`` (item indices, sleeves contiguous), the other items
+    fixed at ``fixed``; shares its node counter and incumbent with the caller."""
+
+    def __init__(
+        self,
+        problem: AllocationProblem,
+        counter: _Counter,
+        order: list[int],
+        fixed: tuple[int, ...] | None = None,
+        best: _Incumbent | None = None,
+    ) -> None:
+        p = self.p = problem
+        self.counter = counter
+        self.best = best
+        ts = self.ts = problem.target_scale
+        n_items = len(problem.items)
+        self.fixed = fixed if fixed is not None else (0,) * n_items
+        self.order = order
+        self.items: list[Item] = [p.items[i] for i in order]
+        n = self.n = len(order)
+        self.step = [ts * item.price for item in self.items]
+        # The fixed items' trades, already made.
+        self.x0 = [ts * v for v in p.values]
+        self.base_lines = self.base_spent = self.base_sold = 0
+        in_order = set(order)
+        for i, q in enumerate(self.fixed):
+            if q and i not in in_order:
+                item = p.items[i]
+                self.x0[item.sleeve] += ts * q * item.price
+                self.base_lines += 1
+                self.base_spent += q * item.price
+                if q < 0:
+                    self.base_sold -= q * item.price
+        # The sleeve sequence of the order; per depth, what the sleeve's later items can do.
+        self.seq: list[int] = []
+        for item in self.items:
+            if not self.seq or self.seq[-1] != item.sleeve:
+                self.seq.append(item.sleeve)
+        self.seq_index = {s: k for k, s in enumerate(self.seq)}
+        self.sp = [self.seq_index[item.sleeve] for item in self.items]
+        self.low_after = [0] * (n + 1)  # the rest of item j's sleeve: most it can sell (ts-scaled)
+        self.high_after = [0] * (n + 1)  # and buy
+        self.count_after = [0] * (n + 1)  # how many items it has left
+        self.sells_from = [0] * (n + 1)  # money: most that items j, j+1, ... can sell
+        for j in range(n - 1, -1, -1):
+            item = self.items[j]
+            self.sells_from[j] = self.sells_from[j + 1] + item.max_sell * item.price
+            if j + 1 < n and self.items[j + 1].sleeve == item.sleeve:
+                self.low_after[j] = self.low_after[j + 1] - self.step[j + 1] * self.items[j + 1].max_sell
+                self.high_after[j] = self.high_after[j + 1] + self.step[j + 1] * self.items[j + 1].max_buy
+                self.count_after[j] = self.count_after[j + 1] + 1
+        # Per sleeve of the sequence: its items, its range, how many lines it may have.
+        self.members: list[list[int]] = [[] for _ in self.seq]
+        for j, k in enumerate(self.sp):
+            self.members[k].append(j)
+        limit = p.max_lines_per_sleeve
+        self.most_lines = [len(m) if limit is None else min(len(m), limit) for m in self.members]
+        self.x = list(self.x0)
+        self.units = [0] * n
+        self.bought = [0] * len(p.sleeves)
+        self.sold_lines = [0] * len(p.sleeves)
+        self.cap = p.turnover_cap
+        self.runs: dict[int, _Run] = {}
+        self.run: _Run | None = None
+        self.closed = 0
+
+    # -- runs ---------------------------------------------------------------------------
+    def lines_range(self) -> range:
+        """Every number of lines a completion can have."""
+        p = self.p
+        most = self.base_lines + sum(self.most_lines)
+        while most > self.base_lines and p.total - p.fee * most <= 0:
+            most -= 1
+        if not any(item.max_sell for item in self.items):
+            # Buy only: each line costs at least its minimum trade and a fee.
+            money = p.budget - self.base_spent - p.fee * self.base_lines
+            for count, cost in enumerate(sorted(item.min_units * item.price + p.fee for item in self.items)):
+                money -= cost
+                if money < 0:
+                    most = min(most, self.base_lines + count)
+                    break
+        if p.penalty and self.best is not None:
+            # K * (P / T)**2 <= J of the best: K * (ts P T_K)**2 <= M / T_best**2 ... in integers
+            while most > self.base_lines and self.penalty_alone_loses(most):
+                most -= 1
+        return range(self.base_lines, most + 1)
+
+    def penalty_alone_loses(self, lines: int) -> bool:
+        """Does the line penalty of ``lines`` lines alone exceed the best objective?"""
+        best = self.best
+        assert best is not None
+        p = self.p
+        # lines * P**2 / T**2 > M / (ts T T_b)**2  <=>  lines * (ts P T_b)**2 > M
+        value = lines * (self.ts * p.penalty * best.total) ** 2
+        return value > best.numerator or (value == best.numerator and lines > best.lines)
+
+    def get_run(self, lines: int) -> _Run:
+        run = self.runs.get(lines)
+        if run is None:
+            run = self.runs[lines] = _Run(self, lines)
+        return run
+
+    # -- per-sleeve costs at a multiplier -------------------------------------------------
+    def sleeve_costs(self, run: _Run, k: int, h: int) -> tuple[int, int, int]:
+        """Untouched sleeve ``seq[k]`` at level ``h``: least ``(x + y - target)**2 + 2 h y`` with
+        no line, one line (whole units, minimum trade), two or more (any real spend in range)."""
+        s = self.seq[k]
+        x, target = self.x0[s], run.targets[s]
+        w = target - x
+        stay = w * w
+        one = INF
+        low = high = 0
+        keep = self.p.keeps[s]
+        for j in self.members[k]:
+            item, step = self.items[j], self.step[j]
+            low -= step * item.max_sell
+            high += step * item.max_buy
+            for first, last in ((item.min_units, item.max_buy), (-item.max_sell, -item.min_units)):
+                if first > last:
+                    continue
+                value = _discrete(w, h, step, first, last)
+                if value < one:
+                    if keep and first < 0 and self._sells_out(x, step, first, last, w, h):
+                        value = self._one_line_kept(x, w, h, step, first, last)
+                    one = min(one, value)
+        more = _continuous(w, h, low, high) if self.most_lines[k] >= 2 else INF
+        return stay, one, more
+
+    @staticmethod
+    def _sells_out(x: int, step: int, first: int, last: int, w: int, h: int) -> bool:
+        """Could the best sell of this line leave the sleeve at zero? (checked exactly after)"""
+        return x % step == 0 and first <= -(x // step) <= last
+
+    @staticmethod
+    def _one_line_kept(x: int, w: int, h: int, step: int, first: int, last: int) -> int | float:
+        """The least cost of one sell line in [first, last] that keeps the sleeve's value positive."""
+        out = -(x // step)  # the count that sells the sleeve to zero
+        best: int | float = INF
+        for lo, hi in ((first, out - 1), (out + 1, last)):
+            if lo <= hi:
+                best = min(best, _discrete(w, h, step, lo, hi))
+        return best
+
+    def tables(self, run: _Run, h: int) -> list[list[float | int]]:
+        """Suffix tables: ``tables[k][r]`` least cost of sleeves ``seq[k:]`` with exactly r lines."""
+        found = run.tables.get(h)
+        if found is not None:
+            return found
+        width = max(0, run.left) + 1
+        suffix: list[list[float | int]] = [[INF] * width for _ in range(len(self.seq) + 1)]
+        suffix[len(self.seq)][0] = 0
+        for k in range(len(self.seq) - 1, -1, -1):
+            stay, one, more = self.sleeve_costs(run, k, h)
+            after, here = suffix[k + 1], suffix[k]
+            most = self.most_lines[k]
+            for r in range(width):
+                best = stay + after[r]
+                if r >= 1 and most >= 1:
+                    best = min(best, one + after[r - 1])
+                for extra in range(2, min(r, most) + 1):
+                    best = min(best, more + after[r - extra])
+                here[r] = best
+        run.tables[h] = suffix
+        return suffix
+
+    # -- the bound at a node --------------------------------------------------------------
+    def value(
+        self,
+        run: _Run,
+        index: int,
+        k: int,
+        w: int,
+        step: int,
+        span: int,
+        low: int,
+        high: int,
+        most: int,
+        left: int,
+        money: int,
+    ) -> float | int:
+        """The node's bound on N at level ``levels[index]`` (INF: no completion has the lines).
+
+        The current sleeve ``seq[k]`` is ``w`` short of its target; without a further line it can
+        still add ``0..span`` times ``step`` (the line being decided, as a range); with up to
+        ``most`` further lines anything in ``[low, high + span * step]``. ``left`` lines remain to
+        be made, ``money`` the most the remaining spend may reach (money units).
+        """
+        h = run.levels[index]
+        suffix = self.tables(run, h)[k + 1]
+        if span:
+            stay = _discrete(w, h, step, 0, span)
+        else:
+            stay = w * w
+        best = stay + suffix[left]
+        if most and left:
+            tail = INF
+            for r in range(1, min(most, left) + 1):
+                if suffix[left - r] < tail:
+                    tail = suffix[left - r]
+            if tail < INF:
+                moved = _continuous(w, h, low, high + span * step) + tail
+                if moved < best:
+                    best = moved
+        if best == INF:
+            return INF
+        return run.closed + self.closed + best - 2 * h * self.ts * money
+
+    def bound(self, run: _Run, hint: int, *args) -> tuple[int, int] | None:
+        """The best bound over the levels near ``hint`` (concave in the level: climb), or None."""
+        found = self.value(run, hint, *args)
+        if found == INF:
+            return None
+        best, where = found, hint
+        if not self.passes(run, best):
+            return best, where
+        levels = len(run.levels)
+        for direction in (1, -1):
+            i = hint + direction
+            moved = False
+            while 0 <= i < levels:
+                value = self.value(run, i, *args)
+                if value <= best:
+                    break
+                best, where, moved = value, i, True
+                if not self.passes(run, best):
+                    return best, where
+                i += direction
+            if moved:
+                break
+        return best, where
+
+    def passes(self, run: _Run, value: int) -> bool:
+        threshold = run.threshold
+        if threshold is None:
+            return True
+        num, den = threshold
+        diff = value * den - num
+        return diff < 0 or (diff == 0 and self.best is not None and run.lines <= self.best.lines)
+
+    def set_threshold(self, run: _Run) -> None:
+        """N of a completion with ``run.lines`` lines must stay at or below this to tie the best."""
+        best = self.best
+        if best is None:
+            run.threshold = None
+            return
+        p = self.p
+        t_k, t_b = run.total, best.total
+        num = best.numerator * t_k * t_k - run.lines * (self.ts * p.penalty * t_k * t_b) ** 2
+        run.threshold = (num, p.total * p.total * t_b * t_b)
+
+    def child(self, run: _Run, hint: int, j: int, first: int, last: int, lines: int, spent: int, sold: int):
+        """The bound of item j trading between ``first`` and ``last`` units (0, 0: no trade)."""
+        p, item = self.p, self.items[j]
+        s, k, step = item.sleeve, self.sp[j], self.step[j]
+        low, high = self.low_after[j], self.high_after[j]
+        used = self.bought[s] + self.sold_lines[s]
+        if first:
+            used += 1
+            lines += 1
+            spent += first * item.price
+            if first < 0:
+                sold -= last * item.price  # the least this line sells
+            if not p.switches:
+                if first > 0:
+                    low = 0
+                else:
+                    high = 0
+        elif not p.switches:
+            if self.bought[s]:
+                low = 0
+            if self.sold_lines[s]:
+                high = 0
+        most = self.count_after[j]
+        if p.max_lines_per_sleeve is not None:
+            most = max(0, min(most, p.max_lines_per_sleeve - used))
+        left = run.lines - lines
+        money = run.budget - spent
+        sellable = self.sells_from[j + 1]
+        if self.cap is not None:
+            sellable = min(sellable, self.cap - sold)
+        if left < 0 or money + sellable < 0:
+            return None
+        w = run.targets[s] - self.x[s] - first * step
+        return self.bound(run, hint, k, w, step, last - first, low, high, most, left, money)
+
+    # -- search ---------------------------------------------------------------------------
+    def visit(self, j: int, lines: int, spent: int, sold: int, hint: int) -> None:
+        self.counter.count()
+        run = self.run
+        assert run is not None
+        cost = 0
+        if j > 0 and (j == self.n or self.sp[j] != self.sp[j - 1]):
+            s = self.items[j - 1].sleeve
+            if self.p.keeps[s] and self.x[s] <= 0:
+                return
+            cost = (self.x[s] - run.targets[s]) ** 2
+            self.closed += cost
+        try:
+            if j == self.n or lines == run.lines:
+                self.leaf(lines, spent, sold)
+            else:
+                self.branch(j, lines, spent, sold, hint)
+        finally:
+            self.closed -= cost
+
+    def full(self, sleeve: int, more: int) -> bool:
+        limit = self.p.max_lines_per_sleeve
+        return limit is not None and self.bought[sleeve] + self.sold_lines[sleeve] + more >= limit
+
+    def branch(self, j: int, lines: int, spent: int, sold: int, hint: int) -> None:
+        run = self.run
+        assert run is not None
+        p, item = self.p, self.items[j]
+        s = item.sleeve
+        children = []
+        zero = self.child(run, hint, j, 0, 0, lines, spent, sold)
+        if zero is not None and self.passes(run, zero[0]):
+            children.append((zero[0], 0, 0, 0, zero))
+        if lines < run.lines and not self.full(s, 0):
+            sellable = self.sells_from[j + 1]
+            cap_left = None if self.cap is None else self.cap - sold
+            if cap_left is not None:
+                sellable = min(sellable, cap_left)
+            room = (run.budget - spent + sellable) // item.price
+            most_sold = item.max_sell if cap_left is None else min(item.max_sell, cap_left // item.price)
+            for first, last in (
+                (item.min_units, min(item.max_buy, room)),
+                (-most_sold, min(-item.min_units, room)),
+            ):
+                if first > last or (not p.switches and (self.sold_lines if first > 0 else self.bought)[s]):
+                    continue
+                found = self.child(run, hint, j, first, last, lines, spent, sold)
+                if found is not None and self.passes(run, found[0]):
+                    children.append((found[0], 1, first, last, found))
+        children.sort(key=lambda c: c[:2])
+        for value, _, first, last, found in children:
+            if not self.passes(run, value):
+                continue
+            if first == 0 and last == 0:
+                self.visit(j + 1, lines, spent, sold, found[1])
+            else:
+                self.visit_range(j, first, last, lines, spent, sold, found)
+
+    def visit_range(self, j: int, first: int, last: int, lines: int, spent: int, sold: int, found) -> None:
+        run = self.run
+        assert run is not None
+        if not self.passes(run, found[0]):
+            return
+        if first == last:
+            item = self.items[j]
+            step = self.step[j]
+            side = self.bought if first > 0 else self.sold_lines
+            self.units[j] = first
+            self.x[item.sleeve] += first * step
+            side[item.sleeve] += 1
+            try:
+                self.visit(
+                    j + 1, lines + 1, spent + first * item.price, sold - min(0, first) * item.price, found[1]
+                )
+            finally:
+                side[item.sleeve] -= 1
+                self.x[item.sleeve] -= first * step
+                self.units[j] = 0
+            return
+        self.counter.count()
+        if last - first < SHORT_RANGE:
+            parts = [(q, q) for q in range(first, last + 1)]
+        else:
+            middle = (first + last) // 2
+            parts = [(first, middle), (middle + 1, last)]
+        children = []
+        for low, high in parts:
+            part = self.child(run, found[1], j, low, high, lines, spent, sold)
+            if part is not None and self.passes(run, part[0]):
+                children.append((part[0], abs(low), low, high, part))
+        children.sort(key=lambda c: c[:2])
+        for _, _, low, high, part in children:
+            self.visit_range(j, low, high, lines, spent, sold, part)
+
+    def leaf(self, lines: int, spent: int, sold: int) -> None:
+        run = self.run
+        assert run is not None
+        p = self.p
+        if lines != run.lines or spent > run.budget or (self.cap is not None and sold > self.cap):
+            return
+        drift = 0
+        for x, target, keep in zip(self.x, run.targets, p.keeps, strict=True):
+            if keep and x <= 0:
+                return
+            drift += (x - target) ** 2
+        units = list(self.fixed)
+        for position, q in zip(self.order, self.units, strict=True):
+            units[position] = q
+        candidate = _Incumbent(p.scaled(drift, lines), run.total, lines, tuple(units), spent)
+        if self.best is None or _better(p, candidate, self.best):
+            self.best = candidate
+            self.set_threshold(run)
+
+    # -- the runs -------------------------------------------------------------------------
+    def root_value(self, run: _Run, h: int) -> float | int:
+        suffix = self.tables(run, h)[0]
+        if suffix[run.left] == INF:
+            return INF
+        return run.closed + suffix[run.left] - 2 * h * self.ts * (run.budget - self.base_spent)
+
+    def centre(self, run: _Run) -> int:
+        """The level that (nearly) maximises the run's root bound (concave in the level):
+        doubling to bracket it, then golden-section search to a 64th of a pound."""
+        unit = self.ts * self.p.money_scale
+        cache: dict[int, float | int] = {}
+
+        def value(h: int) -> float | int:
+            if h not in cache:
+                cache[h] = self.root_value(run, h)
+                run.tables.pop(h, None)
+            return cache[h]
+
+        if value(0) == INF:
+            return 0
+        low, h = 0, unit
+        while value(h) > value(h // 2 if h > unit else 0) and h < 10**30:
+            low = h // 2 if h > unit else 0
+            h *= 2
+        high = h
+        resolution = max(1, unit // 64)
+        a = high - (high - low) * 618 // 1000
+        b = low + (high - low) * 618 // 1000
+        while high - low > resolution:
+            if value(a) < value(b):
+                low, a = a, b
+                b = low + (high - low) * 618 // 1000
+            else:
+                high, b = b, a
+                a = high - (high - low) * 618 // 1000
+            if a > b:
+                a, b = b, a
+        return max((low, a, b, high), key=lambda c: (value(c), -c))
+
+    def grid(self, centre: int) -> list[int]:
+        """Levels around ``centre``: finest near it (an eighth of a pound), doubling out to £4,096."""
+        unit = self.ts * self.p.money_scale
+        offsets = {0}
+        for power in range(16):
+            step = (unit << power) >> 3
+            offsets |= {step, -step}
+        return sorted({max(0, centre + d) for d in offsets})
+
+    def run_all(self) -> bool:
+        """Search every number of lines; True when done (the best is optimal), else _NodeLimit."""
+        lines = self.lines_range()
+        if self.n == 0:
+            if self.base_lines in lines:
+                self.run = self.get_run(self.base_lines)
+                self.closed = 0
+                self.leaf(self.base_lines, self.base_spent, self.base_sold)
+            return True
+        if not lines:
+            return True
+        best = self.best
+        reference = self.get_run(best.lines if best is not None and best.lines in lines else lines[0])
+        centre = self.centre(reference)
+        levels = self.grid(centre)
+        roots = []
+        for k in lines:
+            run = self.get_run(k)
+            run.levels = levels
+            self.root_bound(run, levels.index(centre))
+            if run.root < INF:
+                roots.append((self.objective_bound(run, run.root), k))
+        roots.sort()
+        self.pending = [k for _, k in roots]
+        while self.pending:
+            run = self.runs[self.pending[0]]
+            if self.viable(run) and not run.tuned:
+                # Centre the levels on this run's own best level: a bound within a few pounds of
+                # the best multiplier is what prunes the runs that cannot win at the root.
+                run.tuned = True
+                centre = self.centre(run)
+                run.levels = self.grid(centre)
+                run.tables = {}
+                self.root_bound(run, run.levels.index(centre))
+            if self.viable(run):
+                self.run = run
+                self.closed = 0
+                self.visit(0, self.base_lines, self.base_spent, self.base_sold, run.root_index)
+            self.pending.pop(0)
+        return True
+
+    def viable(self, run: _Run) -> bool:
+        """Could a completion with the run's number of lines still tie or beat the best?"""
+        if run.root == INF or (self.best is not None and self.penalty_alone_loses(run.lines)):
+            return False
+        self.set_threshold(run)
+        return self.passes(run, run.root)
+
+    def root_bound(self, run: _Run, start: int) -> None:
+        """The run's bound at the root: climb the levels from ``start``."""
+        best, where = self.root_value(run, run.levels[start]), start
+        if best < INF:
+            for direction in (1, -1):
+                i, moved = start + direction, False
+                while 0 <= i < len(run.levels):
+                    value = self.root_value(run, run.levels[i])
+                    if value <= best:
+                        break
+                    best, where, moved = value, i, True
+                    i += direction
+                if moved:
+                    break
+        run.root, run.root_index = best, where
+
+    def objective_bound(self, run: _Run, value: int) -> Fraction:
+        """J of a bound ``value`` on N for the run's number of lines."""
+        p = self.p
+        ts = self.ts
+        penalty = Fraction(run.lines * p.penalty**2, p.total**2) if p.total else Fraction(0)
+        return Fraction(value, (ts * run.total) ** 2) + penalty
+
+    def lower_bound(self) -> Fraction | None:
+        """No trade list of a run not yet finished does better than this."""
+        found = [self.objective_bound(self.runs[k], self.runs[k].root) for k in getattr(self, "pending", [])]
+        return min(found, default=None)
+
+
+def _search_order(problem: AllocationProblem) -> list[int]:
+    """Sleeves by relaxed spend (smallest first), dear listings first within a sleeve."""
+    spends = problem.relaxed_spends(*problem.sleeve_ranges()) or [Fraction(0)] * len(problem.sleeves)
+    by_sleeve: dict[int, list[int]] = {}
+    for index, item in enumerate(problem.items):
+        by_sleeve.setdefault(item.sleeve, []).append(index)
+    order: list[int] = []
+    for sleeve in sorted(by_sleeve, key=lambda s: (abs(spends[s]), s)):
+        order.extend(sorted(by_sleeve[sleeve], key=lambda i: (-problem.items[i].price, i)))
+    return order
+
+
 def solve(problem: AllocationProblem, *, max_nodes: int = DEFAULT_MAX_NODES) -> Solution | None:
     """The optimal whole-unit trade list, or None when nothing (not even no trade) is affordable."""
-    search = _Search(problem, max_nodes)
+    from .warm_start import warm_start
+
+    counter = _Counter(max_nodes)
     n = len(problem.items)
-    zero = problem.evaluate([0] * n)
-    if zero is not None:
-        search.best = _Incumbent(zero[0], zero[1], 0, (0,) * n, 0)
+    best = _incumbent(problem, (0,) * n)
     warm = warm_start(problem)
-    found = None if warm is None else problem.evaluate(warm)
-    if found is not None:
-        assert warm is not None
-        candidate = _Incumbent(found[0], found[1], found[2], warm, found[3])
-        if search.best is None or _better(problem, candidate, search.best):
-            search.best = candidate
-    root = search.bound(
-        0, search.lows_from[0], search.highs_from[0], 0, search.lines_left(0, problem.budget), problem.budget
-    )
+    if warm is not None:
+        candidate = _incumbent(problem, warm)
+        if candidate is not None and (best is None or _better(problem, candidate, best)):
+            best = candidate
+    search = _Search(problem, counter, _search_order(problem), best=best)
     proven = True
     try:
-        search.visit(0, 0, 0, root)
+        search.run_all()
     except _NodeLimit:
         proven = False
     best = search.best
     if best is None:
         return None
-    scale = problem.target_scale**2
-    objective = Fraction(best.numerator, scale * best.total**2)
+    objective = problem.objective_of(best.numerator, best.total)
     bound = objective
-    if root is not None:
-        bound = min(objective, Fraction(root[0], scale * root[1] * root[2] ** 2))
+    if not proven:
+        lower = search.lower_bound()
+        if lower is not None:
+            bound = min(bound, lower)
     return Solution(
         units=best.units,
         objective=objective,
         lines=best.lines,
         net_spend=best.net,
         proven_optimal=proven,
-        nodes=search.nodes,
+        nodes=counter.nodes,
         bound=bound,
     )

@@ -30,8 +30,7 @@ def _key(problem: AllocationProblem, units: list[int]) -> tuple[Fraction, int] |
     found = problem.evaluate(units)
     if found is None:
         return None
-    numerator, total, lines, _ = found
-    return Fraction(numerator, total * total), lines
+    return found.objective, found.lines
 
 
 def _sleeve_spends(problem: AllocationProblem) -> list[Fraction]:
@@ -81,6 +80,7 @@ class _Tally:
         self.units = units
         sleeves = len(problem.sleeves)
         self.spends, self.buys, self.sells = [0] * sleeves, [0] * sleeves, [0] * sleeves
+        self.sold = 0  # sell consideration
         for item, q in zip(problem.items, units, strict=True):
             self.add(item.sleeve, q * item.price, q, 1)
 
@@ -90,6 +90,7 @@ class _Tally:
             self.buys[sleeve] += sign
         elif q < 0:
             self.sells[sleeve] += sign
+            self.sold -= sign * amount
 
     def key_after(self, i: int, q: int) -> tuple[Fraction, int] | None:
         """The (objective, lines) with listing ``i`` at ``q`` units, or None if infeasible."""
@@ -102,11 +103,15 @@ class _Tally:
                 return None
             if p.max_lines_per_sleeve is not None and self.buys[s] + self.sells[s] > p.max_lines_per_sleeve:
                 return None
+            if p.turnover_cap is not None and self.sold > p.turnover_cap:
+                return None
+            if p.keeps[s] and p.values[s] + self.spends[s] <= 0:
+                return None
             lines = sum(self.buys) + sum(self.sells)
             total = p.total_after(lines)
             if sum(self.spends) + p.fee * lines > p.budget or total <= 0:
                 return None
-            return Fraction(p.numerator(self.spends, lines), total * total), lines
+            return p.objective_of(p.scaled(p.numerator(self.spends, lines), lines), total), lines
         finally:
             self.add(item.sleeve, q * item.price, q, -1)
             self.add(item.sleeve, old * item.price, old, 1)
