@@ -6,6 +6,13 @@ pure builders of ``tradeassist.ui.figures`` draw:
 
 * the daily value series (``engine.value_series``) replayed from the ledger entries and the
   usable GBP closes, with contributions marked;
+* what it cannot value, in words: a holding is never valued at zero for want of a price. Each
+  listing held on days before its first usable close (none stored, or only flagged ones) is
+  named with its units, since when, and what to do (``missing_price_sentence``); the chart
+  then covers the latest stretch of days on which every holding has a price, or says why
+  there is none (``DashboardData.value_note``). Flagged closes that leave a held listing on an
+  older price are named too, and so are the holdings the allocation leaves out for want of a
+  price. ``notes_markdown`` puts every note in words for the notebook;
 * each sleeve's weight against its target and its drift, with the approved policy's bands
   (``engine.valuation.drift_report`` on the same input a recommendation is computed from);
 * each listing's price history in its quote unit, flagged points kept (with their flags) and a
@@ -20,8 +27,8 @@ valuing; an ISIN change is not followed here (the old listing keeps its last clo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -34,12 +41,18 @@ from ..db.models import Portfolio, User
 from ..engine import book as bk
 from ..engine import performance as perf
 from ..engine.valuation import drift_report
-from ..engine.value_series import LedgerEvent, value_series
+from ..engine.value_series import (
+    LedgerEvent,
+    PriceGap,
+    ValuedSeries,
+    units_held,
+    value_series_where_priced,
+)
 from ..enums import EntryType, TaskKind
 from ..errors import NotFound, ValidationError
 from ..money import CONTEXT, ZERO
 from ..policy import DriftBands
-from ..services import access, advice, governance, ledger, prices
+from ..services import access, advice, governance, ledger, prices, registry
 from ..timeutil import end_of_london_day, ensure_utc, london_date
 from .common import work
 
@@ -77,10 +90,23 @@ class PriceHistory:
     exchange: str
     unit: str
     frame: pd.DataFrame
+    provider: str | None = None  # the listing's price provider, None when it has none
 
     @property
     def key(self) -> str:
         return f"{self.ticker}:{self.exchange}"
+
+    def unusable(self, first: date | None = None, last: date | None = None) -> pd.DataFrame:
+        """Flagged closes not used for values (on days with no usable close), within the days."""
+        frame = self.frame
+        days = pd.DatetimeIndex(frame.index).normalize()
+        good_days = set(days[frame["usable"].to_numpy(dtype=bool)])
+        keep = ~frame["usable"].to_numpy(dtype=bool) & ~days.isin(list(good_days))
+        if first is not None:
+            keep &= days >= pd.Timestamp(first)
+        if last is not None:
+            keep &= days <= pd.Timestamp(last)
+        return frame[keep]
 
     @property
     def flagged(self) -> pd.DataFrame:
@@ -99,7 +125,8 @@ class Performance:
 class DashboardData:
     portfolio: str
     as_of: datetime | None
-    values: pd.DataFrame | None  # value_series columns; None before the first ledger entry
+    values: pd.DataFrame | None  # value_series columns; None before the first ledger entry or
+    # when no stretch of days has a price for every holding (``value_note`` says why)
     sleeves: tuple[SleeveRow, ...]
     bands: DriftBands | None  # None without an approved strategy
     prices: Mapping[str, PriceHistory]
@@ -108,7 +135,11 @@ class DashboardData:
     freeze: Mapping[str, Any]
     holdings: Sequence[Mapping[str, Any]]
     cash: Decimal
-    notes: tuple[str, ...] = field(default_factory=tuple)  # what could not be shown, and why
+    notes: tuple[str, ...] = field(default_factory=tuple)  # what could not be shown, and why, in words
+    value_gaps: tuple[PriceGap, ...] = ()  # listings held on days without a usable close
+    value_note: str | None = None  # what the value chart leaves out, or why there is none
+    values_start_late: bool = False  # the value chart starts after the first ledger entry
+    allocation_note: str | None = None  # holdings the weights leave out for want of a price
 
 
 def load(
@@ -128,17 +159,30 @@ def gather(session: Session, *, actor: User, portfolio: str, as_of: datetime | N
     entries = ledger.list_entries(session, actor=actor, portfolio=folio)
     if as_of is not None:
         entries = [e for e in entries if e["entry_time"] <= as_of]
-    histories = price_histories(session, folio, listings, actions, as_of=as_of)
+    traded = {(e["ticker"], e["exchange"]) for e in entries if e["ticker"]}
+    histories = price_histories(session, folio, listings, actions, as_of=as_of, also=traded)
 
     values = performance = None
+    valued: ValuedSeries | None = None
+    value_note = allocation_note = None
     if entries:
+        events = _events(entries, listings, actions)
         try:
-            values = value_series(_events(entries, listings, actions), _closes(histories))
-            performance = performance_of(values)
+            valued = value_series_where_priced(events, _closes(histories))
         except ValidationError as exc:
-            notes.append(f"value series: {exc}")
+            value_note = _sentence(f"The value chart could not be drawn: {exc}")
+            notes.append(value_note)
+        else:
+            values = valued.values
+            value_note = _value_note(valued, histories, events, folio.name, notes)
+            if values is not None:
+                try:
+                    performance = performance_of(values)
+                except ValidationError as exc:
+                    notes.append(_sentence(f"Returns could not be computed: {exc}"))
     else:
-        notes.append("no ledger entries yet: import a broker file or load the demo")
+        value_note = "No ledger entries yet: import a broker file or load the demo."
+        notes.append(value_note)
 
     sleeves: tuple[SleeveRow, ...] = ()
     bands = None
@@ -158,8 +202,11 @@ def gather(session: Session, *, actor: User, portfolio: str, as_of: datetime | N
             )
             for row in drift_report(inputs.state, inputs.policy)
         )
+        allocation_note = _allocation_note(inputs.state.positions)
+        if allocation_note:
+            notes.append(allocation_note)
     except NotFound as exc:
-        notes.append(f"allocation: {exc}")
+        notes.append(_sentence(f"No allocation or drift: {exc}"))
 
     return DashboardData(
         portfolio=folio.name,
@@ -174,7 +221,152 @@ def gather(session: Session, *, actor: User, portfolio: str, as_of: datetime | N
         holdings=ledger.holdings(session, actor=actor, portfolio=folio),
         cash=ledger.cash(session, actor=actor, portfolio=folio)["cash_balance"],
         notes=tuple(notes),
+        value_gaps=valued.gaps if valued is not None else (),
+        value_note=value_note,
+        values_start_late=valued.starts_late if valued is not None else False,
+        allocation_note=allocation_note,
     )
+
+
+# --- what cannot be valued, in words ----------------------------------------------------------
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+def long_date(day: date) -> str:
+    """4 September 2022."""
+    return f"{day.day} {day:%B %Y}"
+
+
+def _units(units: Decimal) -> str:
+    text = format(units.normalize(), "f")
+    return f"{text} unit" if units == 1 else f"{text} units"
+
+
+def _flags(rows: pd.DataFrame) -> str:
+    flags = sorted({flag.strip() for text in rows["flags"] for flag in str(text).split(",") if flag.strip()})
+    return ", ".join(flags) or "not usable"
+
+
+def _closes_phrase(rows: pd.DataFrame) -> str:
+    days = [pd.Timestamp(d).date() for d in rows.index]
+    if len(days) == 1:
+        return f"its close of {long_date(days[0])} is"
+    return f"its {len(days)} closes from {long_date(min(days))} to {long_date(max(days))} are"
+
+
+def _fix_flagged(rows: pd.DataFrame) -> str:
+    them = "it" if len(rows) == 1 else "them"
+    return (
+        f"check {them} against the broker, then record the split with `tradeassist corporate-action add` "
+        f"or accept the new level with `tradeassist prices accept-level`"
+    )
+
+
+def missing_price_sentence(gap: PriceGap, history: PriceHistory | None, portfolio: str) -> str:
+    """One sentence: which listing, how many units, since when, and what to do.
+
+    "XDWL on XLON (12 units) has no price from 4 September 2022: import prices with
+    `tradeassist prices import FILE --ticker XDWL --exchange XLON --format csv`; it has no
+    price provider, so `tradeassist prices refresh` skips it."
+    """
+    held = f"{gap.ticker} on {gap.exchange} ({_units(gap.units)})"
+    flagged = history.unusable(last=gap.until) if history is not None else pd.DataFrame()
+    usable = "usable " if len(flagged) else ""
+    command = f"`tradeassist prices import FILE --ticker {gap.ticker} --exchange {gap.exchange} --format csv`"
+    if gap.first_close is None:
+        when = f"{held} has no {usable}price from {long_date(gap.since)}"
+    else:
+        when = (
+            f"{held} had no {usable}price from {long_date(gap.since)} to {long_date(gap.until)} "
+            f"(its first usable close is on {long_date(gap.first_close)})"
+        )
+    if len(flagged):
+        unused = f"{_closes_phrase(flagged)} flagged ({_flags(flagged)}) and not used"
+        return f"{when}: {unused}; {_fix_flagged(flagged)}."
+    if gap.first_close is not None:
+        return f"{when}: import the earlier prices with {command}."
+    if history is not None and history.provider:
+        return (
+            f'{when}: run `tradeassist prices refresh --portfolio "{portfolio}"` (its price provider '
+            f"is {history.provider}) or import prices with {command}."
+        )
+    return (
+        f"{when}: import prices with {command}; it has no price provider, so "
+        f"`tradeassist prices refresh` skips it."
+    )
+
+
+def _value_note(
+    valued: ValuedSeries,
+    histories: Mapping[str, PriceHistory],
+    events: Sequence[LedgerEvent],
+    portfolio: str,
+    notes: list[str],
+) -> str | None:
+    """What the value chart leaves out, or why there is none; each sentence also goes to ``notes``."""
+    missing = [missing_price_sentence(gap, histories.get(gap.listing), portfolio) for gap in valued.gaps]
+    notes.extend(missing)
+    parts = []
+    if valued.values is None or valued.shown is None:
+        parts.append("No value chart: no stretch of days has a price for every holding.")
+    elif valued.gaps:
+        first, last = valued.shown
+        if last < valued.end:
+            parts.append(
+                f"The value chart covers {long_date(first)} to {long_date(last)} only: the latest days "
+                f"on which every holding has a price."
+            )
+        else:
+            parts.append(
+                f"The value chart starts on {long_date(first)}, the first day from which every holding "
+                f"has a price."
+            )
+    parts.extend(missing)
+    if valued.values is not None and valued.shown is not None:
+        flagged = _flagged_in_view(valued.shown, histories, events)
+        notes.extend(flagged)
+        parts.extend(flagged)
+    return " ".join(parts) or None
+
+
+def _flagged_in_view(
+    shown: tuple[date, date], histories: Mapping[str, PriceHistory], events: Sequence[LedgerEvent]
+) -> list[str]:
+    """Held listings whose flagged closes in the chart's days leave them on an older close."""
+    out = []
+    for key, history in histories.items():
+        rows = history.unusable(*shown)
+        held = [d for d in (pd.Timestamp(x).date() for x in rows.index) if units_held(events, key, d) != ZERO]
+        if not held:
+            continue
+        rows = rows[[pd.Timestamp(x).date() in held for x in rows.index]]
+        units = units_held(events, key, held[-1])
+        out.append(
+            f"{history.ticker} on {history.exchange} ({_units(units)}): {_closes_phrase(rows)} flagged "
+            f"({_flags(rows)}) and not used, so the value uses the last usable close before it; "
+            f"{_fix_flagged(rows)}."
+        )
+    return out
+
+
+def _allocation_note(positions: Sequence[Any]) -> str | None:
+    """The held listings the weights leave out for want of a price, in words."""
+    unpriced = [p for p in positions if p.units > ZERO and p.price_gbp is None]
+    if not unpriced:
+        return None
+    names = ", ".join(f"{p.ticker} on {p.exchange} ({_units(p.units)})" for p in unpriced)
+    return f"The allocation leaves out what has no price, never counting it as zero: {names}."
+
+
+def notes_markdown(data: DashboardData) -> str:
+    """Every note of the dashboard as Markdown for the notebook: words, never a Python tuple."""
+    if not data.notes:
+        return "Nothing is missing: every holding has a price on every day shown."
+    lines = "\n".join(f"- {note}" for note in data.notes)
+    return f"**What the dashboard cannot show, and why**\n\n{lines}"
 
 
 def performance_of(values: pd.DataFrame) -> Performance:
@@ -202,11 +394,16 @@ def price_histories(
     actions: Sequence[bk.Action],
     *,
     as_of: datetime | None = None,
+    also: Collection[tuple[str, str]] = (),
 ) -> dict[str, PriceHistory]:
-    """Every listing the portfolio holds or maps, by ``TICKER:EXCHANGE``."""
+    """Every listing the portfolio holds or maps, and those in ``also`` (ticker, exchange: the
+    ledger's), by ``TICKER:EXCHANGE``."""
     end = last_close_day(as_of) if as_of is not None else None
     out = {}
-    for listing, _held, _mapped in prices.portfolio_listings(session, folio.portfolio_id):  # type: ignore[arg-type]
+    chosen = [listing for listing, _held, _mapped in prices.portfolio_listings(session, folio.portfolio_id)]  # type: ignore[arg-type]
+    known = {(listing.ticker, listing.exchange) for listing in chosen}
+    chosen += [registry.get_listing(session, t, x) for t, x in sorted(set(also) - known)]
+    for listing in chosen:
         rows = [
             r
             for r in prices.list_prices(session, ticker=listing.ticker, exchange=listing.exchange, end=end)
@@ -214,7 +411,7 @@ def price_histories(
         ]
         instrument = listings[listing.listing_id].quote.instrument_id  # type: ignore[index]
         history = _history(listing.ticker, listing.exchange, listing.quote_scale, rows, actions, instrument)
-        out[history.key] = history
+        out[history.key] = replace(history, provider=listing.price_provider)
     return dict(sorted(out.items()))
 
 
@@ -278,13 +475,34 @@ def _events(
     for e in entries:
         day = london_date(e["entry_time"])
         key = f"{e['ticker']}:{e['exchange']}" if e["ticker"] else None
+        kind = EntryType(e["entry_type"])
         units = e["units"] or ZERO
+        if kind is EntryType.SELL:
+            units = -units  # the ledger books a SELL's units as sold (> 0; a reversal's < 0)
         if units and key is not None:
             factor = bk.split_factor(actions, instrument_of[(e["ticker"], e["exchange"])], day)
             units = CONTEXT.divide(units, factor) if factor != 1 else units
-        kind = EntryType(e["entry_type"])
         events.append(LedgerEvent(day, kind, key, units, e["cash_amount_base"]))
     return events
+
+
+def performance_note(data: DashboardData) -> str | None:
+    """Over which days the returns are measured when that is not every day of the ledger, or why
+    there are none."""
+    if data.performance is None:
+        if data.value_gaps:
+            return (
+                "No returns: they need a value on every day, and no stretch of days has a price "
+                "for every holding (see the value chart)."
+            )
+        return data.value_note
+    if not data.value_gaps or data.values is None:
+        return None
+    first, last = (pd.Timestamp(data.values.index[i]).date() for i in (0, -1))
+    return (
+        f"Measured from {long_date(first)} to {long_date(last)} only, the days on which every holding "
+        f"has a price; see the value chart for what is missing."
+    )
 
 
 def figures_for(data: DashboardData, *, split_adjusted: bool = False) -> dict[str, Any]:
@@ -292,10 +510,15 @@ def figures_for(data: DashboardData, *, split_adjusted: bool = False) -> dict[st
     from . import figures
 
     charts = {
-        "value": figures.value_figure(data.values, title=f"{data.portfolio}: value over time"),
-        "allocation": figures.allocation_figure(data.sleeves),
-        "drift": figures.drift_figure(data.sleeves, data.bands),
-        "performance": figures.performance_figure(data.performance),
+        "value": figures.value_figure(
+            data.values,
+            title=f"{data.portfolio}: value over time",
+            note=data.value_note,
+            start_value_as_paid_in=data.values_start_late,
+        ),
+        "allocation": figures.allocation_figure(data.sleeves, note=data.allocation_note),
+        "drift": figures.drift_figure(data.sleeves, data.bands, note=data.allocation_note),
+        "performance": figures.performance_figure(data.performance, note=performance_note(data)),
         "alerts": figures.alerts_figure(data.alerts, data.freeze),
     }
     for key, history in data.prices.items():

@@ -4,10 +4,16 @@ Pure: no database, no clock, inputs left unchanged. Money arrives as exact ``Dec
 turned into floats only here, for drawing. Weights and drifts are fractions (0.05 is 5 %)
 and the axes format them as percentages. Every trace has a ``name`` that tests and legends
 rely on: see the ``TRACE_*`` constants.
+
+A chart never hides what it leaves out: each builder takes a ``note`` (words, shown under the
+title: which holdings have no price, since when, what to do), and a chart with nothing to
+draw says why in its place (``note``, else a short default), never an empty axis.
 """
 
 from __future__ import annotations
 
+import html
+import textwrap
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -36,12 +42,38 @@ HEIGHT = 380
 UNIT_TITLES = {"GBX": "GBX (pence)", "GBP": "GBP", "USD": "USD", "EUR": "EUR"}
 
 
-def _layout(fig: go.Figure, title: str, *, height: int = HEIGHT) -> go.Figure:
+NOTE_WIDTH = 120  # characters per line of a note under a title
+NOTE_LINE = 18  # pixels a line of the note adds above the plot
+NOTE_COLOUR = "#8a4b00"
+
+
+def _wrapped(text: str, width: int = NOTE_WIDTH) -> list[str]:
+    return [html.escape(line, quote=False) for line in textwrap.wrap(text, width)] or [""]
+
+
+def _note_height(note: str | None) -> int:
+    return NOTE_LINE * len(_wrapped(note)) if note else 0
+
+
+def _layout(fig: go.Figure, title: str, *, height: int = HEIGHT, note: str | None = None) -> go.Figure:
+    lines = _wrapped(note) if note else []
+    title_layout: dict[str, Any] = {"text": title, "x": 0.01, "xanchor": "left"}
+    if lines:
+        # the note hangs below the title, in a top margin grown to hold it above the legend
+        body = "<br>".join(lines)
+        title_layout.update(
+            text=f"{title}<br><span style='font-size:0.75em;color:{NOTE_COLOUR}'>{body}</span>",
+            y=1.0,
+            yref="container",
+            yanchor="top",
+            pad={"t": 12},
+        )
+    extra = _note_height(note)
     fig.update_layout(
-        title={"text": title, "x": 0.01, "xanchor": "left"},
+        title=title_layout,
         template="plotly_white",
-        height=height,
-        margin={"l": 60, "r": 20, "t": 60, "b": 40},
+        height=height + extra,
+        margin={"l": 60, "r": 20, "t": 60 + extra, "b": 40},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
         hovermode="closest",
     )
@@ -59,16 +91,31 @@ def _gbp(value: Decimal | float) -> str:
 # --- value over time ------------------------------------------------------------------------
 
 
-def value_figure(values: pd.DataFrame, *, title: str = "Portfolio value") -> go.Figure:
+def value_figure(
+    values: pd.DataFrame | None,
+    *,
+    title: str = "Portfolio value",
+    note: str | None = None,
+    start_value_as_paid_in: bool = False,
+) -> go.Figure:
     """Total value (holdings plus cash) by day, the money put in so far as a step line, and a
     marker on the value line at each contribution (hover: the amount).
 
-    ``values`` is ``engine.value_series.value_series``'s frame.
+    ``values`` is ``engine.value_series.value_series``'s frame. ``note`` says what the chart
+    leaves out (or, with no values, why there is no chart). ``start_value_as_paid_in``: the
+    frame starts after the ledger does (earlier days lack a price), so the money put in starts
+    from the value on its first day rather than from nothing.
     """
     fig = go.Figure()
     if values is None or values.empty:
-        return _empty(fig, title, "no ledger entries yet")
+        return _empty(fig, title, note or "no ledger entries yet")
     index = pd.DatetimeIndex(values.index)
+    net_in = values["external_flow"].cumsum()
+    paid_in = "paid in"
+    if start_value_as_paid_in:
+        opening = float(values["total_value"].iloc[0] - values["external_flow"].iloc[0])
+        net_in = net_in + opening
+        paid_in = f"paid in, counting the £{opening:,.2f} there on {index[0]:%d %b %Y}"
     fig.add_trace(
         go.Scatter(
             x=index,
@@ -82,11 +129,11 @@ def value_figure(values: pd.DataFrame, *, title: str = "Portfolio value") -> go.
     fig.add_trace(
         go.Scatter(
             x=index,
-            y=values["external_flow"].cumsum(),
+            y=net_in,
             name=TRACE_NET_IN,
             mode="lines",
             line={"color": GREY, "width": 1.5, "shape": "hv", "dash": "dot"},
-            hovertemplate="%{x|%d %b %Y}: £%{y:,.2f} paid in<extra></extra>",
+            hovertemplate=f"%{{x|%d %b %Y}}: £%{{y:,.2f}} {paid_in}<extra></extra>",
         )
     )
     marked = values[values["has_contribution"]]
@@ -102,16 +149,19 @@ def value_figure(values: pd.DataFrame, *, title: str = "Portfolio value") -> go.
         )
     )
     fig.update_yaxes(title_text="GBP", tickprefix="£", tickformat=",.0f")
-    return _layout(fig, title)
+    return _layout(fig, title, note=note)
 
 
 # --- allocation and drift -------------------------------------------------------------------
 
 
-def allocation_figure(sleeves: Sequence[Any], *, title: str = "Allocation against target") -> go.Figure:
+def allocation_figure(
+    sleeves: Sequence[Any], *, title: str = "Allocation against target", note: str | None = None
+) -> go.Figure:
     """One bar per sleeve (its weight of holdings plus cash; red when outside its band) and a
     target marker on each. ``sleeves`` are ``dashboard.SleeveRow`` (or anything with
-    ``sleeve``, ``weight``, ``target``, ``value_gbp`` and ``breached``)."""
+    ``sleeve``, ``weight``, ``target``, ``value_gbp`` and ``breached``); ``note`` says what the
+    weights leave out (holdings without a price)."""
     fig = go.Figure()
     if not sleeves:
         return _empty(fig, title, "no approved strategy: no targets to compare with")
@@ -143,11 +193,15 @@ def allocation_figure(sleeves: Sequence[Any], *, title: str = "Allocation agains
     top = max(max(float(s.weight), float(s.target)) for s in sleeves)
     fig.update_yaxes(title_text="share of the portfolio", tickformat=".0%", range=[0, top * 1.2])
     fig.update_layout(showlegend=True)
-    return _layout(fig, title)
+    return _layout(fig, title, note=note)
 
 
 def drift_figure(
-    sleeves: Sequence[Any], bands: DriftBands | None, *, title: str = "Drift from target"
+    sleeves: Sequence[Any],
+    bands: DriftBands | None,
+    *,
+    title: str = "Drift from target",
+    note: str | None = None,
 ) -> go.Figure:
     """Each sleeve's drift (weight - target) as a bar over its band: the absolute band, and
     the relative band (relative × target) where that is tighter. A bar outside its band is red."""
@@ -196,7 +250,7 @@ def drift_figure(
     reach = max(max(abs(s.drift) for s in sleeves), max(absolute)) * 1.35
     fig.update_layout(barmode="overlay")
     fig.update_yaxes(title_text="weight - target", tickformat="+.0%", range=[-reach, reach], zeroline=True)
-    return _layout(fig, title)
+    return _layout(fig, title, note=note)
 
 
 # --- prices ---------------------------------------------------------------------------------
@@ -214,7 +268,12 @@ def price_figure(history: Any, *, split_adjusted: bool = False, title: str | Non
     fig = go.Figure()
     heading = title or f"{label} closes" + (" (split-adjusted)" if split_adjusted else "")
     if frame.empty:
-        return _empty(fig, heading, "no prices stored")
+        return _empty(
+            fig,
+            heading,
+            f"no prices stored: import them with `tradeassist prices import FILE --ticker {history.ticker} "
+            f"--exchange {history.exchange} --format csv`",
+        )
     good = frame[frame["usable"]]
     fig.add_trace(
         go.Scatter(
@@ -245,11 +304,13 @@ def price_figure(history: Any, *, split_adjusted: bool = False, title: str | Non
 # --- performance ----------------------------------------------------------------------------
 
 
-def performance_figure(performance: Any, *, title: str = "Performance") -> go.Figure:
+def performance_figure(performance: Any, *, title: str = "Performance", note: str | None = None) -> go.Figure:
     """Three indicators (time-weighted return, XIRR, maximum drawdown) over the drawdown of the
-    time-weighted index as an area. ``performance`` is a ``dashboard.Performance``."""
+    time-weighted index as an area. ``performance`` is a ``dashboard.Performance``; ``note``
+    says over which days it is measured when that is not the whole ledger (or, without
+    ``performance``, why there are no returns)."""
     if performance is None:
-        return _empty(go.Figure(), title, "no value series yet")
+        return _empty(go.Figure(), title, note or "no value series yet")
     fig = make_subplots(
         rows=2,
         cols=3,
@@ -268,14 +329,14 @@ def performance_figure(performance: Any, *, title: str = "Performance") -> go.Fi
         ("XIRR", performance.xirr, "money-weighted, a year"),
         ("Max drawdown", performance.drawdown.depth, _drawdown_note(performance.drawdown)),
     ]
-    for col, (name, value, note) in enumerate(indicators, start=1):
+    for col, (name, value, detail) in enumerate(indicators, start=1):
         fig.add_trace(
             go.Indicator(
                 mode="number",
                 value=value * 100 if value is not None else None,
                 number={"suffix": " %", "valueformat": ".2f", "font": {"size": 40}},
                 title={
-                    "text": f"{name}<br><span style='font-size:0.75em;color:#666'>{note}</span>",
+                    "text": f"{name}<br><span style='font-size:0.75em;color:#666'>{detail}</span>",
                     "font": {"size": 15},
                 },
                 name=name,
@@ -299,8 +360,8 @@ def performance_figure(performance: Any, *, title: str = "Performance") -> go.Fi
         col=1,
     )
     fig.update_yaxes(title_text="below the high", tickformat=".0%", row=2, col=1)
-    _layout(fig, title, height=480)
-    fig.update_layout(showlegend=False, margin={"t": 90})
+    _layout(fig, title, height=480, note=note)
+    fig.update_layout(showlegend=False, margin={"t": 90 + _note_height(note)})
     return fig
 
 
@@ -358,7 +419,11 @@ def _severity_colour(severity: Any) -> str:
 
 
 def _empty(fig: go.Figure, title: str, why: str) -> go.Figure:
-    fig.add_annotation(text=why, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    """No axes, only the reason: wrapped, left-aligned, and as tall as it needs."""
+    lines = _wrapped(why)
+    fig.add_annotation(
+        text="<br>".join(lines), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", align="left"
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    return _layout(fig, title, height=200)
+    return _layout(fig, title, height=200 + 18 * max(0, len(lines) - 2))
