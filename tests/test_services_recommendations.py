@@ -242,13 +242,15 @@ def _pending(engine: Engine, **kwargs) -> list[dict]:  # type: ignore[no-untyped
 
 
 def test_a_fail_blocks_approval_until_overridden_with_a_reason(demo_engine: Engine) -> None:
+    # Stored under the demo strategy (it sells SMGB, a SEMIS listing), then reviewed under a
+    # strategy approved since whose manifesto says never sell SEMIS (its search would not).
+    rid = store(demo_engine)
     with unit_of_work(demo_engine) as s:
         admin = admin_of(s)
         strategy.add_strategy(
             s, actor=admin, label="careful", policy_text=data.POLICY, manifesto=NEVER_SELL_SEMIS
         )
         strategy.approve_strategy(s, actor=admin, label="careful")
-    rid = store(demo_engine)  # sells SMGB, a SEMIS listing
     with unit_of_work(demo_engine) as s:  # reviewed on its own: the FAIL stays stored
         verdict = reco_service.review_recommendation(s, actor=admin_of(s), recommendation_id=rid)
     assert verdict.verdict.value == "FAIL"

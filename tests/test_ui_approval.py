@@ -187,13 +187,15 @@ def test_ignoring_needs_a_reason(demo_engine: Engine) -> None:
 
 
 def test_a_fail_verdict_is_overridden_only_with_a_reason(demo_engine: Engine) -> None:
+    # Stored under the demo strategy (it sells SMGB, a SEMIS listing), then reviewed under a
+    # strategy approved since whose manifesto says never sell SEMIS (its search would not).
+    rid = store(demo_engine)
     with unit_of_work(demo_engine) as s:
         admin = admin_of(s)
         strategy.add_strategy(
             s, actor=admin, label="careful", policy_text=data.POLICY, manifesto=NEVER_SELL_SEMIS
         )
         strategy.approve_strategy(s, actor=admin, label="careful")
-    rid = store(demo_engine)  # sells SMGB, a SEMIS listing
     view = ApprovalView(demo_engine)
     card(view, rid).review_button.click()
     assert "reviewed (verdict FAIL)" in latest_message(view)

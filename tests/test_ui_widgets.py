@@ -3,6 +3,7 @@ the buttons, then check what the widgets show and what the database holds (both 
 
 from __future__ import annotations
 
+import html
 import json
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -13,7 +14,7 @@ from sqlmodel import func, select
 
 from tests.conftest import DEMO_END
 from tradeassist.db.engine import unit_of_work
-from tradeassist.db.models import AuditEvent, LedgerEntry
+from tradeassist.db.models import AuditEvent, LedgerEntry, Portfolio
 from tradeassist.db.models import Recommendation as RecommendationRow
 from tradeassist.demo import DEMO_PORTFOLIO, DEMO_STRATEGY
 from tradeassist.services import identity, ledger, strategy
@@ -63,7 +64,7 @@ def test_strategy_editor_validates_as_you_type_previews_then_adds_and_approves(d
     recommendation = editor.last_recommendation
     assert recommendation is not None
     assert recommendation.rationale["sleeves"]["CORE"]["target"] == Decimal("0.6")
-    assert recommendation.headline in editor.preview_output.value
+    assert html.escape(recommendation.headline) in editor.preview_output.value
     assert "weight before %" in editor.preview_output.value
     assert _counts(demo_engine) == before
     assert _versions(demo_engine) == {DEMO_STRATEGY: "APPROVED"}
@@ -77,7 +78,9 @@ def test_strategy_editor_validates_as_you_type_previews_then_adds_and_approves(d
     assert "added and approved" in editor.status.value
     assert _versions(demo_engine) == {DEMO_STRATEGY: "RETIRED", "demo-2.0": "APPROVED"}
     with unit_of_work(demo_engine, readonly=True) as s:
-        assert {k: str(v) for k, v in strategy.approved_strategy(s).policy.sleeve_targets.items()} == {
+        demo = s.exec(select(Portfolio).where(Portfolio.name == DEMO_PORTFOLIO)).one()
+        governing = strategy.governing_strategy(s, demo.portfolio_id)
+        assert {k: str(v) for k, v in governing.policy.sleeve_targets.items()} == {
             "CORE": "0.6",
             "SEMIS": "0.2",
             "ENERGY": "0.2",

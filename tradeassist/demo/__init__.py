@@ -101,7 +101,12 @@ def _registry(session: Session, admin: User, end: date) -> None:
 
 def _strategy(session: Session, admin: User, end: date) -> None:
     strategy.add_strategy(
-        session, actor=admin, label=DEMO_STRATEGY, policy_text=data.POLICY, manifesto=data.MANIFESTO
+        session,
+        actor=admin,
+        label=DEMO_STRATEGY,
+        policy_text=data.POLICY,
+        manifesto=data.MANIFESTO,
+        portfolios=[DEMO_PORTFOLIO],
     )
     strategy.approve_strategy(session, actor=admin, label=DEMO_STRATEGY)
     for listing in data.LISTINGS:

@@ -43,7 +43,7 @@ from ..policy import Policy, parse_policy, policy_sha256, policy_to_dict
 from ..timeutil import ensure_utc, london_date, utcnow
 from . import governance, ledger, prices
 from .access import portfolio_for
-from .strategy import approved_strategy
+from .strategy import governing_strategy
 
 SNAPSHOT_SCHEMA = 1
 RECOMMENDING_KINDS = (TaskKind.MONTHLY_ALLOC, TaskKind.QUARTERLY_REBAL, TaskKind.WEEKLY_REVIEW)
@@ -123,7 +123,10 @@ def prepare_inputs(
 ) -> RunInputs:
     """Read the portfolio as of ``as_of`` (default now) into the engine's input.
 
-    ``policy`` previews a draft policy instead of the approved one (the strategy notebook).
+    The policy is the effective policy of the version governing the portfolio
+    (``strategy.governing_strategy``); ``policy`` previews a draft policy instead (the
+    strategy notebook). ``RunInputs.strategy_version_id`` (and the snapshot's) is the
+    governing version, which a run records as ``task_runs.strategy_version_id``.
     """
     kind = _kind(kind)
     as_of = ensure_utc(as_of) if as_of is not None else utcnow()
@@ -136,8 +139,8 @@ def prepare_inputs(
         if folio is None:
             raise NotFound(f"no portfolio named {portfolio!r}")
     if policy is None:
-        approved = approved_strategy(session)
-        policy, strategy_version_id = approved.policy, approved.version.strategy_version_id
+        governing = governing_strategy(session, folio)
+        policy, strategy_version_id = governing.policy, governing.version.strategy_version_id
     amount = to_decimal(contribution, what="contribution") if contribution not in (None, "") else ZERO
     if amount < ZERO:
         raise ValidationError("contribution must not be negative")
@@ -169,17 +172,20 @@ def prepare_inputs(
         mapping = constituents.get(listing_id)
         holding = book.holdings.get(listing_id)
         price = latest.get(listing_id)
-        usable = price is not None and not price.is_stale
         positions.append(
             Position(
                 ticker=lst.ticker,
                 exchange=lst.exchange,
+                # No constituent row: a sleeve no policy targets, so the engine treats the
+                # holding as untargeted (the policy's ``untargeted`` says what to do with it).
                 sleeve=mapping.sleeve_code if mapping else "UNMAPPED",
                 units=holding.units if holding else ZERO,
-                # A stale price still values the holding; it only stops the listing trading.
                 price_gbp=price.price_gbp if price else None,
-                tradeable=bool(mapping and mapping.is_monitored and usable),
+                # A stale price is told apart from a user lock: the engine never trades on it
+                # and treats a held listing priced so as unpriced (the policy's ``unpriced``).
+                tradeable=bool(mapping and mapping.is_monitored),
                 include_in_calcs=bool(mapping.include_in_calcs) if mapping else True,
+                price_stale=bool(price is not None and price.is_stale),
             )
         )
         keys[(lst.ticker, lst.exchange)] = listing_id

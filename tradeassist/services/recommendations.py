@@ -72,7 +72,7 @@ from ..providers.reviewers import (
 from ..timeutil import ensure_utc, utcnow
 from . import audit, governance, ledger
 from .access import accessible_portfolios, portfolio_for, require_access
-from .strategy import approved_strategy, load_version
+from .strategy import governing_strategy, load_version
 
 log = logging.getLogger(__name__)
 
@@ -332,7 +332,8 @@ def _plain(value: Any) -> Any:
 
 
 def _strategy_of(session: Session, reco: Recommendation) -> tuple[StrategyVersion, str | None]:
-    """The strategy version the recommendation was computed under, and the run's task kind."""
+    """The strategy version the recommendation was computed under (the one that governed its
+    run), and the run's task kind; without a run, the version governing its portfolio now."""
     run = session.get(TaskRun, reco.run_id) if reco.run_id is not None else None
     kind = None
     if run is not None:
@@ -342,7 +343,7 @@ def _strategy_of(session: Session, reco: Recommendation) -> tuple[StrategyVersio
             version = session.get(StrategyVersion, run.strategy_version_id)
             if version is not None:
                 return version, kind
-    return approved_strategy(session).version, kind
+    return governing_strategy(session, reco.portfolio_id).version, kind
 
 
 def recommendation_request(session: Session, reco: Recommendation) -> ReviewRequest:

@@ -2,17 +2,23 @@
 recommendation it would give on a portfolio, then add it as a version and approve it.
 
 ``StrategyEditor(engine=None)`` is an ipywidgets box (display it, or ``editor.widget``). It
-opens with the approved policy and manifesto, so a new version starts from the current one.
+opens with the policy and manifesto of the version governing the chosen portfolio, so a new
+version starts from the current one.
 
-* Typing in the policy box re-validates it (``policy.parse_policy``): every problem is one
-  red line naming its key path; the buttons stay disabled until the draft is valid.
+* Typing in the policy or manifesto box re-validates the draft (``policy.parse_policy``, then
+  the manifesto's rule lines merged as ``strategy.effective_policy`` does): every problem is
+  one red line naming its key path or manifesto line; the buttons stay disabled until the
+  draft is valid.
 * **Preview** computes, read-only, what the draft would recommend on the chosen portfolio
-  (``advice.prepare_inputs(..., policy=draft)`` then ``advice.recommend``): headline, trade
-  lines and each sleeve's weight and drift before and after. Nothing is stored.
-* **Add and approve** adds the draft as a DRAFT version and approves it, in one transaction
-  (``strategy.add_strategy`` + ``strategy.approve_strategy``); the previously approved
-  version is retired by the service. A refusal (a label used already, the same content as
-  an existing version) is a red line and changes nothing.
+  (``advice.prepare_inputs(..., policy=draft)`` with the manifesto's rules merged, then
+  ``advice.recommend``): headline, trade lines and each sleeve's weight and drift before and
+  after. Nothing is stored.
+* **Add and approve** adds the draft as a DRAFT version governing the chosen portfolio and
+  approves it, in one transaction (``strategy.add_strategy`` + ``strategy.approve``); the
+  version that governed the portfolio keeps its other portfolios (named), and is retired by
+  the service when it has none. Other portfolios keep their strategies. A refusal
+  (a label used already, the same content as an existing version) is a red line and changes
+  nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from ..errors import NotFound, TradeAssistError
 from ..money import decimal_str
 from ..policy import Policy, parse_policy, policy_to_dict
 from ..services import advice, strategy
+from ..services.access import portfolio_for
 from .common import (
     ERROR,
     INFO,
@@ -70,14 +77,22 @@ class StrategyEditor:
         self.engine = engine
         self.draft: Policy | None = None
         self.last_recommendation: Any = None
+        current_policy: dict[str, Any] | None = None
+        current_manifesto = ""
         with work(engine, readonly=True) as (session, actor):
             names = portfolio_names(session, actor)
-            self.versions = strategy.strategy_rows(session)
-            try:
-                approved = strategy.approved_strategy(session)
-                current_policy, current_manifesto = policy_to_dict(approved.policy), approved.manifesto
-            except NotFound:
-                current_policy, current_manifesto = None, ""
+            self.versions = strategy.strategy_rows(session, actor=actor)
+            chosen = portfolio or (names[0] if names else None)
+            if chosen is not None:
+                try:
+                    governing = strategy.governing_strategy(
+                        session, portfolio_for(session, actor, chosen, "read")
+                    )
+                    # The policy as archived (its own rules only): the manifesto box holds the rest.
+                    current_policy = policy_to_dict(strategy.archived_policy(session, governing.version))
+                    current_manifesto = governing.manifesto
+                except NotFound:
+                    pass
 
         self.label = w.Text(value=label, description="Label", placeholder="e.g. 2.0")
         self.policy = w.Textarea(
@@ -106,7 +121,7 @@ class StrategyEditor:
             description="Add and approve",
             button_style="success",
             icon="check",
-            tooltip="Add as a version and approve it",
+            tooltip="Add as a version governing the chosen portfolio and approve it",
         )
         self.preview_output = w.HTML()
         self.status = w.HTML()
@@ -159,6 +174,12 @@ class StrategyEditor:
                 found.extend(error_lines(exc))
         if not self.manifesto.value.strip():
             found.append("manifesto: empty")
+        elif self.draft is not None:
+            try:  # what the version would run with: the manifesto's rules merged
+                self.draft = strategy.effective_policy(self.draft, self.manifesto.value)
+            except TradeAssistError as exc:
+                self.draft = None
+                found.extend(error_lines(exc))
         return found
 
     def validate(self) -> bool:
@@ -210,6 +231,10 @@ class StrategyEditor:
             self.status.value = message_html("not added: fix the problems above first", ERROR)
             return False
         label = self.label.value.strip()
+        portfolio = self.portfolio.value
+        if not portfolio:
+            self.status.value = message_html("not added: choose the portfolio it governs first", ERROR)
+            return False
         try:
             with work(self.engine) as (session, actor):
                 strategy.add_strategy(
@@ -218,20 +243,26 @@ class StrategyEditor:
                     label=label,
                     policy_text=self.policy.value,
                     manifesto=self.manifesto.value,
+                    portfolios=[portfolio],
                 )
-                strategy.approve_strategy(session, actor=actor, label=label)
+                done = strategy.approve(session, actor=actor, label=label)
         except TradeAssistError as exc:
             self.status.value = messages_html(error_lines(exc), ERROR)
             return False
         self.status.value = message_html(
-            f"{label!r} added and approved: it drives recommendations from now on", OK
+            f"{label!r} added and approved: it drives {portfolio!r}'s recommendations from now on", OK
         )
+        if done.retired:
+            self.status.value += message_html(f"retired: {', '.join(map(repr, done.retired))}", INFO)
+        for old, kept in sorted(done.still_governing.items()):
+            shown = ", ".join(map(repr, kept)) or "portfolios you have no access to"
+            self.status.value += message_html(f"{old!r} still governs {shown}", INFO)
         self.refresh_versions()
         return True
 
     def refresh_versions(self) -> None:
-        with work(self.engine, readonly=True) as (session, _actor):
-            self.versions = strategy.strategy_rows(session)
+        with work(self.engine, readonly=True) as (session, actor):
+            self.versions = strategy.strategy_rows(session, actor=actor)
         self.versions_table.value = self._versions_html()
         self.validate()
 
@@ -240,6 +271,8 @@ class StrategyEditor:
             {
                 "label": v["version_label"],
                 "status": v["status"],
+                "portfolios": ", ".join(v["portfolios"]),
+                "governs": ", ".join(v["governs"]),
                 "targets": ", ".join(f"{k} {decimal_str(t)}" for k, t in sorted(v["sleeve_targets"].items())),
                 "approved_at": v["approved_at"],
                 "policy_sha256": v["policy_sha256"][:12],
