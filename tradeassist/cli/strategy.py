@@ -30,17 +30,37 @@ def strategy_add(
     label: str = typer.Option(..., "--label"),
     policy: Path = typer.Option(..., "--policy", help="policy.json"),
     manifesto: Path = typer.Option(..., "--manifesto", help="manifesto.md"),
+    portfolio: list[str] = typer.Option(
+        None,
+        "--portfolio",
+        help="A portfolio the version governs (repeat for more). Default: every portfolio you own.",
+    ),
 ) -> None:
-    """Add a DRAFT strategy version (policy and manifesto archived by SHA-256)."""
+    """Add a DRAFT strategy version (policy and manifesto archived by SHA-256) for the
+    portfolios it governs; the manifesto's rule lines join the policy's hard rules."""
     policy_text, manifesto_text = _read(policy, "policy"), _read(manifesto, "manifesto")
     with work() as (session, actor):
         try:
             version = strategy.add_strategy(
-                session, actor=actor, label=label, policy_text=policy_text, manifesto=manifesto_text
+                session,
+                actor=actor,
+                label=label,
+                policy_text=policy_text,
+                manifesto=manifesto_text,
+                portfolios=portfolio or None,
             )
         except ValidationError as exc:
-            raise ValidationError(f"{policy.resolve()}: {exc}") from None
-        typer.echo(f"strategy added: {version.version_label} (DRAFT, policy {version.policy_sha256[:12]})")
+            text = str(exc)
+            if text.startswith("policy"):
+                raise ValidationError(f"{policy.resolve()}: {text}") from None
+            if text.startswith(("manifesto", "the manifesto")):
+                raise ValidationError(f"{manifesto.resolve()}: {text}") from None
+            raise
+        names = ", ".join(repr(p.name) for p in strategy.scope_of(session, version))
+        typer.echo(
+            f"strategy added: {version.version_label} (DRAFT, policy {version.policy_sha256[:12]}) "
+            f"for {names}"
+        )
 
 
 @strategy_app.command("approve")
@@ -50,8 +70,9 @@ def strategy_approve(
         None, "--override-reason", help="Approve even though the manifesto review FAILED (audited)."
     ),
 ) -> None:
-    """Approve a DRAFT version once its manifesto is reviewed; the previously approved version
-    is retired."""
+    """Approve a DRAFT version once its manifesto is reviewed: it governs its portfolios from
+    now on; a version that governed one of them keeps its other portfolios, and is retired
+    once it governs none. Other portfolios keep their strategies."""
     from ..services.recommendations import review_manifesto
 
     # The review is kept in its own transaction: a FAIL that refuses the approval is still
@@ -59,32 +80,60 @@ def strategy_approve(
     with work() as (session, actor):
         version = strategy.get_version(session, label)
         if version.status is StrategyStatus.DRAFT:
+            strategy.require_scope_access(session, actor, version, "approve a strategy")
             verdict = review_manifesto(session, actor=actor, version=version)
             typer.echo(f"manifesto review: {verdict.verdict.value} ({verdict.provider_name})")
     with work() as (session, actor):
-        version = strategy.approve_strategy(
-            session, actor=actor, label=label, override_reason=override_reason
-        )
-        typer.echo(f"strategy approved: {version.version_label}")
+        done = strategy.approve(session, actor=actor, label=label, override_reason=override_reason)
+        names = ", ".join(repr(p.name) for p in strategy.scope_of(session, done.version))
+    for old in done.retired:
+        typer.echo(f"strategy retired: {old} (it governs no portfolio now)")
+    for old, kept in sorted(done.still_governing.items()):
+        shown = ", ".join(map(repr, kept)) or "portfolios you have no access to"
+        typer.echo(f"strategy {old} still governs {shown}")
+    typer.echo(f"strategy {done.version.version_label} governs {names}")
+    typer.echo(f"strategy approved: {done.version.version_label}")
 
 
 @strategy_app.command("retire")
 def strategy_retire(label: str) -> None:
-    """Retire a version."""
+    """Retire a version: the portfolios it governs have no approved strategy until another is
+    approved for them."""
     with work() as (session, actor):
-        version = strategy.retire_strategy(session, actor=actor, label=label)
-        typer.echo(f"strategy retired: {version.version_label}")
+        done = strategy.retire(session, actor=actor, label=label)
+    left = [repr(name) for name in done.left_without_strategy]
+    if done.left_unseen:
+        left.append(f"{done.left_unseen} portfolio(s) you have no access to")
+    if left:
+        typer.echo(
+            f"warning: no approved strategy governs {', '.join(left)} now: add and approve one "
+            "(`tradeassist strategy add --portfolio NAME ...`, `tradeassist strategy approve LABEL`)",
+            err=True,
+        )
+    typer.echo(f"strategy retired: {done.version.version_label}")
 
 
 @strategy_app.command("show")
-def strategy_show(as_json: bool = JSON_OPTION) -> None:
-    """Every strategy version with its status and sleeve targets."""
-    with work(readonly=True) as (session, _actor):
-        rows = strategy.strategy_rows(session)
+def strategy_show(
+    portfolio: str = typer.Option(
+        None, "--portfolio", help="Only the versions whose scope holds this portfolio."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Every strategy version with its status, its portfolios (``portfolios``: its scope;
+    ``governs``: those it governs now), its sleeve targets and its hard rules (the policy's
+    merged with the manifesto's)."""
+    with work(readonly=True) as (session, actor):
+        chosen = portfolio_for(session, actor, portfolio, "read") if portfolio is not None else None
+        rows = strategy.strategy_rows(session, actor=actor, portfolio=chosen)
     if as_json:
         emit_json(rows)
     else:
-        emit(rows, False, ["version_label", "status", "approved_at", "sleeve_targets", "policy_sha256"])
+        emit(
+            rows,
+            False,
+            ["label", "status", "portfolios", "governs", "approved_at", "sleeve_targets", "hard_rules"],
+        )
 
 
 @constituent_app.command("add")
@@ -109,6 +158,22 @@ def constituent_add(
             is_monitored=not unmonitored,
         )
     typer.echo(f"constituent added: {ticker.upper()} on {exchange.upper()} -> {sleeve.upper()}")
+
+
+@constituent_app.command("move")
+def constituent_move(
+    portfolio: str = typer.Option(..., "--portfolio"),
+    ticker: str = typer.Option(..., "--ticker"),
+    exchange: str = typer.Option(..., "--exchange"),
+    sleeve: str = typer.Option(..., "--sleeve", help="The sleeve it belongs to from now on."),
+) -> None:
+    """Map a portfolio's constituent to another sleeve (audited with both sleeves)."""
+    with work() as (session, actor):
+        row = strategy.move_constituent(
+            session, actor=actor, portfolio=portfolio, ticker=ticker, exchange=exchange, sleeve=sleeve
+        )
+        code = row.sleeve_code
+    typer.echo(f"constituent moved: {ticker.upper()} on {exchange.upper()} -> {code}")
 
 
 @constituent_app.command("list")
