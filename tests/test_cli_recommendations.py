@@ -82,7 +82,7 @@ def test_list_approve_execute_ignore(cli, demo_url: str) -> None:  # type: ignor
     assert approved.stdout.splitlines()[0] == f"recommendation {first} approved: REVIEWED"
     text = cli("reco", "show", str(first))
     assert f"recommendation {first} (REVIEWED) for {listed[1]['portfolio']}" in text.stdout
-    assert "PASS by builtin-rules (rules-v1)" in text.stdout
+    assert "PASS by builtin-rules (rules-v2)" in text.stdout
 
     fills = fills_at_estimates(shown["lines"])
     args = [arg for fill in fills for arg in ("--fill", fill_text(fill))]

@@ -8,7 +8,7 @@
 >>> request = ReviewRequest("manifesto", policy, manifesto="# Plan\\nCORE: a global tracker.\\n")
 >>> verdict = get_reviewer().review(request)
 >>> verdict.verdict.value, verdict.provider, verdict.model
-('PASS', 'builtin-rules', 'rules-v1')
+('PASS', 'builtin-rules', 'rules-v2')
 
 ``get_reviewer(name=None, **options)`` builds a new instance; without a name it is
 ``TRADEASSIST_REVIEWER`` else ``builtin-rules`` (offline, deterministic). Options go to the
