@@ -33,6 +33,7 @@ def strategy_add(
     portfolio: list[str] = typer.Option(
         None,
         "--portfolio",
+        metavar="NAME",
         help="A portfolio the version governs (repeat for more). Default: every portfolio you own.",
     ),
 ) -> None:

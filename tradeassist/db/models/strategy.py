@@ -51,10 +51,11 @@ class StrategyVersionPortfolio(SQLModel, table=True):
 
     Written once, with the version (``strategy add --portfolio``, by default every portfolio
     the author owns), and never changed: a stream table, append-only by trigger. A portfolio
-    is governed by the APPROVED version whose scope holds it; the strategy service keeps that
-    to at most one (approving a version retires the approved versions that share a portfolio
-    with it). Migration 0005 gave every version older than scopes a scope of every portfolio
-    that existed then: the old meaning, one strategy for all.
+    is governed by the version most recently approved for it while that version stays
+    APPROVED (``services.strategy.governing_version``): one version at most, and approving a
+    version never changes the strategy of a portfolio outside its scope. Migration 0005 gave
+    every version older than scopes a scope of every portfolio that existed then: the old
+    meaning, one strategy for all.
     """
 
     __tablename__ = "strategy_version_portfolios"
