@@ -154,12 +154,20 @@ def test_a_version_needs_access_to_each_of_its_portfolios(engine: Engine, admin:
         AccessDenied, match=r"ola@example\.com may not approve a strategy on portfolio 'Bob ISA'"
     ):
         approve(engine, ola, "bob-1")
+    with (
+        pytest.raises(
+            AccessDenied, match=r"ola@example\.com may not retire a strategy on portfolio 'Bob ISA'"
+        ),
+        unit_of_work(engine) as s,
+    ):
+        strategy.retire(s, actor=s.get(User, ola.user_id), label="bob-1")
     assert statuses(engine) == {"bob-1": "DRAFT"}
     with unit_of_work(engine, readonly=True) as s:
         denials = s.exec(select(AuditEvent).where(AuditEvent.action == "ACCESS_DENIED")).all()
     assert [(e.actor_user_id, e.details["operation"]) for e in denials] == [
         (ola.user_id, "set a strategy"),
         (ola.user_id, "approve a strategy"),
+        (ola.user_id, "retire a strategy"),
     ]
     approve(engine, bob, "bob-1")
     assert (governing(engine, "Ola ISA"), governing(engine, "Bob ISA")) == ("bob-1", "bob-1")

@@ -103,8 +103,6 @@ def strategy_retire(label: str) -> None:
     with work() as (session, actor):
         done = strategy.retire(session, actor=actor, label=label)
     left = [repr(name) for name in done.left_without_strategy]
-    if done.left_unseen:
-        left.append(f"{done.left_unseen} portfolio(s) you have no access to")
     if left:
         typer.echo(
             f"warning: no approved strategy governs {', '.join(left)} now: add and approve one "

@@ -402,30 +402,26 @@ def _review_manifesto(
 
 @dataclass(frozen=True)
 class Retirement:
-    """A retired version and the portfolios it governed, now without an approved strategy
-    (the names of those the actor may see, and how many others)."""
+    """A retired version and the portfolios it governed, now without an approved strategy."""
 
     version: StrategyVersion
     left_without_strategy: tuple[str, ...]
-    left_unseen: int = 0
 
 
 def retire(session: Session, *, actor: User, label: str) -> Retirement:
-    """Retire a version (the actor needs access to each portfolio it governs). The portfolios
-    it governed are then without an approved strategy until one is approved for them: an
-    older version does not come back."""
+    """Retire a version (the actor needs access to each portfolio of its scope, as to approve
+    it). The portfolios it governed are then without an approved strategy until one is
+    approved for them: an older version does not come back."""
     version = get_version(session, label)
     if version.status is StrategyStatus.RETIRED:
         raise ValidationError(f"strategy {label!r} is retired already")
+    require_scope_access(session, actor, version, "retire a strategy")
     governed = governed_by(session, version)
-    for p in governed:
-        require_access(session, actor, p, "retire a strategy")
     _set_status(
         session, actor, version, StrategyStatus.RETIRED, {"left_without_strategy": [p.name for p in governed]}
     )
     session.flush()
-    seen = tuple(p.name for p in governed if can_access(session, actor, p))
-    return Retirement(version, seen, len(governed) - len(seen))
+    return Retirement(version, tuple(p.name for p in governed))
 
 
 def retire_strategy(session: Session, *, actor: User, label: str) -> StrategyVersion:
