@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
 from tests.support.http_server import RecordingServer, Reply
-from tests.support.recommendations import NEVER_SELL_SEMIS, store
+from tests.support.recommendations import EVERY_SCALE, NEVER_SELL_SEMIS, store
 from tests.test_providers_reviewers import WARN_JSON, openai_completion
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import (
@@ -145,7 +145,7 @@ def counts(engine: Engine) -> dict[str, object]:
 # The lifecycle
 # --------------------------------------------------------------------------------------------
 def test_review_approve_execute_posts_one_linked_batch_with_exact_cash(demo_engine: Engine) -> None:
-    rid = store(demo_engine, "MONTHLY_ALLOC", "1000")
+    rid = store(demo_engine, "MONTHLY_ALLOC", "1000", policy_changes=EVERY_SCALE)
     [pending] = _pending(demo_engine)
     assert pending["recommendation_id"] == rid and pending["status"] == "DRAFT"
     assert (pending["latest_verdict"], pending["blocked"], pending["frozen"]) == (None, False, False)
@@ -166,7 +166,7 @@ def test_review_approve_execute_posts_one_linked_batch_with_exact_cash(demo_engi
     shown = show(demo_engine, rid)
     assert shown["status"] == "REVIEWED" and shown["latest_verdict"] == "PASS"
     [verdict] = shown["verdicts"]
-    assert (verdict["provider"], verdict["model"]) == ("builtin-rules", "rules-v1")
+    assert (verdict["provider"], verdict["model"]) == ("builtin-rules", "rules-v2")
     assert set(verdict) >= {"provider", "model", "verdict", "reasons", "created_at"}
 
     before = counts(demo_engine)

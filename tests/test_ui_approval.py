@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
-from tests.support.recommendations import NEVER_SELL_SEMIS, store
+from tests.support.recommendations import EVERY_SCALE, NEVER_SELL_SEMIS, store
 from tradeassist.db.engine import create_db_engine, unit_of_work
 from tradeassist.db.models import AuditEvent, LedgerBatch, LedgerEntry, Recommendation, User
 from tradeassist.demo import DEMO_PORTFOLIO, data
@@ -55,7 +55,7 @@ def card(view: ApprovalView, rid: int) -> RecommendationCard:
 
 
 def test_the_pending_recommendation_is_shown_and_approved(demo_engine: Engine) -> None:
-    rid = store(demo_engine, "MONTHLY_ALLOC", contribution="1000")
+    rid = store(demo_engine, "MONTHLY_ALLOC", contribution="1000", policy_changes=EVERY_SCALE)
     view = ApprovalView(demo_engine)
     assert view.portfolio_picker.options == (ALL_PORTFOLIOS, DEMO_PORTFOLIO)
     assert view.portfolio_picker.value == DEMO_PORTFOLIO  # the only one: chosen
@@ -95,7 +95,7 @@ def test_the_pending_recommendation_is_shown_and_approved(demo_engine: Engine) -
 
 
 def test_marking_executed_posts_the_edited_fills_as_one_batch(demo_engine: Engine) -> None:
-    rid = store(demo_engine)
+    rid = store(demo_engine, policy_changes=EVERY_SCALE)
     with unit_of_work(demo_engine) as s:  # whatever the review says: this test is about the fills
         reco_service.approve_recommendation(
             s, actor=admin_of(s), recommendation_id=rid, override_reason="the fills are what this tests"
