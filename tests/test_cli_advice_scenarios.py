@@ -49,11 +49,24 @@ def cli(sqlite_demo_template: Path, tmp_path: Path):  # type: ignore[no-untyped-
     return run
 
 
-def strategy(cli, tmp_path: Path, label: str, targets: dict, manifesto: str, **policy) -> None:  # type: ignore[no-untyped-def]
+def strategy(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, label: str, targets: dict, manifesto: str, *scope: str, **policy
+) -> None:
     policy_file, manifesto_file = tmp_path / f"{label}.json", tmp_path / f"{label}.md"
     policy_file.write_text(json.dumps({**EXAMPLE_POLICY, "sleeve_targets": targets, **policy}))
     manifesto_file.write_text(manifesto)
-    cli("strategy", "add", "--label", label, "--policy", str(policy_file), "--manifesto", str(manifesto_file))
+    portfolios = [arg for name in scope for arg in ("--portfolio", name)]
+    cli(
+        "strategy",
+        "add",
+        "--label",
+        label,
+        "--policy",
+        str(policy_file),
+        "--manifesto",
+        str(manifesto_file),
+        *portfolios,
+    )
     cli("strategy", "approve", label)
 
 
@@ -150,6 +163,7 @@ def test_3_a_sleeve_the_portfolio_cannot_hold_is_shared_out(cli, tmp_path: Path)
     # A portfolio with no constituents at all is told to map them, not that nothing was affordable.
     cli("portfolio", "add", "Empty ISA", "--broker", "AJBell", "--tax-treatment", "ISA")
     cli("ledger", "add", "--portfolio", "Empty ISA", "--type", "CONTRIBUTION", "--amount", "1000")
+    strategy(cli, tmp_path, "isa", targets, "# ISA\n\nCORE, SEMIS, ENERGY and CREDIT.\n", "Empty ISA")
     empty = json.loads(
         cli("recommend", "--portfolio", "Empty ISA", "--kind", "MONTHLY_ALLOC", "--json").stdout
     )
