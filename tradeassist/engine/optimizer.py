@@ -173,7 +173,7 @@ class _Run:
         self.root: float | int = INF  # the root's bound on N, once computed
         self.root_index = 0
         self.levels: list[int] = []  # the multipliers (budget levels) the bounds try, ascending
-        self.tuned = False  # are the levels centred on this run's own best root level?
+        self.stage = 0  # root bound: 0 at the shared level, 1 climbed, 2 on this run's own levels
 
 
 class _Search:
@@ -229,6 +229,15 @@ class _Search:
                 self.high_after[j] = self.high_after[j + 1] + self.step[j + 1] * self.items[j + 1].max_buy
                 self.count_after[j] = self.count_after[j + 1] + 1
         # Per sleeve of the sequence: its items, its range, how many lines it may have.
+        # Per depth, the sleeve's later items: (step, min units, max buy, max sell).
+        self.later: list[list[tuple[int, int, int, int]]] = [
+            [
+                (self.step[i], self.items[i].min_units, self.items[i].max_buy, self.items[i].max_sell)
+                for i in range(j + 1, n)
+                if self.items[i].sleeve == self.items[j].sleeve
+            ]
+            for j in range(n)
+        ]
         self.members: list[list[int]] = [[] for _ in self.seq]
         for j, k in enumerate(self.sp):
             self.members[k].append(j)
@@ -347,7 +356,7 @@ class _Search:
         self,
         run: _Run,
         index: int,
-        k: int,
+        j: int,
         w: int,
         step: int,
         span: int,
@@ -359,54 +368,68 @@ class _Search:
     ) -> float | int:
         """The node's bound on N at level ``levels[index]`` (INF: no completion has the lines).
 
-        The current sleeve ``seq[k]`` is ``w`` short of its target; without a further line it can
-        still add ``0..span`` times ``step`` (the line being decided, as a range); with up to
-        ``most`` further lines anything in ``[low, high + span * step]``. ``left`` lines remain to
-        be made, ``money`` the most the remaining spend may reach (money units).
+        Item j's sleeve is ``w`` short of its target; without a further line it can still add
+        ``0..span`` times ``step`` (item j's line, as a range); with up to ``most`` further lines
+        (its later items) anything in ``[low, high + span * step]``, or, with exactly one when
+        item j is decided (``span`` 0), one of the later items' lines in whole units. ``left``
+        lines remain to be made, ``money`` the most the remaining spend may reach (money units).
         """
         h = run.levels[index]
-        suffix = self.tables(run, h)[k + 1]
+        suffix = self.tables(run, h)[self.sp[j] + 1]
         if span:
             stay = _discrete(w, h, step, 0, span)
         else:
             stay = w * w
         best = stay + suffix[left]
         if most and left:
-            tail = INF
-            for r in range(1, min(most, left) + 1):
-                if suffix[left - r] < tail:
-                    tail = suffix[left - r]
-            if tail < INF:
-                moved = _continuous(w, h, low, high + span * step) + tail
-                if moved < best:
-                    best = moved
+            if span:
+                tail = INF
+                for r in range(1, min(most, left) + 1):
+                    if suffix[left - r] < tail:
+                        tail = suffix[left - r]
+                if tail < INF:
+                    moved = _continuous(w, h, low, high + span * step) + tail
+                    if moved < best:
+                        best = moved
+            else:
+                if suffix[left - 1] < INF:  # one more line: a later item's, in whole units
+                    one = INF
+                    for later, least, buy, sell in self.later[j]:
+                        if high and buy >= least:
+                            value = _discrete(w, h, later, least, buy)
+                            if value < one:
+                                one = value
+                        if low and sell >= least:
+                            value = _discrete(w, h, later, -sell, -least)
+                            if value < one:
+                                one = value
+                    if one + suffix[left - 1] < best:
+                        best = one + suffix[left - 1]
+                tail = INF
+                for r in range(2, min(most, left) + 1):
+                    if suffix[left - r] < tail:
+                        tail = suffix[left - r]
+                if tail < INF:
+                    moved = _continuous(w, h, low, high) + tail
+                    if moved < best:
+                        best = moved
         if best == INF:
             return INF
         return run.closed + self.closed + best - 2 * h * self.ts * money
 
     def bound(self, run: _Run, hint: int, *args) -> tuple[int, int] | None:
-        """The best bound over the levels near ``hint`` (concave in the level: climb), or None."""
+        """The node's best bound over the run's levels, from ``hint``; None when no completion
+        has the lines."""
         found = self.value(run, hint, *args)
         if found == INF:
             return None
-        best, where = found, hint
-        if not self.passes(run, best):
-            return best, where
-        levels = len(run.levels)
-        for direction in (1, -1):
-            i = hint + direction
-            moved = False
-            while 0 <= i < levels:
-                value = self.value(run, i, *args)
-                if value <= best:
-                    break
-                best, where, moved = value, i, True
-                if not self.passes(run, best):
-                    return best, where
-                i += direction
-            if moved:
-                break
-        return best, where
+        return _climb(
+            lambda i: self.value(run, i, *args),
+            hint,
+            found,
+            len(run.levels) - 1,
+            lambda v: self.passes(run, v),
+        )
 
     def passes(self, run: _Run, value: int) -> bool:
         threshold = run.threshold
@@ -430,7 +453,7 @@ class _Search:
     def child(self, run: _Run, hint: int, j: int, first: int, last: int, lines: int, spent: int, sold: int):
         """The bound of item j trading between ``first`` and ``last`` units (0, 0: no trade)."""
         p, item = self.p, self.items[j]
-        s, k, step = item.sleeve, self.sp[j], self.step[j]
+        s, step = item.sleeve, self.step[j]
         low, high = self.low_after[j], self.high_after[j]
         used = self.bought[s] + self.sold_lines[s]
         if first:
@@ -460,7 +483,7 @@ class _Search:
         if left < 0 or money + sellable < 0:
             return None
         w = run.targets[s] - self.x[s] - first * step
-        return self.bound(run, hint, k, w, step, last - first, low, high, most, left, money)
+        return self.bound(run, hint, j, w, step, last - first, low, high, most, left, money)
 
     # -- search ---------------------------------------------------------------------------
     def visit(self, j: int, lines: int, spent: int, sold: int, hint: int) -> None:
@@ -616,12 +639,13 @@ class _Search:
         return max((low, a, b, high), key=lambda c: (value(c), -c))
 
     def grid(self, centre: int) -> list[int]:
-        """Levels around ``centre``: finest near it (an eighth of a pound), doubling out to £4,096."""
+        """Levels around ``centre``: every quarter of a pound within £32 of it (where the nodes'
+        best levels lie: a few pounds of imbalance shared among the sleeves left), then doubling
+        out to £4,096."""
         unit = self.ts * self.p.money_scale
-        offsets = {0}
-        for power in range(16):
-            step = (unit << power) >> 3
-            offsets |= {step, -step}
+        offsets = {(unit * k) >> 2 for k in range(-128, 129)}
+        for power in range(6, 13):
+            offsets |= {unit << power, -(unit << power)}
         return sorted({max(0, centre + d) for d in offsets})
 
     def run_all(self) -> bool:
@@ -639,21 +663,26 @@ class _Search:
         reference = self.get_run(best.lines if best is not None and best.lines in lines else lines[0])
         centre = self.centre(reference)
         levels = self.grid(centre)
+        start = levels.index(centre)
         roots = []
         for k in lines:
+            # A first bound per run at the shared level; sharpened only for runs it cannot prune.
             run = self.get_run(k)
             run.levels = levels
-            self.root_bound(run, levels.index(centre))
+            run.root, run.root_index = self.root_value(run, centre), start
             if run.root < INF:
                 roots.append((self.objective_bound(run, run.root), k))
         roots.sort()
         self.pending = [k for _, k in roots]
         while self.pending:
             run = self.runs[self.pending[0]]
-            if self.viable(run) and not run.tuned:
+            if self.viable(run) and run.stage == 0:
+                run.stage = 1
+                self.root_bound(run, run.root_index)
+            if self.viable(run) and run.stage == 1:
                 # Centre the levels on this run's own best level: a bound within a few pounds of
                 # the best multiplier is what prunes the runs that cannot win at the root.
-                run.tuned = True
+                run.stage = 2
                 centre = self.centre(run)
                 run.levels = self.grid(centre)
                 run.tables = {}
@@ -674,19 +703,13 @@ class _Search:
 
     def root_bound(self, run: _Run, start: int) -> None:
         """The run's bound at the root: climb the levels from ``start``."""
-        best, where = self.root_value(run, run.levels[start]), start
-        if best < INF:
-            for direction in (1, -1):
-                i, moved = start + direction, False
-                while 0 <= i < len(run.levels):
-                    value = self.root_value(run, run.levels[i])
-                    if value <= best:
-                        break
-                    best, where, moved = value, i, True
-                    i += direction
-                if moved:
-                    break
-        run.root, run.root_index = best, where
+        found = self.root_value(run, run.levels[start])
+        if found == INF:
+            run.root, run.root_index = INF, start
+            return
+        run.root, run.root_index = _climb(
+            lambda i: self.root_value(run, run.levels[i]), start, found, len(run.levels) - 1, lambda v: True
+        )
 
     def objective_bound(self, run: _Run, value: int) -> Fraction:
         """J of a bound ``value`` on N for the run's number of lines."""
@@ -699,6 +722,55 @@ class _Search:
         """No trade list of a run not yet finished does better than this."""
         found = [self.objective_bound(self.runs[k], self.runs[k].root) for k in getattr(self, "pending", [])]
         return min(found, default=None)
+
+
+def _climb(value, hint: int, found, top: int, passes) -> tuple[int, int]:
+    """The largest ``value(i)`` for ``i`` in ``0..top``, a concave sequence, starting from
+    ``hint`` (whose value is ``found``): gallop (1, 2, 4, ... steps) while it rises, then ternary
+    search the bracket. Stops early, returning what it has, once ``passes`` fails."""
+    if not passes(found):
+        return found, hint
+    for direction in (1, -1):
+        outer = hint + direction
+        if not 0 <= outer <= top:
+            continue
+        there = value(outer)
+        if there <= found:
+            continue
+        inner, best, where, step = hint, there, outer, 1
+        while True:  # the maximum lies beyond ``inner``
+            if not passes(best):
+                return best, where
+            step *= 2
+            nxt = min(max(where + direction * step, 0), top)
+            if nxt == where:
+                outer = where
+                break
+            there = value(nxt)
+            if there <= best:
+                outer = nxt
+                break
+            inner, best, where = where, there, nxt
+        low, high = sorted((inner, outer))
+        while high - low > 2:
+            a, b = low + (high - low) // 3, high - (high - low) // 3
+            va, vb = value(a), value(b)
+            if va < vb:
+                low = a
+            else:
+                high = b
+            for i, v in ((a, va), (b, vb)):
+                if v > best:
+                    best, where = v, i
+            if not passes(best):
+                return best, where
+        for i in range(low, high + 1):
+            if i != where:
+                v = value(i)
+                if v > best:
+                    best, where = v, i
+        return best, where
+    return found, hint
 
 
 def _search_order(problem: AllocationProblem) -> list[int]:
