@@ -288,9 +288,9 @@ class Policy(BaseModel):
     )
     untargeted: Literal["hold", "sell"] = Field(
         default="hold",
-        description='A held listing with no constituent row, or in a sleeve this strategy does not target: "hold" '
-        '(default) leaves it alone and out of the base the weights are measured on; "sell" counts it '
-        "with a target of 0, so a rebalance that may sell can sell it.",
+        description="A held listing with no constituent row, or in a sleeve this strategy does not "
+        'target: "hold" (default) leaves it alone and out of the base the weights are measured on; '
+        '"sell" counts it with a target of 0, so a rebalance that may sell can sell it.',
     )
     unpriced: Literal["block", "exclude"] = Field(
         default="block",
@@ -369,6 +369,25 @@ def parse_policy(source: Policy | Mapping[str, Any] | str | bytes) -> Policy:
         return Policy.model_validate(dict(source))
     except pydantic.ValidationError as exc:
         raise _policy_error(exc) from None
+
+
+# What a policy stored before these keys existed meant: every line free, no turnover limit,
+# holdings outside the strategy targeted at 0, holdings without a price left out of the base.
+# A stored input snapshot that lacks a key replays with this meaning, so a run recorded by an
+# earlier version recomputes to the recommendation it made.
+LEGACY_MEANING = {
+    "line_penalty_base": "0",
+    "max_turnover": "1",
+    "untargeted": "sell",
+    "unpriced": "exclude",
+}
+
+
+def parse_stored_policy(stored: Mapping[str, Any]) -> Policy:
+    """A policy from an input snapshot, with ``LEGACY_MEANING`` for the keys it predates."""
+    if not isinstance(stored, Mapping):
+        raise ValidationError(f"policy: expected a JSON object, got {type(stored).__name__}")
+    return parse_policy({**LEGACY_MEANING, **stored})
 
 
 def policy_to_dict(

@@ -40,7 +40,7 @@ from typing import Any
 from ..enums import TaskKind, TradeAction
 from ..errors import ValidationError
 from ..money import ZERO, round_cash
-from ..policy import Policy, parse_policy, policy_to_dict
+from ..policy import Policy, parse_policy, parse_stored_policy, policy_to_dict
 from .model import (
     PortfolioState,
     Recommendation,
@@ -488,7 +488,7 @@ def recommend_from_snapshot(data: Mapping[str, Any]) -> Recommendation:
         raise ValidationError("snapshot: max_nodes must be a positive integer")
     return recommend(
         state_from_dict(data["state"]),
-        parse_policy(data["policy"]),
+        parse_stored_policy(data["policy"]),
         data["kind"],
         max_nodes=max_nodes,
     )

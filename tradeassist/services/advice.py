@@ -39,7 +39,7 @@ from ..enums import TaskKind, TradeAction
 from ..errors import NotFound, ValidationError
 from ..jsonutil import sha256_of
 from ..money import ZERO, decimal_str, to_decimal
-from ..policy import Policy, parse_policy, policy_sha256, policy_to_dict
+from ..policy import Policy, parse_stored_policy, policy_sha256, policy_to_dict
 from ..timeutil import ensure_utc, london_date, utcnow
 from . import governance, ledger, prices
 from .access import portfolio_for
@@ -273,7 +273,7 @@ def recommend_from_snapshot(snapshot: Mapping[str, Any]) -> Recommendation:
     """Recompute from a stored input snapshot alone: no database, no clock."""
     if snapshot.get("schema") != SNAPSHOT_SCHEMA:
         raise ValidationError(f"input snapshot schema {snapshot.get('schema')!r} is not {SNAPSHOT_SCHEMA}")
-    policy = parse_policy(snapshot["strategy"]["policy"])
+    policy = parse_stored_policy(snapshot["strategy"]["policy"])
     state = state_from_dict(snapshot["state"])
     return engine_recommend(state, policy, _kind(snapshot["parameters"]["kind"]))
 
