@@ -235,3 +235,17 @@ def test_a_policy_keeps_its_spelling_and_can_be_written_back_as_is() -> None:
     assert str(parse_policy(written).fee_per_trade_base) == "1.50"
     assert policy_sha256(written) == policy_sha256(EXAMPLE)
     assert policy_to_dict(policy)["sleeve_targets"]["CORE"] == "0.7"  # the canonical content
+
+
+def test_a_stored_policy_that_predates_a_key_keeps_the_meaning_it_had() -> None:
+    from tradeassist.policy import parse_stored_policy
+
+    old = parse_stored_policy(json.loads(EXAMPLE))  # stored before the hard rules existed
+    assert (old.line_penalty, old.max_turnover, old.untargeted, old.unpriced) == (
+        Decimal(0),
+        Decimal(1),
+        "sell",
+        "exclude",
+    )
+    new = parse_stored_policy(json.loads(canonical_policy_json(EXAMPLE)))  # stored since: states every key
+    assert new == parse_policy(EXAMPLE) and new.line_penalty == Decimal(100) and new.untargeted == "hold"
