@@ -14,6 +14,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
+from tradeassist.core.enums import EntryType as E
 from tradeassist.engine.performance import (
     max_drawdown,
     money_weighted_return,
@@ -22,7 +23,6 @@ from tradeassist.engine.performance import (
     twr_index,
 )
 from tradeassist.engine.value_series import LedgerEvent, value_series
-from tradeassist.enums import EntryType as E
 
 SEED = 20240605
 N_LISTINGS = 50

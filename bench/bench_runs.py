@@ -25,10 +25,10 @@ from pathlib import Path
 
 import nbformat
 
+from tradeassist.core.timeutil import end_of_london_day
 from tradeassist.db.engine import create_db_engine, unit_of_work
 from tradeassist.services import identity
 from tradeassist.services.setup import init_database
-from tradeassist.timeutil import end_of_london_day
 
 TARGET_SECONDS = 6.0
 

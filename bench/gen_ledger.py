@@ -35,7 +35,7 @@ from pathlib import Path
 
 # The ISIN check digit comes from the library, so generated ISINs pass its validation.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tradeassist.isin import isin_check_digit
+from tradeassist.core.isin import isin_check_digit
 
 HEADER = "entry_time,entry_type,ticker,exchange,units,price,fees_base,cash_amount_base,external_ref,notes\n"
 START = datetime(2015, 1, 1, tzinfo=UTC)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tradeassist.enums import EntryType
-from tradeassist.errors import FileFormatError, ValidationError
+from tradeassist.core.enums import EntryType
+from tradeassist.core.errors import FileFormatError, ValidationError
 from tradeassist.providers.brokers import ParsedFile, UnmappedDescriptionsError, get_broker_format
 from tradeassist.providers.brokers.ajbell import ListingRef, load_mapping, parse_ajbell
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tradeassist.enums import EntryType
-from tradeassist.errors import FileFormatError
-from tradeassist.money import round_cash
+from tradeassist.core.enums import EntryType
+from tradeassist.core.errors import FileFormatError
+from tradeassist.core.money import round_cash
 from tradeassist.providers.brokers import get_broker_format
 from tradeassist.providers.brokers.base import NamedBytes
 from tradeassist.providers.brokers.canonical import HEADER, parse_canonical

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tradeassist.enums import EntryType
-from tradeassist.errors import FileFormatError
+from tradeassist.core.enums import EntryType
+from tradeassist.core.errors import FileFormatError
 from tradeassist.providers.brokers import get_broker_format
 from tradeassist.providers.brokers.trading212 import parse_trading212
 

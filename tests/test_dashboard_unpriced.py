@@ -22,6 +22,9 @@ import plotly.graph_objects as go
 import pytest
 from sqlalchemy.engine import Engine
 
+from tradeassist.core.enums import EntryType
+from tradeassist.core.isin import isin_check_digit
+from tradeassist.core.timeutil import end_of_london_day
 from tradeassist.db.engine import create_db_engine, unit_of_work
 from tradeassist.engine.value_series import (
     LedgerEvent,
@@ -32,12 +35,9 @@ from tradeassist.engine.value_series import (
     value_series,
     value_series_where_priced,
 )
-from tradeassist.enums import EntryType
-from tradeassist.isin import isin_check_digit
 from tradeassist.providers.prices.base import PriceBar, PriceSeries
 from tradeassist.services import identity, ledger, portfolios, prices, registry
 from tradeassist.services.ledger import NewEntry
-from tradeassist.timeutil import end_of_london_day
 from tradeassist.ui import dashboard, figures
 from tradeassist.ui.dashboard import PriceHistory
 

@@ -12,9 +12,9 @@ from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import StatementError
 
+from tradeassist.core.errors import ValidationError
+from tradeassist.core.money import round_cash, to_decimal
 from tradeassist.db.types import ExactDecimal, UTCDateTime
-from tradeassist.errors import ValidationError
-from tradeassist.money import round_cash, to_decimal
 
 metadata = MetaData()
 probe = Table(

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tradeassist.core.enums import CorporateActionType, EntryType
 from tradeassist.engine import book as bk
 from tradeassist.engine.book import Action, Entry, Quote
-from tradeassist.enums import CorporateActionType, EntryType
 
 D = Decimal
 GBX, GBP, USD = Quote(1, "GBP", 2), Quote(2, "GBP", 0), Quote(3, "USD", 0)

@@ -11,6 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tradeassist.core.enums import TradeAction
+from tradeassist.core.errors import ValidationError
+from tradeassist.core.jsonutil import dumps, loads_decimal
 from tradeassist.engine.model import (
     NO_GOOD_PRICE,
     NOT_IN_CALCS,
@@ -22,9 +25,6 @@ from tradeassist.engine.model import (
     state_from_dict,
     state_to_dict,
 )
-from tradeassist.enums import TradeAction
-from tradeassist.errors import ValidationError
-from tradeassist.jsonutil import dumps, loads_decimal
 
 
 def position(**changes: object) -> Position:

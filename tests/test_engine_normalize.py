@@ -9,6 +9,8 @@ from decimal import Decimal
 
 import pytest
 
+from tradeassist.core.enums import QualityFlag
+from tradeassist.core.errors import ValidationError
 from tradeassist.engine.normalize import (
     FX_QUANTUM,
     FxSeries,
@@ -19,8 +21,6 @@ from tradeassist.engine.normalize import (
     normalize_prices,
     parse_quote_unit,
 )
-from tradeassist.enums import QualityFlag
-from tradeassist.errors import ValidationError
 
 D = Decimal
 AZN = Listing("AZN", "LSE", "GBP", "GBX")

@@ -15,6 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import brentq
 
+from tradeassist.core.enums import EntryType as E
+from tradeassist.core.errors import ValidationError
 from tradeassist.engine.performance import (
     CASH_SLEEVE,
     max_drawdown,
@@ -25,8 +27,6 @@ from tradeassist.engine.performance import (
     xirr,
 )
 from tradeassist.engine.value_series import LedgerEvent, daily_values, value_series
-from tradeassist.enums import EntryType as E
-from tradeassist.errors import ValidationError
 
 D = Decimal
 

@@ -15,6 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tradeassist.core.enums import QualityFlag
+from tradeassist.core.errors import ValidationError
 from tradeassist.engine.normalize import Listing, PricePoint, RawPrice, normalize_prices
 from tradeassist.engine.price_quality import (
     Acceptance,
@@ -24,8 +26,6 @@ from tradeassist.engine.price_quality import (
     stale_issue,
     staleness,
 )
-from tradeassist.enums import QualityFlag
-from tradeassist.errors import ValidationError
 
 D = Decimal
 PENCE = Listing("AZN", "LSE", "GBP", "GBX", listing_id=11)

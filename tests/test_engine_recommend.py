@@ -11,6 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tradeassist.core.enums import TradeAction
+from tradeassist.core.errors import ValidationError
+from tradeassist.core.jsonutil import dumps
 from tradeassist.engine.model import PortfolioState, Position, state_to_dict
 from tradeassist.engine.recommend import (
     BELOW_MIN_TRADE,
@@ -22,9 +25,6 @@ from tradeassist.engine.recommend import (
 )
 from tradeassist.engine.scope import scope
 from tradeassist.engine.valuation import apply_trades, objective, total_value
-from tradeassist.enums import TradeAction
-from tradeassist.errors import ValidationError
-from tradeassist.jsonutil import dumps
 from tradeassist.policy import Policy, canonical_policy_json, parse_policy
 
 EXAMPLE_POLICY = {

@@ -9,6 +9,8 @@ from fractions import Fraction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tradeassist.core.enums import TradeAction
+from tradeassist.core.money import ONE
 from tradeassist.engine.model import PortfolioState, Position
 from tradeassist.engine.recommend import left_alone_summary, recommend
 from tradeassist.engine.scope import (
@@ -19,8 +21,6 @@ from tradeassist.engine.scope import (
     rescaled_targets,
     scope,
 )
-from tradeassist.enums import TradeAction
-from tradeassist.money import ONE
 from tradeassist.policy import Policy, parse_policy
 
 BASE = {

@@ -7,6 +7,7 @@ from fractions import Fraction
 
 import pytest
 
+from tradeassist.core.errors import ValidationError
 from tradeassist.engine.model import PortfolioState, Position
 from tradeassist.engine.valuation import (
     apply_trades,
@@ -17,7 +18,6 @@ from tradeassist.engine.valuation import (
     sleeve_weights,
     total_value,
 )
-from tradeassist.errors import ValidationError
 from tradeassist.policy import parse_policy
 
 POLICY = parse_policy(

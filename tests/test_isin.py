@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradeassist.errors import ValidationError
-from tradeassist.isin import is_valid_isin, isin_check_digit, validate_isin
+from tradeassist.core.errors import ValidationError
+from tradeassist.core.isin import is_valid_isin, isin_check_digit, validate_isin
 
 REAL_ISINS = [
     "IE00BK5BQT80",  # Vanguard FTSE All-World Acc (VWRP)

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradeassist.errors import ValidationError
-from tradeassist.jsonutil import sha256_of
+from tradeassist.core.errors import ValidationError
+from tradeassist.core.jsonutil import sha256_of
 from tradeassist.policy import Policy, canonical_policy_json, parse_policy, policy_sha256, policy_to_dict
 
 EXAMPLE = """{"sleeve_targets": {"CORE": "0.70", "SEMIS": "0.15", "ENERGY": "0.15"},

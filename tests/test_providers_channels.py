@@ -19,7 +19,7 @@ import pytest
 from tests.support.http_server import RecordingServer, Reply, silent_server
 from tests.support.ports import free_port
 from tests.support.smtp_server import SMTP_PASSWORD, SMTP_USER
-from tradeassist.errors import ConfigError, ValidationError
+from tradeassist.core.errors import ConfigError, ValidationError
 from tradeassist.providers.channels import (
     WEBPUSH_REASON,
     DeliveryStatus,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.http_server import Reply, ScriptedServer, fast_policy
-from tradeassist.errors import ConfigError, FileFormatError, ProviderError
+from tradeassist.core.errors import ConfigError, FileFormatError, ProviderError
 from tradeassist.providers.fx import (
     CROSS_PRECISION,
     EcbFxProvider,

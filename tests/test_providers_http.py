@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.support.http_server import Reply, ScriptedServer, fast_policy, silent_server
-from tradeassist.errors import ProviderError
+from tradeassist.core.errors import ProviderError
 from tradeassist.providers.http import (
     HttpClient,
     HttpError,

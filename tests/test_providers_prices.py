@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.http_server import Reply, ScriptedServer, fast_policy
-from tradeassist.errors import ConfigError, FileFormatError, ProviderError
+from tradeassist.core.errors import ConfigError, FileFormatError, ProviderError
 from tradeassist.providers.http import HttpClient
 from tradeassist.providers.prices import (
     CsvPriceProvider,

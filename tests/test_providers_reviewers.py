@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from tests.support.http_server import RecordingServer, Reply, fast_policy, silent_server
-from tradeassist.enums import Verdict
-from tradeassist.errors import ConfigError, ProviderError, ValidationError
-from tradeassist.jsonutil import canonical_dumps
+from tradeassist.core.enums import Verdict
+from tradeassist.core.errors import ConfigError, ProviderError, ValidationError
+from tradeassist.core.jsonutil import canonical_dumps
 from tradeassist.providers.http import HttpTimeout
 from tradeassist.providers.reviewers import (
     SYSTEM_PROMPT,

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tradeassist.enums import Verdict
+from tradeassist.core.enums import Verdict
 from tradeassist.providers.reviewers import BuiltinRulesReviewer, ReviewRequest, request_hash
 from tradeassist.providers.reviewers.builtin import MODEL
 

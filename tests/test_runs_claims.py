@@ -16,14 +16,14 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from tradeassist.core.enums import RunStatus
+from tradeassist.core.errors import AlreadyExists
+from tradeassist.core.timeutil import ensure_utc
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import TaskDefinition, TaskRun, TaskRunClaim, User
-from tradeassist.enums import RunStatus
-from tradeassist.errors import AlreadyExists
 from tradeassist.runs import claims
 from tradeassist.runs.notebook_api import RESULT_MIME
 from tradeassist.services import tasks as task_service
-from tradeassist.timeutil import ensure_utc
 
 REPO = Path(__file__).resolve().parents[1]
 

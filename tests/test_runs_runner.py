@@ -18,6 +18,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import select
 
 from tradeassist import jsonutil
+from tradeassist.core.enums import Channel, InstrumentType, NotificationStatus, RunStatus
+from tradeassist.core.errors import ValidationError
+from tradeassist.core.timeutil import end_of_london_day
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import (
     Alert,
@@ -33,13 +36,10 @@ from tradeassist.db.models import (
     TaskRun,
     User,
 )
-from tradeassist.enums import Channel, InstrumentType, NotificationStatus, RunStatus
-from tradeassist.errors import ValidationError
 from tradeassist.runs import runner
 from tradeassist.runs.notebook_api import RESULT_MIME
 from tradeassist.services import governance, identity, portfolios
 from tradeassist.services import tasks as task_service
-from tradeassist.timeutil import end_of_london_day
 
 SMTP_CANARY = "smtp-canary-Secret-4411"
 API_CANARY = "td-canary-Key-9920"

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradeassist.enums import ScheduleType
-from tradeassist.errors import ValidationError
+from tradeassist.core.enums import ScheduleType
+from tradeassist.core.errors import ValidationError
 from tradeassist.runs.schedule import MAX_COUNTED_SLOTS, parse_schedule
 
 

@@ -12,9 +12,9 @@ from decimal import Decimal
 from sqlalchemy.engine import Engine
 
 from tests.conftest import DEMO_AS_OF, DEMO_END
+from tradeassist.core.money import ZERO
 from tradeassist.db.engine import unit_of_work
 from tradeassist.demo import DEMO_PORTFOLIO, data
-from tradeassist.money import ZERO
 from tradeassist.providers.prices.base import PriceBar, PriceSeries
 from tradeassist.services import advice, governance, identity, prices, registry
 

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from tradeassist.core.enums import EntryType
+from tradeassist.core.errors import AlreadyExists, LedgerError, NotFound, ValidationError
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import AuditEvent, CashSnapshot, CorporateAction, HoldingSnapshot, User
-from tradeassist.enums import EntryType
-from tradeassist.errors import AlreadyExists, LedgerError, NotFound, ValidationError
 from tradeassist.services import corporate_actions, identity, ledger, portfolios, registry
 from tradeassist.services.ledger import NewEntry
 

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from tradeassist.core.errors import AccessDenied, FrozenError, NotFound, ValidationError
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import AuditEvent, User
-from tradeassist.errors import AccessDenied, FrozenError, NotFound, ValidationError
 from tradeassist.services import governance, identity, portfolios
 
 

@@ -10,9 +10,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tradeassist.core.errors import AccessDenied, AlreadyExists, AuthenticationError, ValidationError
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import AuditEvent, Portfolio, User
-from tradeassist.errors import AccessDenied, AlreadyExists, AuthenticationError, ValidationError
 from tradeassist.services import identity, portfolios
 from tradeassist.services.setup import init_database
 

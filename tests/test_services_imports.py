@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from tradeassist.core.errors import FileFormatError, NotFound, ValidationError
+from tradeassist.core.isin import isin_check_digit
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import AuditEvent, CashSnapshot, HoldingSnapshot, LedgerBatch, LedgerEntry, User
-from tradeassist.errors import FileFormatError, NotFound, ValidationError
-from tradeassist.isin import isin_check_digit
 from tradeassist.providers.brokers import UnmappedDescriptionsError
 from tradeassist.services import corporate_actions, identity, imports, ledger, portfolios, registry
 

@@ -14,6 +14,9 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
+from tradeassist.core.enums import EntryType
+from tradeassist.core.errors import AccessDenied, AlreadyExists, LedgerError, NotFound, ValidationError
+from tradeassist.core.isin import isin_check_digit
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import (
     AuditEvent,
@@ -25,9 +28,6 @@ from tradeassist.db.models import (
     User,
 )
 from tradeassist.engine import book as bk
-from tradeassist.enums import EntryType
-from tradeassist.errors import AccessDenied, AlreadyExists, LedgerError, NotFound, ValidationError
-from tradeassist.isin import isin_check_digit
 from tradeassist.services import corporate_actions, identity, ledger, portfolios, registry
 from tradeassist.services.ledger import NewEntry
 

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from tradeassist.core.errors import FileFormatError, ValidationError
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import (
     Alert,
@@ -25,7 +26,6 @@ from tradeassist.db.models import (
     User,
 )
 from tradeassist.engine.normalize import FX_QUANTUM
-from tradeassist.errors import FileFormatError, ValidationError
 from tradeassist.services import fx, governance, portfolios, price_checks, prices, registry
 
 D = Decimal

@@ -21,10 +21,10 @@ from tests.support.http_server import RecordingServer, Reply, silent_server
 from tests.support.ports import free_port
 from tests.support.smtp_server import SMTP_PASSWORD, SMTP_USER
 from tests.test_providers_channels import SLACK_PATH, SLACK_SECRET
+from tradeassist.core.enums import Channel, NotificationStatus
+from tradeassist.core.errors import ValidationError
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import Notification, User
-from tradeassist.enums import Channel, NotificationStatus
-from tradeassist.errors import ValidationError
 from tradeassist.services import identity, notifications
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

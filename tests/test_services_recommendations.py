@@ -16,6 +16,18 @@ from sqlmodel import func, select
 from tests.support.http_server import RecordingServer, Reply
 from tests.support.recommendations import EVERY_SCALE, NEVER_SELL_SEMIS, store
 from tests.test_providers_reviewers import WARN_JSON, openai_completion
+from tradeassist.core.enums import BatchType, NotificationStatus, RecommendationStatus, RunStatus
+from tradeassist.core.errors import (
+    AccessDenied,
+    ConfigError,
+    FrozenError,
+    LedgerError,
+    NotFound,
+    ProviderError,
+    ValidationError,
+)
+from tradeassist.core.money import round_cash
+from tradeassist.core.timeutil import utcnow
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import (
     AuditEvent,
@@ -31,21 +43,9 @@ from tradeassist.db.models import (
     User,
 )
 from tradeassist.demo import DEMO_PORTFOLIO, data
-from tradeassist.enums import BatchType, NotificationStatus, RecommendationStatus, RunStatus
-from tradeassist.errors import (
-    AccessDenied,
-    ConfigError,
-    FrozenError,
-    LedgerError,
-    NotFound,
-    ProviderError,
-    ValidationError,
-)
-from tradeassist.money import round_cash
 from tradeassist.services import governance, identity, ledger, strategy
 from tradeassist.services import recommendations as reco_service
 from tradeassist.services.recommendations import Fill, ReviewFailed
-from tradeassist.timeutil import utcnow
 
 QUOTE_SCALES = {listing.ticker: listing.quote_scale for listing in data.LISTINGS}
 FEE = Decimal("1.50")
@@ -513,9 +513,9 @@ def test_approving_a_strategy_reviews_its_manifesto(demo_engine: Engine) -> None
 def test_a_run_reviews_its_recommendation_and_enqueues_the_owners_email(
     engine: Engine, db_url: str, admin: User, tmp_path: Path
 ) -> None:
+    from tradeassist.core.timeutil import end_of_london_day
     from tradeassist.demo import load_demo
     from tradeassist.runs import runner
-    from tradeassist.timeutil import end_of_london_day
 
     load_demo(engine, end=date(2026, 1, 9))
     outcome = runner.run_task(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import Engine
 
+from tradeassist.core.errors import AlreadyExists, NotFound, ValidationError
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import User
-from tradeassist.errors import AlreadyExists, NotFound, ValidationError
 from tradeassist.services import registry
 
 

@@ -21,13 +21,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from tests.support.smtp_server import SMTP_PASSWORD, SMTP_USER
+from tradeassist.core.enums import RunStatus
+from tradeassist.core.timeutil import end_of_london_day
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import AuditEvent, User
 from tradeassist.demo import DEMO_PORTFOLIO
-from tradeassist.enums import RunStatus
 from tradeassist.providers.channels import DeliveryStatus, EmailChannel, SmtpSettings
 from tradeassist.services import governance, reports
-from tradeassist.timeutil import end_of_london_day
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 RUN_DAY = date(2026, 1, 9)

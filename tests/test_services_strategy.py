@@ -15,6 +15,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
+from tradeassist.core.enums import StrategyStatus
+from tradeassist.core.errors import AlreadyExists, NotFound, ValidationError
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import (
     AuditEvent,
@@ -25,8 +27,6 @@ from tradeassist.db.models import (
     SleeveTarget,
     User,
 )
-from tradeassist.enums import StrategyStatus
-from tradeassist.errors import AlreadyExists, NotFound, ValidationError
 from tradeassist.policy import parse_policy, policy_sha256
 from tradeassist.services import portfolios, registry, strategy
 

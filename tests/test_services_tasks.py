@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from tradeassist.core.enums import TaskScope
+from tradeassist.core.errors import AccessDenied, AlreadyExists, ValidationError
+from tradeassist.core.timeutil import ensure_utc
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import AuditEvent, TaskDefinition, TaskRunClaim, User
-from tradeassist.enums import TaskScope
-from tradeassist.errors import AccessDenied, AlreadyExists, ValidationError
 from tradeassist.services import identity, portfolios
 from tradeassist.services import tasks as task_service
-from tradeassist.timeutil import ensure_utc
 
 
 @pytest.fixture

@@ -17,11 +17,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from tests.conftest import DEMO_END
+from tradeassist.core.enums import RunStatus
+from tradeassist.core.errors import AccessDenied, NotFound, ValidationError
 from tradeassist.db import migrate
 from tradeassist.db.engine import create_db_engine, unit_of_work
 from tradeassist.db.models import AuditEvent, Portfolio, StrategyVersion, TaskRun, User
-from tradeassist.enums import RunStatus
-from tradeassist.errors import AccessDenied, NotFound, ValidationError
 from tradeassist.services import identity, portfolios, strategy
 
 THREE_SLEEVES = {
@@ -332,9 +332,9 @@ def test_a_task_run_records_the_version_governing_its_portfolio(
 ) -> None:
     """Another portfolio's approval does not reach the demo's run; the run row names the
     version that governed the demo portfolio."""
+    from tradeassist.core.timeutil import end_of_london_day
     from tradeassist.demo import DEMO_PORTFOLIO, DEMO_STRATEGY
     from tradeassist.runs import runner
-    from tradeassist.timeutil import end_of_london_day
 
     with unit_of_work(demo_engine, readonly=True) as s:
         admin = identity.bootstrap_admin(s)

@@ -12,11 +12,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
 from tests.support.recommendations import EVERY_SCALE, NEVER_SELL_SEMIS, store
+from tradeassist.core.enums import BatchType
+from tradeassist.core.money import round_cash
 from tradeassist.db.engine import create_db_engine, unit_of_work
 from tradeassist.db.models import AuditEvent, LedgerBatch, LedgerEntry, Recommendation, User
 from tradeassist.demo import DEMO_PORTFOLIO, data
-from tradeassist.enums import BatchType
-from tradeassist.money import round_cash
 from tradeassist.services import governance, identity, strategy
 from tradeassist.services import recommendations as reco_service
 from tradeassist.ui.approval import ALL_PORTFOLIOS, ApprovalView, RecommendationCard, shown

@@ -12,14 +12,14 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from tests.conftest import DEMO_AS_OF, DEMO_END
+from tradeassist.core.enums import CorporateActionType, EntryType
+from tradeassist.core.timeutil import end_of_london_day
 from tradeassist.db.engine import unit_of_work
 from tradeassist.engine import book as bk
 from tradeassist.engine.value_series import LedgerEvent, value_series
-from tradeassist.enums import CorporateActionType, EntryType
 from tradeassist.policy import DriftBands
 from tradeassist.providers.prices.base import PriceBar, PriceSeries
 from tradeassist.services import identity, prices, registry
-from tradeassist.timeutil import end_of_london_day
 from tradeassist.ui import dashboard, figures
 from tradeassist.ui.dashboard import PriceHistory, SleeveRow
 

@@ -37,7 +37,9 @@ def shape(root: Path) -> tuple[dict[str, int], dict[str, int]]:
         modules[name] = len(text.splitlines())
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                functions[f"{name}:{node.lineno} {node.name}"] = (node.end_lineno or node.lineno) - node.lineno + 1
+                functions[f"{name}:{node.lineno} {node.name}"] = (
+                    (node.end_lineno or node.lineno) - node.lineno + 1
+                )
     return modules, functions
 
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .errors import ValidationError
-from .money import ZERO, decimal_str, to_decimal
+from .core.errors import ValidationError
+from .core.money import ZERO, decimal_str, to_decimal
 
 _RULE_LINE = re.compile(
     r"^[ \t]*[-*+][ \t]+(?P<key>never[ \t]+sell|avoid|max[ \t]+single[ \t]+trade)[ \t]*:(?P<value>.*)$",

@@ -41,11 +41,11 @@ from pydantic import (
     model_validator,
 )
 
-from .engine.frozen import FrozenDict
-from .enums import TaskKind
-from .errors import ValidationError
-from .jsonutil import canonical_dumps, loads_decimal
-from .money import CONTEXT, ONE, ZERO, decimal_str, to_decimal
+from .core.enums import TaskKind
+from .core.errors import ValidationError
+from .core.frozen import FrozenDict
+from .core.jsonutil import canonical_dumps, loads_decimal
+from .core.money import CONTEXT, ONE, ZERO, decimal_str, to_decimal
 
 if TYPE_CHECKING:
     from .manifesto import ManifestoRules

@@ -7,8 +7,7 @@ from decimal import Decimal
 
 from sqlmodel import Session
 
-from tradeassist.db import models as m
-from tradeassist.enums import (
+from tradeassist.core.enums import (
     BatchType,
     Channel,
     CorporateActionType,
@@ -23,6 +22,7 @@ from tradeassist.enums import (
     TradeAction,
     Verdict,
 )
+from tradeassist.db import models as m
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 

@@ -13,8 +13,8 @@ import sys
 import typer
 from sqlalchemy.exc import DBAPIError
 
-from ..config import redact_url
-from ..errors import TradeAssistError
+from ..core.config import redact_url
+from ..core.errors import TradeAssistError
 from . import identity
 from .context import state
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ..timeutil import parse_as_of
+from ..core.timeutil import parse_as_of
 from .context import AS_OF_OPTION, JSON_OPTION, emit_json, emit_table, work
 
 

@@ -13,13 +13,13 @@ import typer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from .. import jsonutil
-from ..config import resolve_db_url
+from ..core import jsonutil
+from ..core.config import resolve_db_url
+from ..core.errors import ConfigError
+from ..core.money import decimal_str
 from ..db.engine import get_engine, unit_of_work
 from ..db.migrate import current_revision
 from ..db.models import User
-from ..errors import ConfigError
-from ..money import decimal_str
 from ..services import identity
 
 

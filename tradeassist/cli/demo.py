@@ -12,7 +12,7 @@ def demo(
 ) -> None:
     """Load the demo SIPP (once), then run each of its tasks and print where the reports are."""
     from .. import demo as demo_data
-    from ..money import decimal_str
+    from ..core.money import decimal_str
 
     engine = state.initialised_engine()
     created = demo_data.load_demo(engine)

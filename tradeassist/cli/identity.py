@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from ..config import redact_url
+from ..core.config import redact_url
 from ..services import identity, portfolios
 from ..services.setup import init_database
 from .context import JSON_OPTION, emit, info, state, work

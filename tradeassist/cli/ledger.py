@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..errors import ValidationError
+from ..core.errors import ValidationError
 from ..providers.brokers.canonical import HEADER as CANONICAL_HEADER
 from ..services import corporate_actions, imports, ledger
 from .context import JSON_OPTION, PORTFOLIO_OPTION, emit, emit_json, work

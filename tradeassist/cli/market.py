@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ..errors import ValidationError
-from ..timeutil import parse_as_of
+from ..core.errors import ValidationError
+from ..core.timeutil import parse_as_of
 from .context import AS_OF_OPTION, JSON_OPTION, PORTFOLIO_OPTION, emit, emit_json, info, work
 
 if TYPE_CHECKING:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from ..enums import StrategyStatus
-from ..errors import ValidationError
+from ..core.enums import StrategyStatus
+from ..core.errors import ValidationError
 from ..services import strategy
 from ..services.access import portfolio_for
 from .context import JSON_OPTION, emit, emit_json, work

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import typer
 
-from ..errors import ValidationError
+from ..core.errors import ValidationError
+from ..core.timeutil import parse_as_of
 from ..runs import runner
 from ..services import tasks as task_service
-from ..timeutil import parse_as_of
 from .context import JSON_OPTION, emit, emit_json, info, state, work
 
 tasks_app = typer.Typer(help="Scheduled tasks: add, list, see what is due, run.", no_args_is_help=True)

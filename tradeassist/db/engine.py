@@ -23,8 +23,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
-from .. import jsonutil
-from ..config import resolve_db_url
+from ..core import jsonutil
+from ..core.config import resolve_db_url
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _READONLY = "tradeassist_readonly"
@@ -118,7 +118,7 @@ def unit_of_work(engine: Engine | str | None = None, *, readonly: bool = False) 
 
 
 def _audit_denial(engine: Engine, exc: BaseException) -> None:
-    from ..errors import AccessDenied
+    from ..core.errors import AccessDenied
 
     if not isinstance(exc, AccessDenied) or exc.context.get("audited"):
         return

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Numeric, String
 from sqlalchemy.types import TypeDecorator
 
-from ..errors import ValidationError
-from ..money import decimal_str
+from ..core.errors import ValidationError
+from ..core.money import decimal_str
 
 
 class ExactDecimal(TypeDecorator):

@@ -14,13 +14,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from tqdm import tqdm
 
+from ..core.enums import BatchType, EntryType
+from ..core.timeutil import london_date, utcnow
 from ..db.engine import unit_of_work
 from ..db.models import CashSnapshot, HoldingSnapshot, Portfolio, User
-from ..enums import BatchType, EntryType
 from ..providers.fx.ecb import FxRate as ProvidedRate
 from ..providers.prices.base import PriceBar, PriceSeries
 from ..services import fx, identity, ledger, portfolios, prices, registry, strategy, tasks
-from ..timeutil import london_date, utcnow
 from . import data
 
 DEMO_PORTFOLIO = "Demo SIPP"

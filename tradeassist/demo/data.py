@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from ..money import round_cash
-from ..timeutil import LONDON
+from ..core.money import round_cash
+from ..core.timeutil import LONDON
 
 SEED = 20261125
 YEARS = 3

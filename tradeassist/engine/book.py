@@ -42,9 +42,9 @@ from operator import itemgetter
 from types import MappingProxyType
 from typing import NamedTuple
 
-from ..enums import CorporateActionType, EntryType
-from ..money import CONTEXT, PENNY, ZERO, round_cash
-from ..timeutil import LONDON
+from ..core.enums import CorporateActionType, EntryType
+from ..core.money import CONTEXT, PENNY, ZERO, round_cash
+from ..core.timeutil import LONDON
 
 AVG_COST_QUANTUM = Decimal("1E-10")
 UNITS_QUANTUM = Decimal("1E-10")  # a split whose units do not terminate is rounded down to this

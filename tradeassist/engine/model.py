@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ..enums import TradeAction
-from ..errors import ValidationError
-from ..money import CONTEXT, ZERO, decimal_str, to_decimal
-from .frozen import freeze
+from ..core.enums import TradeAction
+from ..core.errors import ValidationError
+from ..core.frozen import freeze
+from ..core.money import CONTEXT, ZERO, decimal_str, to_decimal
 
 SLEEVE_CODE = re.compile(r"[A-Z][A-Z0-9_]*")
 

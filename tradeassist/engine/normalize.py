@@ -40,9 +40,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from ..enums import QualityFlag
-from ..errors import ValidationError
-from ..money import CONTEXT
+from ..core.enums import QualityFlag
+from ..core.errors import ValidationError
+from ..core.money import CONTEXT
 
 BASE_CURRENCY = "GBP"
 PENCE_SCALE = "GBX"

@@ -26,8 +26,8 @@ from decimal import Decimal, localcontext
 import numpy as np
 import pandas as pd
 
-from ..errors import ValidationError
-from ..money import CONTEXT, ZERO
+from ..core.errors import ValidationError
+from ..core.money import CONTEXT, ZERO
 from .value_series import EXTERNAL_ENTRY_TYPES, LedgerEvent, PriceBook, PriceInput, as_date, transfer_value
 
 DAYS_PER_YEAR = 365  # Actual/365 fixed, for annualising and for XIRR

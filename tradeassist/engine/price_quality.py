@@ -43,9 +43,9 @@ from decimal import Decimal
 
 import numpy as np
 
-from ..enums import QualityFlag
-from ..errors import ValidationError
-from ..money import CONTEXT
+from ..core.enums import QualityFlag
+from ..core.errors import ValidationError
+from ..core.money import CONTEXT
 from .normalize import Listing, PricePoint
 
 SCALE_FACTOR = Decimal(20)  # a factor of this or more, either way, is a scale error

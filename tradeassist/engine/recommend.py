@@ -37,9 +37,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from typing import Any
 
-from ..enums import TaskKind, TradeAction
-from ..errors import ValidationError
-from ..money import ZERO, round_cash
+from ..core.enums import TaskKind, TradeAction
+from ..core.errors import ValidationError
+from ..core.money import ZERO, round_cash
 from ..policy import Policy, parse_policy, parse_stored_policy, policy_to_dict
 from .model import (
     PortfolioState,

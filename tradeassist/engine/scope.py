@@ -29,9 +29,9 @@ from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from ..money import CONTEXT, ONE, ZERO
+from ..core.frozen import FrozenDict
+from ..core.money import CONTEXT, ONE, ZERO
 from ..policy import Policy
-from .frozen import FrozenDict
 from .model import NO_GOOD_PRICE, NOT_IN_CALCS, NOT_TRADEABLE, STALE_PRICE, PortfolioState, Position
 
 UNTARGETED = "UNTARGETED"

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
-from ..errors import ValidationError
-from ..money import CONTEXT, ZERO
+from ..core.errors import ValidationError
+from ..core.frozen import FrozenDict
+from ..core.money import CONTEXT, ZERO
 from ..policy import DriftBands, Policy
-from .frozen import FrozenDict
 from .model import ListingKey, PortfolioState, Position
 
 

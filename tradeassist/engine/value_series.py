@@ -31,9 +31,9 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
-from ..enums import EntryType
-from ..errors import ValidationError
-from ..money import CONTEXT, ZERO, to_decimal
+from ..core.enums import EntryType
+from ..core.errors import ValidationError
+from ..core.money import CONTEXT, ZERO, to_decimal
 
 # Only these entries may move units; anything else moving units is a malformed event.
 UNIT_ENTRY_TYPES = frozenset({EntryType.BUY, EntryType.SELL, EntryType.TRANSFER})

@@ -36,7 +36,7 @@ from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
 import httpx
 
-from ..errors import ProviderError
+from ..core.errors import ProviderError
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from ..core.errors import AlreadyExists
+from ..core.timeutil import ensure_utc
 from ..db.engine import unit_of_work
 from ..db.models import TaskDefinition, TaskRunClaim
-from ..errors import AlreadyExists
 from ..services import tasks as task_service
-from ..timeutil import ensure_utc
 
 
 @dataclass(frozen=True)

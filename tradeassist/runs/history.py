@@ -19,7 +19,9 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from .. import jsonutil
+from ..core import jsonutil
+from ..core.enums import RunStatus
+from ..core.errors import AccessDenied, NotFound, ValidationError
 from ..db.models import (
     Alert,
     Portfolio,
@@ -30,8 +32,6 @@ from ..db.models import (
     TaskRunClaim,
     User,
 )
-from ..enums import RunStatus
-from ..errors import AccessDenied, NotFound, ValidationError
 from ..services.access import accessible_portfolios, require_access
 from ..services.recommendations import line_json, stored_lines
 from . import kinds

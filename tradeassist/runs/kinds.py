@@ -24,9 +24,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
-from .. import jsonutil
-from ..enums import Severity, TaskKind
-from ..errors import ValidationError
+from ..core import jsonutil
+from ..core.enums import Severity, TaskKind
+from ..core.errors import ValidationError
 
 DEFAULT_TIMEOUT_SECONDS = 600
 

@@ -33,12 +33,12 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-from .. import jsonutil
+from ..core import jsonutil
+from ..core.enums import TaskKind, TradeAction
+from ..core.errors import NotFound, ValidationError
+from ..core.timeutil import ensure_utc, parse_as_of
 from ..db.engine import get_engine, unit_of_work
 from ..db.models import Portfolio, TaskDefinition, TaskRunClaim
-from ..enums import TaskKind, TradeAction
-from ..errors import NotFound, ValidationError
-from ..timeutil import ensure_utc, parse_as_of
 from . import kinds
 
 RESULT_MIME = "application/vnd.tradeassist.run+json"

@@ -44,16 +44,16 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, select
 
-from .. import jsonutil
-from ..config import redact_url, reports_dir, resolve_db_url
+from ..core import jsonutil
+from ..core.config import redact_url, reports_dir, resolve_db_url
+from ..core.enums import Channel, RunStatus, Severity, TaskKind
+from ..core.errors import NotFound, TradeAssistError, ValidationError
+from ..core.timeutil import ensure_utc, utcnow
 from ..db.engine import unit_of_work
 from ..db.models import Portfolio, RunInputSnapshot, TaskDefinition, TaskRun, User
-from ..enums import Channel, RunStatus, Severity, TaskKind
-from ..errors import NotFound, TradeAssistError, ValidationError
 from ..providers.http import MASK, MIN_SECRET_LENGTH, redact
 from ..services import audit, governance
 from ..services import tasks as task_service
-from ..timeutil import ensure_utc, utcnow
 from . import kinds, notebook_api
 from .claims import Claim, claim_manual, claim_next_due, worker_name
 

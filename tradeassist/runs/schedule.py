@@ -32,8 +32,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from dateutil.rrule import rrulestr
 
-from ..enums import ScheduleType
-from ..errors import ValidationError
+from ..core.enums import ScheduleType
+from ..core.errors import ValidationError
 
 DEFAULT_TIMEZONE = "Europe/London"
 RRULE_ANCHOR = datetime(2024, 1, 1)

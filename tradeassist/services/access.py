@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
+from ..core.errors import AccessDenied, NotFound
 from ..db.models import Portfolio, PortfolioMembership, User
-from ..errors import AccessDenied, NotFound
 
 
 def can_access(session: Session, actor: User, portfolio: Portfolio) -> bool:

@@ -19,6 +19,11 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from ..core.enums import TaskKind, TradeAction
+from ..core.errors import NotFound, ValidationError
+from ..core.jsonutil import sha256_of
+from ..core.money import ZERO, decimal_str, to_decimal
+from ..core.timeutil import ensure_utc, london_date, utcnow
 from ..db.models import (
     FxRate,
     InstrumentListing,
@@ -35,12 +40,7 @@ from ..db.models import (
 from ..engine import book as bk
 from ..engine.model import PortfolioState, Position, Recommendation, state_from_dict, state_to_dict
 from ..engine.recommend import recommend as engine_recommend
-from ..enums import TaskKind, TradeAction
-from ..errors import NotFound, ValidationError
-from ..jsonutil import sha256_of
-from ..money import ZERO, decimal_str, to_decimal
 from ..policy import Policy, parse_stored_policy, policy_sha256, policy_to_dict
-from ..timeutil import ensure_utc, london_date, utcnow
 from . import governance, ledger, prices
 from .access import portfolio_for
 from .strategy import governing_strategy

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlmodel import Session
 
+from ..core.errors import AccessDenied
 from ..db.models import AuditEvent, User
-from ..errors import AccessDenied
 
 _SECRET_KEYS = ("password", "secret", "token", "api_key", "apikey", "authorization")
 

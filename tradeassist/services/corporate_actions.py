@@ -23,12 +23,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from ..core.enums import CorporateActionType
+from ..core.errors import AlreadyExists, ValidationError
+from ..core.money import to_decimal
+from ..core.timeutil import london_date, utcnow
 from ..db.models import CorporateAction, HoldingSnapshot, Instrument, InstrumentListing, LedgerEntry, User
 from ..engine import book as bk
-from ..enums import CorporateActionType
-from ..errors import AlreadyExists, ValidationError
-from ..money import to_decimal
-from ..timeutil import london_date, utcnow
 from . import audit, ledger, registry
 
 _RATIO = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*[:/]\s*([0-9]+(?:\.[0-9]+)?)\s*$")

@@ -21,9 +21,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlmodel import Session
 
+from ..core.errors import FileFormatError, ValidationError
 from ..db.models import FxRate, User
 from ..engine.normalize import BASE_CURRENCY, DEFAULT_MAX_FX_AGE_DAYS, FxSeries
-from ..errors import FileFormatError, ValidationError
 from ..providers.fx import FxRate as ProvidedRate
 from ..providers.fx import gbp_crosses, get_fx_provider
 from ..providers.prices.base import read_source

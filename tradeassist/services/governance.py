@@ -25,11 +25,11 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from .. import jsonutil
+from ..core import jsonutil
+from ..core.enums import Severity
+from ..core.errors import FrozenError, NotFound, ValidationError
+from ..core.timeutil import utcnow
 from ..db.models import Alert, FreezeState, Portfolio, User
-from ..enums import Severity
-from ..errors import FrozenError, NotFound, ValidationError
-from ..timeutil import utcnow
 from . import audit
 from .access import accessible_portfolios, portfolio_for, require_access
 

@@ -10,9 +10,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlmodel import Session, select
 
+from ..core.errors import AlreadyExists, AuthenticationError, NotFound, ValidationError
+from ..core.timeutil import utcnow
 from ..db.models import User
-from ..errors import AlreadyExists, AuthenticationError, NotFound, ValidationError
-from ..timeutil import utcnow
 from . import audit
 
 # argon2-cffi's defaults are the RFC 9106 "low memory" argon2id parameters.
@@ -81,7 +81,7 @@ def add_user(
 def set_enabled(session: Session, *, actor: User | None, email: str, enabled: bool) -> User:
     user = get_user(session, email)
     if actor is not None and not actor.is_bootstrap_admin and actor.user_id != user.user_id:
-        from ..errors import AccessDenied
+        from ..core.errors import AccessDenied
 
         raise AccessDenied(
             "only the bootstrap admin may enable or disable other users",
@@ -134,7 +134,7 @@ def acting_user(session: Session, email: str | None = None, *, named_by: str | N
     else:
         user = bootstrap_admin(session)
         if user is None:
-            from ..errors import ConfigError
+            from ..core.errors import ConfigError
 
             raise ConfigError("no bootstrap admin: run `tradeassist init` first")
     if not user.is_enabled:

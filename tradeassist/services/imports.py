@@ -23,12 +23,12 @@ from decimal import Decimal
 
 from sqlmodel import Session
 
+from ..core.enums import BatchType, CorporateActionType, EntryType
+from ..core.errors import FileFormatError, ValidationError
+from ..core.money import CONTEXT
 from ..db.models import Portfolio, User
 from ..engine.book import consideration
 from ..engine.normalize import parse_quote_unit
-from ..enums import BatchType, CorporateActionType, EntryType
-from ..errors import FileFormatError, ValidationError
-from ..money import CONTEXT
 from ..providers.brokers import ParsedEntry, ParsedFile, Source, get_broker_format
 from ..providers.brokers.base import Problems
 from . import ledger

@@ -34,6 +34,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import String, delete, func, insert, select, type_coerce, update
 from sqlmodel import Session
 
+from ..core.enums import BatchType, EntryType
+from ..core.errors import FileFormatError, LedgerError, NotFound, ValidationError
+from ..core.money import ZERO, decimal_str, to_decimal
+from ..core.timeutil import ensure_utc, utcnow
 from ..db.models import (
     CashSnapshot,
     CorporateAction,
@@ -47,10 +51,6 @@ from ..db.models import (
 )
 from ..engine import book as bk
 from ..engine.normalize import parse_quote_unit
-from ..enums import BatchType, EntryType
-from ..errors import FileFormatError, LedgerError, NotFound, ValidationError
-from ..money import ZERO, decimal_str, to_decimal
-from ..timeutil import ensure_utc, utcnow
 from . import access, audit
 
 E = LedgerEntry.__table__.c
@@ -1294,7 +1294,7 @@ def manual_entry(
         if listing_id is None or units_d is None or price_d is None:
             raise ValidationError(f"a {kind} needs --ticker, --units and --price")
         if given_cash is None:
-            from ..money import round_cash
+            from ..core.money import round_cash
 
             value = round_cash(bk.consideration(units_d, price_d, info.quote))
             given_cash = -(value + fee) if kind is EntryType.BUY else value - fee

@@ -23,8 +23,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from ..core.timeutil import LONDON
 from ..db.models import MarketDataSource
-from ..timeutil import LONDON
 
 _END_OF_DAY = time(23, 59, 59, 999999)
 

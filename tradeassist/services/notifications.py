@@ -36,15 +36,15 @@ from sqlalchemy import or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from ..core.enums import Channel, NotificationStatus
+from ..core.errors import ValidationError
+from ..core.jsonutil import dumps, loads_decimal
+from ..core.timeutil import ensure_utc, utcnow
 from ..db.engine import unit_of_work
 from ..db.models import Notification, Portfolio, User
-from ..enums import Channel, NotificationStatus
-from ..errors import ValidationError
-from ..jsonutil import dumps, loads_decimal
 from ..providers.channels import Channel as ChannelProvider
 from ..providers.channels import DeliveryResult, DeliveryStatus, OutgoingMessage, get_channel
 from ..providers.http import MASK, MIN_SECRET_LENGTH, redact
-from ..timeutil import ensure_utc, utcnow
 
 log = logging.getLogger(__name__)
 

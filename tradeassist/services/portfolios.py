@@ -6,9 +6,9 @@ from decimal import Decimal
 
 from sqlmodel import Session, select
 
+from ..core.enums import TaxTreatment
+from ..core.errors import AlreadyExists, ValidationError
 from ..db.models import CashSnapshot, Portfolio, PortfolioMembership, User
-from ..enums import TaxTreatment
-from ..errors import AlreadyExists, ValidationError
 from . import audit
 from .access import accessible_portfolios, portfolio_for
 from .identity import get_user

@@ -29,6 +29,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from ..core.enums import CorporateActionType, QualityFlag
+from ..core.errors import ValidationError
+from ..core.timeutil import utcnow
 from ..db.models import CorporateAction, InstrumentListing, PriceLevelAcceptance, PricePoint, User
 from ..db.models.market import PricePointRecheck
 from ..engine.normalize import (
@@ -41,9 +44,6 @@ from ..engine.normalize import (
 )
 from ..engine.normalize import PricePoint as CheckedPoint
 from ..engine.price_quality import Acceptance, LevelState, Split, check_points
-from ..enums import CorporateActionType, QualityFlag
-from ..errors import ValidationError
-from ..timeutil import utcnow
 from . import audit
 from .fx import fx_series
 from .market import close_day, close_time, day_start

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import func, select, true
 from sqlmodel import Session
 
+from ..core.errors import TradeAssistError, ValidationError
 from ..db.models import InstrumentListing, User
-from ..errors import TradeAssistError, ValidationError
 from ..providers.prices import PriceSeries, get_price_provider
 from .access import portfolio_for
 from .market import close_day, source_id

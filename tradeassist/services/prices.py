@@ -40,7 +40,10 @@ import numpy as np
 from sqlalchemy import bindparam, func, select, true
 from sqlmodel import Session
 
-from .. import jsonutil
+from ..core import jsonutil
+from ..core.enums import QualityFlag, Severity
+from ..core.errors import ValidationError
+from ..core.timeutil import end_of_london_day, ensure_utc, utcnow
 from ..db.models import (
     HoldingSnapshot,
     InstrumentListing,
@@ -59,11 +62,8 @@ from ..engine.price_quality import (
     check_points,
     staleness,
 )
-from ..enums import QualityFlag, Severity
-from ..errors import ValidationError
 from ..policy import Policy
 from ..providers.prices import PriceSeries, parse_price_file
-from ..timeutil import end_of_london_day, ensure_utc, utcnow
 from . import audit, governance
 from .access import portfolio_for
 from .fx import fx_series

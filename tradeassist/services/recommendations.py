@@ -38,6 +38,12 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from ..core.enums import BatchType, Channel, EntryType, RecommendationStatus, TradeAction, Verdict
+from ..core.errors import LedgerError, NotFound, ProviderError, TradeAssistError, ValidationError
+from ..core.jsonutil import dumps as json_dumps
+from ..core.jsonutil import loads_decimal
+from ..core.money import ZERO, decimal_str, round_cash, to_decimal
+from ..core.timeutil import ensure_utc, utcnow
 from ..db.engine import unit_of_work
 from ..db.models import (
     AuditEvent,
@@ -53,11 +59,6 @@ from ..db.models import (
     User,
 )
 from ..engine import book as bk
-from ..enums import BatchType, Channel, EntryType, RecommendationStatus, TradeAction, Verdict
-from ..errors import LedgerError, NotFound, ProviderError, TradeAssistError, ValidationError
-from ..jsonutil import dumps as json_dumps
-from ..jsonutil import loads_decimal
-from ..money import ZERO, decimal_str, round_cash, to_decimal
 from ..policy import policy_to_dict
 from ..providers.reviewers import (
     DEFAULT_REVIEWER,
@@ -69,7 +70,6 @@ from ..providers.reviewers import (
     get_reviewer,
     request_hash,
 )
-from ..timeutil import ensure_utc, utcnow
 from . import audit, governance, ledger
 from .access import accessible_portfolios, portfolio_for, require_access
 from .strategy import governing_strategy, load_version

@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from ..core.enums import InstrumentType
+from ..core.errors import AlreadyExists, NotFound, ValidationError
+from ..core.isin import validate_isin
 from ..db.models import Instrument, InstrumentListing, User
 from ..engine.normalize import parse_quote_unit
-from ..enums import InstrumentType
-from ..errors import AlreadyExists, NotFound, ValidationError
-from ..isin import validate_isin
 from . import audit
 
 _MIC = re.compile(r"^[A-Z0-9]{2,16}$")

@@ -23,9 +23,9 @@ from typing import Any
 
 from sqlmodel import Session
 
+from ..core.errors import TradeAssistError
+from ..core.money import decimal_str, round_cash
 from ..db.models import Portfolio, Recommendation, RunInputSnapshot, TaskRun
-from ..errors import TradeAssistError
-from ..money import decimal_str, round_cash
 from ..providers.channels import Channel as ChannelProvider
 from ..providers.channels import DeliveryResult, OutgoingMessage, get_channel
 from . import governance, recommendations

@@ -24,6 +24,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from ..core.enums import StrategyStatus, Verdict
+from ..core.errors import AlreadyExists, NotFound, ValidationError
+from ..core.timeutil import utcnow
 from ..db.models import (
     InstrumentListing,
     ManifestoArchive,
@@ -36,11 +39,8 @@ from ..db.models import (
     StrategyVersionPortfolio,
     User,
 )
-from ..enums import StrategyStatus, Verdict
-from ..errors import AlreadyExists, NotFound, ValidationError
 from ..manifesto import parse_manifesto_rules
 from ..policy import Policy, parse_policy, policy_sha256, policy_to_dict, with_manifesto_rules
-from ..timeutil import utcnow
 from . import audit
 from .access import can_access, portfolio_for, require_access
 from .registry import get_listing

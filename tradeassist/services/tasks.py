@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from ..core.enums import ScheduleType, TaskKind, TaskScope
+from ..core.errors import AccessDenied, AlreadyExists, NotFound, ValidationError
+from ..core.timeutil import ensure_utc
 from ..db.models import Portfolio, TaskDefinition, TaskRunClaim, User
-from ..enums import ScheduleType, TaskKind, TaskScope
-from ..errors import AccessDenied, AlreadyExists, NotFound, ValidationError
 from ..runs import kinds
 from ..runs.schedule import DueSlot, Schedule, parse_schedule
-from ..timeutil import ensure_utc
 from . import audit
 from .access import accessible_portfolios, portfolio_for, require_access
 

@@ -27,10 +27,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from ..core.errors import ConfigError, TradeAssistError
+from ..core.money import decimal_str, round_cash
 from ..db.migrate import current_revision
 from ..db.models import AuditEvent, InstrumentListing, User
-from ..errors import ConfigError, TradeAssistError
-from ..money import decimal_str, round_cash
 from ..services import governance, ledger, prices, recommendations, registry
 from ..services.recommendations import Fill
 from . import approval_html as ah

@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..money import decimal_str
+from ..core.money import decimal_str
+from ..core.timeutil import LONDON
 from ..services.governance import FreezeStatus
-from ..timeutil import LONDON
 from .common import gbp
 
 GREEN, AMBER, RED, BLUE, SLATE, GREY = "#2e7d32", "#ef8f00", "#c62828", "#1565c0", "#546e7a", "#9e9e9e"

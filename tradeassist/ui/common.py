@@ -23,10 +23,10 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from ..core.errors import TradeAssistError
+from ..core.money import decimal_str
 from ..db.engine import get_engine, unit_of_work
 from ..db.models import User
-from ..errors import TradeAssistError
-from ..money import decimal_str
 from ..services import access, identity
 
 OK, INFO, WARN, ERROR = "ok", "info", "warn", "error"

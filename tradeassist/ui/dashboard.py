@@ -37,6 +37,10 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from ..core.enums import EntryType, TaskKind
+from ..core.errors import NotFound, ValidationError
+from ..core.money import CONTEXT, ZERO
+from ..core.timeutil import end_of_london_day, ensure_utc, london_date
 from ..db.models import Portfolio, User
 from ..engine import book as bk
 from ..engine import performance as perf
@@ -48,12 +52,8 @@ from ..engine.value_series import (
     units_held,
     value_series_where_priced,
 )
-from ..enums import EntryType, TaskKind
-from ..errors import NotFound, ValidationError
-from ..money import CONTEXT, ZERO
 from ..policy import DriftBands
 from ..services import access, advice, governance, ledger, prices, registry
-from ..timeutil import end_of_london_day, ensure_utc, london_date
 from .common import work
 
 

@@ -27,8 +27,8 @@ from typing import Any
 import ipywidgets as w
 from sqlalchemy.engine import Engine
 
+from ..core.errors import FileFormatError, TradeAssistError
 from ..db.engine import unit_of_work
-from ..errors import FileFormatError, TradeAssistError
 from ..providers.brokers import NamedBytes, ParsedFile, UnmappedDescriptionsError
 from ..providers.brokers.canonical import HEADER as CANONICAL_HEADER
 from ..services import imports, ledger

@@ -32,9 +32,9 @@ from typing import Any
 import ipywidgets as w
 from sqlalchemy.engine import Engine
 
-from ..enums import TaskKind
-from ..errors import NotFound, TradeAssistError
-from ..money import decimal_str
+from ..core.enums import TaskKind
+from ..core.errors import NotFound, TradeAssistError
+from ..core.money import decimal_str
 from ..policy import Policy, parse_policy, policy_to_dict
 from ..services import advice, strategy
 from ..services.access import portfolio_for

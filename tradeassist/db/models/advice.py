@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Column, String
 from sqlmodel import Field, SQLModel
 
-from ...enums import RecommendationStatus, TradeAction, Verdict
+from ...core.enums import RecommendationStatus, TradeAction, Verdict
 from .base import enum_field, fk_field, id_field, json_field, money_field, text_field, ts_field
 
 

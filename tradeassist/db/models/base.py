@@ -11,7 +11,7 @@ from sqlalchemy import BigInteger, Column, ForeignKey, Integer, String
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field
 
-from ...timeutil import utcnow
+from ...core.timeutil import utcnow
 from ..types import ExactDecimal, JSONDoc, UTCDateTime
 
 # BIGINT on PostgreSQL; on SQLite only "INTEGER PRIMARY KEY" is the fast rowid alias.

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Column, Index, String
 from sqlmodel import Field, SQLModel
 
-from ...enums import Channel, NotificationStatus, Severity
+from ...core.enums import Channel, NotificationStatus, Severity
 from .base import enum_field, fk_field, id_field, json_field, text_field, ts_field
 
 

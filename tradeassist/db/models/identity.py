@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Column, String
 from sqlmodel import Field, SQLModel
 
-from ...enums import TaxTreatment
+from ...core.enums import TaxTreatment
 from .base import enum_field, fk_field, id_field, ts_field
 
 

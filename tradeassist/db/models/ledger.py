@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Column, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from ...enums import BatchType, EntryType
+from ...core.enums import BatchType, EntryType
 from .base import enum_field, fk_field, id_field, json_field, money_field, text_field, ts_field
 
 

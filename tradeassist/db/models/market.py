@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Boolean, Column, Date, ForeignKey, Index, String, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
-from ...enums import CorporateActionType
+from ...core.enums import CorporateActionType
 from .base import ID_TYPE, enum_field, fk_field, id_field, json_field, money_field, text_field, ts_field
 
 

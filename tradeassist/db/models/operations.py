@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Boolean, Column, String, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
-from ...enums import RunStatus, ScheduleType, TaskKind, TaskScope
+from ...core.enums import RunStatus, ScheduleType, TaskKind, TaskScope
 from .base import enum_field, fk_field, id_field, json_field, text_field, ts_field
 
 

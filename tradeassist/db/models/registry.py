@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Column, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from ...enums import InstrumentType
+from ...core.enums import InstrumentType
 from .base import enum_field, fk_field, id_field, text_field, ts_field
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Column, ForeignKey, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from ...enums import StrategyStatus
+from ...core.enums import StrategyStatus
 from .base import enum_field, fk_field, id_field, json_field, money_field, text_field, ts_field
 
 

@@ -9,7 +9,7 @@ first; it never touches the database (a service resolves listings and writes the
 
 from __future__ import annotations
 
-from ...errors import NotFound
+from ...core.errors import NotFound
 from .ajbell import AJBellFormat, ListingRef, load_mapping, parse_ajbell
 from .base import (
     BrokerFormat,

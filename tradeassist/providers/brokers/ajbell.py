@@ -55,9 +55,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from ...enums import EntryType
-from ...errors import FileFormatError, ValidationError
-from ...money import CONTEXT, ZERO, to_decimal
+from ...core.enums import EntryType
+from ...core.errors import FileFormatError, ValidationError
+from ...core.money import CONTEXT, ZERO, to_decimal
 from .base import (
     ContentRefs,
     FrozenMap,

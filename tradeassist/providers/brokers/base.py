@@ -31,9 +31,9 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
-from ...enums import EntryType
-from ...errors import FileFormatError
-from ...money import ZERO
+from ...core.enums import EntryType
+from ...core.errors import FileFormatError
+from ...core.money import ZERO
 
 T = TypeVar("T")
 

@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ...enums import EntryType
-from ...errors import ValidationError
-from ...money import ZERO, to_decimal
+from ...core.enums import EntryType
+from ...core.errors import ValidationError
+from ...core.money import ZERO, to_decimal
 from .base import (
     ContentRefs,
     ParsedEntry,

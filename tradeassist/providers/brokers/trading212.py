@@ -27,10 +27,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from ...enums import EntryType
-from ...errors import FileFormatError, ValidationError
-from ...isin import validate_isin
-from ...money import ZERO, to_decimal
+from ...core.enums import EntryType
+from ...core.errors import FileFormatError, ValidationError
+from ...core.isin import validate_isin
+from ...core.money import ZERO, to_decimal
 from .base import (
     ContentRefs,
     FrozenMap,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ...errors import ConfigError
+from ...core.errors import ConfigError
 from .base import (
     Channel,
     DeliveryResult,

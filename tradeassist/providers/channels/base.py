@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from ...errors import ValidationError
+from ...core.errors import ValidationError
 from ..http import HttpPolicy
 
 # An RFC 5322 msg-id-ish token: no brackets, spaces or quotes, so "cid:<id>" in HTML resolves.

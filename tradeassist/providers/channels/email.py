@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
-from ...config import env_bool
-from ...errors import ConfigError, ValidationError
+from ...core.config import env_bool
+from ...core.errors import ConfigError, ValidationError
 from ..http import redact
 from .base import DeliveryResult, OutgoingMessage
 

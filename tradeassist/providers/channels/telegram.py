@@ -23,7 +23,7 @@ import os
 import re
 from typing import Any
 
-from ...errors import ConfigError
+from ...core.errors import ConfigError
 from ..http import HttpClient, HttpError, HttpPolicy, HttpTimeout, redact
 from .base import DeliveryResult, OutgoingMessage, channel_policy, retry_after_from_http_error, truncate
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ...errors import ConfigError
+from ...core.errors import ConfigError
 from .ecb import (
     CROSS_CONTEXT,
     CROSS_PRECISION,

@@ -28,7 +28,7 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import ClassVar, Protocol, runtime_checkable
 
-from ...errors import FileFormatError, ProviderError
+from ...core.errors import FileFormatError, ProviderError
 from ..http import HttpClient
 from ..prices.base import Problems, csv_lines, decode, parse_iso_date, parse_number, snippet
 

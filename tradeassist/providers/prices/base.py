@@ -25,7 +25,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
-from ...errors import ConfigError, FileFormatError
+from ...core.errors import ConfigError, FileFormatError
 
 PENCE = "GBX"
 POUNDS = "GBP"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import ClassVar
 
-from ...errors import FileFormatError
+from ...core.errors import FileFormatError
 from .base import (
     PENCE,
     POUNDS,

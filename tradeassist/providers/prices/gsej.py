@@ -11,7 +11,7 @@ import json
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from ...errors import FileFormatError
+from ...core.errors import FileFormatError
 from .base import (
     PriceBar,
     PriceSeries,

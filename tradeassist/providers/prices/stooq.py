@@ -20,7 +20,7 @@ import os
 from datetime import date
 from typing import ClassVar
 
-from ...errors import FileFormatError, ProviderError
+from ...core.errors import FileFormatError, ProviderError
 from ..http import HttpClient, redact
 from .base import (
     PriceBar,

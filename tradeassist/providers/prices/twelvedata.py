@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ...errors import ConfigError, FileFormatError, ProviderError
+from ...core.errors import ConfigError, FileFormatError, ProviderError
 from ..http import HttpClient, redact
 from .base import (
     PriceBar,

@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ...errors import FileFormatError, ProviderError
+from ...core.errors import FileFormatError, ProviderError
 from ..http import HttpClient
 from .base import (
     PriceBar,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from ...errors import ConfigError
+from ...core.errors import ConfigError
 from .anthropic import AnthropicReviewer
 from .base import (
     KINDS,

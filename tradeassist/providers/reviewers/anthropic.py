@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ...errors import ConfigError, ProviderError
+from ...core.errors import ConfigError, ProviderError
 from ..http import HttpClient, HttpPolicy
 from .base import (
     SYSTEM_PROMPT,

@@ -17,10 +17,10 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
-from ...enums import Verdict
-from ...errors import ProviderError, ValidationError
-from ...jsonutil import canonical_dumps, sha256_of
-from ...money import decimal_str
+from ...core.enums import Verdict
+from ...core.errors import ProviderError, ValidationError
+from ...core.jsonutil import canonical_dumps, sha256_of
+from ...core.money import decimal_str
 from ..http import HttpError, HttpPolicy
 
 RECOMMENDATION = "recommendation"

@@ -70,10 +70,10 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-from ...enums import TaskKind, Verdict
-from ...errors import ValidationError
+from ...core.enums import TaskKind, Verdict
+from ...core.errors import ValidationError
+from ...core.money import ZERO, decimal_str, to_decimal
 from ...manifesto import ManifestoRules, parse_manifesto_rules
-from ...money import ZERO, decimal_str, to_decimal
 from .base import MANIFESTO, ReviewRequest, ReviewVerdict, plain, request_hash
 
 NAME = "builtin-rules"

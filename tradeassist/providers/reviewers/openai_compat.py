@@ -16,7 +16,7 @@ import os
 from typing import Any
 from urllib.parse import urlsplit
 
-from ...errors import ConfigError, ProviderError
+from ...core.errors import ConfigError, ProviderError
 from ..http import HttpClient, HttpPolicy
 from .base import (
     SYSTEM_PROMPT,
