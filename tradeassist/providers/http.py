@@ -32,31 +32,16 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 import httpx
 
 from ..core.errors import ProviderError
+from ..core.redaction import BOT_TOKEN, MASK, SENSITIVE_PARAMETER, redact
 
 log = logging.getLogger(__name__)
 
-MASK = "***"
-# Shorter "secrets" are not replaced wherever they occur (a key "k" would mangle every word);
-# in URLs they are still masked by parameter name.
-MIN_SECRET_LENGTH = 4
 USER_AGENT = "tradeassist/0.1 (+https://github.com/; httpx)"
-
-# Names of query parameters and headers whose values are secrets.
-_SENSITIVE_NAME = re.compile(
-    r"(?i)(key|token|secret|passw|pwd|signature|^sig$|auth|credential|session|cookie)"
-)
-# Telegram-style bot tokens in a URL path: /bot123456:AA.../sendMessage
-_BOT_TOKEN = re.compile(r"(/bot)\d+:[A-Za-z0-9_-]+")
-# In free text: sensitive query parameters of any URL, and passwords in URL user info.
-_TEXT_QUERY_SECRET = re.compile(
-    r"(?i)([?&;][\w.%-]*(?:key|token|secret|passw|pwd|signature|auth|credential)[\w.%-]*=)[^&#\s\"'<>]*"
-)
-_TEXT_USERINFO = re.compile(r"(://[^/\s:@]+:)[^@/\s]+@")
 _BEARER = re.compile(r"(?i)^(bearer|basic|token|bot)\s+")
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -67,22 +52,6 @@ _NOT_PROCESSED = frozenset({429, 503})
 # --------------------------------------------------------------------------------------------
 # Redaction
 # --------------------------------------------------------------------------------------------
-def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` with every given secret (also URL-encoded) and every secret-looking URL part masked.
-
-    Secrets shorter than ``MIN_SECRET_LENGTH`` are not replaced as text. Secret-looking parts
-    are found without being told: values of query parameters named like
-    ``key``/``apikey``/``api_key``/``token``/``access_token``/``password``, passwords in URL
-    user info, and Telegram bot tokens in paths.
-    """
-    for secret in sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True):
-        for form in (secret, quote(secret, safe=""), quote_plus(secret)):
-            text = text.replace(form, MASK)
-    text = _BOT_TOKEN.sub(rf"\1{MASK}", text)
-    text = _TEXT_QUERY_SECRET.sub(rf"\1{MASK}", text)
-    return _TEXT_USERINFO.sub(rf"\1{MASK}@", text)
-
-
 def redact_url(url: str | httpx.URL, secrets: Iterable[str | None] = ()) -> str:
     """The URL safe to show: sensitive query values, user-info passwords and bot tokens masked."""
     text = str(url)
@@ -96,13 +65,13 @@ def redact_url(url: str | httpx.URL, secrets: Iterable[str | None] = ()) -> str:
         if ":" in userinfo:
             netloc = f"{userinfo.split(':', 1)[0]}:{MASK}@{host}"
     query = "&".join(_mask_query_part(part) for part in parts.query.split("&")) if parts.query else ""
-    path = _BOT_TOKEN.sub(rf"\1{MASK}", parts.path)
+    path = BOT_TOKEN.sub(rf"\1{MASK}", parts.path)
     return redact(urlunsplit((parts.scheme, netloc, path, query, parts.fragment)), secrets)
 
 
 def _mask_query_part(part: str) -> str:
     name, sep, _value = part.partition("=")
-    if sep and _SENSITIVE_NAME.search(unquote_plus(name)):
+    if sep and SENSITIVE_PARAMETER.search(unquote_plus(name)):
         return f"{name}={MASK}"
     return part
 
@@ -116,14 +85,14 @@ def secrets_in(
     found: set[str] = set()
     parsed = httpx.URL(str(url))
     for name, value in list(parsed.params.multi_items()) + list((params or {}).items()):
-        if value is not None and _SENSITIVE_NAME.search(str(name)):
+        if value is not None and SENSITIVE_PARAMETER.search(str(name)):
             found.add(str(value))
     if parsed.password:
         found.add(parsed.password)
     for match in re.finditer(r"/bot(\d+:[A-Za-z0-9_-]+)", parsed.path):
         found.add(match.group(1))
     for name, value in (headers or {}).items():
-        if value and _SENSITIVE_NAME.search(name):
+        if value and SENSITIVE_PARAMETER.search(name):
             found.add(value)
             found.add(_BEARER.sub("", value))
     return {s for s in found if s}

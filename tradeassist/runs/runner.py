@@ -39,7 +39,6 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, select
@@ -48,10 +47,10 @@ from ..core import jsonutil
 from ..core.config import redact_url, reports_dir, resolve_db_url
 from ..core.enums import Channel, RunStatus, Severity, TaskKind
 from ..core.errors import NotFound, TradeAssistError, ValidationError
+from ..core.redaction import MASK, redact, secret_values
 from ..core.timeutil import ensure_utc, utcnow
 from ..db.engine import unit_of_work
 from ..db.models import Portfolio, RunInputSnapshot, TaskDefinition, TaskRun, User
-from ..providers.http import MASK, MIN_SECRET_LENGTH, redact
 from ..services import audit, governance
 from ..services import tasks as task_service
 from . import kinds, notebook_api
@@ -67,17 +66,6 @@ PARAMETERS = ("run_id", "portfolio", "as_of", "db_url")
 RUN_FAILED = "RUN_FAILED"
 RUN_FROZEN = "RUN_FROZEN"
 MAX_ERROR = 2000
-# Environment variables whose values are secrets, by name.
-_SECRET_NAME_WORDS = (
-    "PASSWORD",
-    "PASSWD",
-    "SECRET",
-    "TOKEN",
-    "API_KEY",
-    "APIKEY",
-    "CREDENTIAL",
-    "PRIVATE_KEY",
-)
 
 
 def default_notebooks_dir() -> Path:
@@ -105,25 +93,6 @@ def kernel_name() -> str:
 # --------------------------------------------------------------------------------------------
 # Secrets
 # --------------------------------------------------------------------------------------------
-def secret_values(db_url: str | None = None, environ: Mapping[str, str] | None = None) -> set[str]:
-    """Every secret this process knows: database passwords and secret-named variables."""
-    environ = os.environ if environ is None else environ
-    found: set[str] = set()
-    for name, value in environ.items():
-        if value and any(word in name.upper() for word in _SECRET_NAME_WORDS):
-            found.add(value)
-    # Passwords in URLs: the database's, and any other URL-valued variable's.
-    urls = [db_url, *(v for v in environ.values() if v and "://" in v and "@" in v)]
-    for url in urls:
-        if url:
-            try:
-                password = urlsplit(url).password
-            except ValueError:
-                password = None
-            if password:
-                found.add(unquote(password))
-                found.add(password)
-    return {s for s in found if len(s) >= MIN_SECRET_LENGTH}
 
 
 def scrub_text(text: str | None, secrets: Iterable[str]) -> str | None:

@@ -8,22 +8,8 @@ from typing import Any
 from sqlmodel import Session
 
 from ..core.errors import AccessDenied
+from ..core.redaction import scrub
 from ..db.models import AuditEvent, User
-
-_SECRET_KEYS = ("password", "secret", "token", "api_key", "apikey", "authorization")
-
-
-def scrub(details: dict[str, Any]) -> dict[str, Any]:
-    """Drop values whose key names a secret, recursively."""
-    clean: dict[str, Any] = {}
-    for key, value in details.items():
-        if any(word in key.lower() for word in _SECRET_KEYS):
-            clean[key] = "***"
-        elif isinstance(value, dict):
-            clean[key] = scrub(value)
-        else:
-            clean[key] = value
-    return clean
 
 
 def record(

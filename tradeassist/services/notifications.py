@@ -25,7 +25,6 @@ error or ``notify list`` (a Slack target is shown masked).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,12 +38,12 @@ from sqlmodel import Session, select
 from ..core.enums import Channel, NotificationStatus
 from ..core.errors import ValidationError
 from ..core.jsonutil import dumps, loads_decimal
+from ..core.redaction import MASK, environment_secrets, redact
 from ..core.timeutil import ensure_utc, utcnow
 from ..db.engine import unit_of_work
 from ..db.models import Notification, Portfolio, User
 from ..providers.channels import Channel as ChannelProvider
 from ..providers.channels import DeliveryResult, DeliveryStatus, OutgoingMessage, get_channel
-from ..providers.http import MASK, MIN_SECRET_LENGTH, redact
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,6 @@ BACKOFF = timedelta(minutes=1)
 MAX_BACKOFF = timedelta(hours=6)
 LEASE = timedelta(minutes=10)
 MAX_ERROR = 1000
-_SECRET_WORDS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY", "APIKEY", "CREDENTIAL", "PRIVATE_KEY")
 
 
 def _status(value: NotificationStatus | str) -> NotificationStatus:
@@ -190,16 +188,6 @@ class DispatchReport:
             "retrying": self.retrying,
             "failed": self.failed,
         }
-
-
-def environment_secrets(environ: Mapping[str, str] | None = None) -> set[str]:
-    """Values of secret-named environment variables (passwords, tokens, keys)."""
-    environ = os.environ if environ is None else environ
-    return {
-        value
-        for name, value in environ.items()
-        if value and len(value) >= MIN_SECRET_LENGTH and any(w in name.upper() for w in _SECRET_WORDS)
-    }
 
 
 def backoff_delay(attempts: int, base: timedelta = BACKOFF) -> timedelta:

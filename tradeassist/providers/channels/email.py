@@ -39,7 +39,7 @@ from email.utils import formatdate, make_msgid, parseaddr
 
 from ...core.config import env_bool
 from ...core.errors import ConfigError, ValidationError
-from ..http import redact
+from ...core.redaction import redact
 from .base import DeliveryResult, OutgoingMessage
 
 log = logging.getLogger(__name__)

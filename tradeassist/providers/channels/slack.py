@@ -24,7 +24,8 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..http import MASK, HttpClient, HttpError, HttpPolicy, HttpTimeout, redact
+from ...core.redaction import MASK, redact
+from ..http import HttpClient, HttpError, HttpPolicy, HttpTimeout
 from .base import DeliveryResult, OutgoingMessage, channel_policy, retry_after_from_http_error, truncate
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,8 @@ import re
 from typing import Any
 
 from ...core.errors import ConfigError
-from ..http import HttpClient, HttpError, HttpPolicy, HttpTimeout, redact
+from ...core.redaction import redact
+from ..http import HttpClient, HttpError, HttpPolicy, HttpTimeout
 from .base import DeliveryResult, OutgoingMessage, channel_policy, retry_after_from_http_error, truncate
 
 log = logging.getLogger(__name__)

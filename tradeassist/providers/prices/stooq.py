@@ -21,7 +21,8 @@ from datetime import date
 from typing import ClassVar
 
 from ...core.errors import FileFormatError, ProviderError
-from ..http import HttpClient, redact
+from ...core.redaction import redact
+from ..http import HttpClient
 from .base import (
     PriceBar,
     PriceSeries,

@@ -25,7 +25,8 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ...core.errors import ConfigError, FileFormatError, ProviderError
-from ..http import HttpClient, redact
+from ...core.redaction import redact
+from ..http import HttpClient
 from .base import (
     PriceBar,
     PriceSeries,
