@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import select
 
-from tradeassist import jsonutil
+from tradeassist.core import jsonutil
 from tradeassist.core.enums import Channel, InstrumentType, NotificationStatus, RunStatus
 from tradeassist.core.errors import ValidationError
 from tradeassist.core.timeutil import end_of_london_day
