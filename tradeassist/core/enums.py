@@ -119,3 +119,7 @@ class QualityFlag(StrEnum):
     CURRENCY_MISMATCH = "currency_mismatch"
     NON_POSITIVE = "non_positive"
     MISSING_FX = "missing_fx"
+
+
+# The task kinds that produce recommendations and may trade; every other kind never trades.
+TRADING_KINDS = (TaskKind.MONTHLY_ALLOC, TaskKind.QUARTERLY_REBAL, TaskKind.WEEKLY_REVIEW)

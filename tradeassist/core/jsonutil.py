@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, datetime
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -43,3 +44,23 @@ def sha256_of(value: Any) -> str:
 def loads_decimal(text: str) -> Any:
     """Parse JSON with every non-integer number as a Decimal (never a float)."""
     return json.loads(text, parse_float=Decimal)
+
+
+def plain(value: Any) -> Any:
+    """Plain JSON values, ready to store or hash: Decimals as exact strings, timestamps as ISO 8601
+    in UTC (a naive one is taken as UTC), dates ISO, enums by value, mappings as dicts with text
+    keys, and tuples, lists and sets as lists. Anything else is returned as it is."""
+    if isinstance(value, Decimal):
+        return decimal_str(value)
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(item) for item in value]
+    return value

@@ -68,3 +68,16 @@ def decimal_str(value: Decimal | None) -> str | None:
     if text in ("-0",):
         return "0"
     return text
+
+
+def format_gbp(amount: Decimal | int | str | None) -> str:
+    """The one money format people read: ``£1,234.56``, ``-£713.90``, ``£0.00``.
+
+    Rounded to the penny half-even (as cash is), thousands separated, the sign before the
+    pound sign. Floats are refused like everywhere else; None is shown as ``—``.
+    """
+    if amount is None:
+        return "—"
+    value = round_cash(to_decimal(amount, what="amount"))
+    sign = "-" if value < ZERO else ""
+    return f"{sign}£{abs(value):,.2f}"

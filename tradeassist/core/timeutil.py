@@ -46,5 +46,18 @@ def parse_as_of(text: str | None) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def business_days_between(earlier: date, later: date) -> int:
+    """Weekdays after ``earlier`` up to and including ``later`` (0 when not later)."""
+    if later <= earlier:
+        return 0
+    days = (later - earlier).days
+    weeks, rest = divmod(days, 7)
+    count = weeks * 5
+    for offset in range(1, rest + 1):
+        if (earlier + timedelta(days=weeks * 7 + offset)).weekday() < 5:
+            count += 1
+    return count
+
+
 def london_date(value: datetime) -> date:
     return ensure_utc(value).astimezone(LONDON).date()
