@@ -49,3 +49,16 @@ def test_business_days_agree_with_numpy(start: date, span: int) -> None:
     end = start + timedelta(days=span)
     expected = 0 if end <= start else int(np.busday_count(start + timedelta(days=1), end + timedelta(days=1)))
     assert business_days_between(start, end) == expected
+
+
+def test_the_readme_lists_every_setting_from_the_one_settings_class() -> None:
+    from pathlib import Path
+
+    from tradeassist.core.config import settings, settings_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("<!-- settings-table: generated from tradeassist.core.config.Settings -->\n")
+    end = readme.index("\n<!-- /settings-table -->")
+    assert readme[start:end].split("\n", 1)[1] == settings_table()
+    chosen = settings({"TRADEASSIST_SMTP_PASSWORD": "hunter22", "TRADEASSIST_DB_URL": "sqlite:///x.db"})
+    assert chosen.db_url == "sqlite:///x.db" and "hunter22" not in repr(chosen)
