@@ -60,6 +60,8 @@ the least root bound of the runs not finished, so the gap is visible.
 
 from __future__ import annotations
 
+import heapq
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -67,6 +69,7 @@ from .problem import AllocationProblem, Item
 
 DEFAULT_MAX_NODES = 200_000
 SHORT_RANGE = 6
+ENTER_LIMIT = 4000  # most completions of a sleeve ``enter`` lists; beyond, it branches
 INF = float("inf")
 
 
@@ -155,6 +158,37 @@ def _discrete(w: int, h: int, step: int, first: int, last: int) -> int:
     return best + 2 * w * h - h * h
 
 
+def _fit(w: int, h: int, reach: int, step: int, first: int, last: int) -> int:
+    """min over real y in [0, reach] and integer q in [first, last] of
+    ``(y + q * step - w)**2 + 2 h (y + q * step)``: one more line in whole units on top of a
+    line known only to within ``reach`` (0: known exactly)."""
+    a = w - h  # where y + q * step wants to be
+    best = None
+    for q in (-((reach - a) // step), a // step):  # the counts whose interval reaches a
+        q = first if q < first else last if q > last else q
+        low = q * step
+        gap = low - a if a < low else a - low - reach if a > low + reach else 0
+        if best is None or gap * gap < best:
+            best = gap * gap
+    assert best is not None
+    return best + 2 * w * h - h * h
+
+
+def _nearest(short: int, step: int, first: int, last: int, gone: int | None) -> list[int]:
+    """The counts q in [first, last] bringing ``short + q * step`` nearest to 0, skipping the
+    one whose spend is ``gone`` (that would empty a kept sleeve); [] when none is left."""
+    q = -short // step  # floor of the exact count
+    found = set()
+    for c in (q, q + 1):
+        found.add(first if c < first else last if c > last else c)
+    if gone is not None:
+        for c in list(found):
+            if c * step == gone:
+                found.discard(c)
+                found.update(n for n in (c - 1, c + 1) if first <= n <= last and n * step != gone)
+    return sorted(found)
+
+
 class _Run:
     """What a search with exactly ``lines`` executed lines needs: its targets, budget, bounds."""
 
@@ -217,6 +251,7 @@ class _Search:
                 self.seq.append(item.sleeve)
         self.seq_index = {s: k for k, s in enumerate(self.seq)}
         self.sp = [self.seq_index[item.sleeve] for item in self.items]
+        self.start = [j == 0 or self.sp[j] != self.sp[j - 1] for j in range(n)]
         self.low_after = [0] * (n + 1)  # the rest of item j's sleeve: most it can sell (ts-scaled)
         self.high_after = [0] * (n + 1)  # and buy
         self.count_after = [0] * (n + 1)  # how many items it has left
@@ -229,20 +264,41 @@ class _Search:
                 self.high_after[j] = self.high_after[j + 1] + self.step[j + 1] * self.items[j + 1].max_buy
                 self.count_after[j] = self.count_after[j + 1] + 1
         # Per sleeve of the sequence: its items, its range, how many lines it may have.
-        # Per depth, the sleeve's later items: (step, min units, max buy, max sell).
-        self.later: list[list[tuple[int, int, int, int]]] = [
-            [
-                (self.step[i], self.items[i].min_units, self.items[i].max_buy, self.items[i].max_sell)
-                for i in range(j + 1, n)
-                if self.items[i].sleeve == self.items[j].sleeve
-            ]
-            for j in range(n)
-        ]
+        # Per depth, the sleeve's later items' unit ranges: (step, first, last, is a buy).
+        self.later: list[list[tuple[int, int, int, bool]]] = []
+        for j in range(n):
+            ranges = []
+            for i in range(j + 1, n):
+                other = self.items[i]
+                if other.sleeve != self.items[j].sleeve:
+                    break
+                if other.max_buy >= other.min_units:
+                    ranges.append((self.step[i], other.min_units, other.max_buy, True))
+                if other.max_sell >= other.min_units:
+                    ranges.append((self.step[i], -other.max_sell, -other.min_units, False))
+            self.later.append(ranges)
         self.members: list[list[int]] = [[] for _ in self.seq]
         for j, k in enumerate(self.sp):
             self.members[k].append(j)
         limit = p.max_lines_per_sleeve
         self.most_lines = [len(m) if limit is None else min(len(m), limit) for m in self.members]
+        # Per sleeve of the sequence: its full ranges (ts-scaled), all its items' unit ranges.
+        self.sleeve_low = [
+            self.low_after[m[0]] - self.step[m[0]] * self.items[m[0]].max_sell for m in self.members
+        ]
+        self.sleeve_high = [
+            self.high_after[m[0]] + self.step[m[0]] * self.items[m[0]].max_buy for m in self.members
+        ]
+        self.sleeve_later: list[list[tuple[int, int, int, bool]]] = []
+        for m in self.members:
+            first = self.items[m[0]]
+            ranges = []
+            if first.max_buy >= first.min_units:
+                ranges.append((self.step[m[0]], first.min_units, first.max_buy, True))
+            if first.max_sell >= first.min_units:
+                ranges.append((self.step[m[0]], -first.max_sell, -first.min_units, False))
+            self.sleeve_later.append(ranges + self.later[m[0]])
+        self.required = [0] * len(p.sleeves)  # lines a sleeve must make (3 in enter's fallback)
         self.x = list(self.x0)
         self.units = [0] * n
         self.bought = [0] * len(p.sleeves)
@@ -356,63 +412,60 @@ class _Search:
         self,
         run: _Run,
         index: int,
-        j: int,
+        k: int,
+        later: list[tuple[int, int, int, bool]],
         w: int,
         step: int,
         span: int,
         low: int,
         high: int,
         most: int,
+        need: int,
         left: int,
         money: int,
     ) -> float | int:
         """The node's bound on N at level ``levels[index]`` (INF: no completion has the lines).
 
-        Item j's sleeve is ``w`` short of its target; without a further line it can still add
-        ``0..span`` times ``step`` (item j's line, as a range); with up to ``most`` further lines
-        (its later items) anything in ``[low, high + span * step]``, or, with exactly one when
-        item j is decided (``span`` 0), one of the later items' lines in whole units. ``left``
+        The current sleeve, ``seq[k]``, is ``w`` short of its target; without a further line it
+        can still add ``0..span`` times ``step`` (the line being decided, as a range); with one
+        further line, one of ``later`` (its undecided items' unit ranges) in whole units (the
+        range taken as any real amount); with up to ``most`` further lines anything in
+        ``[low, high + span * step]``. It must make at least ``need`` further lines. ``left``
         lines remain to be made, ``money`` the most the remaining spend may reach (money units).
         """
         h = run.levels[index]
-        suffix = self.tables(run, h)[self.sp[j] + 1]
-        if span:
-            stay = _discrete(w, h, step, 0, span)
-        else:
-            stay = w * w
-        best = stay + suffix[left]
+        suffix = self.tables(run, h)[k + 1]
+        best = INF
+        if not need:
+            stay = _discrete(w, h, step, 0, span) if span else w * w
+            best = stay + suffix[left]
         if most and left:
-            if span:
-                tail = INF
-                for r in range(1, min(most, left) + 1):
-                    if suffix[left - r] < tail:
-                        tail = suffix[left - r]
-                if tail < INF:
-                    moved = _continuous(w, h, low, high + span * step) + tail
-                    if moved < best:
-                        best = moved
-            else:
-                if suffix[left - 1] < INF:  # one more line: a later item's, in whole units
-                    one = INF
-                    for later, least, buy, sell in self.later[j]:
-                        if high and buy >= least:
-                            value = _discrete(w, h, later, least, buy)
-                            if value < one:
-                                one = value
-                        if low and sell >= least:
-                            value = _discrete(w, h, later, -sell, -least)
-                            if value < one:
-                                one = value
+            if need <= 1 and suffix[left - 1] < INF:
+                # One more line, a later item's in whole units (see _fit, inlined: hot).
+                a = w - h  # where the sleeve's spend wants to be
+                reach = span * step
+                one = INF
+                for later_step, first, last, buying in later:
+                    if not (high if buying else low):
+                        continue
+                    for q in (-((reach - a) // later_step), a // later_step):
+                        q = first if q < first else last if q > last else q
+                        y = q * later_step
+                        gap = y - a if a < y else a - y - reach if a > y + reach else 0
+                        if gap * gap < one:
+                            one = gap * gap
+                if one < INF:
+                    one += 2 * w * h - h * h
                     if one + suffix[left - 1] < best:
                         best = one + suffix[left - 1]
-                tail = INF
-                for r in range(2, min(most, left) + 1):
-                    if suffix[left - r] < tail:
-                        tail = suffix[left - r]
-                if tail < INF:
-                    moved = _continuous(w, h, low, high) + tail
-                    if moved < best:
-                        best = moved
+            tail = INF
+            for r in range(max(2, need), min(most, left) + 1):
+                if suffix[left - r] < tail:
+                    tail = suffix[left - r]
+            if tail < INF:
+                moved = _continuous(w, h, low, high + span * step) + tail
+                if moved < best:
+                    best = moved
         if best == INF:
             return INF
         return run.closed + self.closed + best - 2 * h * self.ts * money
@@ -475,15 +528,19 @@ class _Search:
         most = self.count_after[j]
         if p.max_lines_per_sleeve is not None:
             most = max(0, min(most, p.max_lines_per_sleeve - used))
+        need = max(0, self.required[s] - used)
         left = run.lines - lines
         money = run.budget - spent
         sellable = self.sells_from[j + 1]
         if self.cap is not None:
             sellable = min(sellable, self.cap - sold)
-        if left < 0 or money + sellable < 0:
+        if left < 0 or money + sellable < 0 or need > most:
             return None
         w = run.targets[s] - self.x[s] - first * step
-        return self.bound(run, hint, j, w, step, last - first, low, high, most, left, money)
+        later = self.later[j]
+        return self.bound(
+            run, hint, self.sp[j], later, w, step, last - first, low, high, most, need, left, money
+        )
 
     # -- search ---------------------------------------------------------------------------
     def visit(self, j: int, lines: int, spent: int, sold: int, hint: int) -> None:
@@ -495,15 +552,293 @@ class _Search:
             s = self.items[j - 1].sleeve
             if self.p.keeps[s] and self.x[s] <= 0:
                 return
+            if self.required[s] and self.bought[s] + self.sold_lines[s] < self.required[s]:
+                return
             cost = (self.x[s] - run.targets[s]) ** 2
             self.closed += cost
         try:
             if j == self.n or lines == run.lines:
                 self.leaf(lines, spent, sold)
+            elif self.sp[j] == len(self.seq) - 1 and self.start[j] and run.lines - lines <= 2:
+                self.finish(j, lines, spent, sold)
+            elif self.start[j] and run.threshold is not None:
+                self.enter(j, lines, spent, sold, hint)
             else:
                 self.branch(j, lines, spent, sold, hint)
         finally:
             self.closed -= cost
+
+    def enter(self, j: int, lines: int, spent: int, sold: int, hint: int) -> None:
+        """The first item of an untouched sleeve: list the sleeve's completions with no line,
+        one line or two (every one whose bound at the node's level can still tie the best:
+        per listing the counts in a window around its target, per pair of listings the counts of
+        one and, for each, the window of the other) and visit them best first. Completions with
+        three lines or more, or too many to list, are left to the listing-by-listing branching."""
+        run = self.run
+        assert run is not None and run.threshold is not None
+        p, ts = self.p, self.ts
+        k, s = self.sp[j], self.items[j].sleeve
+        members = self.members[k]
+        after = members[-1] + 1
+        w = run.targets[s] - self.x[s]
+        left, money = run.lines - lines, run.budget - spent
+        most = self.most_lines[k]
+        found = self.bound(
+            run,
+            hint,
+            k,
+            self.sleeve_later[k],
+            w,
+            0,
+            0,
+            self.sleeve_low[k],
+            self.sleeve_high[k],
+            most,
+            0,
+            left,
+            money,
+        )
+        if found is None or not self.passes(run, found[0]):
+            return
+        index = found[1]
+        h = run.levels[index]
+        suffix = self.tables(run, h)[k + 1]
+        num, den = run.threshold
+        # An option spending y (ts-scaled) with r lines has the bound base + suffix[left - r] + (y - a)**2.
+        base = run.closed + self.closed - 2 * h * ts * money + 2 * w * h - h * h
+        a = w - h
+        cap = None if self.cap is None else self.cap - sold
+
+        def room(r: int) -> int | None:
+            """The largest (y - a)**2 an option with r lines may have and still pass."""
+            if r > left or r > most or suffix[left - r] == INF:
+                return None
+            found = (num - (base + suffix[left - r]) * den) // den
+            return found if found >= 0 else None
+
+        def ranges(i: int) -> list[tuple[int, int, bool]]:
+            item = self.items[i]
+            out = []
+            if item.max_buy >= item.min_units:
+                out.append((item.min_units, item.max_buy, True))
+            most_sold = item.max_sell if cap is None else min(item.max_sell, cap // item.price)
+            if most_sold >= item.min_units:
+                out.append((-most_sold, -item.min_units, False))
+            return out
+
+        options: list[tuple[int, int, tuple[tuple[int, int], ...]]] = []
+        limit = ENTER_LIMIT
+        r0, r1, r2 = room(0), room(1), room(2)
+        if r0 is not None and a * a <= r0:
+            options.append((base + suffix[left] + a * a, 0, ()))
+        if r1 is not None:
+            d = math.isqrt(r1)
+            for i in members:
+                step = self.step[i]
+                for first, last, _ in ranges(i):
+                    for q in range(max(first, -((d - a) // step)), min(last, (a + d) // step) + 1):
+                        gap = q * step - a
+                        if gap * gap <= r1:
+                            options.append((base + suffix[left - 1] + gap * gap, 1, ((i, q),)))
+        if r2 is not None:
+            d = math.isqrt(r2)
+            for x, i in enumerate(members):
+                for i2 in members[x + 1 :]:
+                    for first, last, buy in ranges(i):
+                        for first2, last2, buy2 in ranges(i2):
+                            if buy != buy2 and not p.switches:
+                                continue
+                            pair = self.pair_options(
+                                (i, first, last), (i2, first2, last2), a, d, r2, cap, limit - len(options)
+                            )
+                            if pair is None:
+                                self.branch(j, lines, spent, sold, index)
+                                return
+                            value = base + suffix[left - 2]
+                            options.extend((value + gap2, 2, trade) for gap2, trade in pair)
+        if len(options) > limit:
+            self.branch(j, lines, spent, sold, index)
+            return
+        options.sort(key=lambda o: o[:2])
+        side_of = self.bought, self.sold_lines
+        for value, _, trade in options:
+            if not self.passes(run, value):
+                continue
+            y = spend = sells = 0
+            for i, q in trade:
+                self.units[i] = q
+                y += q * self.step[i]
+                spend += q * self.items[i].price
+                if q < 0:
+                    sells -= q * self.items[i].price
+                side_of[q < 0][s] += 1
+            self.x[s] += y
+            try:
+                if cap is None or sells <= cap:
+                    self.visit(after, lines + len(trade), spent + spend, sold + sells, index)
+            finally:
+                self.x[s] -= y
+                for i, q in trade:
+                    self.units[i] = 0
+                    side_of[q < 0][s] -= 1
+        if most >= 3 and left >= 3:
+            self.required[s] = 3  # the rest: three lines or more, listing by listing
+            try:
+                self.branch(j, lines, spent, sold, index)
+            finally:
+                self.required[s] = 0
+
+    def pair_options(self, one, two, a: int, d: int, room: int, cap: int | None, limit: int):
+        """Counts (q, q2) of two items with ``(q * step + q2 * step2 - a)**2 <= room``, as
+        ``(that square, ((i, q), (i2, q2)))``; None when more than ``limit``."""
+        (i, first, last), (i2, first2, last2) = one, two
+        step, step2 = self.step[i], self.step[i2]
+        price, price2 = self.items[i].price, self.items[i2].price
+        # Loop over the item with fewer counts in its window; the other's window follows.
+        lo = max(first, -((d - a + step2 * last2) // step))
+        hi = min(last, (a + d - step2 * first2) // step)
+        lo2 = max(first2, -((d - a + step * last) // step2))
+        hi2 = min(last2, (a + d - step * first) // step2)
+        if lo > hi or lo2 > hi2:
+            return []
+        swap = hi2 - lo2 < hi - lo
+        if swap:
+            i, i2, step, step2, price, price2 = i2, i, step2, step, price2, price
+            lo, hi, first2, last2 = lo2, hi2, first, last
+        out = []
+        for q in range(lo, hi + 1):
+            rest = a - q * step
+            sold = -q * price if q < 0 else 0
+            for q2 in range(max(first2, -((d - rest) // step2)), min(last2, (rest + d) // step2) + 1):
+                gap = q2 * step2 - rest
+                if gap * gap > room:
+                    continue
+                if cap is not None and sold + (-q2 * price2 if q2 < 0 else 0) > cap:
+                    continue
+                trade = ((i2, q2), (i, q)) if swap else ((i, q), (i2, q2))
+                out.append((gap * gap, trade))
+                if len(out) > limit:
+                    return None
+        return out
+
+    def finish(self, j: int, lines: int, spent: int, sold: int) -> None:
+        """The last sleeve, untouched, with one or two lines left to make: its best whole-unit
+        completions found directly (per listing the counts nearest its target; per pair of
+        listings, for each count of one the nearest counts of the other), not by branching.
+        Every completion with the least drift goes to ``leaf``, which settles ties."""
+        run = self.run
+        assert run is not None
+        p = self.p
+        s = self.items[j].sleeve
+        x = self.x[s]
+        short = x - run.targets[s]  # the sleeve's deviation before its lines (ts-scaled)
+        money = run.budget - spent
+        cap = None if self.cap is None else self.cap - sold
+        gone = -x if p.keeps[s] else None  # the spend that would empty a kept sleeve
+        found: list[tuple[tuple[int, int], ...]] = []
+        least: list[int] = []
+
+        def offer(cost: int, trade: tuple[tuple[int, int], ...]) -> None:
+            if not least or cost < least[0]:
+                least[:] = [cost]
+                found[:] = [trade]
+            elif cost == least[0]:
+                found.append(trade)
+
+        if run.lines - lines == 1:
+            for i in range(j, self.n):
+                step = self.step[i]
+                for first, last, _ in self.line_ranges(i, money, cap):
+                    for q in _nearest(short, step, first, last, gone):
+                        offer((short + q * step) ** 2, ((i, q),))
+        elif p.max_lines_per_sleeve is None or p.max_lines_per_sleeve >= 2:
+            for a in range(j, self.n):
+                for b in range(a + 1, self.n):
+                    self.pair(a, b, short, money, cap, gone, offer, least)
+        self.counter.count()
+        for trade in found:
+            y = spend = sells = 0
+            for i, q in trade:
+                self.units[i] = q
+                y += q * self.step[i]
+                spend += q * self.items[i].price
+                if q < 0:
+                    sells -= q * self.items[i].price
+            self.x[s] += y
+            try:
+                self.leaf(lines + len(trade), spent + spend, sold + sells)
+            finally:
+                self.x[s] -= y
+                for i, _ in trade:
+                    self.units[i] = 0
+
+    def line_ranges(self, i: int, money: int, cap: int | None) -> list[tuple[int, int, bool]]:
+        """Item i's counts for one line that money (and the turnover left) allow: buy, sell."""
+        item = self.items[i]
+        out = []
+        top = min(item.max_buy, money // item.price)
+        if top >= item.min_units:
+            out.append((item.min_units, top, True))
+        most = item.max_sell if cap is None else min(item.max_sell, cap // item.price)
+        bottom = min(-item.min_units, money // item.price)
+        if most >= item.min_units and -most <= bottom:
+            out.append((-most, bottom, False))
+        return out
+
+    def pair(self, a: int, b: int, short: int, money: int, cap: int | None, gone, offer, least) -> None:
+        """Offer the best two-line completions on items a and b (see ``finish``): for each side
+        of each, loop over the counts of the one with fewer worth trying, round the other."""
+
+        def sale(i: int) -> int:  # the most item i's line can raise
+            item = self.items[i]
+            most = item.max_sell if cap is None else min(item.max_sell, cap // item.price)
+            return item.price * max(0, most)
+
+        reach = least[0] if least else None
+        for first_a, last_a, buy_a in self.line_ranges(a, money + sale(b), cap):
+            for first_b, last_b, buy_b in self.line_ranges(b, money + sale(a), cap):
+                if not self.p.switches and buy_a != buy_b:
+                    continue
+                step_a, step_b = self.step[a], self.step[b]
+                window_a = self.window(
+                    short, step_a, first_a, last_a, step_b * first_b, step_b * last_b, reach
+                )
+                window_b = self.window(
+                    short, step_b, first_b, last_b, step_a * first_a, step_a * last_a, reach
+                )
+                if window_a is None or window_b is None:
+                    continue
+                if window_b[1] - window_b[0] < window_a[1] - window_a[0]:
+                    self.pair_loop(b, a, window_b, buy_a, short, money, cap, gone, offer)
+                else:
+                    self.pair_loop(a, b, window_a, buy_b, short, money, cap, gone, offer)
+
+    @staticmethod
+    def window(short: int, step: int, first: int, last: int, low: int, high: int, reach: int | None):
+        """Counts q in [first, last] for which ``short + q * step + y`` can come within
+        ``sqrt(reach)`` of 0 with y in [low, high]; None when none can."""
+        if reach is not None:
+            d = math.isqrt(reach) + 1
+            lo = -((short + high + d) // step)  # ceil((-short - high - d) / step)
+            hi = (-short - low + d) // step
+            first, last = max(first, lo), min(last, hi)
+        return (first, last) if first <= last else None
+
+    def pair_loop(self, outer: int, inner: int, window, buying: bool, short, money, cap, gone, offer) -> None:
+        """For each count q of ``outer`` in ``window``, the nearest counts of ``inner`` (on the
+        side ``buying``) that the money and turnover left allow."""
+        step_o, step_i = self.step[outer], self.step[inner]
+        price_o = self.items[outer].price
+        for q in range(window[0], window[1] + 1):
+            rest = short + q * step_o
+            left_cap = None if cap is None else cap - max(0, -q * price_o)
+            if left_cap is not None and left_cap < 0:
+                continue
+            out = None if gone is None else gone - q * step_o
+            for first, last, buy in self.line_ranges(inner, money - q * price_o, left_cap):
+                if buy == buying:
+                    for r in _nearest(rest, step_i, first, last, out):
+                        offer((rest + r * step_i) ** 2, ((outer, q), (inner, r)))
 
     def full(self, sleeve: int, more: int) -> bool:
         limit = self.p.max_lines_per_sleeve
@@ -672,26 +1007,33 @@ class _Search:
             run.root, run.root_index = self.root_value(run, centre), start
             if run.root < INF:
                 roots.append((self.objective_bound(run, run.root), k))
-        roots.sort()
-        self.pending = [k for _, k in roots]
-        while self.pending:
-            run = self.runs[self.pending[0]]
-            if self.viable(run) and run.stage == 0:
-                run.stage = 1
-                self.root_bound(run, run.root_index)
-            if self.viable(run) and run.stage == 1:
-                # Centre the levels on this run's own best level: a bound within a few pounds of
-                # the best multiplier is what prunes the runs that cannot win at the root.
-                run.stage = 2
-                centre = self.centre(run)
-                run.levels = self.grid(centre)
-                run.tables = {}
-                self.root_bound(run, run.levels.index(centre))
-            if self.viable(run):
-                self.run = run
-                self.closed = 0
-                self.visit(0, self.base_lines, self.base_spent, self.base_sold, run.root_index)
-            self.pending.pop(0)
+        # Best first by root bound, each sharpened (climbed, then on its own levels) before it
+        # is searched, so the run that holds the optimum is usually searched first.
+        heapq.heapify(roots)
+        self.pending = roots
+        while roots:
+            _, k = roots[0]
+            run = self.runs[k]
+            if not self.viable(run):
+                heapq.heappop(roots)
+                continue
+            if run.stage < 2:
+                if run.stage == 0:
+                    self.root_bound(run, run.root_index)
+                else:
+                    # Centre the levels on this run's own best level: a bound within a few
+                    # pounds of the best multiplier is what prunes runs that cannot win.
+                    centre = self.centre(run)
+                    run.levels = self.grid(centre)
+                    run.tables = {}
+                    self.root_bound(run, run.levels.index(centre))
+                run.stage += 1
+                heapq.heapreplace(roots, (self.objective_bound(run, run.root), k))
+                continue
+            self.run = run
+            self.closed = 0
+            self.visit(0, self.base_lines, self.base_spent, self.base_sold, run.root_index)
+            heapq.heappop(roots)
         return True
 
     def viable(self, run: _Run) -> bool:
@@ -720,7 +1062,8 @@ class _Search:
 
     def lower_bound(self) -> Fraction | None:
         """No trade list of a run not yet finished does better than this."""
-        found = [self.objective_bound(self.runs[k], self.runs[k].root) for k in getattr(self, "pending", [])]
+        runs = [self.runs[k] for _, k in getattr(self, "pending", [])]
+        found = [self.objective_bound(run, run.root) for run in runs]
         return min(found, default=None)
 
 
@@ -779,8 +1122,22 @@ def _search_order(problem: AllocationProblem) -> list[int]:
     by_sleeve: dict[int, list[int]] = {}
     for index, item in enumerate(problem.items):
         by_sleeve.setdefault(item.sleeve, []).append(index)
+    ts = problem.target_scale
+
+    def one_line_short(s: int) -> bool:
+        """Does no single listing reach the sleeve's relaxed spend? Then it needs two lines or
+        more: many whole-unit combinations, fine enough to absorb what the others leave."""
+        spend = spends[s]
+        if spend < 0:
+            return all(
+                ts * item.max_sell * item.price < -spend for item in (problem.items[i] for i in by_sleeve[s])
+            )
+        return all(
+            ts * item.max_buy * item.price < spend for item in (problem.items[i] for i in by_sleeve[s])
+        )
+
     order: list[int] = []
-    for sleeve in sorted(by_sleeve, key=lambda s: (abs(spends[s]), s)):
+    for sleeve in sorted(by_sleeve, key=lambda s: (one_line_short(s), abs(spends[s]), s)):
         order.extend(sorted(by_sleeve[sleeve], key=lambda i: (-problem.items[i].price, i)))
     return order
 
