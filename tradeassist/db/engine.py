@@ -13,10 +13,10 @@ Services take the session and never commit; ``unit_of_work`` is the one place th
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
@@ -25,12 +25,30 @@ from sqlmodel import Session, create_engine
 
 from ..core import jsonutil
 from ..core.config import resolve_db_url
+from ..core.errors import AccessDenied
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _READONLY = "tradeassist_readonly"
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+
+DenialHook = Callable[[Session, AccessDenied], object]
+_Hook = TypeVar("_Hook", bound=DenialHook)
+_denial_hooks: list[DenialHook] = []
+
+
+def on_access_denied(callback: _Hook) -> _Hook:
+    """Call ``callback(session, error)`` whenever a unit of work ends with ``AccessDenied``.
+
+    It runs after the refused work was rolled back, in a transaction of its own that is
+    committed, so what it writes stays. The database layer knows nothing above it: the audit
+    service registers itself here when imported (``services.audit.record_denial``).
+    Registering the same callback twice keeps one. Returns ``callback`` (usable as a decorator).
+    """
+    if callback not in _denial_hooks:
+        _denial_hooks.append(callback)
+    return callback
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -96,8 +114,9 @@ def dispose_engines() -> None:
 def unit_of_work(engine: Engine | str | None = None, *, readonly: bool = False) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error.
 
-    An ``AccessDenied`` raised inside is audited after the rollback, in a transaction of its
-    own, so that the denial is recorded even though the work it refused is not.
+    An ``AccessDenied`` raised inside is handed to the ``on_access_denied`` callbacks (the
+    audit) after the rollback, in a transaction of its own, so that the denial is recorded
+    even though the work it refused is not.
     """
     if not isinstance(engine, Engine):
         engine = get_engine(engine)
@@ -118,13 +137,10 @@ def unit_of_work(engine: Engine | str | None = None, *, readonly: bool = False) 
 
 
 def _audit_denial(engine: Engine, exc: BaseException) -> None:
-    from ..core.errors import AccessDenied
-
-    if not isinstance(exc, AccessDenied) or exc.context.get("audited"):
+    if not isinstance(exc, AccessDenied) or exc.context.get("audited") or not _denial_hooks:
         return
-    from ..services.audit import record_denial
-
     with Session(engine, expire_on_commit=False) as session:
-        record_denial(session, exc)
+        for callback in _denial_hooks:
+            callback(session, exc)
         session.commit()
     exc.context["audited"] = True

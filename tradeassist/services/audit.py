@@ -1,5 +1,9 @@
 """The audit trail: every state change made through a service writes one row, in the same
-transaction as the change. Details never hold secrets (see ``scrub``)."""
+transaction as the change. Details never hold secrets (see ``scrub``).
+
+A refused access is audited too: ``record_denial`` is registered with the database layer
+(``db.engine.on_access_denied``) when this module is imported, and the unit of work calls it
+after rolling the refused work back."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from sqlmodel import Session
 
 from ..core.errors import AccessDenied
 from ..core.redaction import scrub
+from ..db.engine import on_access_denied
 from ..db.models import AuditEvent, User
 
 
@@ -33,10 +38,12 @@ def record(
     return event
 
 
+@on_access_denied
 def record_denial(session: Session, error: AccessDenied) -> AuditEvent:
     """Audit a refused access (written after the refused work was rolled back)."""
+    actor_user_id = error.context.get("actor_user_id")
     event = AuditEvent(
-        actor_user_id=error.context.get("actor_user_id"),  # type: ignore[arg-type]
+        actor_user_id=actor_user_id if isinstance(actor_user_id, int) else None,
         action="ACCESS_DENIED",
         entity_type=str(error.context.get("entity_type", "portfolio")),
         entity_id=None if error.context.get("entity_id") is None else str(error.context["entity_id"]),
