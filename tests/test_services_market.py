@@ -26,7 +26,7 @@ from tradeassist.db.models import (
     User,
 )
 from tradeassist.engine.normalize import FX_QUANTUM
-from tradeassist.services import fx, governance, portfolios, price_checks, prices, registry
+from tradeassist.services import fx, governance, market_workflows, portfolios, price_checks, prices, registry
 
 D = Decimal
 STAN = ("GB0004082847", "STAN", "XLON")
@@ -358,7 +358,7 @@ def test_recording_a_split_makes_the_new_level_usable(
     assert import_file(engine, admin, path, "STAN", "stooq").flagged == {"scale_suspect": 20}
     split_day = listed(engine, "STAN")[40]["as_of"]
     with unit_of_work(engine) as s:
-        action, results = price_checks.record_split(
+        action, results = market_workflows.record_split(
             s, actor=_user(s, admin), isin=STAN[0], effective_date=split_day, ratio_num=D(100), ratio_den=D(1)
         )
     assert action.action_type.value == "SPLIT" and results[0].now_usable == 20

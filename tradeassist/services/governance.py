@@ -17,17 +17,16 @@ services that have already checked access; the ``*_portfolio`` functions and
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from ..core import jsonutil
 from ..core.enums import Severity
 from ..core.errors import FrozenError, NotFound, ValidationError
+from ..core.jsonutil import plain
 from ..core.timeutil import utcnow
 from ..db.models import Alert, FreezeState, Portfolio, User
 from . import audit
@@ -40,11 +39,6 @@ DEFAULT_DEDUPE_KEYS: tuple[str, ...] = ("listing_id",)
 # --------------------------------------------------------------------------------------------
 # Alerts
 # --------------------------------------------------------------------------------------------
-def _plain(value: Any) -> Any:
-    """A value as it reads back from a JSON column (Decimals and dates become strings)."""
-    return json.loads(jsonutil.dumps(value))
-
-
 def _severity(value: Severity | str) -> Severity:
     try:
         return Severity(str(value).upper())
@@ -61,14 +55,14 @@ def open_alerts(
 ) -> list[Alert]:
     """Unresolved alerts of one portfolio (``portfolio_id=None``: the portfolio-less ones), or of
     every portfolio with ``any_portfolio``; optionally of one code. Oldest first."""
-    query = select(Alert).where(Alert.resolved_at.is_(None))  # type: ignore[union-attr]
+    query = select(Alert).where(col(Alert.resolved_at).is_(None))
     if not any_portfolio:
         query = query.where(
-            Alert.portfolio_id.is_(None) if portfolio_id is None else Alert.portfolio_id == portfolio_id  # type: ignore[union-attr]
+            col(Alert.portfolio_id).is_(None) if portfolio_id is None else Alert.portfolio_id == portfolio_id
         )
     if code is not None:
         query = query.where(Alert.code == code)
-    return list(session.exec(query.order_by(Alert.alert_id)).all())
+    return list(session.exec(query.order_by(col(Alert.alert_id))).all())
 
 
 def raise_alert(
@@ -91,7 +85,7 @@ def raise_alert(
         raise ValidationError(f"alert code {code!r}: 1 to 64 characters")
     body = dict(context or {})
     if dedupe:
-        subject = {key: _plain(body.get(key)) for key in dedupe_keys}
+        subject = {key: plain(body.get(key)) for key in dedupe_keys}
         for existing in open_alerts(session, portfolio_id=portfolio_id, code=code):
             if all(existing.context.get(key) == value for key, value in subject.items()):
                 return existing, False
@@ -101,7 +95,7 @@ def raise_alert(
         severity=level,
         code=code,
         message=message[:2000],
-        context=_plain(body),
+        context=plain(body),
     )
     session.add(alert)
     session.flush()
@@ -142,11 +136,11 @@ def list_alerts(
     else:
         names = {p.portfolio_id: p.name for p in accessible_portfolios(session, actor)}
         query = select(Alert).where(
-            Alert.portfolio_id.is_(None) | Alert.portfolio_id.in_(list(names))  # type: ignore[union-attr]
+            col(Alert.portfolio_id).is_(None) | col(Alert.portfolio_id).in_(list(names))
         )
     if open_only:
-        query = query.where(Alert.resolved_at.is_(None))  # type: ignore[union-attr]
-    alerts = session.exec(query.order_by(Alert.alert_id.desc())).all()  # type: ignore[union-attr]
+        query = query.where(col(Alert.resolved_at).is_(None))
+    alerts = session.exec(query.order_by(col(Alert.alert_id).desc())).all()
     return [alert_row(a, names.get(a.portfolio_id) if a.portfolio_id else None) for a in alerts]
 
 
@@ -357,7 +351,7 @@ def raise_and_freeze(
 
     With no portfolio at all, one alert tied to no portfolio is raised (and nothing frozen).
     """
-    targets: list[int | None] = sorted(set(portfolio_ids)) or [None]  # type: ignore[assignment]
+    targets: list[int | None] = [*sorted(set(portfolio_ids))] or [None]
     alerts: list[Alert] = []
     created: list[int] = []
     frozen: list[int] = []

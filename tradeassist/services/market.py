@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from ..core.timeutil import LONDON
 from ..db.models import MarketDataSource
@@ -35,7 +35,7 @@ _END_OF_DAY = time(23, 59, 59, 999999)
 def source_id(session: Session, name: str, *, create: bool = True) -> int | None:
     """The id of the source called ``name``, created on first use (``create``)."""
     found = session.execute(
-        select(MarketDataSource.source_id).where(MarketDataSource.name == name)  # type: ignore[arg-type]
+        select(col(MarketDataSource.source_id)).where(col(MarketDataSource.name) == name)
     ).scalar()
     if found is not None or not create:
         return found
@@ -46,7 +46,7 @@ def source_id(session: Session, name: str, *, create: bool = True) -> int | None
 
 
 def source_names(session: Session) -> dict[int, str]:
-    rows = session.execute(select(MarketDataSource.source_id, MarketDataSource.name)).all()  # type: ignore[call-overload]
+    rows = session.execute(select(col(MarketDataSource.source_id), col(MarketDataSource.name))).all()
     return {row[0]: row[1] for row in rows}
 
 

@@ -10,7 +10,7 @@ the level before them, and the stored points after them keep their verdicts.
 
 **Re-checks.** ``price_points`` rows never change: their ``quality_flags`` and ``usable`` are
 the verdict at ingest. When the user accepts a new level from a date (``accept_level``) or
-records a split (``record_split``), the listing's stored points from that date on are checked
+records a split (``market_workflows.record_split``), the listing's stored points from that date on are checked
 again from the level before it, with every recorded split and acceptance; when FX rates
 arrive after prices were stored ``missing_fx``, those prices are normalised again
 (``renormalize_missing_fx``). A point whose verdict changes gets a ``price_point_rechecks``
@@ -26,8 +26,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlalchemy import Select, func, select
+from sqlmodel import Session, col
 
 from ..core.enums import CorporateActionType, QualityFlag
 from ..core.errors import ValidationError
@@ -38,6 +38,7 @@ from ..engine.normalize import (
     BASE_CURRENCY,
     BLOCKING_FLAGS,
     Listing,
+    QuoteUnit,
     RawPrice,
     normalize_price,
     parse_quote_unit,
@@ -45,7 +46,7 @@ from ..engine.normalize import (
 from ..engine.normalize import PricePoint as CheckedPoint
 from ..engine.price_quality import Acceptance, LevelState, Split, check_points
 from . import audit
-from .fx import fx_series
+from .fx_series import fx_series
 from .market import close_day, close_time, day_start
 from .registry import get_listing
 
@@ -70,13 +71,14 @@ class _EngineListing(Listing):
     """The engine's ``Listing``, its quote unit parsed once: normalisation reads it per point."""
 
     __slots__ = ("_parsed_unit",)
+    _parsed_unit: QuoteUnit
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         object.__setattr__(self, "_parsed_unit", parse_quote_unit(self.quote_scale))
 
     @property
-    def unit(self):  # type: ignore[no-untyped-def]
+    def unit(self) -> QuoteUnit:
         return self._parsed_unit
 
 
@@ -93,8 +95,8 @@ def engine_listing(listing: InstrumentListing) -> Listing:
 def listing_splits(session: Session, instrument_id: int) -> list[Split]:
     actions = session.scalars(
         select(CorporateAction).where(
-            CorporateAction.instrument_id == instrument_id,  # type: ignore[arg-type]
-            CorporateAction.action_type.in_([CorporateActionType.SPLIT, CorporateActionType.MERGE]),  # type: ignore[attr-defined]
+            col(CorporateAction.instrument_id) == instrument_id,
+            col(CorporateAction.action_type).in_([CorporateActionType.SPLIT, CorporateActionType.MERGE]),
         )
     ).all()
     return [
@@ -106,8 +108,8 @@ def listing_splits(session: Session, instrument_id: int) -> list[Split]:
 
 def listing_acceptances(session: Session, listing: Listing) -> list[Acceptance]:
     dates = session.execute(
-        select(PriceLevelAcceptance.effective_date).where(  # type: ignore[call-overload]
-            PriceLevelAcceptance.listing_id == listing.listing_id
+        select(col(PriceLevelAcceptance.effective_date)).where(
+            col(PriceLevelAcceptance.listing_id) == listing.listing_id
         )
     ).scalars()
     return [Acceptance(listing.key, d) for d in dates]
@@ -152,7 +154,7 @@ def prior_level(session: Session, listing: Listing, before: date) -> LevelState 
         offset += page
 
 
-def stored_points_query(listing_id: int):  # type: ignore[no-untyped-def]
+def stored_points_query(listing_id: int | None) -> Select[Any]:
     return (
         select(
             POINTS.c.price_point_id,
@@ -215,7 +217,7 @@ def recheck_listing(
     elisting = engine_listing(listing)
     prior = prior_level(session, elisting, from_date)
     rows = session.execute(
-        stored_points_query(listing.listing_id)  # type: ignore[arg-type]
+        stored_points_query(listing.listing_id)
         .where(POINTS.c.as_of >= day_start(from_date))
         .order_by(POINTS.c.as_of, POINTS.c.price_point_id)
     ).all()
@@ -267,7 +269,7 @@ def renormalize_missing_fx(session: Session, *, currencies: Iterable[str], start
     if not wanted:
         return 0
     listings = session.scalars(
-        select(InstrumentListing).where(InstrumentListing.trading_currency.in_(wanted))  # type: ignore[attr-defined]
+        select(InstrumentListing).where(col(InstrumentListing.trading_currency).in_(wanted))
     ).all()
     fixed = 0
     for listing in listings:
@@ -354,8 +356,8 @@ def recheck_instrument(
     corporate action service should call after recording a SPLIT or MERGE."""
     listings = session.scalars(
         select(InstrumentListing)
-        .where(InstrumentListing.instrument_id == instrument_id)  # type: ignore[arg-type]
-        .order_by(InstrumentListing.listing_id)  # type: ignore[arg-type]
+        .where(col(InstrumentListing.instrument_id) == instrument_id)
+        .order_by(col(InstrumentListing.listing_id))
     ).all()
     results = [recheck_listing(session, listing, from_date, cause=cause) for listing in listings]
     audit.record(
@@ -388,38 +390,3 @@ def recheck_prices(
         from_date=from_date,
         cause="asked by a user",
     )
-
-
-def record_split(
-    session: Session,
-    *,
-    actor: User,
-    isin: str,
-    effective_date: date,
-    ratio_num: Decimal,
-    ratio_den: Decimal,
-    notes: str | None = None,
-) -> tuple[CorporateAction, list[RecheckResult]]:
-    """Record a split (``ratio_num`` > ``ratio_den``) or merge through the corporate action
-    service (which replays the holders' ledgers), then check every listing's stored prices
-    again from its date."""
-    from .corporate_actions import add_corporate_action
-
-    kind = CorporateActionType.SPLIT if ratio_num > ratio_den else CorporateActionType.MERGE
-    action = add_corporate_action(
-        session,
-        actor=actor,
-        isin=isin,
-        action_type=kind,
-        effective=effective_date,
-        ratio=(ratio_num, ratio_den),
-        notes=notes,
-    )
-    results = recheck_instrument(
-        session,
-        actor=actor,
-        instrument_id=action.instrument_id,
-        from_date=effective_date,
-        cause=f"{kind.value.lower()} recorded ({action.corp_action_id})",
-    )
-    return action, results

@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select, true
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from ..core.errors import TradeAssistError, ValidationError
 from ..db.models import InstrumentListing, User
@@ -23,7 +23,8 @@ from ..providers.prices import PriceSeries, get_price_provider
 from .access import portfolio_for
 from .market import close_day, source_id
 from .price_checks import POINTS
-from .prices import ingest_series, portfolio_listings
+from .price_ingest import ingest_series
+from .price_reads import portfolio_listings
 
 
 @dataclass(frozen=True)
@@ -77,11 +78,13 @@ def plan_refresh(
     confirm it). Listings without a provider are reported as skipped."""
     if portfolio is not None:
         chosen = portfolio_for(session, actor, portfolio, "refresh prices")
-        listings = [lst for lst, _, _ in portfolio_listings(session, chosen.portfolio_id)]  # type: ignore[arg-type]
+        listings = [lst for lst, _, _ in portfolio_listings(session, chosen.portfolio_id)]
     else:
         listings = list(
             session.scalars(
-                select(InstrumentListing).order_by(InstrumentListing.ticker, InstrumentListing.exchange)  # type: ignore[arg-type]
+                select(InstrumentListing).order_by(
+                    col(InstrumentListing.ticker), col(InstrumentListing.exchange)
+                )
             ).all()
         )
     targets: list[RefreshTarget] = []
@@ -104,9 +107,10 @@ def plan_refresh(
                     POINTS.c.is_close == true(),
                 )
             ).scalar()
+        assert listing.listing_id is not None
         targets.append(
             RefreshTarget(
-                listing_id=listing.listing_id,  # type: ignore[arg-type]
+                listing_id=listing.listing_id,
                 ticker=listing.ticker,
                 exchange=listing.exchange,
                 provider=listing.price_provider,

@@ -1,0 +1,97 @@
+"""Market data workflows that span services: what one change sets off in another.
+
+* **FX import → renormalise** (``import_fx_file``, ``store_rates``): new GBP crosses are
+  stored (``fx_rates``), then the prices already stored as ``missing_fx`` whose rate has now
+  arrived are normalised again (``price_checks.renormalize_missing_fx``), then one
+  ``FX_IMPORTED`` audit row records both.
+* **Split → recheck** (``record_split``): a split or merge is recorded through the corporate
+  action service (which replays the holders' ledgers), then every listing of the instrument
+  has its stored prices checked again from the effective date
+  (``price_checks.recheck_instrument``).
+
+Each runs in the caller's transaction, like every service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from sqlmodel import Session
+
+from ..core.enums import CorporateActionType
+from ..db.models import CorporateAction, User
+from ..providers.fx import FxRate as ProvidedRate
+from .corporate_actions import add_corporate_action
+from .fx_rates import FxImportResult, read_fx_file, record_fx_import, store_crosses
+from .price_checks import RecheckResult, recheck_instrument, renormalize_missing_fx
+
+
+def import_fx_file(
+    session: Session,
+    *,
+    actor: User | None,
+    path: str | Path,
+    fmt: str = "ecb",
+    currencies: Iterable[str] | None = None,
+) -> FxImportResult:
+    """Read an FX file (``ecb``: the history or daily CSV, or its zip) and store GBP crosses."""
+    rates, name = read_fx_file(path, fmt)
+    return store_rates(session, actor=actor, rates=rates, source=fmt, file=name, currencies=currencies)
+
+
+def store_rates(
+    session: Session,
+    *,
+    actor: User | None,
+    rates: Sequence[ProvidedRate],
+    source: str,
+    file: str,
+    currencies: Iterable[str] | None = None,
+) -> FxImportResult:
+    """Store the GBP crosses of EUR-based ``rates`` (all currencies, or only ``currencies``),
+    normalise again the ``missing_fx`` prices they now cover, and audit the import."""
+    stored = store_crosses(session, rates=rates, source=source, currencies=currencies)
+    renormalized = 0
+    if stored.inserted and stored.days:
+        renormalized = renormalize_missing_fx(
+            session, currencies=stored.currencies, start=stored.days[0], end=stored.days[-1]
+        )
+    result = stored.result(source=source, file=file, renormalized=renormalized)
+    record_fx_import(session, actor=actor, source_id=stored.source_id, result=result)
+    return result
+
+
+def record_split(
+    session: Session,
+    *,
+    actor: User,
+    isin: str,
+    effective_date: date,
+    ratio_num: Decimal,
+    ratio_den: Decimal,
+    notes: str | None = None,
+) -> tuple[CorporateAction, list[RecheckResult]]:
+    """Record a split (``ratio_num`` > ``ratio_den``) or merge through the corporate action
+    service (which replays the holders' ledgers), then check every listing's stored prices
+    again from its date."""
+    kind = CorporateActionType.SPLIT if ratio_num > ratio_den else CorporateActionType.MERGE
+    action = add_corporate_action(
+        session,
+        actor=actor,
+        isin=isin,
+        action_type=kind,
+        effective=effective_date,
+        ratio=(ratio_num, ratio_den),
+        notes=notes,
+    )
+    results = recheck_instrument(
+        session,
+        actor=actor,
+        instrument_id=action.instrument_id,
+        from_date=effective_date,
+        cause=f"{kind.value.lower()} recorded ({action.corp_action_id})",
+    )
+    return action, results
