@@ -12,10 +12,12 @@ Rules (and why):
   listing's ``quote_scale``, and ``raw_currency``/``raw_quote_scale`` record the listing's.
   The unit is never guessed from a ``.L`` suffix or from the magnitude: when a feed silently
   switches unit, ``price_quality.check_points`` flags it (``scale_suspect``) instead.
-* **Quote-unit codes are case-sensitive**, as the providers use them: ``GBp``/``GBX``/``GBx``
-  are pence, ``GBP`` is pounds. Any other code must be three upper-case letters (an ISO 4217
-  currency, in major units); anything else (``gbp``, ``£``) is refused as ambiguous.
-  ``raw_quote_scale`` is stored canonically: ``GBX`` for pence, else the currency code.
+* **Quote-unit codes are case-sensitive**, as the providers use them: the spellings of pence
+  are ``core.units.PENCE_SPELLINGS`` (``GBp``/``GBX``/``GBx``/``gbx``: ``gbx`` is pence here
+  as it is for the providers), ``GBP`` is pounds. Any other code must be three upper-case
+  letters (an ISO 4217 currency, in major units); anything else (``gbp``, ``£``) is refused
+  as ambiguous. ``raw_quote_scale`` is stored canonically: ``GBX`` for pence, else the
+  currency code.
 * **Pence vs pounds is a scale matter, not a currency mismatch**: GBX and GBP are both the
   currency GBP. A declared *currency* that differs from the listing's trading currency (USD
   for a GBP listing) is ``currency_mismatch``: the number is not a price of this listing in
@@ -43,14 +45,15 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from ..core.enums import QualityFlag
 from ..core.errors import ValidationError
 from ..core.money import CONTEXT
+from ..core.units import PENCE, POUNDS, is_pence
 
-BASE_CURRENCY = "GBP"
-PENCE_SCALE = "GBX"
+BASE_CURRENCY = POUNDS
+PENCE_SCALE = PENCE
 FX_QUANTUM = Decimal("1E-10")
 DEFAULT_MAX_FX_AGE_DAYS = 7
 
-# Minor-unit codes as providers and exchanges write them, mapped to (currency, power of ten).
-_MINOR_UNITS: dict[str, tuple[str, int]] = {"GBX": ("GBP", 2), "GBx": ("GBP", 2), "GBp": ("GBP", 2)}
+# Pence: the minor unit of pounds, two powers of ten below them.
+_PENCE_UNIT_EXPONENT = 2
 
 # Flags that make a point unusable as a price (valuation must skip such points).
 BLOCKING_FLAGS = frozenset(
@@ -73,23 +76,23 @@ class QuoteUnit:
     @property
     def scale(self) -> str:
         """The canonical quote-scale code stored in ``raw_quote_scale`` (GBX for pence)."""
-        if self.minor_exponent == 2 and self.currency == "GBP":
-            return PENCE_SCALE
+        if self.minor_exponent == _PENCE_UNIT_EXPONENT and self.currency == POUNDS:
+            return PENCE
         return self.currency
 
 
 def parse_quote_unit(code: str) -> QuoteUnit:
-    """Read a quote-unit code (``GBp``, ``GBX``, ``GBP``, ``USD``...). Case matters: GBp ≠ GBP."""
+    """Read a quote-unit code (``GBp``, ``GBX``, ``gbx``, ``GBP``, ``USD``...). Case matters:
+    GBp ≠ GBP. Every spelling of pence (``core.units.is_pence``, ``gbx`` included) is pence."""
     if not isinstance(code, str):
         raise ValidationError(f"quote unit: {code!r} is not a currency code")
     text = code.strip()
-    if text in _MINOR_UNITS:
-        currency, exponent = _MINOR_UNITS[text]
-        return QuoteUnit(currency, exponent)
+    if is_pence(text):
+        return QuoteUnit(POUNDS, _PENCE_UNIT_EXPONENT)
     if len(text) == 3 and text.isascii() and text.isalpha() and text.isupper():
         return QuoteUnit(text, 0)
     raise ValidationError(
-        f"quote unit: {code!r} is not understood (use GBp/GBX for pence, GBP for pounds, "
+        f"quote unit: {code!r} is not understood (use GBp/GBX/gbx for pence, GBP for pounds, "
         "or an upper-case ISO currency code)"
     )
 

@@ -30,7 +30,8 @@ the level, may not explain the next one, with a safety margin; only those points
 one by one, exactly, in Decimal. Every decision is therefore the exact Decimal one.
 
 Issues: one :class:`PriceIssue` per flag present in the checked points (including the flags
-``normalize`` set), not one per point, for a service to persist as alerts.
+``normalize`` set), not one per point, for a service to persist as alerts (``price_issues``
+words them).
 """
 
 from __future__ import annotations
@@ -38,30 +39,37 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime
 from decimal import Decimal
+from typing import cast
 
 import numpy as np
 
 from ..core.enums import QualityFlag
 from ..core.errors import ValidationError
 from ..core.money import CONTEXT
+from ..core.timeutil import business_days_between
 from .normalize import Listing, PricePoint
+from .price_issues import ISSUE_CODES, UNIT_MIXUP_MAX, PriceIssue, issues_for
+
+__all__ = [
+    "SCALE_FACTOR",
+    "UNIT_MIXUP_MAX",
+    "Acceptance",
+    "LevelState",
+    "PriceIssue",
+    "Split",
+    "check_points",
+    "stale_issue",
+    "staleness",
+]
 
 SCALE_FACTOR = Decimal(20)  # a factor of this or more, either way, is a scale error
-UNIT_MIXUP_MAX = Decimal(200)  # upper edge of the band where unit mix-ups live (for messages)
 # The fast path only waves through ratios this safely inside (1/20, 20); float error is ~1e-15.
 _SAFE_HIGH = 20.0 * (1 - 1e-9)
 _SAFE_LOW = (1 / 20.0) * (1 + 1e-9)
 
 _CHECK_FLAGS = frozenset({QualityFlag.SCALE_SUSPECT, QualityFlag.NON_POSITIVE})
-_ISSUE_CODES: dict[QualityFlag, str] = {
-    QualityFlag.SCALE_SUSPECT: "PRICE_SCALE_SUSPECT",
-    QualityFlag.CURRENCY_MISMATCH: "CURRENCY_MISMATCH",
-    QualityFlag.NON_POSITIVE: "NON_POSITIVE_PRICE",
-    QualityFlag.MISSING_FX: "MISSING_FX",
-    QualityFlag.STALE: "PRICE_STALE",
-}
 _RATIO_DIGITS = 6
 
 
@@ -99,25 +107,6 @@ class Acceptance:
     effective_date: date
 
 
-@dataclass(frozen=True, slots=True)
-class PriceIssue:
-    """One problem of one kind on one listing, over the points of one check call.
-
-    ``ratio_min``/``ratio_max`` (scale issues only) are price ÷ expected level, 6 significant digits.
-    """
-
-    code: str
-    flag: QualityFlag
-    listing_key: str
-    listing_id: int | None
-    first_date: date
-    last_date: date
-    count: int
-    ratio_min: Decimal | None
-    ratio_max: Decimal | None
-    message: str
-
-
 def staleness(
     last_close_date: date | None,
     as_of_date: date,
@@ -134,13 +123,12 @@ def staleness(
         return True
     if as_of_date <= last_close_date:
         return False
-    holiday_list = np.array(sorted(holidays), dtype="datetime64[D]")
-    days = np.busday_count(
-        np.datetime64(last_close_date + timedelta(days=1), "D"),
-        np.datetime64(as_of_date + timedelta(days=1), "D"),
-        holidays=holiday_list,
-    )
-    return int(days) > max_business_days
+    days_off = {
+        day
+        for day in (h.date() if isinstance(h, datetime) else h for h in holidays)
+        if last_close_date < day <= as_of_date and day.weekday() < 5
+    }
+    return business_days_between(last_close_date, as_of_date) - len(days_off) > max_business_days
 
 
 def stale_issue(
@@ -156,7 +144,7 @@ def stale_issue(
         return None
     since = "no close recorded" if last_close_date is None else f"last close {last_close_date}"
     return PriceIssue(
-        code=_ISSUE_CODES[QualityFlag.STALE],
+        code=ISSUE_CODES[QualityFlag.STALE],
         flag=QualityFlag.STALE,
         listing_key=listing.key,
         listing_id=listing.listing_id,
@@ -201,7 +189,7 @@ def check_points(
     already_flagged = [i for i, p in enumerate(points) if p.flags]
     checked = _apply_flags(points, new_flags, already_flagged)
     flagged = sorted(set(already_flagged) | new_flags.keys())
-    issues = _issues(listing, checked, flagged, ratios)
+    issues = issues_for(listing, checked, flagged, ratios)
     return checked, walk.state(), issues
 
 
@@ -219,7 +207,9 @@ def _walk(
             cursor = int(np.searchsorted(not_calm, i, side="left"))
             stop = int(not_calm[cursor]) if cursor < len(not_calm) else n
             if stop > i:
-                walk.accept(prices[stop - 1], ordinals[stop - 1])
+                level = prices[stop - 1]
+                assert level is not None  # calm points have a positive local price
+                walk.accept(level, ordinals[stop - 1])
                 i = stop
                 if i >= n:
                     break
@@ -261,8 +251,8 @@ class _LevelWalk:
     """The exact, one-point-at-a-time rule; the fast path only skips points it would accept."""
 
     def __init__(self, prior: LevelState | None, splits: _SplitTable, accepted_from: list[int]) -> None:
-        self.level = None if prior is None else prior.level
-        self.level_ord = None if prior is None else prior.as_of.toordinal()
+        self.level: Decimal | None = None if prior is None else prior.level
+        self.level_ord: int | None = None if prior is None else prior.as_of.toordinal()
         self.splits = splits
         self.accepted_from = accepted_from
 
@@ -292,6 +282,7 @@ class _LevelWalk:
         return True, None, None
 
     def _accepted_since_level(self, ordinal: int) -> bool:
+        assert self.level_ord is not None  # only asked once there is a level
         return bisect_right(self.accepted_from, ordinal) > bisect_right(self.accepted_from, self.level_ord)
 
     def state(self) -> LevelState | None:
@@ -315,7 +306,7 @@ def _calm_mask(
     if n < 2:
         return calm
     try:
-        local = np.fromiter(map(float, prices), dtype=np.float64, count=n)
+        local = np.fromiter(map(float, cast("list[Decimal]", prices)), dtype=np.float64, count=n)
     except TypeError:  # some points have no local price (currency mismatch)
         local = np.fromiter((np.nan if p is None else float(p) for p in prices), dtype=np.float64, count=n)
     comparable = local * splits.undo[np.searchsorted(splits.ordinals, ordinals, side="right")]
@@ -357,67 +348,3 @@ def _apply_flags(
         if flags != point.flags:
             out[i] = replace(point, flags=frozenset(flags))
     return tuple(out)
-
-
-def _issues(
-    listing: Listing, points: Sequence[PricePoint], flagged: list[int], ratios: dict[int, Decimal]
-) -> tuple[PriceIssue, ...]:
-    by_flag: dict[QualityFlag, list[int]] = {}
-    for i in flagged:
-        for flag in points[i].flags:
-            by_flag.setdefault(flag, []).append(i)
-    issues = []
-    for flag in sorted(by_flag):
-        indices = by_flag[flag]
-        first, last = points[indices[0]].as_of, points[indices[-1]].as_of
-        flag_ratios = [ratios[i] for i in indices if i in ratios] if flag is QualityFlag.SCALE_SUSPECT else []
-        low = min(flag_ratios) if flag_ratios else None
-        high = max(flag_ratios) if flag_ratios else None
-        issues.append(
-            PriceIssue(
-                code=_ISSUE_CODES[flag],
-                flag=flag,
-                listing_key=listing.key,
-                listing_id=listing.listing_id,
-                first_date=first,
-                last_date=last,
-                count=len(indices),
-                ratio_min=low,
-                ratio_max=high,
-                message=_message(listing, flag, len(indices), first, last, low, high, points[indices[0]]),
-            )
-        )
-    return tuple(issues)
-
-
-def _message(
-    listing: Listing,
-    flag: QualityFlag,
-    count: int,
-    first: date,
-    last: date,
-    low: Decimal | None,
-    high: Decimal | None,
-    example: PricePoint,
-) -> str:
-    span = f"{count} price{'s' if count != 1 else ''} from {first} to {last}"
-    if flag is QualityFlag.SCALE_SUSPECT and low is not None and high is not None:
-        band = (
-            "a pence/pound-style unit mix-up"
-            if low >= 1 / UNIT_MIXUP_MAX and high <= UNIT_MIXUP_MAX
-            else "beyond any unit mix-up"
-        )
-        return (
-            f"{listing.key}: {span} are {low}× to {high}× the accepted level ({band}); "
-            "if the change is genuine, record the split or accept the new level"
-        )
-    if flag is QualityFlag.CURRENCY_MISMATCH:
-        return (
-            f"{listing.key}: {span} were declared in {example.raw_currency}, the listing trades in "
-            f"{listing.trading_currency}; they were not used"
-        )
-    if flag is QualityFlag.MISSING_FX:
-        return f"{listing.key}: {span} have no GBP→{listing.trading_currency} rate; they were not valued"
-    if flag is QualityFlag.NON_POSITIVE:
-        return f"{listing.key}: {span} are zero or negative; they were not used"
-    return f"{listing.key}: {span} flagged {flag.value}"

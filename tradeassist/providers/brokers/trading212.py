@@ -31,6 +31,7 @@ from ...core.enums import EntryType
 from ...core.errors import FileFormatError, ValidationError
 from ...core.isin import validate_isin
 from ...core.money import ZERO, to_decimal
+from ...core.units import canonical_scale
 from .base import (
     ContentRefs,
     FrozenMap,
@@ -172,7 +173,7 @@ def _parse_line(cols: _Columns, row: list[str], line: int, name: str, refs: Cont
     shares = _number(cols.get(row, "No. of shares"), "No. of shares")
     price = _number(cols.get(row, "Price / share"), "Price / share")
     quoted_in = cols.get(row, "Currency (Price / share)").strip('"')
-    price_currency = "GBX" if quoted_in == "GBp" else quoted_in.upper() or None  # GBp: pence too
+    price_currency = canonical_scale(quoted_in) if quoted_in else None  # any pence spelling: GBX
     extra: dict[str, str] = {}
     rate = cols.get(row, "Exchange rate")
     if rate.lower() not in _NOT_AVAILABLE:

@@ -26,11 +26,8 @@ from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 from ...core.errors import ConfigError, FileFormatError
+from ...core.units import PENCE, POUNDS, is_pence
 
-PENCE = "GBX"
-POUNDS = "GBP"
-# Ways feeds write "pence sterling". ``GBp`` (lower-case p) is Yahoo's and Twelve Data's.
-_PENCE_SPELLINGS = frozenset({"GBp", "GBX", "GBx", "gbx"})
 _CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
@@ -135,15 +132,15 @@ class PriceProviderRegistry:
 def declared_units(currency: str | None) -> tuple[str | None, str | None]:
     """``(currency, quote_scale)`` from a feed's currency text.
 
-    ``GBp`` and ``GBX`` (pence) give ``("GBP", "GBX")``; ``GBP`` gives ``("GBP", "GBP")``; any
-    other ISO code ``C`` gives ``(C, C)``; nothing gives ``(None, None)``. Only the exact spelling
-    ``GBp`` means pence among the mixed-case forms; ``gbp`` is taken as pounds.
+    Every spelling of pence (``core.units.PENCE_SPELLINGS``: ``GBp``, ``GBX``, ``GBx``, ``gbx``)
+    gives ``("GBP", "GBX")``; ``GBP`` gives ``("GBP", "GBP")``; any other ISO code ``C`` gives
+    ``(C, C)``; nothing gives ``(None, None)``. ``gbp`` is taken as pounds.
     Raises ``ValueError`` for text that is not a currency code.
     """
     if currency is None or not currency.strip():
         return None, None
     text = currency.strip()
-    if text in _PENCE_SPELLINGS:
+    if is_pence(text):
         return POUNDS, PENCE
     code = text.upper()
     if not _CURRENCY_CODE.match(code):
