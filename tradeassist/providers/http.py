@@ -17,179 +17,55 @@ Why a helper and not bare httpx: every caller needs the same three guarantees.
   request and its URL) is not chained onto ours. httpx itself logs every request URL at
   INFO, so importing this module adds a redacting filter to the ``httpx`` and ``httpcore``
   loggers.
+
+The policy, response and errors live in ``http_policy``, the redaction in ``http_redaction``;
+this module is the client and re-exports them.
 """
 
 from __future__ import annotations
 
-import email.utils
-import json
 import logging
 import random
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC
-from types import MappingProxyType
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 import httpx
 
-from ..core.errors import ProviderError
-from ..core.redaction import BOT_TOKEN, MASK, SENSITIVE_PARAMETER, redact
+from ..core.frozen import FrozenDict
+from ..core.redaction import redact
+from .http_policy import HttpError, HttpPolicy, HttpResponse, HttpTimeout, parse_retry_after
+from .http_redaction import RedactingFilter, redact_url, secrets_in
+
+__all__ = [
+    "IDEMPOTENT",
+    "USER_AGENT",
+    "HttpClient",
+    "HttpError",
+    "HttpPolicy",
+    "HttpResponse",
+    "HttpTimeout",
+    "RedactingFilter",
+    "parse_retry_after",
+    "redact",
+    "redact_url",
+    "secrets_in",
+]
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "tradeassist/0.1 (+https://github.com/; httpx)"
-_BEARER = re.compile(r"(?i)^(bearer|basic|token|bot)\s+")
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # Answers that say the request was not processed, so even a POST may be sent again.
 _NOT_PROCESSED = frozenset({429, 503})
 
 
-# --------------------------------------------------------------------------------------------
-# Redaction
-# --------------------------------------------------------------------------------------------
-def redact_url(url: str | httpx.URL, secrets: Iterable[str | None] = ()) -> str:
-    """The URL safe to show: sensitive query values, user-info passwords and bot tokens masked."""
-    text = str(url)
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return redact(text, secrets)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        if ":" in userinfo:
-            netloc = f"{userinfo.split(':', 1)[0]}:{MASK}@{host}"
-    query = "&".join(_mask_query_part(part) for part in parts.query.split("&")) if parts.query else ""
-    path = BOT_TOKEN.sub(rf"\1{MASK}", parts.path)
-    return redact(urlunsplit((parts.scheme, netloc, path, query, parts.fragment)), secrets)
-
-
-def _mask_query_part(part: str) -> str:
-    name, sep, _value = part.partition("=")
-    if sep and SENSITIVE_PARAMETER.search(unquote_plus(name)):
-        return f"{name}={MASK}"
-    return part
-
-
-def secrets_in(
-    url: str | httpx.URL,
-    params: Mapping[str, Any] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> set[str]:
-    """The secret values carried by a request: sensitive query values, auth headers, bot tokens."""
-    found: set[str] = set()
-    parsed = httpx.URL(str(url))
-    for name, value in list(parsed.params.multi_items()) + list((params or {}).items()):
-        if value is not None and SENSITIVE_PARAMETER.search(str(name)):
-            found.add(str(value))
-    if parsed.password:
-        found.add(parsed.password)
-    for match in re.finditer(r"/bot(\d+:[A-Za-z0-9_-]+)", parsed.path):
-        found.add(match.group(1))
-    for name, value in (headers or {}).items():
-        if value and SENSITIVE_PARAMETER.search(name):
-            found.add(value)
-            found.add(_BEARER.sub("", value))
-    return {s for s in found if s}
-
-
-class RedactingFilter(logging.Filter):
-    """Masks secret-looking URL parts in a logger's records (httpx logs whole URLs at INFO)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, ()
-        return True
-
-
-def _install_log_filters() -> None:
-    for name in ("httpx", "httpcore"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-            logger.addFilter(RedactingFilter())
-
-
-_install_log_filters()
-
-
-# --------------------------------------------------------------------------------------------
-# Policy, response, errors
-# --------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class HttpPolicy:
-    """Timeouts and retry limits, in seconds. The defaults suit a daily price refresh."""
-
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
-    write_timeout: float = 30.0
-    pool_timeout: float = 5.0
-    max_attempts: int = 4
-    backoff_initial: float = 0.5
-    backoff_factor: float = 2.0
-    backoff_max: float = 10.0
-    jitter: float = 0.1  # up to this fraction is added to each backoff, to spread clients apart
-    max_total_wait: float = 30.0  # seconds slept between attempts, all retries together
-    deadline: float = 120.0  # the whole call: attempts, waits and reading the body
-    max_body_bytes: int = 64 * 1024 * 1024
-    retry_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        for name in ("connect_timeout", "read_timeout", "write_timeout", "pool_timeout", "deadline"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive")
-
-    def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        base = min(self.backoff_max, self.backoff_initial * self.backoff_factor ** (attempt - 1))
-        return base * (1 + self.jitter * rand())
-
-
-@dataclass(frozen=True, slots=True)
-class HttpResponse:
-    """A successful (2xx/3xx) answer, fully read. ``url`` is already redacted."""
-
-    status: int
-    url: str
-    headers: Mapping[str, str] = field(hash=False)
-    content: bytes
-    encoding: str = "utf-8"
-
-    @property
-    def text(self) -> str:
-        return self.content.decode(self.encoding, errors="replace")
-
-    def json(self, **kwargs: Any) -> Any:
-        return json.loads(self.content, **kwargs)
-
-
-class HttpError(ProviderError):
-    """The HTTP request failed."""
-
-    def __init__(
-        self, message: str, *, url: str, status: int | None = None, attempts: int = 1, body: str = ""
-    ) -> None:
-        super().__init__(message, url=url, status=status, attempts=attempts)
-        self.url = url
-        self.status = status
-        self.attempts = attempts
-        self.body = body
-
-
-class HttpTimeout(HttpError):
-    """The server did not answer in time."""
-
-
 @dataclass(slots=True)
 class _Failure:
+    """Why an attempt failed, and whether another may be made."""
+
     reason: str
     status: int | None = None
     body: str = ""
@@ -198,22 +74,25 @@ class _Failure:
     timeout: bool = False
 
 
-def parse_retry_after(value: str | None, *, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date (``now`` is epoch)."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:  # "-0000": HTTP dates are GMT
-            when = when.replace(tzinfo=UTC)
-        return max(0.0, when.timestamp() - now)
-    return max(0.0, seconds) if seconds == seconds else None  # NaN check
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """A request as messages name it: the method and the redacted URL."""
+
+    method: str
+    shown: str
+
+    def error(self, failure: _Failure, attempts: int) -> HttpError:
+        """The error for a call that could not succeed, after ``attempts`` attempts."""
+        error = HttpTimeout if failure.timeout else HttpError
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        body = f" (body: {failure.body})" if failure.body else ""
+        return error(
+            f"{self.method} {self.shown}: {failure.reason}{tries}{body}",
+            url=self.shown,
+            status=failure.status,
+            attempts=attempts,
+            body=failure.body,
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -270,10 +149,9 @@ class HttpClient:
         params = {k: v for k, v in (params or {}).items() if v is not None}
         all_headers = {**self._headers, **(headers or {})}
         hidden = set(self._secrets) | {s for s in secrets if s} | secrets_in(url, params, all_headers)
-        shown = redact_url(httpx.URL(url, params=params) if params else url, hidden)
+        call = _Call(method, redact_url(httpx.URL(url, params=params) if params else url, hidden))
         policy = self.policy
-        started = self._clock()
-        deadline = started + policy.deadline
+        deadline = self._clock() + policy.deadline
         waited = 0.0
         failure = _Failure("not attempted")
         attempt = 0
@@ -287,42 +165,43 @@ class HttpClient:
             failure = outcome
             if not failure.retryable or attempt >= policy.max_attempts:
                 break
-            delay = failure.retry_after
             budget = min(policy.max_total_wait - waited, deadline - self._clock())
-            if delay is not None and delay > budget:
-                raise HttpError(
-                    f"{method} {shown}: {failure.reason}; the server asks us to retry after "
-                    f"{delay:.0f} s, beyond the {max(budget, 0):.0f} s this call may still wait",
-                    url=shown,
-                    status=failure.status,
-                    attempts=attempt,
-                    body=failure.body,
-                )
+            delay = self._retry_delay(call, failure, attempt, budget)
             if delay is None:
-                delay = policy.backoff(attempt, self._rand)
-                if delay > budget:
-                    break
-            log.warning(
-                "%s %s: %s (attempt %d of %d); retrying in %.2f s",
-                method,
-                shown,
-                failure.reason,
-                attempt,
-                policy.max_attempts,
-                delay,
-            )
+                break
             self._sleep(delay)
             waited += delay
-        error = HttpTimeout if failure.timeout else HttpError
-        tries = f" after {attempt} attempts" if attempt > 1 else ""
-        body = f" (body: {failure.body})" if failure.body else ""
-        raise error(
-            f"{method} {shown}: {failure.reason}{tries}{body}",
-            url=shown,
-            status=failure.status,
-            attempts=attempt,
-            body=failure.body,
+        raise call.error(failure, attempt)
+
+    def _retry_delay(self, call: _Call, failure: _Failure, attempt: int, budget: float) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up: the server's
+        ``Retry-After`` (beyond ``budget``: the call fails at once, saying so), else the backoff
+        (beyond ``budget``: give up)."""
+        policy = self.policy
+        delay = failure.retry_after
+        if delay is not None and delay > budget:
+            raise HttpError(
+                f"{call.method} {call.shown}: {failure.reason}; the server asks us to retry after "
+                f"{delay:.0f} s, beyond the {max(budget, 0):.0f} s this call may still wait",
+                url=call.shown,
+                status=failure.status,
+                attempts=attempt,
+                body=failure.body,
+            )
+        if delay is None:
+            delay = policy.backoff(attempt, self._rand)
+            if delay > budget:
+                return None
+        log.warning(
+            "%s %s: %s (attempt %d of %d); retrying in %.2f s",
+            call.method,
+            call.shown,
+            failure.reason,
+            attempt,
+            policy.max_attempts,
+            delay,
         )
+        return delay
 
     def _attempt(
         self,
@@ -398,7 +277,7 @@ class HttpClient:
             return HttpResponse(
                 status=status,
                 url=redact_url(response.url, hidden),
-                headers=MappingProxyType({k.lower(): v for k, v in response.headers.items()}),
+                headers=FrozenDict({k.lower(): v for k, v in response.headers.items()}),
                 content=content,
                 encoding=encoding,
             )
