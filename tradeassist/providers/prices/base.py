@@ -22,15 +22,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 from ...core.errors import ConfigError, FileFormatError
+from ...core.frozen import FrozenDict
 from ...core.units import PENCE, POUNDS, is_pence
 
 _CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 
-_EMPTY: Mapping[str, str] = MappingProxyType({})
+_EMPTY: Mapping[str, str] = FrozenDict()
 
 
 @dataclass(frozen=True, slots=True)

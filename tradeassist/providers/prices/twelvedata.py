@@ -20,11 +20,11 @@ import json
 import os
 from datetime import date, datetime
 from decimal import Decimal
-from types import MappingProxyType
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ...core.errors import ConfigError, FileFormatError, ProviderError
+from ...core.frozen import FrozenDict
 from ...core.redaction import redact
 from ..http import HttpClient
 from .base import (
@@ -109,7 +109,7 @@ class TwelveDataProvider:
             symbol=declared.get("symbol"),
             currency=currency,
             quote_scale=scale,
-            meta=MappingProxyType(declared),
+            meta=FrozenDict(declared),
         )
 
     def _bar(

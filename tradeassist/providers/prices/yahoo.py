@@ -20,11 +20,11 @@ import dataclasses
 import json
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from types import MappingProxyType
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ...core.errors import FileFormatError, ProviderError
+from ...core.frozen import FrozenDict
 from ..http import HttpClient
 from .base import (
     PriceBar,
@@ -137,7 +137,7 @@ class YahooProvider:
             symbol=symbol,
             currency=currency,
             quote_scale=scale,
-            meta=MappingProxyType(meta),
+            meta=FrozenDict(meta),
         )
 
     # ---------------------------------------------------------------------------------- chart JSON

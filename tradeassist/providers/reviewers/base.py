@@ -12,41 +12,17 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
-from enum import Enum
-from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from ...core.enums import Verdict
 from ...core.errors import ProviderError, ValidationError
-from ...core.jsonutil import canonical_dumps, sha256_of
-from ...core.money import decimal_str
+from ...core.frozen import freeze
+from ...core.jsonutil import canonical_dumps, plain, sha256_of
 from ..http import HttpError, HttpPolicy
 
 RECOMMENDATION = "recommendation"
 MANIFESTO = "manifesto"
 KINDS = (RECOMMENDATION, MANIFESTO)
-
-
-def _frozen(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return MappingProxyType({str(key): _frozen(item) for key, item in value.items()})
-    if isinstance(value, list | tuple):
-        return tuple(_frozen(item) for item in value)
-    return value
-
-
-def plain(value: Any) -> Any:
-    """Plain JSON values: mappings to dicts, sequences to lists, Decimals to exact strings."""
-    if isinstance(value, Mapping):
-        return {str(key): plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(item) for item in value]
-    if isinstance(value, Decimal):
-        return decimal_str(value)
-    if isinstance(value, Enum):
-        return value.value
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +52,9 @@ class ReviewRequest:
             raise ValidationError("review: a recommendation review needs the recommendation")
         if not isinstance(self.manifesto, str):
             raise ValidationError("review: the manifesto must be text")
-        object.__setattr__(self, "policy", _frozen(self.policy))
+        object.__setattr__(self, "policy", freeze(self.policy))
         if self.recommendation is not None:
-            object.__setattr__(self, "recommendation", _frozen(self.recommendation))
+            object.__setattr__(self, "recommendation", freeze(self.recommendation))
         if self.task_kind is not None:
             object.__setattr__(self, "task_kind", str(plain(self.task_kind)))
         object.__setattr__(self, "portfolio_frozen", bool(self.portfolio_frozen))
