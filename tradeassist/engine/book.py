@@ -35,222 +35,39 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, time
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from datetime import date
+from decimal import ROUND_DOWN, Decimal
 from operator import itemgetter
-from types import MappingProxyType
-from typing import NamedTuple
 
-from ..core.enums import CorporateActionType, EntryType
-from ..core.money import CONTEXT, PENNY, ZERO, round_cash
-from ..core.timeutil import LONDON
-
-AVG_COST_QUANTUM = Decimal("1E-10")
-UNITS_QUANTUM = Decimal("1E-10")  # a split whose units do not terminate is rounded down to this
-
-BUY, SELL, TRANSFER, FEE = EntryType.BUY, EntryType.SELL, EntryType.TRANSFER, EntryType.FEE
-CONTRIBUTION, WITHDRAWAL, INTEREST = EntryType.CONTRIBUTION, EntryType.WITHDRAWAL, EntryType.INTEREST
-CASH_ONLY = frozenset({CONTRIBUTION, WITHDRAWAL, FEE, INTEREST})
-
-
-class Quote(NamedTuple):
-    """What the book needs of a listing: its instrument, currency and quote scale exponent."""
-
-    instrument_id: int
-    currency: str  # the trading currency (GBP for GBX listings)
-    exponent: int  # powers of ten below the major unit: 2 for GBX, 0 for GBP
-
-
-class Entry(NamedTuple):
-    """One ledger entry. ``key`` identifies it in issues and results: the ledger_entry_id of a
-    stored entry, any other distinct int (the service uses negatives) for a new one."""
-
-    key: int
-    entry_time: datetime
-    entry_type: EntryType
-    cash: Decimal
-    fees: Decimal = ZERO
-    listing_id: int | None = None
-    units: Decimal | None = None
-    price: Decimal | None = None
-    cost: Decimal | None = None  # TRANSFER in: the pooled GBP cost the units bring
-    corrects: int | None = None  # key of the entry this one corrects
-    cost_from: int | None = None  # TRANSFER in without a cost: the key of the TRANSFER out
-    # (earlier in the same replay) whose removed cost it carries: a reorganisation's new shares
-
-
-# An entry as the replay reads it: an ``Entry`` or a plain tuple in the same field order.
-Row = tuple  # type: ignore[type-arg]
-
-
-class Action(NamedTuple):
-    """A corporate action, with the listing an ISIN change moves holdings to."""
-
-    key: int
-    effective: date
-    action_type: CorporateActionType
-    instrument_id: int
-    ratio_num: Decimal | None = None
-    ratio_den: Decimal | None = None
-    target_listing_id: int | None = None
-    target_instrument_id: int | None = None
-
-
-class Holding(NamedTuple):
-    units: Decimal
-    cost: Decimal  # Section 104 pool, GBP, fees included
-
-    @property
-    def avg_cost(self) -> Decimal | None:
-        return avg_cost(self.units, self.cost)
-
-
-class Issue(NamedTuple):
-    """Why the entry with ``key`` cannot stand (frozen; the service maps keys to file lines)."""
-
-    key: int
-    reason: str
-
-
-class Effect(NamedTuple):
-    """What an entry did to one listing's pool: a reversal undoes exactly this."""
-
-    listing_id: int | None
-    units: Decimal
-    cost: Decimal
-    entry: Row
-
-
-@dataclass(frozen=True)
-class Book:
-    """Cash and the holdings with units ≠ 0, by listing id."""
-
-    cash: Decimal = ZERO
-    holdings: Mapping[int, Holding] = field(default_factory=lambda: MappingProxyType({}))
-
-
-EMPTY_BOOK = Book()
-
-
-@dataclass(frozen=True)
-class Replay:
-    book: Book
-    issues: tuple[Issue, ...]
-    cash_after: Mapping[int, Decimal]  # for the keys asked for in ``track``
-    effects: Mapping[int, Effect]  # for the keys asked for in ``watch``
-
-
-def avg_cost(units: Decimal, cost: Decimal) -> Decimal | None:
-    if not units:
-        return None
-    return CONTEXT.divide(cost, units).quantize(AVG_COST_QUANTUM, rounding=ROUND_HALF_EVEN, context=CONTEXT)
-
-
-def action_instant(effective: date) -> datetime:
-    """The start of ``effective`` in Europe/London, as an aware datetime."""
-    return datetime.combine(effective, time(0), tzinfo=LONDON)
-
-
-def consideration(units: Decimal, price: Decimal, quote: Quote) -> Decimal:
-    """units × price in the listing's major currency unit (pounds for a GBX listing)."""
-    value = units * price
-    return value.scaleb(-quote.exponent) if quote.exponent else value
-
-
-# --- static checks: one entry on its own ------------------------------------------------
-
-
-def entry_problem(entry: Entry, quote: Quote | None, now: datetime) -> str | None:
-    """Why ``entry`` breaks the ledger's conventions on its own, or None.
-
-    ``quote`` is the listing's (None when the entry names none or an unknown one).
-    """
-    kind, cash, fees, units, price = entry.entry_type, entry.cash, entry.fees, entry.units, entry.price
-    if entry.entry_time > now:
-        return f"dated in the future ({entry.entry_time.isoformat()})"
-    if fees < ZERO:
-        return f"fees_base {fees} must not be negative"
-    if kind is BUY or kind is SELL:
-        if entry.listing_id is None:
-            return f"a {kind} needs a listing"
-        if quote is None:
-            return f"a {kind} names an unknown listing (id {entry.listing_id})"
-        if units is None or units <= ZERO:
-            return f"a {kind} needs units > 0, got {units}"
-        if price is None or price <= ZERO:
-            return f"a {kind} needs a price > 0, got {price}"
-        if entry.cost is not None:
-            return f"a {kind} carries no transfer cost"
-        # money paid for the units (BUY) or received for them (SELL), before fees
-        paid = -cash - fees if kind is BUY else cash + fees
-        if quote.currency == "GBP":
-            value = consideration(units, price, quote)
-            if abs(value - paid) > PENNY:
-                sign = "−(consideration + fees)" if kind is BUY else "consideration − fees"
-                return (
-                    f"units × price = £{value} but cash {cash} and fees {fees} imply a consideration of "
-                    f"£{paid} (cash must be {sign}, to within £0.01)"
-                )
-        elif paid < ZERO:
-            return f"a {kind}'s cash {cash} and fees {fees} imply a negative consideration"
-        return None
-    if kind is TRANSFER:
-        if fees:
-            return f"a TRANSFER has no fees, got {fees}"
-        if units is not None:
-            if entry.listing_id is None or quote is None:
-                return "a TRANSFER of units needs a known listing"
-            if not units:
-                return "a TRANSFER of units needs units ≠ 0 (+ in, − out)"
-            if cash:
-                return f"a TRANSFER of units moves no cash, got {cash}"
-            if price is not None and price <= ZERO:
-                return f"a TRANSFER's price must be > 0, got {price}"
-            if entry.cost is not None and (entry.cost < ZERO or units < ZERO):
-                return "a TRANSFER's cost is for units coming in, and must not be negative"
-            return None
-        if entry.listing_id is not None or price is not None or entry.cost is not None:
-            return "a cash TRANSFER has no listing, price or cost"
-        return "a cash TRANSFER needs a non-zero amount" if not cash else None
-    if entry.listing_id is not None or units is not None or price is not None or entry.cost is not None:
-        return f"a {kind} is cash only: no listing, units or price"
-    if kind is FEE:
-        if fees <= ZERO or cash != -fees:
-            return f"a FEE needs fees_base > 0 and cash_amount_base = −fees_base, got {fees} and {cash}"
-        return None
-    if fees:
-        return f"a {kind} has no fees (record them as a FEE), got {fees}"
-    if kind is WITHDRAWAL:
-        return None if cash < ZERO else f"a WITHDRAWAL's cash must be negative, got {cash}"
-    return None if cash > ZERO else f"a {kind}'s cash must be positive, got {cash}"
-
-
-def check_entries(entries: Iterable[Entry], quotes: Mapping[int, Quote], now: datetime) -> list[Issue]:
-    """Every static problem of ``entries`` (all of them, not just the first)."""
-    issues = []
-    get = quotes.get
-    for entry in entries:
-        quote = get(entry.listing_id) if entry.listing_id is not None else None
-        problem = entry_problem(entry, quote, now)
-        if problem is not None:
-            issues.append(Issue(entry.key, problem))
-    return issues
-
-
-def is_reversal(entry: Row, original: Row) -> bool:
-    """Whether ``entry`` is the exact negation of ``original`` (what a reversal must be)."""
-    _, _, kind, cash, fees, listing_id, units, price, *_ = entry
-    _, _, kind0, cash0, fees0, listing0, units0, price0, *_ = original
-    return (
-        kind is kind0
-        and listing_id == listing0
-        and cash == -cash0
-        and fees == -fees0
-        and (None if units is None else -units) == units0
-        and price == price0
-    )
-
+from ..core.enums import CorporateActionType
+from ..core.frozen import FrozenDict
+from ..core.money import CONTEXT, ZERO, round_cash
+from .book_checks import check_entries, entry_problem, is_reversal
+from .book_types import (
+    AVG_COST_QUANTUM,
+    BUY,
+    CASH_ONLY,
+    CONTRIBUTION,
+    EMPTY_BOOK,
+    FEE,
+    INTEREST,
+    SELL,
+    TRANSFER,
+    UNITS_QUANTUM,
+    WITHDRAWAL,
+    Action,
+    Book,
+    Effect,
+    Entry,
+    Holding,
+    Issue,
+    Quote,
+    Replay,
+    Row,
+    action_instant,
+    avg_cost,
+    consideration,
+)
 
 # --- ordering ---------------------------------------------------------------------------
 
@@ -337,10 +154,10 @@ def replay(
             _apply_action(action, pools, quotes)
     holdings = {k: Holding(p[0], p[1]) for k, p in pools.items() if p[0]}
     return Replay(
-        Book(cash, MappingProxyType(holdings)),
+        Book(cash, FrozenDict(holdings)),
         () if issue is None else (issue,),
-        MappingProxyType(cash_after),
-        MappingProxyType(effects),
+        FrozenDict(cash_after),
+        FrozenDict(effects),
     )
 
 
@@ -483,7 +300,17 @@ def split_adjusted(
 
 
 __all__ = [
+    "AVG_COST_QUANTUM",
+    "BUY",
+    "CASH_ONLY",
+    "CONTRIBUTION",
     "EMPTY_BOOK",
+    "FEE",
+    "INTEREST",
+    "SELL",
+    "TRANSFER",
+    "UNITS_QUANTUM",
+    "WITHDRAWAL",
     "Action",
     "Book",
     "Effect",
