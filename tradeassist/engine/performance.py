@@ -28,7 +28,8 @@ import pandas as pd
 
 from ..core.errors import ValidationError
 from ..core.money import CONTEXT, ZERO
-from .value_series import EXTERNAL_ENTRY_TYPES, LedgerEvent, PriceBook, PriceInput, as_date, transfer_value
+from .daily_values import EXTERNAL_ENTRY_TYPES, LedgerEvent, transfer_value
+from .price_book import PriceBook, PriceInput, as_date
 
 DAYS_PER_YEAR = 365  # Actual/365 fixed, for annualising and for XIRR
 CASH_SLEEVE = "(cash)"
@@ -258,7 +259,7 @@ def sleeve_contributions(
     unassigned = sorted({e.listing for e in events if e.listing and e.listing not in sleeves})
     if unassigned:
         raise ValidationError(f"no sleeve given for listing(s): {', '.join(unassigned)}")
-    book = PriceBook.build(prices, {e.listing for e in events if e.units})
+    book = PriceBook.build(prices, {e.listing for e in events if e.units and e.listing})
 
     with localcontext(CONTEXT):
         start_value = _sleeve_values(events, book, sleeves, start)
@@ -289,7 +290,7 @@ def _sleeve_values(
     for event in events:
         if event.date <= day:
             cash += event.cash
-            if event.units:
+            if event.units and event.listing:
                 units[event.listing] = units.get(event.listing, ZERO) + event.units
     values = {CASH_SLEEVE: cash}
     for listing, held in sorted(units.items()):
@@ -318,7 +319,7 @@ def _sleeve_flows(
             continue
         if event.entry_type in EXTERNAL_ENTRY_TYPES:
             add(CASH_SLEEVE, event.cash)
-            if event.units:
+            if event.units and event.listing:
                 add(sleeves[event.listing], transfer_value(event, book))
         elif event.listing:
             add(CASH_SLEEVE, event.cash)
