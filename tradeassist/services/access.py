@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ..core.errors import AccessDenied, NotFound
 from ..db.models import Portfolio, PortfolioMembership, User
@@ -30,9 +30,11 @@ def require_access(session: Session, actor: User, portfolio: Portfolio, operatio
     return portfolio
 
 
-def portfolio_for(session: Session, actor: User, name: str, operation: str) -> Portfolio:
-    """Look a portfolio up by name and check the actor may use it: the guard every
-    portfolio-scoped service calls first."""
+def portfolio_for(session: Session, actor: User, name: str | Portfolio, operation: str) -> Portfolio:
+    """Look a portfolio up by name (or take the one given) and check the actor may use it:
+    the guard every portfolio-scoped service calls first."""
+    if isinstance(name, Portfolio):
+        return require_access(session, actor, name, operation)
     portfolio = session.exec(select(Portfolio).where(Portfolio.name == name)).first()
     if portfolio is None:
         raise NotFound(f"no portfolio named {name!r}")
@@ -40,5 +42,5 @@ def portfolio_for(session: Session, actor: User, name: str, operation: str) -> P
 
 
 def accessible_portfolios(session: Session, actor: User) -> list[Portfolio]:
-    portfolios = session.exec(select(Portfolio).order_by(Portfolio.portfolio_id)).all()
+    portfolios = session.exec(select(Portfolio).order_by(col(Portfolio.portfolio_id))).all()
     return [p for p in portfolios if can_access(session, actor, p)]

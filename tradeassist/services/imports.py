@@ -27,11 +27,11 @@ from ..core.enums import BatchType, CorporateActionType, EntryType
 from ..core.errors import FileFormatError, ValidationError
 from ..core.money import CONTEXT
 from ..db.models import Portfolio, User
-from ..engine.book import consideration
+from ..engine import book as bk
 from ..engine.normalize import parse_quote_unit
-from ..providers.brokers import ParsedEntry, ParsedFile, Source, get_broker_format
+from ..providers.brokers import ParsedEntry, ParsedFile, Source, get_broker_format, load_mapping
 from ..providers.brokers.base import Problems
-from . import ledger
+from . import access, ledger
 from .ledger import BalanceCheck, ListingInfo, NewEntry
 
 FORMATS = ("canonical", "ajbell", "trading212")
@@ -64,8 +64,6 @@ def parse_file(
     if fmt.name != "ajbell" and (mapping is not None or cash_statement is not None):
         raise ValidationError("--mapping and --cash-statement are for the ajbell format only")
     if fmt.name == "ajbell":
-        from ..providers.brokers.ajbell import load_mapping
-
         sources = (path,) if cash_statement is None else (path, cash_statement)
         # Without a mapping every description is reported as unmapped, all at once.
         return fmt.parse(*sources, mapping=load_mapping(mapping) if mapping is not None else {})
@@ -85,7 +83,7 @@ def import_file(
     now: datetime | None = None,
 ) -> ImportResult:
     """Import one broker file (AJ Bell: the history and/or its cash statement) as one batch."""
-    folio = ledger._portfolio(session, actor, portfolio, "import into the ledger")
+    folio = access.portfolio_for(session, actor, portfolio, "import into the ledger")
     parsed = parse_file(path, format=format, mapping=mapping, cash_statement=cash_statement)
     return import_parsed(session, actor=actor, portfolio=folio, parsed=parsed, label=label, now=now)
 
@@ -100,7 +98,7 @@ def import_parsed(
     now: datetime | None = None,
 ) -> ImportResult:
     """Resolve and post an already parsed file (a notebook upload, or ``import_file``)."""
-    folio = ledger._portfolio(session, actor, portfolio, "import into the ledger")
+    folio = access.portfolio_for(session, actor, portfolio, "import into the ledger")
     listings = ledger.load_listings(session)
     with ledger.paused_gc():
         entries, balances, absorbed = _to_new_entries(session, parsed, listings)
@@ -178,7 +176,7 @@ class _Resolver:
         return f"unknown instrument {what or '(none named)'}: add its listing with `tradeassist listing add`"
 
 
-def _scaled_price(price: Decimal, price_currency: str | None, quote: ledger.bk.Quote) -> Decimal | str:
+def _scaled_price(price: Decimal, price_currency: str | None, quote: bk.Quote) -> Decimal | str:
     """The price in the listing's quote scale (pence for GBX), or why it cannot be."""
     if price_currency is None:
         return price
@@ -237,7 +235,7 @@ def _convert(
             price = scaled
             if quote.currency != "GBP" and p.units is not None:
                 original_currency = quote.currency
-                original_amount = consideration(abs(p.units), price, quote)
+                original_amount = bk.consideration(abs(p.units), price, quote)
     cost = None
     if p.entry_type is EntryType.TRANSFER and p.units is not None and p.units > 0:
         cost = p.consideration_base  # an in-specie transfer in: the book cost it brings
@@ -317,10 +315,12 @@ def _pair_corporate_actions(
 
 
 def _explained(
-    out: NewEntry, receipt: NewEntry, listings: Mapping[int, ListingInfo], actions: Sequence[ledger.bk.Action]
+    out: NewEntry, receipt: NewEntry, listings: Mapping[int, ListingInfo], actions: Sequence[bk.Action]
 ) -> bool:
-    old = listings[out.listing_id].quote.instrument_id  # type: ignore[index]
-    new = listings[receipt.listing_id].quote.instrument_id  # type: ignore[index]
+    if out.listing_id is None or receipt.listing_id is None or out.units is None or receipt.units is None:
+        return False  # not a movement of units of a known listing: nothing an action explains
+    old = listings[out.listing_id].quote.instrument_id
+    new = listings[receipt.listing_id].quote.instrument_id
     day = out.entry_time.date()
     for action in actions:
         if action.instrument_id != old or abs(action.effective - day) > ACTION_WINDOW:
@@ -331,7 +331,7 @@ def _explained(
         elif new != old:
             continue
         num, den = action.ratio_num or Decimal(1), action.ratio_den or Decimal(1)
-        removed, received = -out.units, receipt.units  # type: ignore[operator]
+        removed, received = -out.units, receipt.units
         if CONTEXT.multiply(received, den) == CONTEXT.multiply(removed, num):
             return True
     return False

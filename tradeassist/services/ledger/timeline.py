@@ -1,0 +1,136 @@
+"""Validating a batch against the portfolio's timeline.
+
+If every new entry is at or after the latest entry of the portfolio and the latest corporate
+action that touches it, the snapshot is advanced from where it stands (the common case: no
+replay). Otherwise (a back-dated import, a correction) the portfolio's whole ledger is replayed
+with the new entries merged in by time, so an earlier entry can never make past cash negative
+or a past sale exceed the units then held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
+
+from sqlmodel import Session
+
+from ...core.money import ZERO
+from ...core.timeutil import ensure_utc
+from ...engine import book as bk
+from .model import CORRECTS, BalanceCheck, ListingInfo
+from .problems import Problems
+from .reads import load_actions, load_timeline, relevant_actions, snapshot_book
+from .validate import Checked
+
+
+class Validated(NamedTuple):
+    ordered: list[bk.Entry]  # the new entries in time order: how they are written
+    outcome: bk.Replay
+    incremental: bool  # the snapshot was advanced (no replay of the whole ledger)
+
+
+def validate_timeline(
+    session: Session,
+    portfolio_id: int,
+    checked: Checked,
+    listings: Mapping[int, ListingInfo],
+    latest: datetime | None,
+    balances: Sequence[BalanceCheck],
+    keep: Sequence[int],
+    watch_new: bool,
+    problems: Problems,
+) -> Validated:
+    """The book with the new entries applied, refused (through ``problems``) where it breaks:
+    a sale of more units than held, cash below zero, a broker's balance that disagrees."""
+    new = checked.entries
+    quotes = {k: v.quote for k, v in listings.items()}
+    start = snapshot_book(session, portfolio_id)
+    actions = load_actions(session, listings)
+    incremental = start is not None and _can_advance(new, start, actions, quotes, latest)
+    ordered = sorted(new, key=lambda e: e.entry_time)
+    track = {-(b.after_entries) for b in balances if b.after_entries > 0}
+    existing_times: dict[int, datetime] = {}
+    new_keys = {e.key for e in new} if watch_new else set()
+    new_keys |= {e.cost_from for e in new if e.cost_from is not None}
+    if incremental:
+        assert start is not None
+        outcome = bk.replay(
+            ordered, quotes=quotes, start=start, track=track, watch=new_keys, apply_remaining_actions=False
+        )
+        opening = start.cash
+    else:
+        timeline = load_timeline(session, portfolio_id)
+        watch = {e[CORRECTS] for e in timeline if e[CORRECTS] is not None} | checked.reversed_ids | new_keys
+        opening = _cash_before(timeline, ordered[0].entry_time) if balances else ZERO
+        # Every action is replayed (they only touch pools that exist); relevance only decides
+        # whether the snapshot can be advanced instead.
+        outcome = bk.replay(
+            bk.merge_timeline(timeline, ordered), quotes=quotes, actions=actions, track=track, watch=watch
+        )
+        existing_times = {e[0]: e[1] for e in timeline}
+    # A broker's balance that disagrees before the replay stopped is the likelier cause.
+    _check_balances(balances, keep, outcome, opening, problems)
+    for issue in outcome.issues:
+        problems.key(issue.key, issue.reason, existing_times)
+    problems.raise_if_any()
+    return Validated(ordered, outcome, incremental)
+
+
+def _can_advance(
+    new: Sequence[bk.Entry],
+    start: bk.Book,
+    actions: Sequence[bk.Action],
+    quotes: Mapping[int, bk.Quote],
+    latest: datetime | None,
+) -> bool:
+    """Whether the snapshot can be advanced: no correction, and no new entry before the latest
+    entry or before the latest corporate action touching the instruments involved."""
+    earliest = min(e.entry_time for e in new)
+    instruments = {quotes[lid].instrument_id for lid in {e.listing_id for e in new} if lid}
+    instruments |= {quotes[lid].instrument_id for lid in start.holdings}
+    relevant = relevant_actions(actions, instruments)
+    last_action = max((bk.action_instant(a.effective) for a in relevant), default=None)
+    return (
+        not any(e.corrects is not None for e in new)
+        and (latest is None or earliest >= ensure_utc(latest))
+        and (last_action is None or earliest >= last_action)
+    )
+
+
+def _cash_before(timeline: Sequence[bk.Row], when: datetime) -> Decimal:
+    """Cash from the entries before ``when``: where a broker's opening balance must agree."""
+    total = ZERO
+    for e in timeline:
+        if e[1] > when:
+            break
+        total += e[3]
+    return total
+
+
+def _check_balances(
+    balances: Sequence[BalanceCheck],
+    keep: Sequence[int],
+    outcome: bk.Replay,
+    opening: Decimal,
+    problems: Problems,
+) -> None:
+    """The first statement balance that disagrees with our cash refuses the import."""
+    if not balances:
+        return
+    kept = set(keep)
+    for b in sorted(balances, key=lambda b: b.after_entries):
+        index = b.after_entries - 1
+        if max(index, 0) not in kept:
+            continue  # an entry recorded before: its balance was checked then
+        ours = opening if index < 0 else outcome.cash_after.get(-index - 1)
+        if ours is None:
+            continue
+        if ours != b.balance:
+            problems.other(
+                b.source,
+                b.line,
+                f"the statement's balance is £{b.balance} but the ledger's cash is £{ours} there",
+            )
+            return
