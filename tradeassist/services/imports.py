@@ -26,9 +26,10 @@ from sqlmodel import Session
 from ..core.enums import BatchType, CorporateActionType, EntryType
 from ..core.errors import FileFormatError, ValidationError
 from ..core.money import CONTEXT
+from ..core.units import from_major, to_major
 from ..db.models import Portfolio, User
 from ..engine import book as bk
-from ..engine.normalize import parse_quote_unit
+from ..engine.normalize import QuoteUnit, parse_quote_unit
 from ..providers.brokers import ParsedEntry, ParsedFile, Source, get_broker_format, load_mapping
 from ..providers.brokers.base import Problems
 from . import access, ledger
@@ -183,8 +184,10 @@ def _scaled_price(price: Decimal, price_currency: str | None, quote: bk.Quote) -
     unit = parse_quote_unit(price_currency)
     if unit.currency != quote.currency:
         return f"the price is in {price_currency} but the listing trades in {quote.currency}"
-    shift = quote.exponent - unit.minor_exponent
-    return price.scaleb(shift) if shift else price
+    listing_scale = QuoteUnit(quote.currency, quote.exponent).scale
+    if unit.scale == listing_scale:
+        return price
+    return from_major(to_major(price, unit.scale), listing_scale)
 
 
 # --- building the entries -----------------------------------------------------------------
