@@ -60,16 +60,21 @@ the least root bound of the runs not finished, so the gap is visible.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import math
 from dataclasses import dataclass
 from fractions import Fraction
 
+from . import primal
 from .problem import AllocationProblem, Item
 
 DEFAULT_MAX_NODES = 200_000
 SHORT_RANGE = 6
 ENTER_LIMIT = 4000  # most completions of a sleeve ``enter`` lists; beyond, it branches
+FIRST_TRY_MIN = 20_000  # the first branch and bound's share of the nodes: a tenth, at least this
+LNS_NODES = 500  # most nodes one large-neighbourhood re-optimisation may take
+LOOP_NODE = 16  # counts tried in a pair loop per node counted (the node limit bounds the work)
 INF = float("inf")
 
 
@@ -102,9 +107,10 @@ class _Counter:
         self.nodes = 0
         self.limit = limit
 
-    def count(self) -> None:
-        self.nodes += 1
+    def count(self, amount: int = 1) -> None:
+        self.nodes += amount
         if self.nodes > self.limit:
+            self.nodes = self.limit + 1
             raise _NodeLimit
 
 
@@ -305,6 +311,7 @@ class _Search:
         self.sold_lines = [0] * len(p.sleeves)
         self.cap = p.turnover_cap
         self.runs: dict[int, _Run] = {}
+        self.lines_window: tuple[int, int] | None = None  # numbers of lines to search (None: all)
         self.run: _Run | None = None
         self.closed = 0
 
@@ -327,7 +334,10 @@ class _Search:
             # K * (P / T)**2 <= J of the best: K * (ts P T_K)**2 <= M / T_best**2 ... in integers
             while most > self.base_lines and self.penalty_alone_loses(most):
                 most -= 1
-        return range(self.base_lines, most + 1)
+        least = self.base_lines
+        if self.lines_window is not None:  # a large-neighbourhood move keeps near the lines it has
+            least, most = max(least, self.lines_window[0]), min(most, self.lines_window[1])
+        return range(least, most + 1)
 
     def penalty_alone_loses(self, lines: int) -> bool:
         """Does the line penalty of ``lines`` lines alone exceed the best objective?"""
@@ -659,6 +669,7 @@ class _Search:
         if len(options) > limit:
             self.branch(j, lines, spent, sold, index)
             return
+        self.counter.count(len(options))  # each listed completion counts as a node
         options.sort(key=lambda o: o[:2])
         side_of = self.bought, self.sold_lines
         for value, _, trade in options:
@@ -705,6 +716,7 @@ class _Search:
         if swap:
             i, i2, step, step2, price, price2 = i2, i, step2, step, price2, price
             lo, hi, first2, last2 = lo2, hi2, first, last
+        self.counter.count(1 + (hi - lo) // LOOP_NODE)
         out = []
         for q in range(lo, hi + 1):
             rest = a - q * step
@@ -829,6 +841,7 @@ class _Search:
         side ``buying``) that the money and turnover left allow."""
         step_o, step_i = self.step[outer], self.step[inner]
         price_o = self.items[outer].price
+        self.counter.count(1 + (window[1] - window[0]) // LOOP_NODE)
         for q in range(window[0], window[1] + 1):
             rest = short + q * step_o
             left_cap = None if cap is None else cap - max(0, -q * price_o)
@@ -1058,12 +1071,19 @@ class _Search:
         p = self.p
         ts = self.ts
         penalty = Fraction(run.lines * p.penalty**2, p.total**2) if p.total else Fraction(0)
-        return Fraction(value, (ts * run.total) ** 2) + penalty
+        return Fraction(max(value, 0), (ts * run.total) ** 2) + penalty  # N is never negative
 
     def lower_bound(self) -> Fraction | None:
-        """No trade list of a run not yet finished does better than this."""
-        runs = [self.runs[k] for _, k in getattr(self, "pending", [])]
-        found = [self.objective_bound(run, run.root) for run in runs]
+        """No trade list of a run not yet finished does better than this (the runs' root
+        bounds, each climbed to its best level first: this is what the gap reports)."""
+        found = []
+        for _, k in getattr(self, "pending", []):
+            run = self.runs[k]
+            if run.stage == 0 and run.root < INF:
+                self.root_bound(run, run.root_index)
+                run.stage = 1
+            if run.root < INF:
+                found.append(self.objective_bound(run, run.root))
         return min(found, default=None)
 
 
@@ -1143,7 +1163,12 @@ def _search_order(problem: AllocationProblem) -> list[int]:
 
 
 def solve(problem: AllocationProblem, *, max_nodes: int = DEFAULT_MAX_NODES) -> Solution | None:
-    """The optimal whole-unit trade list, or None when nothing (not even no trade) is affordable."""
+    """The optimal whole-unit trade list, or None when nothing (not even no trade) is affordable.
+
+    Three phases share the node budget: the branch and bound from the better of no trade and
+    the warm start, with a tenth of it; if that does not finish, the primal heuristics (pairs
+    of sleeves re-optimised exactly, then local search with exchanges) with up to a third; then
+    the branch and bound again, from the best list so far, with what is left."""
     from .warm_start import warm_start
 
     counter = _Counter(max_nodes)
@@ -1154,12 +1179,23 @@ def solve(problem: AllocationProblem, *, max_nodes: int = DEFAULT_MAX_NODES) -> 
         candidate = _incumbent(problem, warm)
         if candidate is not None and (best is None or _better(problem, candidate, best)):
             best = candidate
-    search = _Search(problem, counter, _search_order(problem), best=best)
+    order = _search_order(problem)
+    counter.limit = min(max_nodes, max(FIRST_TRY_MIN, max_nodes // 10))
+    search = _Search(problem, counter, order, best=best)
     proven = True
     try:
         search.run_all()
     except _NodeLimit:
         proven = False
+    if not proven and search.best is not None and counter.nodes < max_nodes:
+        best = _improve(problem, counter, order, search.best, min(max_nodes, counter.nodes + max_nodes // 3))
+        counter.limit = max_nodes
+        search = _Search(problem, counter, order, best=best)
+        proven = True
+        try:
+            search.run_all()
+        except _NodeLimit:
+            proven = False
     best = search.best
     if best is None:
         return None
@@ -1175,6 +1211,41 @@ def solve(problem: AllocationProblem, *, max_nodes: int = DEFAULT_MAX_NODES) -> 
         lines=best.lines,
         net_spend=best.net,
         proven_optimal=proven,
-        nodes=counter.nodes,
+        nodes=min(counter.nodes, max_nodes + 1),
         bound=bound,
     )
+
+
+def _improve(
+    problem: AllocationProblem, counter: _Counter, order: list[int], best: _Incumbent, limit: int
+) -> _Incumbent:
+    """The primal heuristics, within ``limit`` nodes on ``counter``: every pair of sleeves
+    re-optimised exactly with the rest fixed (each with at most ``LNS_NODES`` nodes, numbers of
+    lines within one of the best list's), then local search with exchanges."""
+    sleeves = list(dict.fromkeys(problem.items[i].sleeve for i in order))
+    holder = [best]
+
+    def reoptimise(pair: tuple[int, ...], units: tuple[int, ...]) -> tuple[int, ...] | None:
+        current = holder[0]
+        if counter.nodes >= limit:
+            raise _NodeLimit
+        sub = _Counter(min(LNS_NODES, limit - counter.nodes))
+        search = _Search(
+            problem, sub, [i for i in order if problem.items[i].sleeve in pair], current.units, current
+        )
+        search.lines_window = (current.lines - 1, current.lines + 1)
+        with contextlib.suppress(_NodeLimit):
+            search.run_all()
+        counter.nodes += min(sub.nodes, sub.limit)
+        found = search.best
+        if found is current or found is None or not _better(problem, found, current):
+            return None
+        holder[0] = found
+        return found.units
+
+    with contextlib.suppress(_NodeLimit):
+        primal.large_neighbourhood(sleeves, best.units, reoptimise)
+    polished = _incumbent(problem, primal.local_search(problem, holder[0].units, exchanges=True))
+    if polished is not None and _better(problem, polished, holder[0]):
+        holder[0] = polished
+    return holder[0]

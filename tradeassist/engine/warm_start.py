@@ -9,10 +9,10 @@ rebalance with sells met the node limit holding a list of 30-40 lines.
    budget net of one fee per sleeve that moves.
 2. Each moving sleeve realises its spend with as few lines as it can: the listing whose whole
    units come closest, or, selling more than one listing holds, the largest holdings first.
-3. Coordinate descent on the exact objective: each listing in turn goes to its best whole
-   count with the others fixed (none, or either side of the count that puts its sleeve on
-   target), or its line moves to another listing of the same sleeve; sweeps repeat until
-   one improves nothing (or a fixed number of sweeps).
+3. ``primal.local_search`` on the exact objective: each listing in turn goes to its best
+   whole count with the others fixed (none, a unit either way, or either side of the count
+   that puts its sleeve on target), or its line moves to another listing of the same sleeve;
+   sweeps repeat until one improves nothing (or a fixed number of sweeps).
 
 Pure and deterministic, like the rest of the engine; its result is only ever a candidate.
 """
@@ -21,9 +21,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from .primal import local_search
 from .problem import AllocationProblem
-
-MAX_ROUNDS = 30
 
 
 def _key(problem: AllocationProblem, units: list[int]) -> tuple[Fraction, int] | None:
@@ -72,78 +71,6 @@ def _realise(problem: AllocationProblem, sleeve: int, spend: Fraction, units: li
             left -= q * item.price
 
 
-class _Tally:
-    """Per-sleeve net spend, lines and sides of a trade list, to score one-listing moves fast."""
-
-    def __init__(self, problem: AllocationProblem, units: list[int]) -> None:
-        self.p = problem
-        self.units = units
-        sleeves = len(problem.sleeves)
-        self.spends, self.buys, self.sells = [0] * sleeves, [0] * sleeves, [0] * sleeves
-        self.sold = 0  # sell consideration
-        for item, q in zip(problem.items, units, strict=True):
-            self.add(item.sleeve, q * item.price, q, 1)
-
-    def add(self, sleeve: int, amount: int, q: int, sign: int) -> None:
-        self.spends[sleeve] += sign * amount
-        if q > 0:
-            self.buys[sleeve] += sign
-        elif q < 0:
-            self.sells[sleeve] += sign
-            self.sold -= sign * amount
-
-    def key_after(self, i: int, q: int) -> tuple[Fraction, int] | None:
-        """The (objective, lines) with listing ``i`` at ``q`` units, or None if infeasible."""
-        p, item, old = self.p, self.p.items[i], self.units[i]
-        self.add(item.sleeve, old * item.price, old, -1)
-        self.add(item.sleeve, q * item.price, q, 1)
-        try:
-            s = item.sleeve
-            if not p.switches and self.buys[s] and self.sells[s]:
-                return None
-            if p.max_lines_per_sleeve is not None and self.buys[s] + self.sells[s] > p.max_lines_per_sleeve:
-                return None
-            if p.turnover_cap is not None and self.sold > p.turnover_cap:
-                return None
-            if p.keeps[s] and p.values[s] + self.spends[s] <= 0:
-                return None
-            lines = sum(self.buys) + sum(self.sells)
-            total = p.total_after(lines)
-            if sum(self.spends) + p.fee * lines > p.budget or total <= 0:
-                return None
-            return p.objective_of(p.scaled(p.numerator(self.spends, lines), lines), total), lines
-        finally:
-            self.add(item.sleeve, q * item.price, q, -1)
-            self.add(item.sleeve, old * item.price, old, 1)
-
-    def set(self, i: int, q: int) -> None:
-        item, old = self.p.items[i], self.units[i]
-        self.add(item.sleeve, old * item.price, old, -1)
-        self.add(item.sleeve, q * item.price, q, 1)
-        self.units[i] = q
-
-
-def _candidates(tally: _Tally, i: int) -> list[int]:
-    """Unit counts worth trying for listing ``i`` with the others fixed: none, and the whole
-    units either side of the count that would put its sleeve exactly on target (each side of
-    the market), clipped to what it may trade and what the money allows."""
-    p, item = tally.p, tally.p.items[i]
-    s, q = item.sleeve, tally.units[i]
-    others = sum(tally.buys) + sum(tally.sells) - (1 if q else 0)
-    total = p.total_after(others + 1)
-    rest = tally.spends[s] - q * item.price
-    ideal = Fraction(p.targets[s] * total, p.target_scale) - p.values[s] - rest
-    room = p.budget - (sum(tally.spends) - q * item.price) - p.fee * (others + 1)
-    cap = min(item.max_buy, room // item.price)
-    found = {0}
-    for guess in (ideal // item.price, ideal // item.price + 1):
-        for low, high in ((item.min_units, cap), (-item.max_sell, -item.min_units)):
-            if low <= high:
-                found.add(int(min(max(guess, low), high)))
-    found.discard(q)
-    return sorted(found)
-
-
 def warm_start(problem: AllocationProblem) -> tuple[int, ...] | None:
     """A feasible trade list, usually near the optimum, or None when it finds none."""
     n = len(problem.items)
@@ -157,37 +84,6 @@ def warm_start(problem: AllocationProblem) -> tuple[int, ...] | None:
         units[i] = units[i] - 1 if units[i] > problem.items[i].min_units else 0
     if _key(problem, units) is None:  # e.g. more sell lines than the policy allows a sleeve
         units = [0] * n
-    current = _key(problem, units)
-    if current is None:
+    if _key(problem, units) is None:
         return None
-    tally = _Tally(problem, units)
-    by_sleeve: dict[int, list[int]] = {}
-    for i, item in enumerate(problem.items):
-        by_sleeve.setdefault(item.sleeve, []).append(i)
-    for _ in range(MAX_ROUNDS):
-        improved = False
-        for i in range(n):
-            # One listing to its best count; or its line moved to another listing of the sleeve.
-            moves = [[(i, q)] for q in _candidates(tally, i)]
-            if units[i]:
-                for j in by_sleeve[problem.items[i].sleeve]:
-                    if j != i and not units[j]:
-                        q = units[i]
-                        tally.set(i, 0)
-                        moves.extend([(i, 0), (j, r)] for r in _candidates(tally, j) if r)
-                        tally.set(i, q)
-            for move in moves:
-                saved = [(j, units[j]) for j, _ in move]
-                for j, r in move[:-1]:
-                    tally.set(j, r)
-                j, r = move[-1]
-                key = tally.key_after(j, r)
-                if key is not None and key < current:
-                    tally.set(j, r)
-                    current, improved = key, True
-                    break
-                for j, r in reversed(saved[:-1]):
-                    tally.set(j, r)
-        if not improved:
-            break
-    return tuple(units)
+    return local_search(problem, units)
