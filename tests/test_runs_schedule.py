@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tradeassist.core.enums import ScheduleType
 from tradeassist.core.errors import ValidationError
-from tradeassist.runs.schedule import MAX_COUNTED_SLOTS, parse_schedule
+from tradeassist.services.schedule import MAX_COUNTED_SLOTS, parse_schedule
 
 
 def utc(*args: int) -> datetime:

@@ -1,8 +1,8 @@
 """Task definitions: add, list, enable and disable them, and say which slot of each is due.
 
 * A task is PORTFOLIO-scoped (``--portfolio``) or GLOBAL. The kinds that recommend
-  (WEEKLY_REVIEW, MONTHLY_ALLOC, QUARTERLY_REBAL) need a portfolio; only the bootstrap admin
-  adds or changes GLOBAL tasks.
+  (``core.enums.TRADING_KINDS``) need a portfolio; only the bootstrap admin adds or changes
+  GLOBAL tasks.
 * The schedule (CRON or RRULE, read in the task's time zone, Europe/London by default) and
   the kind's ``module_config`` are checked when the task is added.
 * **Due**: the latest slot at or before ``now`` that is after the task's last *scheduled*
@@ -17,16 +17,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ..core.enums import ScheduleType, TaskKind, TaskScope
 from ..core.errors import AccessDenied, AlreadyExists, NotFound, ValidationError
 from ..core.timeutil import ensure_utc
 from ..db.models import Portfolio, TaskDefinition, TaskRunClaim, User
-from ..runs import kinds
-from ..runs.schedule import DueSlot, Schedule, parse_schedule
-from . import audit
+from . import audit, task_kinds
 from .access import accessible_portfolios, portfolio_for, require_access
+from .schedule import DueSlot, Schedule, parse_schedule
 
 
 @dataclass(frozen=True)
@@ -68,6 +67,26 @@ def task_for(session: Session, actor: User, name: str, operation: str) -> TaskDe
     return task
 
 
+def _scope(
+    session: Session, actor: User, kind: TaskKind, portfolio: str | None
+) -> tuple[TaskScope, int | None]:
+    """A new task's scope: the portfolio named (the actor needs access to it), else GLOBAL,
+    which a kind that recommends cannot be and only the bootstrap admin may add."""
+    if portfolio is not None and portfolio.strip():
+        chosen = portfolio_for(session, actor, portfolio.strip(), "add tasks")
+        return TaskScope.PORTFOLIO, chosen.portfolio_id
+    if task_kinds.SPECS[kind].needs_portfolio:
+        raise ValidationError(f"a {kind.value} task needs --portfolio")
+    if not actor.is_bootstrap_admin:
+        raise AccessDenied(
+            f"{actor.email} may not add GLOBAL tasks (name a --portfolio)",
+            actor_user_id=actor.user_id,
+            entity_type="task",
+            operation="add tasks",
+        )
+    return TaskScope.GLOBAL, None
+
+
 def add_task(
     session: Session,
     *,
@@ -84,26 +103,13 @@ def add_task(
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise ValidationError("task name: 1 to 200 characters")
-    task_kind = kinds.parse_kind(kind)
-    spec = kinds.SPECS[task_kind]
+    task_kind = task_kinds.parse_kind(kind)
     schedule = parse_schedule(schedule_type, schedule_expr, timezone)
-    module_config = kinds.validate_config(task_kind, config)
-    if portfolio is not None and portfolio.strip():
-        chosen = portfolio_for(session, actor, portfolio.strip(), "add tasks")
-        scope, portfolio_id = TaskScope.PORTFOLIO, chosen.portfolio_id
-    else:
-        if spec.needs_portfolio:
-            raise ValidationError(f"a {task_kind.value} task needs --portfolio")
-        if not actor.is_bootstrap_admin:
-            raise AccessDenied(
-                f"{actor.email} may not add GLOBAL tasks (name a --portfolio)",
-                actor_user_id=actor.user_id,
-                entity_type="task",
-                operation="add tasks",
-            )
-        scope, portfolio_id = TaskScope.GLOBAL, None
+    module_config = task_kinds.validate_config(task_kind, config)
+    scope, portfolio_id = _scope(session, actor, task_kind, portfolio)
     if session.exec(select(TaskDefinition).where(TaskDefinition.name == name)).first() is not None:
         raise AlreadyExists(f"a task named {name!r} exists already")
+    assert actor.user_id is not None  # read from the database
     task = TaskDefinition(
         scope=scope,
         portfolio_id=portfolio_id,
@@ -174,7 +180,8 @@ def due_slot(session: Session, task: TaskDefinition, now: datetime) -> DueSlot |
     """The slot of ``task`` to run at ``now`` (None: nothing due). Disabled tasks are never due."""
     if not task.is_enabled:
         return None
-    last = last_scheduled_slot(session, task.task_id)  # type: ignore[arg-type]
+    assert task.task_id is not None  # read from the database
+    last = last_scheduled_slot(session, task.task_id)
     after = last if last is not None else ensure_utc(task.created_at)
     return schedule_of(task).due(after=after, now=ensure_utc(now))
 
@@ -192,7 +199,7 @@ def next_due(session: Session, task: TaskDefinition, now: datetime) -> datetime 
 
 def enabled_task_ids(session: Session) -> list[int]:
     query = select(TaskDefinition.task_id).where(TaskDefinition.is_enabled == True)  # noqa: E712
-    return [int(i) for i in session.exec(query.order_by(TaskDefinition.task_id)).all()]  # type: ignore[arg-type]
+    return [i for i in session.exec(query.order_by(col(TaskDefinition.task_id))).all() if i is not None]
 
 
 def due_tasks(session: Session, *, now: datetime) -> list[DueTask]:
@@ -201,7 +208,7 @@ def due_tasks(session: Session, *, now: datetime) -> list[DueTask]:
     for task in session.exec(
         select(TaskDefinition)
         .where(TaskDefinition.is_enabled == True)  # noqa: E712
-        .order_by(TaskDefinition.task_id)  # type: ignore[arg-type]
+        .order_by(col(TaskDefinition.task_id))
     ).all():
         due = due_slot(session, task, now)
         if due is not None:
@@ -215,7 +222,7 @@ def due_tasks(session: Session, *, now: datetime) -> list[DueTask]:
 def visible_tasks(session: Session, actor: User) -> list[tuple[TaskDefinition, str | None]]:
     """Tasks of the portfolios the actor may use, and every GLOBAL task, with portfolio names."""
     names = {p.portfolio_id: p.name for p in accessible_portfolios(session, actor)}
-    tasks = session.exec(select(TaskDefinition).order_by(TaskDefinition.task_id)).all()  # type: ignore[arg-type]
+    tasks = session.exec(select(TaskDefinition).order_by(col(TaskDefinition.task_id))).all()
     return [
         (t, names.get(t.portfolio_id) if t.portfolio_id is not None else None)
         for t in tasks
