@@ -45,7 +45,8 @@ from tradeassist.db.models import (
 from tradeassist.demo import DEMO_PORTFOLIO, data
 from tradeassist.services import governance, identity, ledger, strategy
 from tradeassist.services import recommendations as reco_service
-from tradeassist.services.recommendations import Fill, ReviewFailed
+from tradeassist.services.executions import Fill
+from tradeassist.services.reviews import ReviewFailed
 
 QUOTE_SCALES = {listing.ticker: listing.quote_scale for listing in data.LISTINGS}
 FEE = Decimal("1.50")

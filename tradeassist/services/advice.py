@@ -6,7 +6,7 @@ foreign prices, the constituents' sleeves, the freeze state, the approved policy
 engine's frozen ``PortfolioState`` and a canonical *input snapshot*: a plain JSON dict whose
 SHA-256 is the run's ``input_hash``. ``recommend`` is then pure, and
 ``recommend_from_snapshot`` recomputes the same recommendation from the snapshot alone, which
-is what ``tradeassist runs replay`` (``tradeassist.runs.history``) compares.
+is what ``tradeassist runs replay`` (``tradeassist.services.run_history``) compares.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ..core.enums import TaskKind, TradeAction
 from ..core.errors import NotFound, ValidationError
-from ..core.jsonutil import sha256_of
-from ..core.money import ZERO, decimal_str, to_decimal
+from ..core.jsonutil import plain, sha256_of
+from ..core.money import ZERO, to_decimal
 from ..core.timeutil import ensure_utc, london_date, utcnow
 from ..db.models import (
     FxRate,
@@ -43,10 +43,9 @@ from ..engine.recommend import recommend as engine_recommend
 from ..policy import Policy, parse_stored_policy, policy_sha256, policy_to_dict
 from . import governance, ledger, prices
 from .access import portfolio_for
-from .strategy import governing_strategy
+from .strategy_versions import governing_strategy
 
 SNAPSHOT_SCHEMA = 1
-RECOMMENDING_KINDS = (TaskKind.MONTHLY_ALLOC, TaskKind.QUARTERLY_REBAL, TaskKind.WEEKLY_REVIEW)
 
 
 @dataclass(frozen=True)
@@ -66,6 +65,18 @@ class RunInputs:
     @property
     def input_hash(self) -> str:
         return sha256_of(self.snapshot)
+
+
+@dataclass(frozen=True)
+class _Priced:
+    """The listings the portfolio holds or maps, as engine positions, with the prices and FX
+    rates behind them (for the snapshot) and the id of each (ticker, exchange)."""
+
+    listings: Mapping[int, InstrumentListing]
+    positions: tuple[Position, ...]
+    prices: list[dict[str, Any]]
+    fx: list[dict[str, Any]]
+    keys: dict[tuple[str, str], int]
 
 
 def _kind(value: TaskKind | str) -> TaskKind:
@@ -102,12 +113,143 @@ def _fx_used(session: Session, currency: str, on: datetime) -> dict[str, Any] | 
     rate = session.exec(
         select(FxRate)
         .where(FxRate.base_currency == "GBP", FxRate.quote_currency == currency, FxRate.as_of <= on)
-        .order_by(FxRate.as_of.desc())
+        .order_by(col(FxRate.as_of).desc())
         .limit(1)
     ).first()
     if rate is None:
         return None
     return {"pair": f"GBP{currency}", "rate": rate.rate, "as_of": rate.as_of, "source_id": rate.source_id}
+
+
+# --------------------------------------------------------------------------------------------
+# Preparing the inputs, step by step
+# --------------------------------------------------------------------------------------------
+def _portfolio(session: Session, portfolio: str | Portfolio, actor: User | None) -> Portfolio:
+    """The portfolio itself, or by name (the actor needs access to it)."""
+    if isinstance(portfolio, Portfolio):
+        return portfolio
+    if actor is not None:
+        return portfolio_for(session, actor, portfolio, "compute a recommendation")
+    found = session.exec(select(Portfolio).where(Portfolio.name == portfolio)).first()
+    if found is None:
+        raise NotFound(f"no portfolio named {portfolio!r}")
+    return found
+
+
+def _contribution(contribution: Decimal | str | None) -> Decimal:
+    amount = to_decimal(contribution, what="contribution") if contribution not in (None, "") else ZERO
+    if amount < ZERO:
+        raise ValidationError("contribution must not be negative")
+    return amount
+
+
+def _position(
+    lst: InstrumentListing,
+    mapping: PortfolioConstituent | None,
+    holding: bk.Holding | None,
+    price: prices.LatestPrice | None,
+) -> Position:
+    return Position(
+        ticker=lst.ticker,
+        exchange=lst.exchange,
+        # No constituent row: a sleeve no policy targets, so the engine treats the
+        # holding as untargeted (the policy's ``untargeted`` says what to do with it).
+        sleeve=mapping.sleeve_code if mapping else "UNMAPPED",
+        units=holding.units if holding else ZERO,
+        price_gbp=price.price_gbp if price else None,
+        # A stale price is told apart from a user lock: the engine never trades on it
+        # and treats a held listing priced so as unpriced (the policy's ``unpriced``).
+        tradeable=bool(mapping and mapping.is_monitored),
+        include_in_calcs=bool(mapping.include_in_calcs) if mapping else True,
+        price_stale=bool(price is not None and price.is_stale),
+    )
+
+
+def _price_row(lst: InstrumentListing, price: prices.LatestPrice) -> dict[str, Any]:
+    return {
+        "ticker": lst.ticker,
+        "exchange": lst.exchange,
+        "price_point_id": price.price_point_id,
+        "price_gbp": price.price_gbp,
+        "as_of": price.as_of_time,
+        "source": price.source,
+        "age_business_days": price.age_business_days,
+        "is_stale": price.is_stale,
+    }
+
+
+def _listings(session: Session, listing_ids: list[int]) -> dict[int, InstrumentListing]:
+    if not listing_ids:
+        return {}
+    found = session.exec(select(InstrumentListing).where(col(InstrumentListing.listing_id).in_(listing_ids)))
+    return {lst.listing_id: lst for lst in found.all() if lst.listing_id is not None}
+
+
+def _priced(session: Session, portfolio_id: int, book: bk.Book, as_of: datetime, policy: Policy) -> _Priced:
+    """Every listing the portfolio maps or holds, by ticker and exchange, priced as of ``as_of``."""
+    constituents = {
+        c.listing_id: c
+        for c in session.exec(
+            select(PortfolioConstituent).where(PortfolioConstituent.portfolio_id == portfolio_id)
+        ).all()
+    }
+    listing_ids = sorted(set(constituents) | set(book.holdings))
+    listings = _listings(session, listing_ids)
+    latest = prices.latest_good_prices(
+        session, listing_ids, as_of, max_age_business_days=policy.max_price_age_business_days
+    )
+    positions: list[Position] = []
+    price_rows: list[dict[str, Any]] = []
+    fx_rows: list[dict[str, Any]] = []
+    keys: dict[tuple[str, str], int] = {}
+    for listing_id in sorted(listing_ids, key=lambda i: (listings[i].ticker, listings[i].exchange)):
+        lst = listings[listing_id]
+        price = latest.get(listing_id)
+        positions.append(_position(lst, constituents.get(listing_id), book.holdings.get(listing_id), price))
+        keys[(lst.ticker, lst.exchange)] = listing_id
+        if price is None:
+            continue
+        price_rows.append(_price_row(lst, price))
+        if lst.trading_currency != "GBP":
+            fx = _fx_used(session, lst.trading_currency, price.as_of_time)
+            if fx is not None and fx not in fx_rows:
+                fx_rows.append(fx)
+    return _Priced(listings, tuple(positions), price_rows, fx_rows, keys)
+
+
+def _snapshot(
+    parameters: dict[str, Any],
+    strategy_version_id: int | None,
+    policy: Policy,
+    state: PortfolioState,
+    book: bk.Book,
+    priced: _Priced,
+) -> dict[str, Any]:
+    """The canonical input snapshot: plain JSON, enough to recompute the recommendation."""
+    snapshot = {
+        "schema": SNAPSHOT_SCHEMA,
+        "parameters": parameters,
+        "strategy": {
+            "strategy_version_id": strategy_version_id,
+            "policy_sha256": policy_sha256(policy),
+            "policy": policy_to_dict(policy),
+        },
+        "state": state_to_dict(state),
+        "holdings": [
+            {
+                "ticker": priced.listings[i].ticker,
+                "exchange": priced.listings[i].exchange,
+                "units": h.units,
+                "cost_base": h.cost,
+            }
+            for i, h in sorted(book.holdings.items())
+        ],
+        "cash": book.cash,
+        "prices": priced.prices,
+        "fx": priced.fx,
+    }
+    result: dict[str, Any] = plain(snapshot)
+    return result
 
 
 def prepare_inputs(
@@ -130,114 +272,19 @@ def prepare_inputs(
     """
     kind = _kind(kind)
     as_of = ensure_utc(as_of) if as_of is not None else utcnow()
-    if isinstance(portfolio, Portfolio):
-        folio = portfolio
-    elif actor is not None:
-        folio = portfolio_for(session, actor, portfolio, "compute a recommendation")
-    else:
-        folio = session.exec(select(Portfolio).where(Portfolio.name == portfolio)).first()
-        if folio is None:
-            raise NotFound(f"no portfolio named {portfolio!r}")
+    folio = _portfolio(session, portfolio, actor)
+    assert folio.portfolio_id is not None  # read from the database
     if policy is None:
         governing = governing_strategy(session, folio)
         policy, strategy_version_id = governing.policy, governing.version.strategy_version_id
-    amount = to_decimal(contribution, what="contribution") if contribution not in (None, "") else ZERO
-    if amount < ZERO:
-        raise ValidationError("contribution must not be negative")
-
+    amount = _contribution(contribution)
     book = book_as_of(session, folio.portfolio_id, as_of)
-    constituents = {
-        c.listing_id: c
-        for c in session.exec(
-            select(PortfolioConstituent).where(PortfolioConstituent.portfolio_id == folio.portfolio_id)
-        ).all()
-    }
-    listing_ids = sorted(set(constituents) | set(book.holdings))
-    listings = (
-        {
-            lst.listing_id: lst
-            for lst in session.exec(
-                select(InstrumentListing).where(InstrumentListing.listing_id.in_(listing_ids))
-            ).all()
-        }
-        if listing_ids
-        else {}
-    )
-    latest = prices.latest_good_prices(
-        session, listing_ids, as_of, max_age_business_days=policy.max_price_age_business_days
-    )
-    positions, price_rows, fx_rows, keys = [], [], [], {}
-    for listing_id in sorted(listing_ids, key=lambda i: (listings[i].ticker, listings[i].exchange)):
-        lst = listings[listing_id]
-        mapping = constituents.get(listing_id)
-        holding = book.holdings.get(listing_id)
-        price = latest.get(listing_id)
-        positions.append(
-            Position(
-                ticker=lst.ticker,
-                exchange=lst.exchange,
-                # No constituent row: a sleeve no policy targets, so the engine treats the
-                # holding as untargeted (the policy's ``untargeted`` says what to do with it).
-                sleeve=mapping.sleeve_code if mapping else "UNMAPPED",
-                units=holding.units if holding else ZERO,
-                price_gbp=price.price_gbp if price else None,
-                # A stale price is told apart from a user lock: the engine never trades on it
-                # and treats a held listing priced so as unpriced (the policy's ``unpriced``).
-                tradeable=bool(mapping and mapping.is_monitored),
-                include_in_calcs=bool(mapping.include_in_calcs) if mapping else True,
-                price_stale=bool(price is not None and price.is_stale),
-            )
-        )
-        keys[(lst.ticker, lst.exchange)] = listing_id
-        if price is not None:
-            price_rows.append(
-                {
-                    "ticker": lst.ticker,
-                    "exchange": lst.exchange,
-                    "price_point_id": price.price_point_id,
-                    "price_gbp": price.price_gbp,
-                    "as_of": price.as_of_time,
-                    "source": price.source,
-                    "age_business_days": price.age_business_days,
-                    "is_stale": price.is_stale,
-                }
-            )
-            if lst.trading_currency != "GBP":
-                fx = _fx_used(session, lst.trading_currency, price.as_of_time)
-                if fx is not None and fx not in fx_rows:
-                    fx_rows.append(fx)
+    priced = _priced(session, folio.portfolio_id, book, as_of, policy)
     frozen = governance.is_frozen(session, folio.portfolio_id)
     state = PortfolioState(
-        cash_gbp=book.cash, positions=tuple(positions), contribution_gbp=amount, frozen=frozen
+        cash_gbp=book.cash, positions=priced.positions, contribution_gbp=amount, frozen=frozen
     )
-    snapshot = {
-        "schema": SNAPSHOT_SCHEMA,
-        "parameters": {
-            "portfolio": folio.name,
-            "kind": kind.value,
-            "as_of": as_of,
-            "contribution": amount,
-        },
-        "strategy": {
-            "strategy_version_id": strategy_version_id,
-            "policy_sha256": policy_sha256(policy),
-            "policy": policy_to_dict(policy),
-        },
-        "state": state_to_dict(state),
-        "holdings": [
-            {
-                "ticker": listings[i].ticker,
-                "exchange": listings[i].exchange,
-                "units": h.units,
-                "cost_base": h.cost,
-            }
-            for i, h in sorted(book.holdings.items())
-        ],
-        "cash": book.cash,
-        "prices": price_rows,
-        "fx": fx_rows,
-    }
-    snapshot = _plain(snapshot)
+    parameters = {"portfolio": folio.name, "kind": kind.value, "as_of": as_of, "contribution": amount}
     return RunInputs(
         portfolio_id=folio.portfolio_id,
         portfolio=folio.name,
@@ -246,24 +293,14 @@ def prepare_inputs(
         strategy_version_id=strategy_version_id or 0,
         policy=policy,
         state=state,
-        snapshot=snapshot,
-        listing_ids=keys,
+        snapshot=_snapshot(parameters, strategy_version_id, policy, state, book, priced),
+        listing_ids=priced.keys,
     )
 
 
-def _plain(value: Any) -> Any:
-    """JSON-ready: decimals as exact strings, timestamps ISO 8601, tuples as lists."""
-    if isinstance(value, Decimal):
-        return decimal_str(value)
-    if isinstance(value, datetime):
-        return ensure_utc(value).isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
+# --------------------------------------------------------------------------------------------
+# Recommending, and storing the recommendation
+# --------------------------------------------------------------------------------------------
 def recommend(inputs: RunInputs) -> Recommendation:
     """The engine's recommendation for these inputs (pure)."""
     return engine_recommend(inputs.state, inputs.policy, inputs.kind)
@@ -295,11 +332,12 @@ def store_recommendation(
         run_id=run_id,
         portfolio_id=portfolio_id,
         headline=recommendation.headline[:500],
-        rationale=_plain(recommendation.rationale),
-        constraints_report=_plain(recommendation.constraints_report),
+        rationale=plain(recommendation.rationale),
+        constraints_report=plain(recommendation.constraints_report),
     )
     session.add(row)
     session.flush()
+    assert row.recommendation_id is not None  # flushed
     for line in recommendation.lines:
         listing_id = ids.get((line.ticker, line.exchange))
         if listing_id is None:
@@ -325,6 +363,6 @@ def ledger_listing_id(session: Session, ticker: str, exchange: str) -> int:
             InstrumentListing.ticker == ticker, InstrumentListing.exchange == exchange
         )
     ).first()
-    if listing is None:
+    if listing is None or listing.listing_id is None:
         raise NotFound(f"unknown listing {ticker} on {exchange}")
-    return listing.listing_id  # type: ignore[return-value]
+    return listing.listing_id
