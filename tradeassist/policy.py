@@ -27,7 +27,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import pydantic
 from pydantic import (
@@ -41,7 +41,7 @@ from pydantic import (
     model_validator,
 )
 
-from .core.enums import TaskKind
+from .core.enums import TRADING_KINDS, TaskKind
 from .core.errors import ValidationError
 from .core.frozen import FrozenDict
 from .core.jsonutil import canonical_dumps, loads_decimal
@@ -50,14 +50,11 @@ from .core.money import CONTEXT, ONE, ZERO, decimal_str, to_decimal
 if TYPE_CHECKING:
     from .manifesto import ManifestoRules
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 SLEEVE_CODE = re.compile(r"[A-Z][A-Z0-9_]*")
 # "TICKER:EXCHANGE", e.g. "VWRP:LSE", "BRK.B:XNYS": the listing key used inside a sleeve.
 LISTING_KEY = re.compile(r"[A-Z0-9][A-Z0-9._\-]*:[A-Z0-9][A-Z0-9_]*")
-
-# Only these task kinds trade; the others never produce trade lines.
-TRADING_KINDS = (TaskKind.MONTHLY_ALLOC, TaskKind.QUARTERLY_REBAL, TaskKind.WEEKLY_REVIEW)
 
 
 def _exact_decimal(value: object) -> Decimal:

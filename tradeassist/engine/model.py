@@ -16,6 +16,7 @@ from typing import Any
 from ..core.enums import TradeAction
 from ..core.errors import ValidationError
 from ..core.frozen import freeze
+from ..core.jsonutil import plain
 from ..core.money import CONTEXT, ZERO, decimal_str, to_decimal
 
 SLEEVE_CODE = re.compile(r"[A-Z][A-Z0-9_]*")
@@ -229,17 +230,6 @@ def state_from_dict(data: Mapping[str, Any]) -> PortfolioState:
     )
 
 
-def to_json_value(value: Any) -> Any:
-    """Plain JSON: mappings to dicts, tuples to lists, Decimals to exact strings."""
-    if isinstance(value, Mapping):
-        return {str(key): to_json_value(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_json_value(item) for item in value]
-    if isinstance(value, Decimal):
-        return decimal_str(value)
-    return value
-
-
 @dataclass(frozen=True)
 class RecommendationLine:
     """One proposed trade. ``amount_base`` is units times GBP price, fees excluded.
@@ -304,14 +294,14 @@ class Recommendation:
     def explain(self) -> dict[str, Any]:
         """What was left alone and why, the rules fired and the search's proof, from the rationale:
         the keys ``recommend --json`` adds beside the stored four."""
-        rationale = to_json_value(self.rationale)
+        rationale = plain(self.rationale)
         return {key: rationale.get(key) for key in EXPLAIN_KEYS}
 
     def to_json_dict(self) -> dict[str, Any]:
         """Exactly ``headline``, ``rationale``, ``constraints_report``, ``lines``; decimals as strings."""
         return {
             "headline": self.headline,
-            "rationale": to_json_value(self.rationale),
-            "constraints_report": to_json_value(self.constraints_report),
+            "rationale": plain(self.rationale),
+            "constraints_report": plain(self.constraints_report),
             "lines": [line.to_json_dict() for line in self.lines],
         }

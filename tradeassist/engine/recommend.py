@@ -32,14 +32,14 @@ whole unit of, for less than the minimum trade, and that the optimizer leaves al
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from decimal import ROUND_HALF_EVEN, Decimal
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from ..core.enums import TaskKind, TradeAction
+from ..core.enums import TRADING_KINDS, TaskKind, TradeAction
 from ..core.errors import ValidationError
-from ..core.money import ZERO, round_cash
+from ..core.money import ZERO
 from ..policy import Policy, parse_policy, parse_stored_policy, policy_to_dict
 from .model import (
     PortfolioState,
@@ -48,37 +48,69 @@ from .model import (
     state_from_dict,
     state_to_dict,
 )
-from .optimizer import DEFAULT_MAX_NODES, Solution, solve
+from .optimizer import DEFAULT_MAX_NODES, solve
 from .problem import AllocationProblem, build_problem, constituent_shares
-from .scope import NO_SLEEVE_HELD, REASON_WORDS, Scoped, scope
+from .recommend_report import (
+    ALLOCATE,
+    BAND_BREACHED,
+    BELOW_MIN_TRADE,
+    BUY_ONLY,
+    CASH_BELOW_BUFFER,
+    DRIFT_CHECK_ONLY,
+    FROZEN,
+    LISTINGS_LEFT_ALONE,
+    NO_BAND_BREACHED,
+    NO_IMPROVEMENT,
+    NOT_NEEDED,
+    NOTHING_AFFORDABLE,
+    NOTHING_TO_VALUE,
+    OBJECTIVE_PLACES,
+    REBALANCE_BUY,
+    REBALANCE_SELL,
+    SEARCH_NOT_PROVEN,
+    SELLS_ALLOWED,
+    UNTARGETED_SLEEVE,
+    WEIGHT_PLACES,
+    constraints_report,
+    headline,
+    left_alone_summary,
+    positions_report,
+    search_report,
+    shown,
+    sleeve_rows,
+)
+from .scope import NO_SLEEVE_HELD, Scoped, scope
 from .valuation import SleeveDrift, apply_trades, drift_report, objective, total_value
 
+__all__ = [
+    "ALLOCATE",
+    "BAND_BREACHED",
+    "BELOW_MIN_TRADE",
+    "BUY_ONLY",
+    "CASH_BELOW_BUFFER",
+    "DRIFT_CHECK_ONLY",
+    "FROZEN",
+    "LISTINGS_LEFT_ALONE",
+    "NOTHING_AFFORDABLE",
+    "NOTHING_TO_VALUE",
+    "NOT_NEEDED",
+    "NO_BAND_BREACHED",
+    "NO_IMPROVEMENT",
+    "OBJECTIVE_PLACES",
+    "REBALANCE_BUY",
+    "REBALANCE_SELL",
+    "SEARCH_NOT_PROVEN",
+    "SELLS_ALLOWED",
+    "SNAPSHOT_VERSION",
+    "UNTARGETED_SLEEVE",
+    "WEIGHT_PLACES",
+    "left_alone_summary",
+    "recommend",
+    "recommend_from_snapshot",
+    "snapshot",
+]
+
 SNAPSHOT_VERSION = 1
-ENGINE_KINDS = (TaskKind.WEEKLY_REVIEW, TaskKind.MONTHLY_ALLOC, TaskKind.QUARTERLY_REBAL)
-WEIGHT_PLACES = Decimal("0.000001")  # weights and drift shown to 6 decimal places
-OBJECTIVE_PLACES = Decimal("1E-12")
-
-# Rules fired, as they appear in the rationale.
-FROZEN = "PORTFOLIO_FROZEN"
-DRIFT_CHECK_ONLY = "DRIFT_CHECK_ONLY"
-BAND_BREACHED = "BAND_BREACHED"
-NO_BAND_BREACHED = "NO_BAND_BREACHED"
-NOT_NEEDED = "NO_REBALANCE_NEEDED"
-BUY_ONLY = "BUY_ONLY"
-SELLS_ALLOWED = "SELLS_ALLOWED"
-CASH_BELOW_BUFFER = "CASH_BELOW_BUFFER"
-NOTHING_AFFORDABLE = "NO_AFFORDABLE_TRADE_LIST"
-NO_IMPROVEMENT = "NO_TRADE_IMPROVES_DRIFT"
-NOTHING_TO_VALUE = "NOTHING_TO_VALUE"
-LISTINGS_LEFT_ALONE = "LISTINGS_LEFT_ALONE"
-UNTARGETED_SLEEVE = "UNTARGETED_SLEEVE_HELD"
-SEARCH_NOT_PROVEN = "SEARCH_STOPPED_AT_NODE_LIMIT"
-
-# Reason codes of lines.
-ALLOCATE = "ALLOCATE_CASH"
-REBALANCE_BUY = "REBALANCE_BUY"
-REBALANCE_SELL = "REBALANCE_SELL"
-BELOW_MIN_TRADE = "BELOW_MIN_TRADE"
 
 
 def _kind(kind: TaskKind | str) -> TaskKind:
@@ -86,37 +118,9 @@ def _kind(kind: TaskKind | str) -> TaskKind:
         value = TaskKind(str(kind))
     except ValueError:
         raise ValidationError(f"kind: {kind!r} is not a task kind") from None
-    if value not in ENGINE_KINDS:
+    if value not in TRADING_KINDS:
         raise ValidationError(f"kind: {value} does not produce recommendations")
     return value
-
-
-def _gbp(amount: Decimal) -> str:
-    return f"£{round_cash(amount):,.2f}"
-
-
-def _shown(value: Fraction, places: Decimal) -> Decimal:
-    exact = Decimal(value.numerator) / Decimal(value.denominator)
-    return exact.quantize(places, rounding=ROUND_HALF_EVEN)
-
-
-def _sleeve_rows(before: tuple[SleeveDrift, ...], after: tuple[SleeveDrift, ...]) -> dict[str, Any]:
-    after_by = {row.sleeve: row for row in after}
-    rows = {}
-    for row in before:
-        post = after_by[row.sleeve]
-        rows[row.sleeve] = {
-            "target": row.target,
-            "value_before": row.value_gbp,
-            "value_after": post.value_gbp,
-            "weight_before": _shown(row.weight, WEIGHT_PLACES),
-            "weight_after": _shown(post.weight, WEIGHT_PLACES),
-            "drift_before": _shown(row.drift, WEIGHT_PLACES),
-            "drift_after": _shown(post.drift, WEIGHT_PLACES),
-            "breached_before": row.breached,
-            "breached_after": post.breached,
-        }
-    return rows
 
 
 def _ideal_units(
@@ -208,59 +212,6 @@ def _line(
     )
 
 
-def _headline(
-    kind: TaskKind,
-    rules: list[str],
-    breaches: list[str],
-    lines: tuple[RecommendationLine, ...],
-    report: dict,
-    scoped: Scoped,
-) -> str:
-    executed = [line for line in lines if not line.suppressed_by_min_trade]
-    if kind is TaskKind.WEEKLY_REVIEW:
-        if not breaches:
-            return "Drift check: every sleeve is within its band."
-        found = f"Drift check: {len(breaches)} sleeve(s) outside their bands ({', '.join(breaches)})"
-        return f"{found}. {_headline(TaskKind.QUARTERLY_REBAL, rules, breaches, lines, report, scoped)}"
-    if FROZEN in rules:
-        return "No trades: the portfolio is frozen."
-    if scoped.blocked:
-        names = ", ".join(f"{e['ticker']}:{e['exchange']}" for e in scoped.blocking)
-        return (
-            f"No trades: {names} held without a good price (none, or too old); it is never valued at "
-            'zero. Import its prices, or set "unpriced": "exclude" in the policy to leave it out.'
-        )
-    if NO_SLEEVE_HELD in rules:
-        return (
-            f"No trades: none of the strategy's sleeves ({', '.join(scoped.sleeves_not_held)}) has a "
-            "listing in this portfolio that can be bought; map listings to sleeves with "
-            "`tradeassist constituent add`."
-        )
-    if NOTHING_TO_VALUE in rules:
-        return "No trades: nothing in the portfolio can be valued."
-    if NOT_NEEDED in rules:
-        return "No trades: every sleeve is within its drift band."
-    if not executed:
-        if NOTHING_AFFORDABLE in rules:
-            short = _gbp(-report["money_available"])
-            return f"No trades: cash is {short} short of the buffer and nothing can be sold."
-        return (
-            f"No trades: no affordable whole-unit trade brings the sleeves closer to target "
-            f"({_gbp(report['money_available'])} available)."
-        )
-    buys = [line for line in executed if line.action is TradeAction.BUY]
-    sells = [line for line in executed if line.action is TradeAction.SELL]
-    parts = []
-    if sells:
-        parts.append(f"sell {len(sells)} line(s) for {_gbp(report['sell_consideration'])}")
-    if buys:
-        parts.append(f"buy {len(buys)} line(s) for {_gbp(report['buy_consideration'])}")
-    text = " and ".join(parts)
-    return (
-        f"{text[0].upper()}{text[1:]}; fees {_gbp(report['fees'])}, {_gbp(report['cash_left'])} left unspent."
-    )
-
-
 def recommend(
     state: PortfolioState,
     policy: Policy | Mapping[str, Any] | str,
@@ -271,90 +222,133 @@ def recommend(
     """The recommendation for one portfolio and one task kind. Pure: same input, same output."""
     policy = parse_policy(policy)
     kind = _kind(kind)
-    sells = policy.sells_allowed(kind)
     scoped = scope(state, policy)
     work, rules_policy = scoped.state, scoped.policy
     before = drift_report(work, rules_policy)
-    breaches = [row.sleeve for row in before if row.breached]
-    rules: list[str] = list(scoped.rules)
-    left_alone = [*scoped.left_alone, *scoped.blocking]
-    if left_alone:
-        rules.append(LISTINGS_LEFT_ALONE)
-    untargeted = sorted({row.sleeve for row in before if row.sleeve not in policy.sleeve_targets})
-    if untargeted:
-        rules.append(UNTARGETED_SLEEVE)
-    rules.append(BAND_BREACHED if breaches else NO_BAND_BREACHED)
     money_available = state.cash_available_gbp - policy.cash_buffer_base
-    if money_available < ZERO:
-        rules.append(CASH_BELOW_BUFFER)
+    rules = _standing_rules(scoped, before, policy, money_available)
     total_before = total_value(work)
-
-    trades: dict[int, int] = {}
-    ideal: dict[int, int] = {}
-    search: dict[str, Any] = {"ran": False}
-    if state.frozen:
-        rules.append(FROZEN)
-    elif scoped.blocked or NO_SLEEVE_HELD in rules:
-        pass  # the rule already fired says why
-    elif total_before <= ZERO:
-        rules.append(NOTHING_TO_VALUE)
-    elif kind in (TaskKind.QUARTERLY_REBAL, TaskKind.WEEKLY_REVIEW) and not breaches:
-        rules.append(DRIFT_CHECK_ONLY if kind is TaskKind.WEEKLY_REVIEW else NOT_NEEDED)
-    else:
-        rules.append(SELLS_ALLOWED if sells else BUY_ONLY)
-        problem = build_problem(work, rules_policy, sells=sells)
-        solution = solve(problem, max_nodes=max_nodes)
-        search = _search_report(solution, max_nodes)
-        if solution is None:
-            rules.append(NOTHING_AFFORDABLE)
-        else:
-            trades = {problem.items[k].position: q for k, q in enumerate(solution.units) if q}
-            if not solution.proven_optimal:
-                rules.append(SEARCH_NOT_PROVEN)
-            if not trades:
-                rules.append(NO_IMPROVEMENT)
-            ideal = _ideal_units(work, rules_policy, problem, sells)
-
+    trades, ideal, search = _search(state, kind, policy, scoped, before, rules, total_before, max_nodes)
     lines = _lines(work, kind, trades, ideal, policy.min_trade_base)
     after_state = apply_trades(
         work,
         {work.positions[i].key: q for i, q in trades.items()},
         policy.fee_per_trade_base,
     )
-    after = drift_report(after_state, rules_policy)
-    report = _constraints(state, policy, lines, money_available, search, total_before)
+    report = constraints_report(state, policy, lines, money_available, search, total_before)
     executed = sum(1 for line in lines if not line.suppressed_by_min_trade)
-    penalty = _line_penalty(policy, total_before)
-    objective_before = objective(work, rules_policy)
-    objective_after = objective(after_state, rules_policy) + executed * penalty
-    rationale = {
+    objectives = (
+        objective(work, rules_policy),
+        objective(after_state, rules_policy) + executed * _line_penalty(policy, total_before),
+    )
+    after = drift_report(after_state, rules_policy)
+    return Recommendation(
+        headline=headline(kind, rules, _breached(before), lines, report, scoped),
+        rationale=_rationale(state, policy, kind, scoped, rules, (before, after), objectives, search),
+        constraints_report=report,
+        lines=lines,
+    )
+
+
+def _breached(drift: Sequence[SleeveDrift]) -> list[str]:
+    return [row.sleeve for row in drift if row.breached]
+
+
+def _untargeted(before: Sequence[SleeveDrift], policy: Policy) -> list[str]:
+    return sorted({row.sleeve for row in before if row.sleeve not in policy.sleeve_targets})
+
+
+def _standing_rules(
+    scoped: Scoped, before: Sequence[SleeveDrift], policy: Policy, money_available: Decimal
+) -> list[str]:
+    """The rules fired before any search: the scope's, what is left alone, untargeted
+    sleeves, whether a band is breached, and cash short of the buffer."""
+    rules: list[str] = list(scoped.rules)
+    if scoped.left_alone or scoped.blocking:
+        rules.append(LISTINGS_LEFT_ALONE)
+    if _untargeted(before, policy):
+        rules.append(UNTARGETED_SLEEVE)
+    rules.append(BAND_BREACHED if _breached(before) else NO_BAND_BREACHED)
+    if money_available < ZERO:
+        rules.append(CASH_BELOW_BUFFER)
+    return rules
+
+
+def _search(
+    state: PortfolioState,
+    kind: TaskKind,
+    policy: Policy,
+    scoped: Scoped,
+    before: Sequence[SleeveDrift],
+    rules: list[str],
+    total_before: Decimal,
+    max_nodes: int,
+) -> tuple[dict[int, int], dict[int, int], dict[str, Any]]:
+    """Whether to search for trades and, if so, the optimizer's: (units by position index, the
+    unconstrained ideal's units, the search report). Appends the rules it fires to ``rules``."""
+    work, rules_policy = scoped.state, scoped.policy
+    if state.frozen:
+        rules.append(FROZEN)
+    elif scoped.blocked or NO_SLEEVE_HELD in rules:
+        pass  # the rule already fired says why
+    elif total_before <= ZERO:
+        rules.append(NOTHING_TO_VALUE)
+    elif kind in (TaskKind.QUARTERLY_REBAL, TaskKind.WEEKLY_REVIEW) and not _breached(before):
+        rules.append(DRIFT_CHECK_ONLY if kind is TaskKind.WEEKLY_REVIEW else NOT_NEEDED)
+    else:
+        sells = policy.sells_allowed(kind)
+        rules.append(SELLS_ALLOWED if sells else BUY_ONLY)
+        problem = build_problem(work, rules_policy, sells=sells)
+        solution = solve(problem, max_nodes=max_nodes)
+        search = search_report(solution, max_nodes)
+        if solution is None:
+            rules.append(NOTHING_AFFORDABLE)
+            return {}, {}, search
+        trades = {problem.items[k].position: q for k, q in enumerate(solution.units) if q}
+        if not solution.proven_optimal:
+            rules.append(SEARCH_NOT_PROVEN)
+        if not trades:
+            rules.append(NO_IMPROVEMENT)
+        return trades, _ideal_units(work, rules_policy, problem, sells), search
+    return {}, {}, {"ran": False}
+
+
+def _rationale(
+    state: PortfolioState,
+    policy: Policy,
+    kind: TaskKind,
+    scoped: Scoped,
+    rules: list[str],
+    drift: tuple[Sequence[SleeveDrift], Sequence[SleeveDrift]],
+    objectives: tuple[Fraction, Fraction],
+    search: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Why: the rules fired, the sleeves before and after, the objective and the search's
+    proof, and every listing looked at (left alone or not)."""
+    before, after = drift
+    objective_before, objective_after = objectives
+    return {
         "kind": kind.value,
         "rules_fired": rules,
         "bands": {"absolute": policy.drift_bands.absolute, "relative": policy.drift_bands.relative},
-        "targets_used": dict(rules_policy.sleeve_targets),
+        "targets_used": dict(scoped.policy.sleeve_targets),
         "sleeves_not_held": list(scoped.sleeves_not_held),
-        "sleeves": _sleeve_rows(before, after),
-        "breached_before": breaches,
-        "breached_after": [row.sleeve for row in after if row.breached],
-        "objective_before": _shown(objective_before, OBJECTIVE_PLACES),
-        "objective_after": _shown(objective_after, OBJECTIVE_PLACES),
-        "objective": _shown(objective_after, OBJECTIVE_PLACES),
+        "sleeves": sleeve_rows(tuple(before), tuple(after)),
+        "breached_before": _breached(before),
+        "breached_after": _breached(after),
+        "objective_before": shown(objective_before, OBJECTIVE_PLACES),
+        "objective_after": shown(objective_after, OBJECTIVE_PLACES),
+        "objective": shown(objective_after, OBJECTIVE_PLACES),
         "line_penalty_base": policy.line_penalty,
         "lower_bound": search.get("lower_bound"),
         "proven_optimal": search.get("proven_optimal"),
         "nodes": search.get("nodes"),
-        "left_alone": left_alone,
+        "left_alone": [*scoped.left_alone, *scoped.blocking],
         "excluded_value_base": scoped.excluded_value,
         "unpriced_holdings": list(scoped.blocking),
-        "untargeted_sleeves": untargeted,
-        "positions": _positions(state, work, policy),
+        "untargeted_sleeves": _untargeted(before, policy),
+        "positions": positions_report(state, scoped.state, policy),
     }
-    return Recommendation(
-        headline=_headline(kind, rules, breaches, lines, report, scoped),
-        rationale=rationale,
-        constraints_report=report,
-        lines=lines,
-    )
 
 
 def _line_penalty(policy: Policy, total: Decimal) -> Fraction:
@@ -362,101 +356,6 @@ def _line_penalty(policy: Policy, total: Decimal) -> Fraction:
     if total <= ZERO:
         return Fraction(0)
     return (Fraction(policy.line_penalty) / Fraction(total)) ** 2
-
-
-def _positions(state: PortfolioState, work: PortfolioState, policy: Policy) -> list[dict[str, Any]]:
-    """Every listing the recommendation looked at, as the guard re-checks it: units, price,
-    value (None when there is no price: never zero), whether it is in the base and targeted."""
-    rows = []
-    for original, scoped in zip(state.positions, work.positions, strict=True):
-        price = original.price_gbp
-        rows.append(
-            {
-                "ticker": original.ticker,
-                "exchange": original.exchange,
-                "sleeve": original.sleeve,
-                "units": original.units,
-                "price_gbp": price,
-                "price_stale": original.price_stale,
-                "value_base": None if price is None else original.units * price,
-                "in_base": scoped.valued,
-                "targeted": original.sleeve in policy.sleeve_targets,
-            }
-        )
-    return rows
-
-
-def left_alone_summary(rationale: Mapping[str, Any]) -> str | None:
-    """One line saying what was left alone and why, or None when nothing was."""
-    entries = rationale.get("left_alone") or ()
-    if not entries:
-        return None
-    parts = []
-    for entry in entries:
-        value = entry.get("value_base")
-        worth = "value unknown" if value is None else _gbp(Decimal(str(value)))
-        reason = REASON_WORDS.get(str(entry.get("reason")), str(entry.get("reason")).lower())
-        parts.append(f"{entry['ticker']}:{entry['exchange']} ({reason}, {worth})")
-    return "Left alone: " + "; ".join(parts) + "."
-
-
-def _search_report(solution: Solution | None, max_nodes: int) -> dict[str, Any]:
-    if solution is None:
-        return {"ran": True, "feasible": False, "max_nodes": max_nodes}
-    return {
-        "ran": True,
-        "feasible": True,
-        "proven_optimal": solution.proven_optimal,
-        "nodes": solution.nodes,
-        "max_nodes": max_nodes,
-        "lower_bound": _shown(solution.bound, OBJECTIVE_PLACES),
-    }
-
-
-def _constraints(
-    state: PortfolioState,
-    policy: Policy,
-    lines: tuple[RecommendationLine, ...],
-    money_available: Decimal,
-    search: dict[str, Any],
-    base: Decimal,
-) -> dict[str, Any]:
-    executed = [line for line in lines if not line.suppressed_by_min_trade]
-    buys = sum((line.amount_base for line in executed if line.action is TradeAction.BUY), ZERO)
-    sells = sum((line.amount_base for line in executed if line.action is TradeAction.SELL), ZERO)
-    fees = policy.fee_per_trade_base * len(executed)
-    cash_left = money_available - (buys - sells) - fees
-    return {
-        "cash": state.cash_gbp,
-        "contribution": state.contribution_gbp,
-        "cash_buffer": policy.cash_buffer_base,
-        "money_available": money_available,
-        "buy_consideration": buys,
-        "sell_consideration": sells,
-        "total_consideration": buys - sells,
-        "fees": fees,
-        "cash_left": cash_left,
-        "cash_after": cash_left + policy.cash_buffer_base,
-        "min_trade": policy.min_trade_base,
-        "fee_per_trade": policy.fee_per_trade_base,
-        "executed_lines": len(executed),
-        "base_value": base,
-        "max_turnover": policy.max_turnover,
-        "turnover_limit": policy.max_turnover * base,
-        "hard_rules": policy.hard_rules(),
-        "suppressed_lines": [
-            {
-                "ticker": line.ticker,
-                "exchange": line.exchange,
-                "action": line.action.value,
-                "amount_base": line.amount_base,
-                "estimated_units": line.estimated_units,
-            }
-            for line in lines
-            if line.suppressed_by_min_trade
-        ],
-        "search": search,
-    }
 
 
 def snapshot(
