@@ -379,7 +379,7 @@ def test_a_monthly_allocation_stores_its_recommendation_and_replays_identically(
     engine: Engine, db_url: str, admin: User, tmp_path: Path
 ) -> None:
     from tradeassist.demo import load_demo
-    from tradeassist.runs import history
+    from tradeassist.services import run_history as history
 
     load_demo(engine, end=date(2026, 1, 9))
     at = end_of_london_day(date(2026, 1, 9))
@@ -404,7 +404,7 @@ def test_a_monthly_allocation_stores_its_recommendation_and_replays_identically(
 
 
 def test_replay_comparison_names_each_difference() -> None:
-    from tradeassist.runs.history import compare_recommendations
+    from tradeassist.services.run_history import compare_recommendations
 
     line = {
         "ticker": "VWRP",

@@ -1,7 +1,9 @@
-"""Scheduled task runs: schedules (``schedule``), exactly-once slot claims (``claims``), the
-papermill runner and its artefacts (``runner``), what task notebooks call (``notebook_api``),
-the work and settings of each task kind (``kinds``), and past runs with replay (``history``).
+"""Scheduled task runs, the orchestration: exactly-once slot claims (``claims``), the papermill
+runner (``runner``: the kernel in ``kernel``, artefacts in ``artefacts``, the recording
+transaction in ``recording``), what task notebooks call (``notebook_api``) and the work of
+each task kind (``kinds``).
 
-Nothing is imported here: ``tradeassist.services.tasks`` imports ``schedule`` and ``kinds``,
-and the runner imports the services, so the package itself stays import-free.
+The rows of runs and claims are read and written by the services (``services.run_records``,
+``services.run_history``); schedules are ``services.schedule`` and the kinds' settings
+``services.task_kinds``. This package issues no SQL of its own, and nothing is imported here.
 """

@@ -10,6 +10,8 @@ Each claim is its own short transaction, committed before the notebook runs:
 3. insert the claim. ``UNIQUE(task_id, slot_at)`` decides whatever happens: an
    ``IntegrityError`` means another runner has the slot, and it is skipped quietly.
 
+The rows are read and written by ``services.run_records``; this module holds the transactions.
+
 The claim's ``run_id`` becomes the run's id. A runner that dies after claiming leaves a claim
 without a run: that slot is not run again (at most once), and ``runs list`` shows it RUNNING.
 """
@@ -23,12 +25,11 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 
 from ..core.errors import AlreadyExists
 from ..core.timeutil import ensure_utc
 from ..db.engine import unit_of_work
-from ..db.models import TaskDefinition, TaskRunClaim
+from ..services import run_records
 from ..services import tasks as task_service
 
 
@@ -52,22 +53,15 @@ def claim_due(engine: Engine, task_id: int, now: datetime, *, worker: str | None
     worker = worker or worker_name()
     try:
         with unit_of_work(engine) as session:
-            task = session.exec(
-                select(TaskDefinition)
-                .where(TaskDefinition.task_id == task_id)
-                .with_for_update(skip_locked=True)
-            ).first()
+            task = run_records.lock_task(session, task_id)
             if task is None:
                 return None  # locked by another runner (PostgreSQL), or gone
             due = task_service.due_slot(session, task, now)
             if due is None:
                 return None
-            row = TaskRunClaim(task_id=task_id, slot_at=due.slot_at, worker=worker)
-            session.add(row)
-            session.flush()
-            assert row.run_id is not None
+            run_id = run_records.add_claim(session, task_id=task_id, slot_at=due.slot_at, worker=worker)
             return Claim(
-                run_id=row.run_id,
+                run_id=run_id,
                 task_id=task_id,
                 slot_at=ensure_utc(due.slot_at),
                 collapsed=due.collapsed,
@@ -100,11 +94,8 @@ def claim_manual(engine: Engine, task_id: int, at: datetime, *, worker: str | No
     at = ensure_utc(at)
     try:
         with unit_of_work(engine) as session:
-            row = TaskRunClaim(task_id=task_id, slot_at=at, worker=worker, manual=True)
-            session.add(row)
-            session.flush()
-            assert row.run_id is not None
-            return Claim(run_id=row.run_id, task_id=task_id, slot_at=at, manual=True, worker=worker)
+            run_id = run_records.add_claim(session, task_id=task_id, slot_at=at, worker=worker, manual=True)
+            return Claim(run_id=run_id, task_id=task_id, slot_at=at, manual=True, worker=worker)
     except IntegrityError:
         raise AlreadyExists(
             f"task {task_id} already has a run at {at.isoformat()}; give another --at"

@@ -1,15 +1,13 @@
-"""Task kinds: what each one needs (``module_config``, a portfolio) and the work it does.
+"""The work of each task kind, and what it produces (``KindResult``).
 
-``module_config`` is validated per kind with pydantic when a task is added (unknown keys are
-refused, so a typo is an error rather than a silently ignored setting) and stored in its
-normalised JSON form (decimals as strings). Every kind accepts ``timeout_seconds``, the limit
-on each notebook cell of its runs.
+The work functions (``compute``) are what a task notebook calls through ``notebook_api``; they
+read through the services and return a ``KindResult`` (plain JSON values plus the engine's
+recommendation). They never write run rows: the runner does, in one transaction, once the
+notebook has finished. PRICE_REFRESH is the one kind whose work writes (the prices it
+downloads, through the price service, in transactions of their own).
 
-The work functions (``compute``) are what a task notebook calls through
-``notebook_api``; they read through the services and return a ``KindResult`` (plain JSON
-values plus the engine's recommendation). They never write run rows: the runner does, in one
-transaction, once the notebook has finished. PRICE_REFRESH is the one kind whose work writes
-(the prices it downloads, through the price service, in transactions of their own).
+What each kind accepts (``module_config``) and whether it recommends is
+``services.task_kinds``.
 """
 
 from __future__ import annotations
@@ -21,106 +19,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy.engine import Engine
 
 from ..core import jsonutil
 from ..core.enums import Severity, TaskKind
 from ..core.errors import ValidationError
-
-DEFAULT_TIMEOUT_SECONDS = 600
-
-
-class KindConfig(BaseModel):
-    """Settings every kind accepts."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    timeout_seconds: int = Field(default=DEFAULT_TIMEOUT_SECONDS, ge=1, le=24 * 3600)
-
-
-class PriceRefreshConfig(KindConfig):
-    """Download prices for the portfolio's listings (or every listing, for a GLOBAL task)."""
-
-
-class ReviewConfig(KindConfig):
-    """A drift check: recommends only when a band is breached."""
-
-
-class MonthlyAllocConfig(KindConfig):
-    """Invest the month's contribution (GBP) that arrives with the run."""
-
-    contribution: Decimal = Field(gt=0, max_digits=18, decimal_places=2)
-
-
-class QuarterlyRebalConfig(KindConfig):
-    """A rebalance that trades only when a band is breached."""
-
-
-class AlertOnlyConfig(KindConfig):
-    """Raise alerts for stale or missing prices; never recommends."""
-
-    max_age_business_days: int | None = Field(default=None, ge=0, le=60)
-
-
-@dataclass(frozen=True)
-class KindSpec:
-    kind: TaskKind
-    config_model: type[KindConfig]
-    needs_portfolio: bool  # a PORTFOLIO task only
-    recommends: bool  # produces a recommendation; a frozen portfolio stops it (FROZEN run)
-
-
-SPECS: dict[TaskKind, KindSpec] = {
-    TaskKind.PRICE_REFRESH: KindSpec(TaskKind.PRICE_REFRESH, PriceRefreshConfig, False, False),
-    TaskKind.WEEKLY_REVIEW: KindSpec(TaskKind.WEEKLY_REVIEW, ReviewConfig, True, True),
-    TaskKind.MONTHLY_ALLOC: KindSpec(TaskKind.MONTHLY_ALLOC, MonthlyAllocConfig, True, True),
-    TaskKind.QUARTERLY_REBAL: KindSpec(TaskKind.QUARTERLY_REBAL, QuarterlyRebalConfig, True, True),
-    TaskKind.ALERT_ONLY: KindSpec(TaskKind.ALERT_ONLY, AlertOnlyConfig, False, False),
-}
-
-
-def parse_kind(value: TaskKind | str) -> TaskKind:
-    try:
-        return TaskKind(str(value).strip().upper())
-    except ValueError:
-        known = ", ".join(k.value for k in TaskKind)
-        raise ValidationError(f"task kind {value!r}: expected one of {known}") from None
-
-
-def spec(kind: TaskKind | str) -> KindSpec:
-    return SPECS[parse_kind(kind)]
-
-
-def parse_config(kind: TaskKind | str, raw: Mapping[str, Any] | str | None) -> KindConfig:
-    """The kind's settings from a dict or JSON text (``--config``), or a ``ValidationError``
-    naming every bad key."""
-    chosen = spec(kind)
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        raw = {}
-    if isinstance(raw, str):
-        try:
-            raw = jsonutil.loads_decimal(raw)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"--config: not JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(raw, Mapping):
-        raise ValidationError("module_config: expected a JSON object")
-    try:
-        return chosen.config_model.model_validate(dict(raw))
-    except PydanticValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ValidationError(f"module_config for {chosen.kind.value}: {problems}") from None
-
-
-def config_json(config: KindConfig) -> dict[str, Any]:
-    """The stored form: defaults left out, decimals as exact strings."""
-    return json.loads(jsonutil.dumps(config.model_dump(exclude_defaults=True)))
-
-
-def validate_config(kind: TaskKind | str, raw: Mapping[str, Any] | str | None) -> dict[str, Any]:
-    return config_json(parse_config(kind, raw))
+from ..db.engine import unit_of_work
+from ..engine.model import PortfolioState
+from ..engine.model import Recommendation as EngineRecommendation
+from ..services import advice, governance, price_refresh, prices
+from ..services.access import accessible_portfolios, portfolio_for
+from ..services.run_records import acting_user
+from ..services.task_kinds import KindConfig, parse_kind
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,7 +77,7 @@ class KindResult:
     summary: Mapping[str, Any]
     tables: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
     issues: tuple[Issue, ...] = ()
-    recommendation: Any = None  # tradeassist.engine.model.Recommendation
+    recommendation: EngineRecommendation | None = None
 
 
 @dataclass(frozen=True)
@@ -175,7 +85,7 @@ class WorkContext:
     """What the work of one run may use: the engine, the acting user (the task's creator),
     the portfolio (None for a GLOBAL task), the moment, and the settings."""
 
-    engine: Any
+    engine: Engine
     actor_user_id: int
     portfolio: str | None
     as_of: datetime
@@ -194,28 +104,16 @@ def compute(kind: TaskKind | str, ctx: WorkContext) -> KindResult:
     return _recommend(chosen, ctx)
 
 
-def _actor(session: Any, user_id: int) -> Any:
-    from ..db.models import User
-
-    user = session.get(User, user_id)
-    if user is None or not user.is_enabled:
-        raise ValidationError(f"the task's owner (user {user_id}) is missing or disabled")
-    return user
-
-
 def _price_refresh(ctx: WorkContext) -> KindResult:
-    from ..db.engine import unit_of_work
-    from ..services import price_refresh
-
     # Plan (read), download (no transaction: no lock held on the network), store (write).
     with unit_of_work(ctx.engine, readonly=True) as session:
         targets, skipped = price_refresh.plan_refresh(
-            session, actor=_actor(session, ctx.actor_user_id), portfolio=ctx.portfolio
+            session, actor=acting_user(session, ctx.actor_user_id), portfolio=ctx.portfolio
         )
     fetched = price_refresh.fetch_targets(targets)
     with unit_of_work(ctx.engine) as session:
         outcomes = skipped + price_refresh.apply_refresh(
-            session, actor=_actor(session, ctx.actor_user_id), fetched=fetched
+            session, actor=acting_user(session, ctx.actor_user_id), fetched=fetched
         )
     rows = [json.loads(jsonutil.dumps(o.row())) for o in outcomes]
     issues = tuple(
@@ -252,20 +150,33 @@ def _price_refresh(ctx: WorkContext) -> KindResult:
     return KindResult(TaskKind.PRICE_REFRESH, inputs, summary, {"refresh": rows}, issues)
 
 
-def _alert_only(ctx: WorkContext) -> KindResult:
-    from ..db.engine import unit_of_work
-    from ..services import governance, prices
-    from ..services.access import accessible_portfolios, portfolio_for
+def _price_issue(portfolio: str, row: Mapping[str, Any], max_age: int) -> Issue:
+    """The alert for a listing whose latest good price is stale, or missing."""
+    missing = row["as_of"] is None
+    where = f"{row['ticker']}:{row['exchange']}"
+    return Issue(
+        code="PRICE_MISSING" if missing else "PRICE_STALE",
+        severity=Severity.WARN,
+        message=(
+            f"{portfolio}: no good price for {where}"
+            if missing
+            else f"{portfolio}: the latest good price of {where} is from "
+            f"{row['as_of']}, {row['age_business_days']} business days old (limit {max_age})"
+        ),
+        portfolio=portfolio,
+        context={"ticker": row["ticker"], "exchange": row["exchange"], "as_of": row["as_of"]},
+    )
 
-    config = ctx.config
-    max_age = getattr(config, "max_age_business_days", None)
+
+def _alert_only(ctx: WorkContext) -> KindResult:
+    max_age = getattr(ctx.config, "max_age_business_days", None)
     if max_age is None:
         max_age = prices.DEFAULT_MAX_AGE_BUSINESS_DAYS
     rows: list[dict[str, Any]] = []
     issues: list[Issue] = []
     open_alerts = 0
     with unit_of_work(ctx.engine, readonly=True) as session:
-        actor = _actor(session, ctx.actor_user_id)
+        actor = acting_user(session, ctx.actor_user_id)
         if ctx.portfolio is not None:
             chosen = [portfolio_for(session, actor, ctx.portfolio, "check prices")]
         else:
@@ -277,24 +188,8 @@ def _alert_only(ctx: WorkContext) -> KindResult:
             )
             for row in latest:
                 rows.append({"portfolio": portfolio.name, **json.loads(jsonutil.dumps(row))})
-                if not row["is_stale"]:
-                    continue
-                missing = row["as_of"] is None
-                where = f"{row['ticker']}:{row['exchange']}"
-                issues.append(
-                    Issue(
-                        code="PRICE_MISSING" if missing else "PRICE_STALE",
-                        severity=Severity.WARN,
-                        message=(
-                            f"{portfolio.name}: no good price for {where}"
-                            if missing
-                            else f"{portfolio.name}: the latest good price of {where} is from "
-                            f"{row['as_of']}, {row['age_business_days']} business days old (limit {max_age})"
-                        ),
-                        portfolio=portfolio.name,
-                        context={"ticker": row["ticker"], "exchange": row["exchange"], "as_of": row["as_of"]},
-                    )
-                )
+                if row["is_stale"]:
+                    issues.append(_price_issue(portfolio.name, row, max_age))
     summary = {
         "portfolios": len(chosen),
         "listings_checked": len(rows),
@@ -309,23 +204,22 @@ def _alert_only(ctx: WorkContext) -> KindResult:
 
 
 def _recommend(kind: TaskKind, ctx: WorkContext) -> KindResult:
-    from ..db.engine import unit_of_work
-
-    try:
-        from ..services import advice
-    except ModuleNotFoundError as exc:  # the advice service lands separately
-        raise ValidationError(f"{kind.value} needs the recommendation service ({exc.name})") from None
+    if ctx.portfolio is None:  # the task service refuses such a task: a recommendation is for a portfolio
+        raise ValidationError(f"a {kind.value} run needs a portfolio")
     contribution = getattr(ctx.config, "contribution", None)
     with unit_of_work(ctx.engine, readonly=True) as session:
         inputs = advice.prepare_inputs(
             session, portfolio=ctx.portfolio, kind=kind, as_of=ctx.as_of, contribution=contribution
         )
     recommendation = advice.recommend(inputs)
-    return recommendation_result(kind, inputs.snapshot, recommendation, getattr(inputs, "state", None))
+    return recommendation_result(kind, inputs.snapshot, recommendation, inputs.state)
 
 
 def recommendation_result(
-    kind: TaskKind, snapshot: Mapping[str, Any], recommendation: Any, state: Any = None
+    kind: TaskKind,
+    snapshot: Mapping[str, Any],
+    recommendation: EngineRecommendation | None,
+    state: PortfolioState | None = None,
 ) -> KindResult:
     """A result from the engine's recommendation: nothing to do when it has no lines."""
     lines = list(recommendation.lines) if recommendation is not None else []

@@ -35,10 +35,12 @@ from typing import Any
 
 from ..core import jsonutil
 from ..core.enums import TaskKind, TradeAction
-from ..core.errors import NotFound, ValidationError
-from ..core.timeutil import ensure_utc, parse_as_of
+from ..core.errors import ValidationError
+from ..core.timeutil import parse_as_of
 from ..db.engine import get_engine, unit_of_work
-from ..db.models import Portfolio, TaskDefinition, TaskRunClaim
+from ..engine.model import Recommendation, RecommendationLine
+from ..services.run_records import claimed_run
+from ..services.task_kinds import KindConfig, parse_config
 from . import kinds
 
 RESULT_MIME = "application/vnd.tradeassist.run+json"
@@ -191,7 +193,7 @@ class Run:
     as_of: datetime
     slot_at: datetime
     manual: bool
-    config: kinds.KindConfig
+    config: KindConfig
     actor_user_id: int
     db_url: str
 
@@ -276,28 +278,20 @@ def start(*, run_id: int, portfolio: str | None, as_of: str, db_url: str) -> Run
     """Open run ``run_id`` (its claim must exist) read-only; check the parameters agree with it."""
     if not db_url:
         raise ValidationError("db_url: the runner passes the database URL (without its password)")
-    engine = get_engine(db_url)
-    with unit_of_work(engine, readonly=True) as session:
-        claim = session.get(TaskRunClaim, int(run_id))
-        if claim is None:
-            raise NotFound(f"no claimed run {run_id}: task notebooks are run by `tradeassist tasks`")
-        task = session.get(TaskDefinition, claim.task_id)
-        assert task is not None
-        task_portfolio = None
-        if task.portfolio_id is not None:
-            row = session.get(Portfolio, task.portfolio_id)
-            task_portfolio = row.name if row else None
-    if (portfolio or None) != task_portfolio:
+    with unit_of_work(get_engine(db_url), readonly=True) as session:
+        claimed = claimed_run(session, int(run_id))
+    task = claimed.task
+    if (portfolio or None) != claimed.portfolio:
         raise ValidationError(f"portfolio {portfolio!r} is not the portfolio of task {task.name!r}")
     return Run(
         run_id=int(run_id),
         task_name=task.name,
         kind=task.task_kind,
-        portfolio=task_portfolio,
-        as_of=parse_as_of(as_of) if as_of else ensure_utc(claim.slot_at),
-        slot_at=ensure_utc(claim.slot_at),
-        manual=claim.manual,
-        config=kinds.parse_config(task.task_kind, task.module_config),
+        portfolio=claimed.portfolio,
+        as_of=parse_as_of(as_of) if as_of else claimed.slot_at,
+        slot_at=claimed.slot_at,
+        manual=claimed.manual,
+        config=parse_config(task.task_kind, task.module_config),
         actor_user_id=task.created_by_user_id,
         db_url=db_url,
     )
@@ -336,12 +330,10 @@ def read_result(nb: Any) -> dict[str, Any] | None:
     return dict(found) if found is not None else None
 
 
-def recommendation_from_json(data: Mapping[str, Any] | None) -> Any:
+def recommendation_from_json(data: Mapping[str, Any] | None) -> Recommendation | None:
     """An engine ``Recommendation`` from its ``to_json_dict`` form (None stays None)."""
     if data is None:
         return None
-    from ..engine.model import Recommendation, RecommendationLine
-
     lines = tuple(
         RecommendationLine(
             ticker=str(line["ticker"]),

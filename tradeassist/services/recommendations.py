@@ -34,17 +34,15 @@ from ..db.models import AuditEvent, LLMVerdict, Recommendation, TaskDefinition, 
 from . import audit, governance
 from .access import accessible_portfolios, portfolio_for
 from .executions import Fill, execute_recommendation
-from .recommendation_records import (  # until runs/history moves
+from .recommendation_records import (
     DRAFT,
     IGNORED,
     OPEN,
     REVIEWED,
-    line_json,
     lines_of,
     load,
     refuse_state,
     set_status,
-    stored_lines,
 )
 from .reviews import (
     ReviewFailed,
@@ -55,7 +53,6 @@ from .reviews import (
     review_recommendation,
     verdict_row,
 )
-from .workflows import review_and_notify  # until the runner calls the workflow
 
 __all__ = [
     "Fill",
@@ -64,13 +61,10 @@ __all__ = [
     "execute_recommendation",
     "get_recommendation",
     "ignore_recommendation",
-    "line_json",
     "pending_recommendations",
-    "review_and_notify",
     "review_manifesto",
     "review_outside_transaction",
     "review_recommendation",
-    "stored_lines",
     "verdict_row",
 ]
 

@@ -23,12 +23,14 @@ from typing import Any
 
 from sqlmodel import Session
 
+from ..core.enums import TRADING_KINDS
 from ..core.errors import TradeAssistError
 from ..core.money import decimal_str, round_cash
-from ..db.models import Portfolio, Recommendation, RunInputSnapshot, TaskRun
+from ..db.models import Portfolio, Recommendation, RunInputSnapshot, TaskRun, User
 from ..providers.channels import Channel as ChannelProvider
 from ..providers.channels import DeliveryResult, OutgoingMessage, get_channel
-from . import governance, recommendations
+from . import advice, governance, recommendations, run_history
+from .task_kinds import parse_kind
 
 ALLOCATION_CID = "allocation"
 DRIFT_CID = "drift"
@@ -62,27 +64,21 @@ class RunSummary:
 def _recomputed(session: Session, run: TaskRun, kind: str) -> Mapping[str, Any] | None:
     """A run that stored no recommendation (nothing to trade) still has a rationale: the
     engine recomputes it from the run's input snapshot alone."""
-    from ..runs import kinds
-
-    if run.status.value != "SUCCESS" or not kinds.SPECS[kinds.parse_kind(kind)].recommends:
+    if run.status.value != "SUCCESS" or parse_kind(kind) not in TRADING_KINDS:
         return None
     snapshot = session.get(RunInputSnapshot, run.run_id)
     inputs = (snapshot.snapshot_json or {}).get("inputs") if snapshot else None
     if not isinstance(inputs, Mapping) or "state" not in inputs:
         return None
-    from . import advice
-
     try:
         return advice.recommend_from_snapshot(inputs).to_json_dict()
     except TradeAssistError:
         return None
 
 
-def run_summary(session: Session, *, actor: Any, run_id: int) -> RunSummary:
+def run_summary(session: Session, *, actor: User, run_id: int) -> RunSummary:
     """The run as the email shows it (access-checked like ``runs show``)."""
-    from ..runs import history
-
-    detail = history.show_run(session, actor=actor, run_id=run_id)
+    detail = run_history.show_run(session, actor=actor, run_id=run_id)
     run = session.get(TaskRun, run_id)
     assert run is not None
     stored = detail["recommendation"]
@@ -142,7 +138,7 @@ def _number(value: Any) -> float:
 
 
 def _png(figure: Any) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # heavy: imported when drawing
 
     FigureCanvasAgg(figure)
     out = io.BytesIO()
@@ -152,7 +148,7 @@ def _png(figure: Any) -> bytes:
 
 def allocation_chart(sleeves: Mapping[str, Mapping[str, Any]]) -> bytes:
     """Weight before and after the proposed trades, against the target, per sleeve (PNG)."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # heavy: imported when drawing
 
     codes = list(sleeves)
     figure = Figure(figsize=(6.4, 3.2))
@@ -187,7 +183,7 @@ def band_of(target: Any, bands: Mapping[str, Any]) -> float:
 
 def drift_chart(sleeves: Mapping[str, Mapping[str, Any]], bands: Mapping[str, Any]) -> bytes:
     """Drift (weight - target) before and after the trades, with each sleeve's band (PNG)."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # heavy: imported when drawing
 
     codes = list(sleeves)
     figure = Figure(figsize=(6.4, 3.2))
@@ -315,7 +311,7 @@ def build_message(summary: RunSummary, report: bytes | None) -> OutgoingMessage:
         images.append((ALLOCATION_CID, "Allocation by sleeve against target"))
         inline.append((DRIFT_CID, drift_chart(summary.sleeves, summary.bands)))
         images.append((DRIFT_CID, "Drift from target with bands"))
-    attachments = ()
+    attachments: tuple[tuple[str, str, bytes], ...] = ()
     if report is not None:
         attachments = ((f"run-{summary.run_id}-{summary.kind}.html", "text/html", report),)
     where = f" on {summary.portfolio}" if summary.portfolio else ""
@@ -337,7 +333,7 @@ def read_report(summary: RunSummary) -> bytes | None:
         return None
 
 
-def run_email(session: Session, *, actor: Any, run_id: int) -> tuple[OutgoingMessage, RunSummary]:
+def run_email(session: Session, *, actor: User, run_id: int) -> tuple[OutgoingMessage, RunSummary]:
     """The email for run ``run_id`` (charts drawn, report read): nothing is sent."""
     summary = run_summary(session, actor=actor, run_id=run_id)
     return build_message(summary, read_report(summary)), summary

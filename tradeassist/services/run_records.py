@@ -1,0 +1,156 @@
+"""Run records: the rows a task run is made of, read and written for the runner.
+
+* **Claims** (``task_run_claims``): ``lock_task`` locks the task's row (on PostgreSQL
+  ``SELECT ... FOR UPDATE SKIP LOCKED``), ``add_claim`` inserts the (task, slot) claim whose
+  ``run_id`` becomes the run's id. Claiming itself (one short transaction per claim, what a
+  lost race means) is ``tradeassist.runs.claims``.
+* **What a run is about**: its task, portfolio and owner (``run_context``); the claimed run as
+  its task notebook opens it (``claimed_run``); the user the task's work acts as
+  (``acting_user``).
+* **The run** (``add_run``: ``task_runs`` is append-only, written once when the run has ended)
+  and its **input snapshot** (``add_snapshot``).
+
+Past runs are listed, shown and replayed by ``run_history``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from ..core.enums import RunStatus
+from ..core.errors import NotFound, ValidationError
+from ..core.timeutil import ensure_utc
+from ..db.models import Portfolio, RunInputSnapshot, TaskDefinition, TaskRun, TaskRunClaim, User
+
+
+# --------------------------------------------------------------------------------------------
+# Claims
+# --------------------------------------------------------------------------------------------
+def lock_task(session: Session, task_id: int) -> TaskDefinition | None:
+    """The task's row, locked until the transaction ends; None when another runner holds the
+    lock (PostgreSQL skips it) or the task is gone."""
+    return session.exec(
+        select(TaskDefinition).where(TaskDefinition.task_id == task_id).with_for_update(skip_locked=True)
+    ).first()
+
+
+def add_claim(session: Session, *, task_id: int, slot_at: datetime, worker: str, manual: bool = False) -> int:
+    """Insert the claim of (task, slot) and return its ``run_id``. ``UNIQUE(task_id, slot_at)``
+    makes a slot claimed already an ``IntegrityError``."""
+    row = TaskRunClaim(task_id=task_id, slot_at=slot_at, worker=worker, manual=manual)
+    session.add(row)
+    session.flush()
+    assert row.run_id is not None  # flushed
+    return row.run_id
+
+
+# --------------------------------------------------------------------------------------------
+# What a run is about
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunContext:
+    """The task of a run, its portfolio (None for a GLOBAL task) and who is told about it: the
+    portfolio's owner, else the task's creator."""
+
+    task: TaskDefinition
+    portfolio: Portfolio | None
+    owner: User
+
+
+def run_context(session: Session, task_id: int) -> RunContext:
+    task = session.get(TaskDefinition, task_id)
+    if task is None:
+        raise NotFound(f"no task {task_id}")
+    portfolio = session.get(Portfolio, task.portfolio_id) if task.portfolio_id is not None else None
+    owner = session.get(User, portfolio.owner_user_id if portfolio else task.created_by_user_id)
+    assert owner is not None
+    return RunContext(task, portfolio, owner)
+
+
+@dataclass(frozen=True)
+class ClaimedRun:
+    """A claimed run as its notebook sees it: the task, the portfolio's name, the slot."""
+
+    run_id: int
+    task: TaskDefinition
+    portfolio: str | None
+    slot_at: datetime
+    manual: bool
+
+
+def claimed_run(session: Session, run_id: int) -> ClaimedRun:
+    claim = session.get(TaskRunClaim, run_id)
+    if claim is None:
+        raise NotFound(f"no claimed run {run_id}: task notebooks are run by `tradeassist tasks`")
+    task = session.get(TaskDefinition, claim.task_id)
+    assert task is not None
+    portfolio = None
+    if task.portfolio_id is not None:
+        row = session.get(Portfolio, task.portfolio_id)
+        portfolio = row.name if row else None
+    return ClaimedRun(run_id, task, portfolio, ensure_utc(claim.slot_at), claim.manual)
+
+
+def acting_user(session: Session, user_id: int) -> User:
+    """The user a task's work acts as (the task's creator), who must exist and be enabled."""
+    user = session.get(User, user_id)
+    if user is None or not user.is_enabled:
+        raise ValidationError(f"the task's owner (user {user_id}) is missing or disabled")
+    return user
+
+
+def portfolio_id_named(session: Session, name: str) -> int | None:
+    found = session.exec(select(Portfolio).where(Portfolio.name == name)).first()
+    return found.portfolio_id if found else None
+
+
+# --------------------------------------------------------------------------------------------
+# The run and its input snapshot
+# --------------------------------------------------------------------------------------------
+def add_run(
+    session: Session,
+    *,
+    run_id: int,
+    task_id: int,
+    portfolio_id: int | None,
+    strategy_version_id: int | None,
+    started_at: datetime,
+    ended_at: datetime,
+    status: RunStatus,
+    input_hash: str,
+    output_summary: Mapping[str, Any],
+    slot_at: datetime,
+    as_of: datetime,
+    notebook_path: str | None,
+    html_path: str | None,
+    error_message: str | None,
+) -> TaskRun:
+    """Write the ended run (flushed: its recommendation and alerts point at it)."""
+    row = TaskRun(
+        run_id=run_id,
+        task_id=task_id,
+        portfolio_id=portfolio_id,
+        strategy_version_id=strategy_version_id,
+        started_at=started_at,
+        ended_at=ended_at,
+        status=status,
+        input_hash=input_hash,
+        output_summary=dict(output_summary),
+        slot_at=slot_at,
+        as_of=as_of,
+        notebook_path=notebook_path,
+        html_path=html_path,
+        error_message=error_message,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def add_snapshot(session: Session, run_id: int, snapshot: Mapping[str, Any]) -> None:
+    session.add(RunInputSnapshot(run_id=run_id, snapshot_json=dict(snapshot)))
