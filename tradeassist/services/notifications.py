@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import or_
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ..core.enums import Channel, NotificationStatus
 from ..core.errors import ValidationError
@@ -132,7 +132,7 @@ def _duplicate(
             Notification.user_id == user_id,
             Notification.channel == channel,
             Notification.dedup_key == key,
-            Notification.status.in_((PENDING, SENT)),  # type: ignore[attr-defined]
+            col(Notification.status).in_((PENDING, SENT)),
             Notification.created_at >= since,
         )
         .limit(1)
@@ -212,16 +212,14 @@ def _claim(
     with unit_of_work(engine) as session:
         query = select(Notification).where(
             Notification.status == PENDING,
-            or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),  # type: ignore[union-attr,operator]
+            or_(col(Notification.next_attempt_at).is_(None), col(Notification.next_attempt_at) <= now),
         )
         if seen:
-            query = query.where(Notification.notification_id.notin_(seen))  # type: ignore[union-attr]
+            query = query.where(col(Notification.notification_id).notin_(seen))
         if channels is not None:
-            query = query.where(Notification.channel.in_(channels))  # type: ignore[attr-defined]
+            query = query.where(col(Notification.channel).in_(channels))
         row = session.exec(
-            query.order_by(Notification.notification_id)  # type: ignore[arg-type]
-            .limit(1)
-            .with_for_update(skip_locked=True)
+            query.order_by(col(Notification.notification_id)).limit(1).with_for_update(skip_locked=True)
         ).first()
         if row is None:
             return None
@@ -366,7 +364,7 @@ def list_notifications(
         query = query.where(Notification.user_id == actor.user_id)
     if status is not None:
         query = query.where(Notification.status == _status(status))
-    rows = session.exec(query.order_by(Notification.notification_id.desc())).all()  # type: ignore[union-attr]
+    rows = session.exec(query.order_by(col(Notification.notification_id).desc())).all()
     users = {u.user_id: u.email for u in session.exec(select(User)).all()}
     names = {p.portfolio_id: p.name for p in session.exec(select(Portfolio)).all()}
     secrets = environment_secrets()
