@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from ..core.enums import CorporateActionType
 from ..core.errors import AlreadyExists, ValidationError
@@ -70,11 +70,8 @@ def add_corporate_action(
 ) -> CorporateAction:
     """Record a corporate action and replay every portfolio it touches."""
     instrument = registry.get_instrument(session, isin)
-    try:
-        kind = CorporateActionType(str(action_type).strip().upper())
-    except ValueError:
-        allowed = ", ".join(t.value for t in CorporateActionType)
-        raise ValidationError(f"corporate action type {action_type!r}: expected one of {allowed}") from None
+    instrument_id = _instrument_id(instrument)
+    kind = _action_type(action_type)
     on = _effective(effective)
     today = today or london_date(utcnow())
     if on > today:
@@ -84,41 +81,12 @@ def add_corporate_action(
         num, den = parse_ratio(ratio) if isinstance(ratio, str) else (Decimal(ratio[0]), Decimal(ratio[1]))
     new_instrument = None
     if kind is CorporateActionType.ISIN_CHANGE:
-        if not new_isin:
-            raise ValidationError("an ISIN_CHANGE needs the new ISIN (--new-isin)")
-        new_instrument = registry.get_instrument(session, new_isin)
-        if new_instrument.instrument_id == instrument.instrument_id:
-            raise ValidationError("an ISIN_CHANGE needs a different ISIN")
-        if not registry.listings_by_isin(session, new_instrument.isin):
-            raise ValidationError(
-                f"{new_instrument.isin} has no listing to move holdings to: "
-                "add one with `tradeassist listing add`"
-            )
+        new_instrument = _new_instrument(session, instrument_id, new_isin)
     else:
-        if new_isin:
-            raise ValidationError(f"a {kind} keeps the ISIN: --new-isin is for ISIN_CHANGE")
-        if num is None or den is None:
-            raise ValidationError(f"a {kind} needs a ratio (--ratio N:D)")
-        if kind is CorporateActionType.SPLIT and not num > den:
-            raise ValidationError(f"a SPLIT increases the units: ratio {num}:{den} must have N > D")
-        if kind is CorporateActionType.MERGE and not num < den:
-            raise ValidationError(
-                f"a MERGE (consolidation) reduces the units: ratio {num}:{den} must have N < D"
-            )
-    duplicate = session.execute(
-        select(CorporateAction.corp_action_id).where(
-            CorporateAction.instrument_id == instrument.instrument_id,
-            CorporateAction.action_type == kind,
-            CorporateAction.effective_date == on,
-        )
-    ).scalar()
-    if duplicate is not None:
-        raise AlreadyExists(
-            f"a {kind} of {instrument.isin} effective {on} is recorded already (id {duplicate})"
-        )
-
+        _check_ratio(kind, num, den, new_isin)
+    _refuse_duplicate(session, instrument, kind, on)
     action = CorporateAction(
-        instrument_id=instrument.instrument_id,
+        instrument_id=instrument_id,
         action_type=kind,
         effective_date=on,
         ratio_num=num,
@@ -128,7 +96,7 @@ def add_corporate_action(
     )
     session.add(action)
     session.flush()
-    touched = _portfolios_holding(session, [instrument.instrument_id])
+    touched = _portfolios_holding(session, [instrument_id])
     ledger.replay_portfolios(session, touched)
     audit.record(
         session,
@@ -141,28 +109,91 @@ def add_corporate_action(
     return action
 
 
+def _instrument_id(instrument: Instrument) -> int:
+    assert instrument.instrument_id is not None  # a stored instrument has its id
+    return instrument.instrument_id
+
+
+def _action_type(value: CorporateActionType | str) -> CorporateActionType:
+    try:
+        return CorporateActionType(str(value).strip().upper())
+    except ValueError:
+        allowed = ", ".join(t.value for t in CorporateActionType)
+        raise ValidationError(f"corporate action type {value!r}: expected one of {allowed}") from None
+
+
+def _new_instrument(session: Session, instrument_id: int, new_isin: str | None) -> Instrument:
+    """An ISIN_CHANGE's new instrument: another one, with a listing to move holdings to."""
+    if not new_isin:
+        raise ValidationError("an ISIN_CHANGE needs the new ISIN (--new-isin)")
+    new_instrument = registry.get_instrument(session, new_isin)
+    if new_instrument.instrument_id == instrument_id:
+        raise ValidationError("an ISIN_CHANGE needs a different ISIN")
+    if not registry.listings_by_isin(session, new_instrument.isin):
+        raise ValidationError(
+            f"{new_instrument.isin} has no listing to move holdings to: "
+            "add one with `tradeassist listing add`"
+        )
+    return new_instrument
+
+
+def _check_ratio(
+    kind: CorporateActionType, num: Decimal | None, den: Decimal | None, new_isin: str | None
+) -> None:
+    """A SPLIT or MERGE keeps the ISIN and needs a ratio that increases (decreases) the units."""
+    if new_isin:
+        raise ValidationError(f"a {kind} keeps the ISIN: --new-isin is for ISIN_CHANGE")
+    if num is None or den is None:
+        raise ValidationError(f"a {kind} needs a ratio (--ratio N:D)")
+    if kind is CorporateActionType.SPLIT and not num > den:
+        raise ValidationError(f"a SPLIT increases the units: ratio {num}:{den} must have N > D")
+    if kind is CorporateActionType.MERGE and not num < den:
+        raise ValidationError(f"a MERGE (consolidation) reduces the units: ratio {num}:{den} must have N < D")
+
+
+def _refuse_duplicate(session: Session, instrument: Instrument, kind: CorporateActionType, on: date) -> None:
+    duplicate = session.execute(
+        select(col(CorporateAction.corp_action_id)).where(
+            col(CorporateAction.instrument_id) == instrument.instrument_id,
+            col(CorporateAction.action_type) == kind,
+            col(CorporateAction.effective_date) == on,
+        )
+    ).scalar()
+    if duplicate is not None:
+        raise AlreadyExists(
+            f"a {kind} of {instrument.isin} effective {on} is recorded already (id {duplicate})"
+        )
+
+
 def _portfolios_holding(session: Session, instrument_ids: Iterable[int]) -> list[int]:
     """Portfolios whose ledger or snapshots name a listing of these instruments."""
     listing_ids = list(
         session.execute(
-            select(InstrumentListing.listing_id).where(
-                InstrumentListing.instrument_id.in_(list(instrument_ids))
+            select(col(InstrumentListing.listing_id)).where(
+                col(InstrumentListing.instrument_id).in_(list(instrument_ids))
             )
         ).scalars()
     )
     if not listing_ids:
         return []
     from_entries = session.execute(
-        select(LedgerEntry.portfolio_id).where(LedgerEntry.listing_id.in_(listing_ids)).distinct()
+        select(col(LedgerEntry.portfolio_id)).where(col(LedgerEntry.listing_id).in_(listing_ids)).distinct()
     ).scalars()
     from_snapshots = session.execute(
-        select(HoldingSnapshot.portfolio_id).where(HoldingSnapshot.listing_id.in_(listing_ids)).distinct()
+        select(col(HoldingSnapshot.portfolio_id))
+        .where(col(HoldingSnapshot.listing_id).in_(listing_ids))
+        .distinct()
     ).scalars()
     return sorted(set(from_entries) | set(from_snapshots))
 
 
 def corporate_action_row(session: Session, action: CorporateAction) -> dict[str, Any]:
-    isins = dict(session.execute(select(Instrument.instrument_id, Instrument.isin)).all())
+    isins: dict[int | None, str] = {
+        instrument_id: isin
+        for instrument_id, isin in session.execute(
+            select(col(Instrument.instrument_id), col(Instrument.isin))
+        )
+    }
     return {
         "corp_action_id": action.corp_action_id,
         "isin": isins.get(action.instrument_id),
@@ -177,10 +208,12 @@ def corporate_action_row(session: Session, action: CorporateAction) -> dict[str,
 
 def list_corporate_actions(session: Session, *, isin: str | None = None) -> list[dict[str, Any]]:
     """Every recorded action (or one instrument's), oldest first."""
-    query = select(CorporateAction).order_by(CorporateAction.effective_date, CorporateAction.corp_action_id)
+    query = select(CorporateAction).order_by(
+        col(CorporateAction.effective_date), col(CorporateAction.corp_action_id)
+    )
     if isin:
         query = query.where(
-            CorporateAction.instrument_id == registry.get_instrument(session, isin).instrument_id
+            col(CorporateAction.instrument_id) == registry.get_instrument(session, isin).instrument_id
         )
     return [corporate_action_row(session, a) for a in session.execute(query).scalars()]
 
@@ -192,7 +225,7 @@ def split_adjusted_prices(
     MERGE ratios that took effect after its date."""
     instrument = registry.get_instrument(session, isin)
     actions = ledger.load_actions(session, ledger.load_listings(session))
-    return bk.split_adjusted(prices, actions, instrument.instrument_id)
+    return bk.split_adjusted(prices, actions, _instrument_id(instrument))
 
 
 __all__ = [

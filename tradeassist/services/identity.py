@@ -10,7 +10,14 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlmodel import Session, select
 
-from ..core.errors import AlreadyExists, AuthenticationError, NotFound, ValidationError
+from ..core.errors import (
+    AccessDenied,
+    AlreadyExists,
+    AuthenticationError,
+    ConfigError,
+    NotFound,
+    ValidationError,
+)
 from ..core.timeutil import utcnow
 from ..db.models import User
 from . import audit
@@ -81,8 +88,6 @@ def add_user(
 def set_enabled(session: Session, *, actor: User | None, email: str, enabled: bool) -> User:
     user = get_user(session, email)
     if actor is not None and not actor.is_bootstrap_admin and actor.user_id != user.user_id:
-        from ..core.errors import AccessDenied
-
         raise AccessDenied(
             "only the bootstrap admin may enable or disable other users",
             actor_user_id=actor.user_id,
@@ -134,8 +139,6 @@ def acting_user(session: Session, email: str | None = None, *, named_by: str | N
     else:
         user = bootstrap_admin(session)
         if user is None:
-            from ..core.errors import ConfigError
-
             raise ConfigError("no bootstrap admin: run `tradeassist init` first")
     if not user.is_enabled:
         raise ValidationError(f"user {user.email} is disabled")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from sqlmodel import Session, select
 
 from ..core.enums import TaxTreatment
 from ..core.errors import AlreadyExists, ValidationError
+from ..core.money import ZERO
 from ..db.models import CashSnapshot, Portfolio, PortfolioMembership, User
 from . import audit
 from .access import accessible_portfolios, portfolio_for
@@ -36,6 +35,7 @@ def add_portfolio(
         raise ValidationError(f"tax treatment {tax_treatment!r}: expected SIPP, ISA or GIA") from None
     if session.exec(select(Portfolio).where(Portfolio.name == name)).first() is not None:
         raise AlreadyExists(f"portfolio {name!r} exists already")
+    assert actor.user_id is not None  # a stored user has its id
     portfolio = Portfolio(
         owner_user_id=actor.user_id,
         name=name,
@@ -45,8 +45,9 @@ def add_portfolio(
     )
     session.add(portfolio)
     session.flush()
+    assert portfolio.portfolio_id is not None  # assigned by the flush
     # Exactly one cash row per portfolio, from the start.
-    session.add(CashSnapshot(portfolio_id=portfolio.portfolio_id, currency="GBP", cash_balance=Decimal("0")))
+    session.add(CashSnapshot(portfolio_id=portfolio.portfolio_id, currency="GBP", cash_balance=ZERO))
     audit.record(
         session,
         actor=actor,
@@ -59,7 +60,7 @@ def add_portfolio(
 
 
 def list_portfolios(session: Session, *, actor: User) -> list[dict[str, object]]:
-    rows = []
+    rows: list[dict[str, object]] = []
     for p in accessible_portfolios(session, actor):
         owner = session.get(User, p.owner_user_id)
         rows.append(
@@ -80,6 +81,7 @@ def share_portfolio(session: Session, *, actor: User, name: str, email: str) -> 
     user = get_user(session, email)
     if session.get(PortfolioMembership, (portfolio.portfolio_id, user.user_id)) is not None:
         raise AlreadyExists(f"{user.email} is already a member of {portfolio.name!r}")
+    assert portfolio.portfolio_id is not None and user.user_id is not None  # stored rows have ids
     membership = PortfolioMembership(portfolio_id=portfolio.portfolio_id, user_id=user.user_id)
     session.add(membership)
     audit.record(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ..core.enums import InstrumentType
 from ..core.errors import AlreadyExists, NotFound, ValidationError
@@ -69,6 +69,7 @@ def add_listing(
     is_primary: bool = False,
 ) -> InstrumentListing:
     instrument = get_instrument(session, isin)
+    assert instrument.instrument_id is not None  # a stored instrument has its id
     ticker, exchange, currency = ticker.strip().upper(), exchange.strip().upper(), currency.strip().upper()
     if not _TICKER.match(ticker):
         raise ValidationError(f"ticker {ticker!r}: letters, digits and . - _ / only")
@@ -82,6 +83,8 @@ def add_listing(
             f"quote scale {quote_scale!r} is a {unit.currency} unit but the trading currency is {currency}"
         )
     if price_provider is not None:
+        # Imported here for start-up speed: the price providers bring httpx (~0.2 s), which
+        # only naming a provider needs.
         from ..providers.prices import price_provider_names
 
         if price_provider not in price_provider_names():
@@ -139,7 +142,7 @@ def listings_by_isin(session: Session, isin: str) -> list[InstrumentListing]:
         session.exec(
             select(InstrumentListing)
             .where(InstrumentListing.instrument_id == instrument.instrument_id)
-            .order_by(InstrumentListing.is_primary.desc(), InstrumentListing.listing_id)
+            .order_by(col(InstrumentListing.is_primary).desc(), col(InstrumentListing.listing_id))
         ).all()
     )
 
