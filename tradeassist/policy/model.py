@@ -1,35 +1,13 @@
-"""The policy: sleeve targets, drift bands and trading constraints, as a versioned schema.
-
-A policy is a small JSON document (``policy.json``) that the strategy service archives
-under the SHA-256 of its canonical form. The example from the design accepted as is::
-
-    {"sleeve_targets": {"CORE": "0.70", "SEMIS": "0.15", "ENERGY": "0.15"},
-     "drift_bands": {"absolute": "0.05", "relative": "0.25"},
-     "min_trade_base": "100", "fee_per_trade_base": "1.50", "cash_buffer_base": "50",
-     "whole_units": true,
-     "allow_sells": {"MONTHLY_ALLOC": false, "QUARTERLY_REBAL": true}}
-
-Every number is a ``Decimal``: write it as a string, or as a JSON number read with
-``jsonutil.loads_decimal`` (never a float: a Python float is refused). Unknown keys are
-refused, so a typo cannot silently fall back to a default. Amounts (``*_base``) are in the
-portfolio's base currency, GBP in V1.
-
-The canonical form (``canonical_policy_json``) is the validated policy with every default
-filled in, keys sorted, no whitespace and decimals normalised (``"0.70"`` and ``0.7`` are the
-same number, so the same policy): the same content gives the same SHA-256 whatever the key
-order, whitespace or spelling of the numbers in the file.
-"""
+"""The policy's schema: exact decimals, sleeve codes and listing keys, and the ``Policy`` model
+with its validators (see the package docstring for the rules and the canonical form)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-import pydantic
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -41,14 +19,10 @@ from pydantic import (
     model_validator,
 )
 
-from .core.enums import TRADING_KINDS, TaskKind
-from .core.errors import ValidationError
-from .core.frozen import FrozenDict
-from .core.jsonutil import canonical_dumps, loads_decimal
-from .core.money import CONTEXT, ONE, ZERO, decimal_str, to_decimal
-
-if TYPE_CHECKING:
-    from .manifesto import ManifestoRules
+from ..core.enums import TRADING_KINDS, TaskKind
+from ..core.errors import ValidationError
+from ..core.frozen import FrozenDict
+from ..core.money import CONTEXT, ONE, ZERO, decimal_str, to_decimal
 
 SCHEMA_VERSION: Final = 1
 
@@ -109,7 +83,7 @@ PositiveDecimal = Annotated[ExactDecimal, AfterValidator(_positive)]
 FractionOfOne = Annotated[ExactDecimal, AfterValidator(_fraction_of_one)]
 
 
-def _check_names(names: tuple[str, ...]) -> tuple[str, ...]:
+def check_names(names: tuple[str, ...]) -> tuple[str, ...]:
     """Sleeve codes or TICKER:EXCHANGE keys, upper-cased, without repeats, sorted."""
     cleaned = set()
     for name in names:
@@ -257,12 +231,12 @@ class Policy(BaseModel):
         validate_default=True,
     )
 
-    never_sell: Annotated[tuple[str, ...], AfterValidator(_check_names)] = Field(
+    never_sell: Annotated[tuple[str, ...], AfterValidator(check_names)] = Field(
         default=(),
         description='Listings ("TICKER:EXCHANGE") or sleeve codes that are never sold. A hard rule: the '
         "search never proposes such a sale. Default: none. A manifesto's `never sell:` lines add to it.",
     )
-    never_buy: Annotated[tuple[str, ...], AfterValidator(_check_names)] = Field(
+    never_buy: Annotated[tuple[str, ...], AfterValidator(check_names)] = Field(
         default=(),
         description='Listings ("TICKER:EXCHANGE") or sleeve codes that are never bought. A hard rule. '
         "Default: none. A manifesto's `avoid:` lines add to it.",
@@ -321,180 +295,3 @@ class Policy(BaseModel):
 
     def sells_allowed(self, kind: TaskKind | str) -> bool:
         return bool(self.allow_sells.get(str(kind), False))
-
-
-def _path(loc: tuple[int | str, ...]) -> str:
-    return ": ".join(str(part) for part in loc)
-
-
-def _reason(error: Mapping[str, Any]) -> str:
-    kind = error.get("type")
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "literal_error" and error.get("loc") == ("whole_units",):
-        return "false is not supported: the engine trades whole units only"
-    message = str(error.get("msg", "invalid"))
-    return message.removeprefix("Value error, ")
-
-
-def _policy_error(exc: pydantic.ValidationError) -> ValidationError:
-    problems = [
-        f"policy: {_path(err['loc'])}: {_reason(err)}" if err["loc"] else f"policy: {_reason(err)}"
-        for err in exc.errors()
-    ]
-    return ValidationError("; ".join(problems), problems=problems)
-
-
-def parse_policy(source: Policy | Mapping[str, Any] | str | bytes) -> Policy:
-    """A validated ``Policy`` from JSON text, a plain dict or a Policy.
-
-    Raises ``ValidationError`` whose message names the key path of each problem, e.g.
-    ``policy: sleeve_targets: must sum to exactly 1 (got 0.95)``.
-    """
-    if isinstance(source, Policy):
-        return source
-    if isinstance(source, bytes | str):
-        try:
-            source = loads_decimal(source.decode("utf-8") if isinstance(source, bytes) else source)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValidationError(f"policy: not valid JSON: {exc}") from None
-    if not isinstance(source, Mapping):
-        raise ValidationError(f"policy: expected a JSON object, got {type(source).__name__}")
-    try:
-        return Policy.model_validate(dict(source))
-    except pydantic.ValidationError as exc:
-        raise _policy_error(exc) from None
-
-
-# What a policy stored before these keys existed meant: every line free, no turnover limit,
-# holdings outside the strategy targeted at 0, holdings without a price left out of the base.
-# A stored input snapshot that lacks a key replays with this meaning, so a run recorded by an
-# earlier version recomputes to the recommendation it made.
-LEGACY_MEANING = {
-    "line_penalty_base": "0",
-    "max_turnover": "1",
-    "untargeted": "sell",
-    "unpriced": "exclude",
-}
-
-
-def parse_stored_policy(stored: Mapping[str, Any]) -> Policy:
-    """A policy from an input snapshot, with ``LEGACY_MEANING`` for the keys it predates."""
-    if not isinstance(stored, Mapping):
-        raise ValidationError(f"policy: expected a JSON object, got {type(stored).__name__}")
-    return parse_policy({**LEGACY_MEANING, **stored})
-
-
-def policy_to_dict(
-    policy: Policy | Mapping[str, Any] | str | bytes, *, as_written: bool = False
-) -> dict[str, Any]:
-    """The canonical content as a plain dict: every default filled in, decimals as strings.
-
-    ``as_written`` keeps each number as the policy spells it ("0.70" stays "0.70"), so a
-    policy rebuilt from the dict produces output spelled exactly like the original's.
-    """
-    parsed = parse_policy(policy)
-    return _as_written(parsed) if as_written else parsed.model_dump(mode="json")
-
-
-def _as_written(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return {name: _as_written(getattr(value, name)) for name in type(value).model_fields}
-    if isinstance(value, Mapping):
-        return {key: _as_written(item) for key, item in value.items()}
-    if isinstance(value, Decimal):
-        return decimal_str(value)
-    return value
-
-
-def canonical_policy_json(policy: Policy | Mapping[str, Any] | str | bytes) -> str:
-    """Sorted keys, no whitespace, normalised decimals: the text whose SHA-256 names the policy."""
-    return canonical_dumps(policy_to_dict(policy))
-
-
-def policy_sha256(policy: Policy | Mapping[str, Any] | str | bytes) -> str:
-    return hashlib.sha256(canonical_policy_json(policy).encode("utf-8")).hexdigest()
-
-
-# A manifesto rule line, as tradeassist.manifesto reads it (there, for the rules; here, to name the line).
-_RULE_KEY = re.compile(
-    r"^[ \t]*[-*+][ \t]+(never[ \t]+sell|avoid|max[ \t]+single[ \t]+trade)[ \t]*:(.*)$", re.IGNORECASE
-)
-
-
-def _rule_lines(manifesto: str | None, key: str) -> list[tuple[int, str]]:
-    """(line number, value) of each ``key:`` rule line of the manifesto (as manifesto.py reads them)."""
-    found = []
-    for number, line in enumerate((manifesto or "").splitlines(), start=1):
-        match = _RULE_KEY.match(line)
-        if match and " ".join(match.group(1).lower().split()) == key:
-            found.append((number, match.group(2).strip().rstrip(".")))
-    return found
-
-
-def _where(manifesto: str | None, key: str, wanted: Any) -> str:
-    """The manifesto line stating ``wanted`` for rule ``key``, named as manifesto.py names lines:
-    ``manifesto line 7 (max single trade: 5000)``; without the text, the rule itself."""
-    for number, value in _rule_lines(manifesto, key):
-        if key == "max single trade":
-            try:
-                hit = to_decimal(value, what="amount") == wanted
-            except ValidationError:
-                hit = False
-        else:
-            hit = wanted in {part.strip().upper() for part in value.split(",")}
-        if hit:
-            return f"manifesto line {number} ({key}: {value})"
-    shown = decimal_str(wanted) if isinstance(wanted, Decimal) else wanted
-    return f"manifesto rule ({key}: {shown})"
-
-
-def with_manifesto_rules(policy: Policy, rules: ManifestoRules, *, manifesto: str | None = None) -> Policy:
-    """The effective policy: ``policy`` with the manifesto's rule lines added to its hard rules.
-
-    ``never_sell`` gains the manifesto's ``never sell:`` names, ``never_buy`` its ``avoid:``
-    names, and ``max_trade_base`` is the manifesto's ``max single trade:`` when the policy
-    states none. A rule that contradicts the policy raises ``ValidationError`` naming the
-    manifesto line (give ``manifesto``, the text ``rules`` was parsed from, for line numbers):
-    a rule line that could not be read (``rules.problems``); a name the policy cannot hold
-    (a sleeve code or ``TICKER:EXCHANGE``); a max single trade different from the policy's
-    stated ``max_trade_base``, or below its ``min_trade_base`` (no line could ever trade).
-    The result is validated again, so it is a valid ``Policy``; ``policy`` itself is unchanged
-    (the archived policy stays the file as written).
-    """
-    problems = list(rules.problems)
-    for key, names in (("never sell", rules.never_sell), ("avoid", rules.avoid)):
-        for name in sorted(names):
-            try:
-                _check_names((name,))
-            except ValueError as exc:
-                problems.append(f"{_where(manifesto, key, name)}: {exc}")
-    limit = rules.max_single_trade
-    if limit is not None:
-        where = _where(manifesto, "max single trade", limit)
-        stated = policy.max_trade_base
-        if stated is not None and stated != limit:
-            problems.append(
-                f"{where}: the policy's max_trade_base is {decimal_str(stated)}; "
-                "state one limit, or the same in both"
-            )
-        if limit < policy.min_trade_base:
-            problems.append(
-                f"{where}: below the policy's min_trade_base of {decimal_str(policy.min_trade_base)}, "
-                "so no line could ever trade"
-            )
-    if problems:
-        raise ValidationError("; ".join(problems), problems=problems)
-    update: dict[str, Any] = {
-        "never_sell": tuple(policy.never_sell) + tuple(sorted(rules.never_sell)),
-        "never_buy": tuple(policy.never_buy) + tuple(sorted(rules.avoid)),
-    }
-    if policy.max_trade_base is None and limit is not None:
-        update["max_trade_base"] = limit
-    try:
-        return parse_policy(policy_to_dict(policy.model_copy(update=update)))
-    except ValidationError as exc:
-        message = f"the manifesto's rules: {exc}"
-        raise ValidationError(message, problems=[message]) from None
