@@ -8,6 +8,7 @@ exit non-zero.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -59,8 +60,6 @@ COMMAND_MODULES = (
 
 def _register_optional() -> None:
     """Command groups that live in their own modules."""
-    import importlib
-
     for module_name in COMMAND_MODULES:
         try:
             module = importlib.import_module(f"{__name__}.{module_name}")

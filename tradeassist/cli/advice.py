@@ -22,7 +22,7 @@ def recommend(
     """Compute a recommendation with the strategy governing the portfolio and print it (nothing
     is stored). ``--json`` adds ``left_alone``, ``excluded_value_base``, ``rules_fired``,
     ``objective``, ``lower_bound``, ``proven_optimal`` and ``nodes`` beside the stored four keys."""
-    from ..services import advice
+    from ..services import advice  # lazy: keeps start-up fast
 
     with work(readonly=True) as (session, actor):
         inputs = advice.prepare_inputs(
@@ -33,7 +33,7 @@ def recommend(
             as_of=parse_as_of(as_of),
             contribution=contribution,
         )
-    from ..engine.recommend import left_alone_summary
+    from ..engine.recommend import left_alone_summary  # lazy: keeps start-up fast
 
     result = advice.recommend(inputs)
     document = {**result.to_json_dict(), **result.explain()}

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import typer
@@ -18,9 +19,8 @@ from ..core.config import resolve_db_url
 from ..core.errors import ConfigError
 from ..core.money import decimal_str
 from ..db.engine import get_engine, unit_of_work
-from ..db.migrate import current_revision
-from ..db.models import User
 from ..services import identity
+from ..services.workbench import Actor, has_schema
 
 
 @dataclass
@@ -37,7 +37,7 @@ class State:
 
     def initialised_engine(self) -> Engine:
         engine = self.engine()
-        if current_revision(engine) is None:
+        if not has_schema(engine):
             raise ConfigError("the database has no schema yet: run `tradeassist init` first")
         return engine
 
@@ -45,7 +45,7 @@ class State:
 state = State()
 
 
-def actor(session: Session) -> User:
+def actor(session: Session) -> Actor:
     """The acting user: ``--as``, else ``TRADEASSIST_USER``, else the bootstrap admin."""
     if state.acting_email:
         return identity.acting_user(session, state.acting_email, named_by=f"--as {state.acting_email}")
@@ -53,7 +53,7 @@ def actor(session: Session) -> User:
 
 
 @contextmanager
-def work(readonly: bool = False) -> Iterator[tuple[Session, User]]:
+def work(readonly: bool = False) -> Iterator[tuple[Session, Actor]]:
     """One transaction for one command, with the acting user."""
     with unit_of_work(state.initialised_engine(), readonly=readonly) as session:
         yield session, actor(session)
@@ -66,8 +66,6 @@ def emit_json(value: Any) -> None:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
-    from decimal import Decimal
-
     if isinstance(value, Decimal):
         return decimal_str(value) or ""
     if isinstance(value, list | dict):

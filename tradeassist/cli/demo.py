@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
+from ..core.errors import ConfigError
+from ..core.money import decimal_str
+from ..db.engine import unit_of_work
+from ..services import identity
 from .context import emit_table, info, state
 
 
@@ -11,8 +17,7 @@ def demo(
     no_run: bool = typer.Option(False, "--no-run", help="Load the demo data only; do not run the tasks."),
 ) -> None:
     """Load the demo SIPP (once), then run each of its tasks and print where the reports are."""
-    from .. import demo as demo_data
-    from ..core.money import decimal_str
+    from .. import demo as demo_data  # lazy: keeps start-up fast
 
     engine = state.initialised_engine()
     created = demo_data.load_demo(engine)
@@ -24,12 +29,12 @@ def demo(
     emit_table([{"ticker": t, "units": u} for t, u in summary.holdings])
     if no_run:
         return
-    from ..db.engine import unit_of_work
-    from ..runs import runner
-    from ..services import identity
+    from ..runs import runner  # lazy: keeps start-up fast
 
     with unit_of_work(engine, readonly=True) as session:
         admin = identity.bootstrap_admin(session)
+    if admin is None:
+        raise ConfigError("no bootstrap admin: run `tradeassist init` first")
     outcomes = []
     for name in demo_data.demo_task_names():
         info(f"running {name} ...")
@@ -46,7 +51,7 @@ def demo(
             for o in outcomes
         ]
     )
-    reports = {str(__import__("pathlib").Path(o.html_path).parent) for o in outcomes if o.html_path}
+    reports = {str(Path(o.html_path).parent) for o in outcomes if o.html_path}
     for folder in sorted(reports):
         typer.echo(f"reports: {folder}")
 

@@ -52,7 +52,7 @@ def prices_import(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Import a price file for one listing: normalised, checked, flagged points stored."""
-    from ..services import prices
+    from ..services import prices  # lazy: keeps start-up fast
 
     with work() as (session, actor):
         result = prices.import_price_file(
@@ -93,7 +93,7 @@ def prices_refresh(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Download each listing's prices from its configured provider; failures are per listing."""
-    from ..services import price_refresh
+    from ..services import price_refresh  # lazy: keeps start-up fast
 
     options: dict[str, dict[str, str]] = {}
     for item in base_url:
@@ -123,7 +123,7 @@ def prices_list(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Every stored price of a listing with its quality flags, oldest first."""
-    from ..services import prices
+    from ..services import prices  # lazy: keeps start-up fast
 
     with work(readonly=True) as (session, _actor):
         rows = prices.list_prices(
@@ -154,7 +154,7 @@ def prices_latest(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """The latest good close of each listing the portfolio holds or maps, with its age."""
-    from ..services import prices
+    from ..services import prices  # lazy: keeps start-up fast
 
     moment = parse_as_of(as_of)
     with work(readonly=True) as (session, actor):
@@ -190,7 +190,7 @@ def prices_accept_level(
     reason: str = typer.Option(..., "--reason", help="Why the new level is genuine (audited)."),
 ) -> None:
     """Accept a listing's new price level from a date; its prices from then on are checked again."""
-    from ..services import price_checks
+    from ..services import price_checks  # lazy: keeps start-up fast
 
     effective = _date(start, "--from")
     assert effective is not None
@@ -211,7 +211,7 @@ def prices_recheck(
     start: str = typer.Option(..., "--from", help="Check the stored prices from this date on."),
 ) -> None:
     """Check a listing's stored prices again (e.g. after `corporate-action add` recorded a split)."""
-    from ..services import price_checks
+    from ..services import price_checks  # lazy: keeps start-up fast
 
     day = _date(start, "--from")
     assert day is not None
@@ -237,7 +237,7 @@ def fx_import(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Import reference rates and store GBP crosses."""
-    from ..services import fx
+    from ..services import fx  # lazy: keeps start-up fast
 
     wanted = None if currencies is None else currencies.split(",")
     with work() as (session, actor):
@@ -270,7 +270,7 @@ def alerts_list(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Every alert (of every portfolio you can see, and those tied to none), newest first."""
-    from ..services import governance
+    from ..services import governance  # lazy: keeps start-up fast
 
     if ctx.invoked_subcommand is not None:
         return
@@ -285,7 +285,7 @@ def alerts_resolve(
     note: str = typer.Option(None, "--note", help="Why it is resolved (audited)."),
 ) -> None:
     """Mark an alert resolved. A freeze it caused stays until `freeze clear`."""
-    from ..services import governance
+    from ..services import governance  # lazy: keeps start-up fast
 
     with work() as (session, actor):
         alert = governance.resolve_alert(session, actor=actor, alert_id=alert_id, note=note)
@@ -301,7 +301,7 @@ def alerts_resolve(
 @freeze_app.command("status")
 def freeze_status(portfolio: str = PORTFOLIO_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Whether the portfolio is frozen, and why."""
-    from ..services import governance
+    from ..services import governance  # lazy: keeps start-up fast
 
     with work(readonly=True) as (session, actor):
         status = governance.portfolio_freeze_status(session, actor=actor, portfolio=portfolio)
@@ -317,7 +317,7 @@ def freeze_set(
     portfolio: str = PORTFOLIO_OPTION, reason: str = typer.Option(..., "--reason", help="Why (audited).")
 ) -> None:
     """Freeze a portfolio: its trading runs stop until the freeze is cleared."""
-    from ..services import governance
+    from ..services import governance  # lazy: keeps start-up fast
 
     with work() as (session, actor):
         status = governance.freeze_portfolio(session, actor=actor, portfolio=portfolio, reason=reason)
@@ -335,7 +335,7 @@ def freeze_clear(
     portfolio: str = PORTFOLIO_OPTION, reason: str = typer.Option(..., "--reason", help="Why (audited).")
 ) -> None:
     """Clear a portfolio's freeze (an explicit, audited decision)."""
-    from ..services import governance
+    from ..services import governance  # lazy: keeps start-up fast
 
     with work() as (session, actor):
         governance.unfreeze_portfolio(session, actor=actor, portfolio=portfolio, reason=reason)

@@ -30,7 +30,7 @@ def dispatch(
     ),
 ) -> None:
     """Send every due PENDING notification; print how many were sent, will be retried, failed."""
-    from ..services import notifications
+    from ..services import notifications  # lazy: keeps start-up fast
 
     report = notifications.dispatch(state.initialised_engine(), limit=limit, timeout=timeout)
     counts = report.counts()
@@ -52,7 +52,7 @@ def list_(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """The outbox, newest first (yours; every user's for the bootstrap admin)."""
-    from ..services import notifications
+    from ..services import notifications  # lazy: keeps start-up fast
 
     with work(readonly=True) as (session, actor):
         rows = notifications.list_notifications(session, actor=actor, status=status)

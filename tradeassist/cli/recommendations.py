@@ -32,7 +32,7 @@ def list_(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Recommendations awaiting a decision (DRAFT, REVIEWED), newest first."""
-    from ..services import recommendations
+    from ..services import recommendations  # lazy: keeps start-up fast
 
     with work(readonly=True) as (session, actor):
         rows = recommendations.pending_recommendations(
@@ -68,7 +68,7 @@ def _show(row: dict[str, Any]) -> None:
 @reco_app.command("show")
 def show(recommendation_id: int = typer.Argument(...), as_json: bool = JSON_OPTION) -> None:
     """One recommendation: lines, reviews, status."""
-    from ..services import recommendations
+    from ..services import recommendations  # lazy: keeps start-up fast
 
     with work(readonly=True) as (session, actor):
         row = recommendations.get_recommendation(session, actor=actor, recommendation_id=recommendation_id)
@@ -79,10 +79,11 @@ def show(recommendation_id: int = typer.Argument(...), as_json: bool = JSON_OPTI
 
 
 def _review(recommendation_id: int, reviewer: str | None) -> Any:
-    from ..services import recommendations
+    from ..services import recommendations  # lazy: keeps start-up fast
 
     with work(readonly=True) as (_session, actor):
         actor_id = actor.user_id
+    assert actor_id is not None  # a user read from the database has its id
     return recommendations.review_outside_transaction(
         state.initialised_engine(), actor_id=actor_id, recommendation_id=recommendation_id, reviewer=reviewer
     )
@@ -98,7 +99,7 @@ def review(
     ),
 ) -> None:
     """Review a recommendation (a request reviewed before is answered from the stored verdict)."""
-    from ..services.recommendations import verdict_row
+    from ..services.recommendations import verdict_row  # lazy: keeps start-up fast
 
     verdict = verdict_row(_review(recommendation_id, reviewer))
     typer.echo(_verdict_line(verdict))
@@ -114,7 +115,7 @@ def approve(
     ),
 ) -> None:
     """DRAFT -> REVIEWED (reviewed first if it has no review yet)."""
-    from ..services import recommendations
+    from ..services import recommendations  # lazy: keeps start-up fast
 
     with work(readonly=True) as (session, actor):
         row = recommendations.get_recommendation(session, actor=actor, recommendation_id=recommendation_id)
@@ -136,7 +137,7 @@ def ignore(
     reason: str = typer.Option(..., "--reason", help="Why it is not acted on."),
 ) -> None:
     """DRAFT or REVIEWED -> IGNORED."""
-    from ..services import recommendations
+    from ..services import recommendations  # lazy: keeps start-up fast
 
     with work() as (session, actor):
         reco = recommendations.ignore_recommendation(
@@ -158,8 +159,8 @@ def execute(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """REVIEWED -> EXECUTED: the fills become one EXECUTION ledger batch."""
-    from ..services import recommendations
-    from ..services.ledger import parse_entry_time
+    from ..services import recommendations  # lazy: keeps start-up fast
+    from ..services.ledger import parse_entry_time  # lazy: keeps start-up fast
 
     executed_at = parse_entry_time(at) if at else None
     fills = [recommendations.Fill.parse(text, executed_at) for text in fill]

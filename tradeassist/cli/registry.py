@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ..services import registry
+from ..services import registry, workbench
 from .context import JSON_OPTION, emit, work
 
 instrument_app = typer.Typer(help="Instruments (ISIN).", no_args_is_help=True)
@@ -28,20 +28,8 @@ def instrument_add(
 @instrument_app.command("list")
 def instrument_list(as_json: bool = JSON_OPTION) -> None:
     """Every instrument."""
-    from sqlmodel import select
-
-    from ..db.models import Instrument
-
     with work(readonly=True) as (session, _actor):
-        rows = [
-            {
-                "instrument_id": i.instrument_id,
-                "isin": i.isin,
-                "instrument_type": i.instrument_type.value,
-                "name": i.name,
-            }
-            for i in session.exec(select(Instrument).order_by(Instrument.isin)).all()
-        ]
+        rows = workbench.list_instruments(session)
     emit(rows, as_json)
 
 

@@ -17,7 +17,7 @@ def email(
 ) -> None:
     """Email the run's summary (headline, lines, review, alerts, charts) with its HTML report
     attached, through SMTP (TRADEASSIST_SMTP_*) now, not the outbox."""
-    from ..services import audit, reports
+    from ..services import audit, reports  # lazy: keeps start-up fast
 
     with work(readonly=True) as (session, actor):
         message, summary = reports.run_email(session, actor=actor, run_id=run_id)

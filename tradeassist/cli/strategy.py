@@ -74,7 +74,7 @@ def strategy_approve(
     """Approve a DRAFT version once its manifesto is reviewed: it governs its portfolios from
     now on; a version that governed one of them keeps its other portfolios, and is retired
     once it governs none. Other portfolios keep their strategies."""
-    from ..services.recommendations import review_manifesto
+    from ..services.recommendations import review_manifesto  # lazy: keeps start-up fast
 
     # The review is kept in its own transaction: a FAIL that refuses the approval is still
     # stored, so approving again with an override reason does not ask the reviewer twice.

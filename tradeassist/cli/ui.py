@@ -104,7 +104,7 @@ def ui(
     no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a web browser."),
 ) -> None:
     """Serve the approval view (Voilà) on 127.0.0.1 and open it in a browser; Ctrl-C stops it."""
-    from ..runs.runner import kernel_name
+    from ..runs.runner import kernel_name  # lazy: keeps start-up fast
 
     state.initialised_engine()  # no schema: say so now, not in the browser
     notebook = approval_notebook()

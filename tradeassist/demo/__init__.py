@@ -58,7 +58,7 @@ class DemoSummary:
     created: bool
 
 
-def _progress(items: list, what: str) -> Iterator:  # type: ignore[type-arg]
+def _progress(items: list[str], what: str) -> Iterator[str]:
     return iter(tqdm(items, desc=what, unit="step", leave=False, disable=None))
 
 
