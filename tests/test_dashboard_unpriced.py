@@ -35,11 +35,12 @@ from tradeassist.engine.value_series import (
     value_series,
     value_series_where_priced,
 )
+from tradeassist.presentation import figures
 from tradeassist.providers.prices.base import PriceBar, PriceSeries
 from tradeassist.services import identity, ledger, portfolios, prices, registry
+from tradeassist.services.dashboard import PriceHistory
 from tradeassist.services.ledger import NewEntry
-from tradeassist.ui import dashboard, figures
-from tradeassist.ui.dashboard import PriceHistory
+from tradeassist.ui import dashboard
 
 D = Decimal
 E = EntryType

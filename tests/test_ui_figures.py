@@ -18,10 +18,11 @@ from tradeassist.db.engine import unit_of_work
 from tradeassist.engine import book as bk
 from tradeassist.engine.value_series import LedgerEvent, value_series
 from tradeassist.policy import DriftBands
+from tradeassist.presentation import figures
 from tradeassist.providers.prices.base import PriceBar, PriceSeries
 from tradeassist.services import identity, prices, registry
-from tradeassist.ui import dashboard, figures
-from tradeassist.ui.dashboard import PriceHistory, SleeveRow
+from tradeassist.services.dashboard import PriceHistory, SleeveRow
+from tradeassist.ui import dashboard
 
 D = Decimal
 BANDS = DriftBands(absolute="0.05", relative="0.25")

@@ -12,17 +12,16 @@ draw says why in its place (``note``, else a short default), never an empty axis
 
 from __future__ import annotations
 
-import html
-import textwrap
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..core.money import format_gbp
 from ..policy import DriftBands
+from .chart_style import BLUE, GREEN, GREY, RED, UNIT_TITLES, empty, floats, layout, note_height
 
 # Trace names (the legend's words, and what tests look for).
 TRACE_VALUE = "portfolio value"
@@ -36,57 +35,6 @@ TRACE_DRIFT = "drift"
 TRACE_CLOSE = "close"
 TRACE_FLAGGED = "flagged"
 TRACE_DRAWDOWN = "drawdown"
-
-BLUE, GREEN, RED, GREY, ORANGE = "#1565c0", "#2e7d32", "#c62828", "#9e9e9e", "#ef6c00"
-HEIGHT = 380
-UNIT_TITLES = {"GBX": "GBX (pence)", "GBP": "GBP", "USD": "USD", "EUR": "EUR"}
-
-
-NOTE_WIDTH = 120  # characters per line of a note under a title
-NOTE_LINE = 18  # pixels a line of the note adds above the plot
-NOTE_COLOUR = "#8a4b00"
-
-
-def _wrapped(text: str, width: int = NOTE_WIDTH) -> list[str]:
-    return [html.escape(line, quote=False) for line in textwrap.wrap(text, width)] or [""]
-
-
-def _note_height(note: str | None) -> int:
-    return NOTE_LINE * len(_wrapped(note)) if note else 0
-
-
-def _layout(fig: go.Figure, title: str, *, height: int = HEIGHT, note: str | None = None) -> go.Figure:
-    lines = _wrapped(note) if note else []
-    title_layout: dict[str, Any] = {"text": title, "x": 0.01, "xanchor": "left"}
-    if lines:
-        # the note hangs below the title, in a top margin grown to hold it above the legend
-        body = "<br>".join(lines)
-        title_layout.update(
-            text=f"{title}<br><span style='font-size:0.75em;color:{NOTE_COLOUR}'>{body}</span>",
-            y=1.0,
-            yref="container",
-            yanchor="top",
-            pad={"t": 12},
-        )
-    extra = _note_height(note)
-    fig.update_layout(
-        title=title_layout,
-        template="plotly_white",
-        height=height + extra,
-        margin={"l": 60, "r": 20, "t": 60 + extra, "b": 40},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
-        hovermode="closest",
-    )
-    return fig
-
-
-def _floats(values: Sequence[Any]) -> list[float | None]:
-    return [None if v is None or (isinstance(v, float) and v != v) else float(v) for v in values]
-
-
-def _gbp(value: Decimal | float) -> str:
-    return f"£{float(value):,.2f}"
-
 
 # --- value over time ------------------------------------------------------------------------
 
@@ -108,7 +56,7 @@ def value_figure(
     """
     fig = go.Figure()
     if values is None or values.empty:
-        return _empty(fig, title, note or "no ledger entries yet")
+        return empty(fig, title, note or "no ledger entries yet")
     index = pd.DatetimeIndex(values.index)
     net_in = values["external_flow"].cumsum()
     paid_in = "paid in"
@@ -149,7 +97,7 @@ def value_figure(
         )
     )
     fig.update_yaxes(title_text="GBP", tickprefix="£", tickformat=",.0f")
-    return _layout(fig, title, note=note)
+    return layout(fig, title, note=note)
 
 
 # --- allocation and drift -------------------------------------------------------------------
@@ -159,12 +107,12 @@ def allocation_figure(
     sleeves: Sequence[Any], *, title: str = "Allocation against target", note: str | None = None
 ) -> go.Figure:
     """One bar per sleeve (its weight of holdings plus cash; red when outside its band) and a
-    target marker on each. ``sleeves`` are ``dashboard.SleeveRow`` (or anything with
-    ``sleeve``, ``weight``, ``target``, ``value_gbp`` and ``breached``); ``note`` says what the
-    weights leave out (holdings without a price)."""
+    target marker on each. ``sleeves`` are ``services.dashboard.SleeveRow`` (or anything with
+    ``sleeve``, ``weight``, ``target``, ``value_gbp`` (a Decimal) and ``breached``); ``note``
+    says what the weights leave out (holdings without a price)."""
     fig = go.Figure()
     if not sleeves:
-        return _empty(fig, title, "no approved strategy: no targets to compare with")
+        return empty(fig, title, "no approved strategy: no targets to compare with")
     names = [s.sleeve for s in sleeves]
     fig.add_trace(
         go.Bar(
@@ -172,7 +120,7 @@ def allocation_figure(
             y=[float(s.weight) for s in sleeves],
             name=TRACE_WEIGHT,
             marker_color=[RED if s.breached else BLUE for s in sleeves],
-            customdata=[_gbp(s.value_gbp) for s in sleeves],
+            customdata=[format_gbp(s.value_gbp) for s in sleeves],
             text=[f"{float(s.weight):.1%}" for s in sleeves],
             textposition="inside",
             insidetextanchor="start",
@@ -193,7 +141,7 @@ def allocation_figure(
     top = max(max(float(s.weight), float(s.target)) for s in sleeves)
     fig.update_yaxes(title_text="share of the portfolio", tickformat=".0%", range=[0, top * 1.2])
     fig.update_layout(showlegend=True)
-    return _layout(fig, title, note=note)
+    return layout(fig, title, note=note)
 
 
 def drift_figure(
@@ -207,7 +155,7 @@ def drift_figure(
     the relative band (relative × target) where that is tighter. A bar outside its band is red."""
     fig = go.Figure()
     if not sleeves or bands is None:
-        return _empty(fig, title, "no approved strategy: no bands to compare with")
+        return empty(fig, title, "no approved strategy: no bands to compare with")
     names = [s.sleeve for s in sleeves]
     widths = [s.band(bands) for s in sleeves]
     absolute = [a for a, _ in widths]
@@ -250,7 +198,7 @@ def drift_figure(
     reach = max(max(abs(s.drift) for s in sleeves), max(absolute)) * 1.35
     fig.update_layout(barmode="overlay")
     fig.update_yaxes(title_text="weight - target", tickformat="+.0%", range=[-reach, reach], zeroline=True)
-    return _layout(fig, title, note=note)
+    return layout(fig, title, note=note)
 
 
 # --- prices ---------------------------------------------------------------------------------
@@ -260,7 +208,7 @@ def price_figure(history: Any, *, split_adjusted: bool = False, title: str | Non
     """A listing's closes in its quote unit: usable points as a line, flagged points (whatever
     their flags, usable or not) as red markers whose hover names the flags.
 
-    ``history`` is a ``dashboard.PriceHistory``; ``split_adjusted`` draws every close on
+    ``history`` is a ``services.dashboard.PriceHistory``; ``split_adjusted`` draws every close on
     today's unit basis (earlier prices divided by later splits)."""
     column = "price_adjusted" if split_adjusted else "price"
     frame = history.frame
@@ -268,7 +216,7 @@ def price_figure(history: Any, *, split_adjusted: bool = False, title: str | Non
     fig = go.Figure()
     heading = title or f"{label} closes" + (" (split-adjusted)" if split_adjusted else "")
     if frame.empty:
-        return _empty(
+        return empty(
             fig,
             heading,
             f"no prices stored: import them with `tradeassist prices import FILE --ticker {history.ticker} "
@@ -278,7 +226,7 @@ def price_figure(history: Any, *, split_adjusted: bool = False, title: str | Non
     fig.add_trace(
         go.Scatter(
             x=pd.DatetimeIndex(good.index),
-            y=_floats(list(good[column])),
+            y=floats(list(good[column])),
             name=TRACE_CLOSE,
             mode="lines",
             line={"color": BLUE, "width": 1.5},
@@ -289,7 +237,7 @@ def price_figure(history: Any, *, split_adjusted: bool = False, title: str | Non
     fig.add_trace(
         go.Scatter(
             x=pd.DatetimeIndex(flagged.index),
-            y=_floats(list(flagged[column])),
+            y=floats(list(flagged[column])),
             name=TRACE_FLAGGED,
             mode="markers",
             marker={"color": RED, "size": 9, "symbol": "x"},
@@ -298,7 +246,7 @@ def price_figure(history: Any, *, split_adjusted: bool = False, title: str | Non
         )
     )
     fig.update_yaxes(title_text=UNIT_TITLES.get(history.unit, history.unit))
-    return _layout(fig, heading, height=320)
+    return layout(fig, heading, height=320)
 
 
 # --- performance ----------------------------------------------------------------------------
@@ -306,11 +254,11 @@ def price_figure(history: Any, *, split_adjusted: bool = False, title: str | Non
 
 def performance_figure(performance: Any, *, title: str = "Performance", note: str | None = None) -> go.Figure:
     """Three indicators (time-weighted return, XIRR, maximum drawdown) over the drawdown of the
-    time-weighted index as an area. ``performance`` is a ``dashboard.Performance``; ``note``
+    time-weighted index as an area. ``performance`` is a ``services.dashboard.Performance``; ``note``
     says over which days it is measured when that is not the whole ledger (or, without
     ``performance``, why there are no returns)."""
     if performance is None:
-        return _empty(go.Figure(), title, note or "no value series yet")
+        return empty(go.Figure(), title, note or "no value series yet")
     fig = make_subplots(
         rows=2,
         cols=3,
@@ -360,8 +308,8 @@ def performance_figure(performance: Any, *, title: str = "Performance", note: st
         col=1,
     )
     fig.update_yaxes(title_text="below the high", tickformat=".0%", row=2, col=1)
-    _layout(fig, title, height=480, note=note)
-    fig.update_layout(showlegend=False, margin={"t": 90 + _note_height(note)})
+    layout(fig, title, height=480, note=note)
+    fig.update_layout(showlegend=False, margin={"t": 90 + note_height(note)})
     return fig
 
 
@@ -411,19 +359,8 @@ def alerts_figure(
     )
     fig.update_layout(margin={"l": 10, "r": 10, "t": 60, "b": 10})
     lines = sum(1 + len(str(a.get("message") or "")) // 80 for a in rows) or 1
-    return _layout(fig, f"{title} · {state}", height=150 + 22 * lines + 10 * len(rows))
+    return layout(fig, f"{title} · {state}", height=150 + 22 * lines + 10 * len(rows))
 
 
 def _severity_colour(severity: Any) -> str:
     return {"CRITICAL": "#ffcdd2", "WARN": "#ffe0b2", "INFO": "#e3f2fd"}.get(str(severity), "white")
-
-
-def _empty(fig: go.Figure, title: str, why: str) -> go.Figure:
-    """No axes, only the reason: wrapped, left-aligned, and as tall as it needs."""
-    lines = _wrapped(why)
-    fig.add_annotation(
-        text="<br>".join(lines), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", align="left"
-    )
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return _layout(fig, title, height=200 + 18 * max(0, len(lines) - 2))
