@@ -19,7 +19,9 @@ from tradeassist.db.models import AuditEvent, LedgerBatch, LedgerEntry, Recommen
 from tradeassist.demo import DEMO_PORTFOLIO, data
 from tradeassist.services import governance, identity, strategy
 from tradeassist.services import recommendations as reco_service
-from tradeassist.ui.approval import ALL_PORTFOLIOS, ApprovalView, RecommendationCard, shown
+from tradeassist.ui.approval import ALL_PORTFOLIOS, ApprovalView
+from tradeassist.ui.approval_card import RecommendationCard
+from tradeassist.ui.widgets import shown
 
 
 def state(engine: Engine, rid: int) -> dict[str, object]:

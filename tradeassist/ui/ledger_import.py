@@ -28,25 +28,13 @@ import ipywidgets as w
 from sqlalchemy.engine import Engine
 
 from ..core.errors import FileFormatError, TradeAssistError
+from ..core.money import format_gbp
 from ..db.engine import unit_of_work
+from ..presentation.html import ERROR, INFO, OK, WARN, message_html, messages_html, table_html
 from ..providers.brokers import NamedBytes, ParsedFile, UnmappedDescriptionsError
 from ..providers.brokers.canonical import HEADER as CANONICAL_HEADER
 from ..services import imports, ledger
-from .common import (
-    ERROR,
-    INFO,
-    OK,
-    WARN,
-    acting_user,
-    error_lines,
-    gbp,
-    message_html,
-    messages_html,
-    portfolio_names,
-    resolve_engine,
-    table_html,
-    work,
-)
+from .common import acting_user, error_lines, portfolio_names, resolve_engine, work
 
 ENTRY_COLUMNS = CANONICAL_HEADER
 NUMERIC = ("units", "price", "fees_base", "cash_amount_base", "line", "entries")
@@ -99,7 +87,7 @@ def refusals(exc: BaseException) -> tuple[Refusal, ...]:
     if isinstance(exc, FileFormatError):
         return tuple(Refusal(exc.file, line, reason) for line, reason in exc.problems)
     problems = exc.context.get("problems") if isinstance(exc, TradeAssistError) else None
-    if problems:
+    if problems and isinstance(problems, list | tuple):
         return tuple(Refusal(None, None, str(p)) for p in problems)
     return (Refusal(None, None, str(exc)),)
 
@@ -183,7 +171,34 @@ class LedgerImportView:
         self.last_preview: ImportPreview | None = None
         with work(engine, readonly=True) as (session, actor):
             names = portfolio_names(session, actor)
+        self._inputs(names, portfolio=portfolio, path=path, format=format, mapping=mapping)
+        self._outputs()
+        self._wire()
+        self.widget = w.VBox(
+            [
+                w.HTML("<h3>Broker file</h3>"),
+                w.HBox([self.upload, self.path]),
+                w.HBox([self.format, self.portfolio]),
+                self.mapping_box,
+                w.HBox([self.preview_button, self.commit_button]),
+                self.summary,
+                self.refused_table,
+                self.template,
+                self.entries_table,
+                self.status,
+                w.HTML("<h3>Batches in the ledger</h3>"),
+                self.batches_table,
+            ]
+        )
+        self._changed(None)
+        self.refresh_batches()
+        if path:
+            self.preview()
 
+    def _inputs(
+        self, names: list[str], *, portfolio: str | None, path: str | None, format: str, mapping: str | None
+    ) -> None:
+        """The file, its format, the portfolio, the AJ Bell mapping, and the two buttons."""
         self.upload = w.FileUpload(accept=".csv,.txt", multiple=False, description="Upload file")
         self.path = w.Text(
             value=path or "",
@@ -209,6 +224,11 @@ class LedgerImportView:
         self.commit_button = w.Button(
             description="Commit", button_style="success", icon="check", tooltip="Append the previewed entries"
         )
+        self.preview_button.add_class("ta-preview-import")
+        self.commit_button.add_class("ta-commit-import")
+
+    def _outputs(self) -> None:
+        """What the view says: the summary, the tables, the mapping lines, the status."""
         self.summary = w.HTML()
         self.entries_table = w.HTML()
         self.refused_table = w.HTML()
@@ -217,10 +237,10 @@ class LedgerImportView:
         )
         self.status = w.HTML()
         self.batches_table = w.HTML()
-
-        self.preview_button.add_class("ta-preview-import")
-        self.commit_button.add_class("ta-commit-import")
         self.status.add_class("ta-status")
+
+    def _wire(self) -> None:
+        """Any new choice invalidates the preview; the buttons preview and commit."""
         for control in (
             self.upload,
             self.path,
@@ -232,27 +252,6 @@ class LedgerImportView:
             control.observe(self._changed, names="value")
         self.preview_button.on_click(lambda _: self.preview())
         self.commit_button.on_click(lambda _: self.commit())
-
-        self.widget = w.VBox(
-            [
-                w.HTML("<h3>Broker file</h3>"),
-                w.HBox([self.upload, self.path]),
-                w.HBox([self.format, self.portfolio]),
-                self.mapping_box,
-                w.HBox([self.preview_button, self.commit_button]),
-                self.summary,
-                self.refused_table,
-                self.template,
-                self.entries_table,
-                self.status,
-                w.HTML("<h3>Batches in the ledger</h3>"),
-                self.batches_table,
-            ]
-        )
-        self._changed(None)
-        self.refresh_batches()
-        if path:
-            self.preview()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -324,7 +323,7 @@ class LedgerImportView:
             self.status.value = message_html(
                 f"{result.file}: batch {result.batch_id} appended, {result.added} entries"
                 f"{f', {result.skipped} already in the ledger' if result.skipped else ''}; "
-                f"cash now {gbp(result.cash_balance)}",
+                f"cash now {format_gbp(result.cash_balance)}",
                 OK,
             )
         self.refresh_batches()
@@ -374,7 +373,7 @@ class LedgerImportView:
             lines.append(f"{preview.skipped} already in the ledger: skipped")
         if preview.absorbed:
             lines.append(f"{preview.absorbed} corporate-action rows explained by a recorded corporate action")
-        lines.append(f"cash {gbp(preview.cash_before)} → {gbp(preview.cash_after)}")
+        lines.append(f"cash {format_gbp(preview.cash_before)} → {format_gbp(preview.cash_after)}")
         self.summary.value = messages_html(lines[:1], OK if preview.entries else WARN) + messages_html(
             lines[1:], INFO
         )

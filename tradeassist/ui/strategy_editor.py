@@ -23,33 +23,24 @@ version starts from the current one.
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 import ipywidgets as w
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from ..core.enums import TaskKind
 from ..core.errors import NotFound, TradeAssistError
 from ..core.money import decimal_str
 from ..policy import Policy, parse_policy, policy_to_dict
+from ..presentation.html import ERROR, INFO, OK, WARN, message_html, messages_html, table_html
+from ..presentation.recommendations import recommendation_html
 from ..services import advice, strategy
 from ..services.access import portfolio_for
-from .common import (
-    ERROR,
-    INFO,
-    OK,
-    WARN,
-    error_lines,
-    message_html,
-    messages_html,
-    portfolio_names,
-    table_html,
-    work,
-)
+from ..services.workbench import Actor
+from .common import error_lines, portfolio_names, work
 
 PREVIEW_KINDS = (TaskKind.MONTHLY_ALLOC.value, TaskKind.QUARTERLY_REBAL.value, TaskKind.WEEKLY_REVIEW.value)
 
@@ -58,8 +49,16 @@ def _pretty(policy: Mapping[str, Any]) -> str:
     return json.dumps(policy, indent=2, sort_keys=False)
 
 
-def _pct(value: Any) -> str:
-    return f"{Decimal(str(value)) * 100:+.2f}" if value is not None else ""
+def _governing(session: Session, actor: Actor, portfolio: str | None) -> tuple[dict[str, Any] | None, str]:
+    """The policy (as archived: its own rules only, the manifesto holds the rest) and the
+    manifesto of the version governing ``portfolio``; (None, "") when none does."""
+    if portfolio is None:
+        return None, ""
+    try:
+        governing = strategy.governing_strategy(session, portfolio_for(session, actor, portfolio, "read"))
+        return policy_to_dict(strategy.archived_policy(session, governing.version)), governing.manifesto
+    except NotFound:
+        return None, ""
 
 
 class StrategyEditor:
@@ -77,23 +76,11 @@ class StrategyEditor:
         self.engine = engine
         self.draft: Policy | None = None
         self.last_recommendation: Any = None
-        current_policy: dict[str, Any] | None = None
-        current_manifesto = ""
         with work(engine, readonly=True) as (session, actor):
             names = portfolio_names(session, actor)
             self.versions = strategy.strategy_rows(session, actor=actor)
             chosen = portfolio or (names[0] if names else None)
-            if chosen is not None:
-                try:
-                    governing = strategy.governing_strategy(
-                        session, portfolio_for(session, actor, chosen, "read")
-                    )
-                    # The policy as archived (its own rules only): the manifesto box holds the rest.
-                    current_policy = policy_to_dict(strategy.archived_policy(session, governing.version))
-                    current_manifesto = governing.manifesto
-                except NotFound:
-                    pass
-
+            current_policy, current_manifesto = _governing(session, actor, chosen)
         self.label = w.Text(value=label, description="Label", placeholder="e.g. 2.0")
         self.policy = w.Textarea(
             value=policy_text
@@ -109,6 +96,28 @@ class StrategyEditor:
             layout=w.Layout(width="100%", height="140px"),
         )
         self.validation = w.HTML()
+        self._controls(names, portfolio)
+        self._wire()
+        self.widget = w.VBox(
+            [
+                w.HTML("<h3>Draft policy</h3>"),
+                self.policy,
+                self.validation,
+                self.manifesto,
+                w.HTML("<h3>Preview on a portfolio</h3>"),
+                w.HBox([self.portfolio, self.kind, self.contribution, self.preview_button]),
+                self.preview_output,
+                w.HTML("<h3>Add and approve</h3>"),
+                w.HBox([self.label, self.approve_button]),
+                self.status,
+                w.HTML("<h3>Versions</h3>"),
+                self.versions_table,
+            ]
+        )
+        self.validate()
+
+    def _controls(self, names: list[str], portfolio: str | None) -> None:
+        """The preview's choices, the two buttons, and where the results are said."""
         self.portfolio = w.Dropdown(
             options=names, value=portfolio or (names[0] if names else None), description="Portfolio"
         )
@@ -127,6 +136,8 @@ class StrategyEditor:
         self.status = w.HTML()
         self.versions_table = w.HTML(self._versions_html())
 
+    def _wire(self) -> None:
+        """Typing re-validates the draft; the buttons preview and approve."""
         self.preview_button.add_class("ta-preview")
         self.approve_button.add_class("ta-approve-strategy")
         self.status.add_class("ta-status")
@@ -134,24 +145,6 @@ class StrategyEditor:
             box.observe(self._changed, names="value")
         self.preview_button.on_click(lambda _: self.preview())
         self.approve_button.on_click(lambda _: self.approve())
-
-        self.widget = w.VBox(
-            [
-                w.HTML("<h3>Draft policy</h3>"),
-                self.policy,
-                self.validation,
-                self.manifesto,
-                w.HTML("<h3>Preview on a portfolio</h3>"),
-                w.HBox([self.portfolio, self.kind, self.contribution, self.preview_button]),
-                self.preview_output,
-                w.HTML("<h3>Add and approve</h3>"),
-                w.HBox([self.label, self.approve_button]),
-                self.status,
-                w.HTML("<h3>Versions</h3>"),
-                self.versions_table,
-            ]
-        )
-        self.validate()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -280,49 +273,3 @@ class StrategyEditor:
             for v in reversed(self.versions)
         ]
         return table_html(rows, empty="no strategy versions yet")
-
-
-def recommendation_html(recommendation: Any) -> str:
-    """A recommendation's headline, trade lines and sleeves (before -> after) as HTML."""
-    data = recommendation.to_json_dict()
-    lines = [
-        {
-            "action": line["action"],
-            "listing": f"{line['ticker']}:{line['exchange']}",
-            "amount (GBP)": f"{Decimal(line['amount_base']):,.2f}",
-            "units": line["estimated_units"],
-            "note": "below the minimum trade: not to execute" if line["suppressed_by_min_trade"] else "",
-            "reason": line["reason_code"],
-        }
-        for line in data["lines"]
-    ]
-    sleeves = [
-        {
-            "sleeve": name,
-            "target %": _pct(row["target"]).lstrip("+"),
-            "weight before %": _pct(row["weight_before"]).lstrip("+"),
-            "weight after %": _pct(row["weight_after"]).lstrip("+"),
-            "drift before (pts)": _pct(row["drift_before"]),
-            "drift after (pts)": _pct(row["drift_after"]),
-            "outside band": _breached(row["breached_before"], row["breached_after"]),
-        }
-        for name, row in sorted(data["rationale"].get("sleeves", {}).items())
-    ]
-    numeric = ("amount (GBP)", "units", "target %", "weight before %", "weight after %")
-    rationale = data["rationale"]
-    notes = [f"rules: {', '.join(rationale.get('rules_fired', [])) or 'none'}"]
-    left = [f"{x['ticker']}:{x['exchange']} ({x['reason']})" for x in rationale.get("left_alone", [])]
-    if left:
-        notes.append("left alone: " + ", ".join(left))
-    return (
-        f"<div class='ta-headline'><b>{html.escape(data['headline'])}</b></div>"
-        + messages_html(notes, INFO)
-        + table_html(lines, empty="no trades", numeric=numeric)
-        + table_html(sleeves, numeric=(*numeric, "drift before (pts)", "drift after (pts)"))
-    )
-
-
-def _breached(before: bool, after: bool) -> str:
-    return {(True, True): "before and after", (True, False): "before", (False, True): "after"}.get(
-        (bool(before), bool(after)), ""
-    )

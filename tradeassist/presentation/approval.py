@@ -1,17 +1,19 @@
 """The approval view's HTML: pure functions from the recommendation dicts the service returns
-(``tradeassist.services.recommendations``) to escaped HTML, and the page's stylesheet."""
+(``tradeassist.services.recommendations``) to escaped HTML, the page's stylesheet, and the
+text a fills grid starts with (``fill_default``)."""
 
 from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass
 from typing import Any
 
-from ..core.money import decimal_str
+from ..core.money import decimal_str, format_gbp, round_cash
 from ..core.timeutil import LONDON
+from ..core.units import unit_name
+from ..services.fill_estimates import FillEstimate, number, word
 from ..services.governance import FreezeStatus
-from .common import gbp
 
 GREEN, AMBER, RED, BLUE, SLATE, GREY = "#2e7d32", "#ef8f00", "#c62828", "#1565c0", "#546e7a", "#9e9e9e"
 VERDICT_COLOURS = {"PASS": GREEN, "WARN": AMBER, "FAIL": RED}
@@ -61,21 +63,6 @@ STYLE = """
 .ta-fills { background: #f5f7f8; border-radius: 6px; padding: 8px !important; }
 </style>
 """
-
-
-def number(value: Any) -> Decimal | None:
-    """A Decimal from a service value (Decimal, or its exact text as JSON columns hold it)."""
-    if value is None or value == "":
-        return None
-    try:
-        return value if isinstance(value, Decimal) else Decimal(str(value))
-    except InvalidOperation:
-        return None
-
-
-def word(value: Any) -> str:
-    """An enum's value, or the text itself."""
-    return str(getattr(value, "value", value))
 
 
 def esc(value: Any) -> str:
@@ -160,7 +147,7 @@ def lines_html(lines: Sequence[Mapping[str, Any]]) -> str:
             f"<td><b>{esc(word(line.get('action')))}</b></td><td>{esc(line.get('ticker'))}</td>"
             f"<td>{esc(line.get('exchange'))}</td>"
             f"<td class='num'>{units_text(line.get('estimated_units'))}</td>"
-            f"<td class='num'>{gbp(number(line.get('amount_base')))}</td><td>{note}</td></tr>"
+            f"<td class='num'>{format_gbp(number(line.get('amount_base')))}</td><td>{note}</td></tr>"
         )
     return f"<table class='ta-table ta-lines'>{head}{''.join(body)}</table>"
 
@@ -222,7 +209,7 @@ def rationale_html(rationale: Mapping[str, Any], report: Mapping[str, Any]) -> s
         ("Left unspent", "cash_left"),
     )
     money_rows = "".join(
-        f"<tr><td>{label}</td><td class='num'>{gbp(number(report[key]))}</td></tr>"
+        f"<tr><td>{label}</td><td class='num'>{format_gbp(number(report[key]))}</td></tr>"
         for label, key in money
         if report.get(key) is not None and (key != "contribution" or number(report[key]))
     )
@@ -276,4 +263,35 @@ def summary_html(pending: Sequence[Mapping[str, Any]]) -> str:
     waiting = sum(1 for r in pending if word(r["status"]) == "DRAFT")
     return (
         f"<div class='ta-muted'>{len(pending)} recommendation(s) shown, {waiting} waiting for approval.</div>"
+    )
+
+
+@dataclass(frozen=True)
+class FillDefault:
+    """What the fills grid starts with for one line (text, as typed): the recommendation's estimate."""
+
+    ticker: str
+    exchange: str
+    action: str
+    units: str
+    price: str
+    quote_unit: str
+    fees: str
+    consideration: str | None = None  # GBP, for a listing quoted in another currency
+
+
+def fill_default(estimate: FillEstimate) -> FillDefault:
+    """An estimated fill as the grid shows it: units as typed, the price in its quote unit
+    (``pence`` for GBX), fees to the penny, the consideration rounded to the penny."""
+    return FillDefault(
+        ticker=estimate.ticker,
+        exchange=estimate.exchange,
+        action=estimate.action,
+        units=units_text(estimate.units),
+        price="" if estimate.price is None else decimal_str(estimate.price) or "",
+        quote_unit=unit_name(estimate.quote_scale),
+        fees="" if estimate.fee is None else f"{estimate.fee:.2f}",
+        consideration=None
+        if estimate.consideration is None
+        else decimal_str(round_cash(estimate.consideration)),
     )
