@@ -23,7 +23,7 @@ import hashlib
 import io
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -33,39 +33,18 @@ from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from ...core.enums import EntryType
 from ...core.errors import FileFormatError
+from ...core.frozen import FrozenDict
 from ...core.money import ZERO
 
 T = TypeVar("T")
 
 
-class FrozenMap(Mapping[str, str]):
-    """A small immutable, hashable str→str mapping for the trace details a broker gives."""
-
-    __slots__ = ("_data",)
-
-    def __init__(self, data: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
-        object.__setattr__(self, "_data", dict(data))
-
-    def __getitem__(self, key: str) -> str:
-        return self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __hash__(self) -> int:
-        return hash(frozenset(self._data.items()))
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("FrozenMap is immutable")
-
-    def __repr__(self) -> str:
-        return f"FrozenMap({self._data!r})"
+# The trace details a broker gives (str -> str), read-only: the one read-only mapping,
+# ``core.frozen.FrozenDict`` (immutable, hashable, equal to a dict with the same items).
+FrozenMap = FrozenDict
 
 
-EMPTY_MAP = FrozenMap()
+EMPTY_MAP: Mapping[str, str] = FrozenDict()
 
 
 class ParsedEntry(NamedTuple):
@@ -93,7 +72,7 @@ class ParsedEntry(NamedTuple):
     consideration_base: Decimal | None = None
     external_ref: str | None = None
     notes: str | None = None
-    extra: FrozenMap = EMPTY_MAP
+    extra: Mapping[str, str] = EMPTY_MAP
 
 
 @dataclass(frozen=True, slots=True)

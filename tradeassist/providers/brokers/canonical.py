@@ -20,6 +20,7 @@ import csv
 import gc
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from itertools import pairwise
 from typing import Any
 
 from ...core.enums import EntryType
@@ -107,67 +108,121 @@ def parse_canonical(source: Source) -> ParsedFile:
         raise
 
 
-def _parse(src: SourceText, reader: Any) -> ParsedFile:
-    name = src.name
-    header = next(reader, [])
-    if tuple(cell.strip() for cell in header) != HEADER:
-        raise header_error(name, header, HEADER)
+class _Rows:
+    """One file's rows as entries: a fast path for well-formed rows and a careful path that
+    says why a row is wrong. Both share what was seen before, already validated: tickers and
+    exchanges (upper-cased), units and prices ("" = none), fees ("" = 0). They repeat a lot;
+    sharing one Decimal per text also keeps a million entries small."""
 
-    problems = Problems()
-    entries: list[ParsedEntry] = []
-    append = entries.append
-    content_ref = ContentRefs(FORMAT)
-    # Texts seen before, already validated: tickers/exchanges (upper-cased), units and
-    # prices ("" = none), fees ("" = 0). They repeat a lot; sharing one Decimal per text
-    # also keeps a million entries small.
-    names: dict[str, str | None] = {"": None}
-    optional: dict[str, Decimal | None] = {"": None}
-    fee_values: dict[str, Decimal] = {"": ZERO}
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.content_ref = ContentRefs(FORMAT)
+        self.names: dict[str, str | None] = {"": None}
+        self.optional: dict[str, Decimal | None] = {"": None}
+        self.fee_values: dict[str, Decimal] = {"": ZERO}
 
-    def name_of(text: str) -> str | None:
-        value = names[text] = text.strip().upper() or None
-        return value
+    def fast(self, row: list[str], line: int) -> ParsedEntry | None:
+        """The entry of a well-formed row of known texts, or None: anything odd (a new
+        ticker, a thousands separator, a bad value) is left to ``careful``, which says why."""
+        try:
+            time_text, type_text, tk, ex, un, pr, fe, cash_text, ref, notes = row
+            entry_time = fromiso(time_text)
+            if entry_time.tzinfo is not UTC:
+                return None
+            entry_type = _TYPES[type_text]
+            ticker = self.names[tk]
+            exchange = self.names[ex]
+            units = self.optional.get(un, _MISSING)
+            if units is _MISSING:
+                units = _fresh(self.optional, un)
+            price = self.optional.get(pr, _MISSING)
+            if price is _MISSING:
+                price = _fresh(self.optional, pr)
+            fees = self.fee_values.get(fe, _MISSING)
+            if fees is _MISSING:
+                fees = _fresh(self.fee_values, fe)
+            cash = Decimal(cash_text)
+            ref = ref.strip()
+            if (
+                ref
+                and cash.is_finite()
+                and (ticker or not exchange)
+                and convention_problem(entry_type, ticker, units, price, fees, cash) is None
+            ):
+                return ParsedEntry(
+                    self.name, line, entry_time, entry_type, cash, fees, ticker, exchange,
+                    units=units, price=price, external_ref=ref, notes=notes.strip() or None,
+                )  # fmt: skip
+        except (KeyError, ValueError, ArithmeticError):
+            pass
+        return None
 
-    def optional_number(text: str, what: str) -> Decimal | None:
-        value = optional[text] = _number(text, what) if text.strip() else None
-        return value
-
-    def fee_number(text: str) -> Decimal:
-        value = fee_values[text] = _number(text, "fees_base") if text.strip() else ZERO
-        return value
-
-    def parse_row(row: list[str], line: int) -> ParsedEntry:
-        """The careful path: every field checked, with the reason if one is wrong."""
+    def careful(self, row: list[str], line: int) -> ParsedEntry:
+        """Every field checked, with the reason (``_BadRow``) if one is wrong."""
         time_text, type_text, ticker_text, exchange_text, units_text, price_text = row[:6]
         fees_text, cash_text, ref, notes = row[6:]
         entry_time = _time(time_text.strip())
         entry_type = _TYPES.get(type_text.strip().upper())
         if entry_type is None:
             raise _BadRow(f"entry_type {type_text!r} is not one of {', '.join(EntryType)}")
-        ticker = name_of(ticker_text)
-        exchange = name_of(exchange_text)
+        ticker = self._name_of(ticker_text)
+        exchange = self._name_of(exchange_text)
         if exchange and not ticker:
             raise _BadRow("an exchange without a ticker")
-        units = optional_number(units_text, "units")
-        price = optional_number(price_text, "price")
-        fees = fee_number(fees_text)
+        units = self._optional_number(units_text, "units")
+        price = self._optional_number(price_text, "price")
+        fees = self._fee_number(fees_text)
         if not cash_text.strip():
             raise _BadRow("cash_amount_base is empty")
         cash = _number(cash_text, "cash_amount_base")
         problem = convention_problem(entry_type, ticker, units, price, fees, cash)
         if problem:
             raise _BadRow(problem)
-        ref = ref.strip() or content_ref(*row[:8], notes)
+        ref = ref.strip() or self.content_ref(*row[:8], notes)
         return ParsedEntry(
-            name, line, entry_time, entry_type, cash, fees, ticker, exchange,
+            self.name, line, entry_time, entry_type, cash, fees, ticker, exchange,
             units=units, price=price, external_ref=ref, notes=notes.strip() or None,
         )  # fmt: skip
 
-    # A million new objects with no reference cycles: the cyclic collector would only
-    # rescan them over and over (20-35% of the time, measured), so pause it for the loop.
-    ref_lines: dict[str, int] = {}  # external_ref -> first line, to refuse repeats
-    ascending = True  # whether the file is already oldest first (the usual case)
-    last_time = datetime.min.replace(tzinfo=UTC)
+    def _name_of(self, text: str) -> str | None:
+        value = self.names[text] = text.strip().upper() or None
+        return value
+
+    def _optional_number(self, text: str, what: str) -> Decimal | None:
+        value = self.optional[text] = _number(text, what) if text.strip() else None
+        return value
+
+    def _fee_number(self, text: str) -> Decimal:
+        value = self.fee_values[text] = _number(text, "fees_base") if text.strip() else ZERO
+        return value
+
+
+def _parse(src: SourceText, reader: Any) -> ParsedFile:
+    name = src.name
+    header: list[str] = next(reader, [])
+    if tuple(cell.strip() for cell in header) != HEADER:
+        raise header_error(name, header, HEADER)
+    problems = Problems()
+    entries = _read_entries(_Rows(name), reader, problems)
+    if not entries and not problems:
+        problems.add(name, None, "has a header but no entries")
+    problems.raise_if_any()
+    ordered = entries if _ascending(entries) else oldest_first(entries, key=_entry_time)
+    sha = src.sha256
+    return ParsedFile(name, FORMAT, tuple(ordered), sha, (SourceFile(name, sha, FORMAT),))
+
+
+def _read_entries(rows: _Rows, reader: Any, problems: Problems) -> list[ParsedEntry]:
+    """Every good row's entry, in file order; every bad row and repeated reference reported.
+
+    A million new objects with no reference cycles: the cyclic collector would only rescan
+    them over and over (20-35% of the time, measured), so it is paused for the loop.
+    """
+    name = rows.name
+    entries: list[ParsedEntry] = []
+    append = entries.append
+    fast, careful = rows.fast, rows.careful
+    ref_lines: dict[str | None, int] = {}  # external_ref -> first line, to refuse repeats
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -177,63 +232,26 @@ def _parse(src: SourceText, reader: Any) -> ParsedFile:
                 if not is_blank(row):
                     problems.add(name, line, f"has {len(row)} fields, expected 10")
                 continue
-            # The fast path takes well-formed rows; anything odd (a new ticker, a
-            # thousands separator, a bad value) goes to parse_row, which says why.
-            entry = None
-            try:
-                time_text, type_text, tk, ex, un, pr, fe, cash_text, ref, notes = row
-                entry_time = fromiso(time_text)
-                if entry_time.tzinfo is not UTC:
-                    raise ValueError
-                entry_type = _TYPES[type_text]
-                ticker = names[tk]
-                exchange = names[ex]
-                units = optional.get(un, _MISSING)
-                if units is _MISSING:
-                    units = _fresh(optional, un)
-                price = optional.get(pr, _MISSING)
-                if price is _MISSING:
-                    price = _fresh(optional, pr)
-                fees = fee_values.get(fe, _MISSING)
-                if fees is _MISSING:
-                    fees = _fresh(fee_values, fe)
-                cash = Decimal(cash_text)
-                ref = ref.strip()
-                if (
-                    ref
-                    and cash.is_finite()
-                    and (ticker or not exchange)
-                    and convention_problem(entry_type, ticker, units, price, fees, cash) is None
-                ):
-                    entry = ParsedEntry(
-                        name, line, entry_time, entry_type, cash, fees, ticker, exchange,
-                        units=units, price=price, external_ref=ref, notes=notes.strip() or None,
-                    )  # fmt: skip
-            except (KeyError, ValueError, ArithmeticError):
-                pass
+            entry = fast(row, line)
             if entry is None:
                 try:
-                    entry = parse_row(row, line)
+                    entry = careful(row, line)
                 except _BadRow as exc:
                     problems.add(name, line, str(exc))
                     continue
             first = ref_lines.setdefault(entry.external_ref, line)
             if first != line:
                 problems.add(name, line, f"external_ref {entry.external_ref!r} repeats line {first}")
-            if entry.entry_time < last_time:
-                ascending = False
-            last_time = entry.entry_time
             append(entry)
     finally:
         if collecting:
             gc.enable()
+    return entries
 
-    if not entries and not problems:
-        problems.add(name, None, "has a header but no entries")
-    problems.raise_if_any()
-    ordered = entries if ascending else oldest_first(entries, key=_entry_time)
-    sha = src.sha256
-    return ParsedFile(name, FORMAT, tuple(ordered), sha, (SourceFile(name, sha, FORMAT),))
+
+def _ascending(entries: list[ParsedEntry]) -> bool:
+    """Whether the entries are already oldest first (the usual case)."""
+    return all(a.entry_time <= b.entry_time for a, b in pairwise(entries))
 
 
 def _entry_time(entry: ParsedEntry) -> datetime:

@@ -29,12 +29,12 @@ from decimal import Decimal
 
 from ...core.enums import EntryType
 from ...core.errors import FileFormatError, ValidationError
+from ...core.frozen import FrozenDict
 from ...core.isin import validate_isin
 from ...core.money import ZERO, to_decimal
 from ...core.units import canonical_scale
 from .base import (
     ContentRefs,
-    FrozenMap,
     ParsedEntry,
     ParsedFile,
     Problems,
@@ -131,41 +131,15 @@ def _number(text: str, what: str) -> Decimal | None:
 def _parse_line(cols: _Columns, row: list[str], line: int, name: str, refs: ContentRefs) -> ParsedEntry:
     """One export line as an entry; ValueError/ValidationError with the reason if not."""
     action = cols.get(row, "Action")
-    kind = _kind(action)
-    if kind is None:
-        raise ValueError(
-            f"action {action!r} is not supported (deposits, withdrawals, buys, sells, dividends, "
-            "interest and stock splits are)"
-        )
-    entry_type, sign, notes = kind
-    total_currency = cols.currency(row, cols.total_currency)
-    if total_currency is None:
-        raise ValueError("Currency (Total) is empty")
-    if total_currency != BASE_CURRENCY:
-        raise ValueError(
-            f"the Total is in {total_currency}; cash is kept in {BASE_CURRENCY} only, so this line is refused"
-        )
+    entry_type, sign, notes = _action_kind(action)
+    total_currency = _total_currency(cols, row)
     time_text = cols.get(row, "Time")
-    try:
-        entry_time = datetime.fromisoformat(time_text)
-    except ValueError:
-        raise ValueError(f"Time {time_text!r} is not a date and time") from None
-    entry_time = entry_time.replace(tzinfo=UTC) if entry_time.tzinfo is None else entry_time.astimezone(UTC)
+    entry_time = _time(time_text)
     total = _number(row[cols.total], "Total") if cols.total is not None else None
     if total is None:
         raise ValueError("Total is empty")
     total = abs(total)
-
-    fees = ZERO
-    for index, fee_name, where in cols.fees:
-        amount = _number(row[index], fee_name) if index < len(row) else None
-        if not amount:
-            continue
-        currency = cols.currency(row, where) or total_currency
-        if currency != BASE_CURRENCY:
-            raise ValueError(f"{fee_name} is in {currency}; fees are kept in {BASE_CURRENCY} only")
-        fees += abs(amount)
-
+    fees = _fees(cols, row, total_currency)
     isin_text = cols.get(row, "ISIN")
     isin = validate_isin(isin_text) if isin_text else None
     ticker = cols.get(row, "Ticker").upper() or None
@@ -193,12 +167,7 @@ def _parse_line(cols: _Columns, row: list[str], line: int, name: str, refs: Cont
             cash = -total
         if notes == "dividend":
             notes = f"dividend: {description or ticker or isin}" + (f" ({shares} units)" if shares else "")
-            extra |= {"dividend_isin": isin or "", "dividend_ticker": ticker or ""}
-            if shares is not None:
-                extra["dividend_units"] = str(shares)
-            tax = cols.get(row, "Withholding tax")
-            if tax:
-                extra["withholding_tax"] = f"{tax} {cols.get(row, 'Currency (Withholding tax)')}".strip()
+            extra |= _dividend_extra(cols, row, isin, ticker, shares)
         isin = ticker = description = price = price_currency = None
     if fees and entry_type not in (EntryType.BUY, EntryType.SELL):
         raise ValueError(f"fees of {fees} on a {action!r} line are not supported")
@@ -211,8 +180,66 @@ def _parse_line(cols: _Columns, row: list[str], line: int, name: str, refs: Cont
     return ParsedEntry(
         name, line, entry_time, entry_type, cash, fees, ticker, None, isin, description, units,
         price if units is not None else None, price_currency if units is not None else None,
-        consideration, ref, notes, FrozenMap(extra),
+        consideration, ref, notes, FrozenDict(extra),
     )  # fmt: skip
+
+
+def _action_kind(action: str) -> tuple[EntryType, int, str | None]:
+    kind = _kind(action)
+    if kind is None:
+        raise ValueError(
+            f"action {action!r} is not supported (deposits, withdrawals, buys, sells, dividends, "
+            "interest and stock splits are)"
+        )
+    return kind
+
+
+def _total_currency(cols: _Columns, row: list[str]) -> str:
+    """The Total's currency: it must be GBP, the only cash currency kept."""
+    total_currency = cols.currency(row, cols.total_currency)
+    if total_currency is None:
+        raise ValueError("Currency (Total) is empty")
+    if total_currency != BASE_CURRENCY:
+        raise ValueError(
+            f"the Total is in {total_currency}; cash is kept in {BASE_CURRENCY} only, so this line is refused"
+        )
+    return total_currency
+
+
+def _time(text: str) -> datetime:
+    """The line's Time in UTC (a naive one is UTC)."""
+    try:
+        entry_time = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"Time {text!r} is not a date and time") from None
+    return entry_time.replace(tzinfo=UTC) if entry_time.tzinfo is None else entry_time.astimezone(UTC)
+
+
+def _fees(cols: _Columns, row: list[str], total_currency: str) -> Decimal:
+    """Every fee column of the line, added up (each must be in GBP)."""
+    fees = ZERO
+    for index, fee_name, where in cols.fees:
+        amount = _number(row[index], fee_name) if index < len(row) else None
+        if not amount:
+            continue
+        currency = cols.currency(row, where) or total_currency
+        if currency != BASE_CURRENCY:
+            raise ValueError(f"{fee_name} is in {currency}; fees are kept in {BASE_CURRENCY} only")
+        fees += abs(amount)
+    return fees
+
+
+def _dividend_extra(
+    cols: _Columns, row: list[str], isin: str | None, ticker: str | None, shares: Decimal | None
+) -> dict[str, str]:
+    """What a dividend line keeps of its payer: ISIN, ticker, units held, tax withheld."""
+    extra = {"dividend_isin": isin or "", "dividend_ticker": ticker or ""}
+    if shares is not None:
+        extra["dividend_units"] = str(shares)
+    tax = cols.get(row, "Withholding tax")
+    if tax:
+        extra["withholding_tax"] = f"{tax} {cols.get(row, 'Currency (Withholding tax)')}".strip()
+    return extra
 
 
 def parse_trading212(source: Source) -> ParsedFile:
