@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from ..core.config import secret, settings
 from ..db import migrate
 from ..db.engine import unit_of_work
 from . import identity
@@ -31,8 +31,9 @@ def init_database(engine: Engine) -> InitResult:
         admin = identity.bootstrap_admin(session)
         if admin is not None:
             return InitResult(migrate.head_revision(), admin.email, False, None)
-        email = os.environ.get("TRADEASSIST_ADMIN_EMAIL") or DEFAULT_ADMIN_EMAIL
-        password = os.environ.get("TRADEASSIST_ADMIN_PASSWORD")
+        chosen = settings()
+        email = chosen.admin_email or DEFAULT_ADMIN_EMAIL
+        password = secret(chosen.admin_password)
         generated = None
         if not password:
             password = generated = identity.generate_password()
