@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_DOWN, Decimal
 from operator import itemgetter
 
@@ -121,12 +121,7 @@ def replay(
         for entry in entries:
             key, when, kind, amount, _, listing_id, units, _, _, corrects, _ = entry
             if next_instant is not None and when >= next_instant:
-                while position < len(pending) and action_instant(pending[position].effective) <= when:
-                    _apply_action(pending[position], pools, quotes)
-                    position += 1
-                next_instant = (
-                    action_instant(pending[position].effective) if position < len(pending) else None
-                )
+                position, next_instant = _apply_due(pending, position, when, pools, quotes)
             cash += amount
             if kind in CASH_ONLY or (kind is TRANSFER and units is None):
                 if key in watch:
@@ -152,6 +147,32 @@ def replay(
     if issue is None and apply_remaining_actions:
         for action in pending[position:]:
             _apply_action(action, pools, quotes)
+    return _result(cash, pools, issue, cash_after, effects)
+
+
+def _apply_due(
+    pending: Sequence[Action],
+    position: int,
+    when: datetime,
+    pools: dict[int, list[Decimal]],
+    quotes: Mapping[int, Quote],
+) -> tuple[int, datetime | None]:
+    """Apply the pending actions due by ``when`` (from ``position``); the next one to apply
+    and the instant it takes effect (None when none is left)."""
+    while position < len(pending) and action_instant(pending[position].effective) <= when:
+        _apply_action(pending[position], pools, quotes)
+        position += 1
+    return position, action_instant(pending[position].effective) if position < len(pending) else None
+
+
+def _result(
+    cash: Decimal,
+    pools: dict[int, list[Decimal]],
+    issue: Issue | None,
+    cash_after: dict[int, Decimal],
+    effects: dict[int, Effect],
+) -> Replay:
+    """The replay's frozen result: the book (holdings with units), its issue, what was asked."""
     holdings = {k: Holding(p[0], p[1]) for k, p in pools.items() if p[0]}
     return Replay(
         Book(cash, FrozenDict(holdings)),

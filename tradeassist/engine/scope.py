@@ -25,7 +25,7 @@ largest absorbs the last digits so they still sum to exactly 1.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -110,64 +110,89 @@ def rescaled_targets(targets: Mapping[str, Decimal], dropped: set[str]) -> dict[
     return scaled
 
 
-def scope(state: PortfolioState, policy: Policy) -> Scoped:
-    targeted = set(policy.sleeve_targets)
-    positions: list[Position] = []
-    left_alone: list[dict[str, Any]] = []
-    blocking: list[dict[str, Any]] = []
-    excluded = ZERO
-    rules: list[str] = []
+@dataclass
+class _Sorted:
+    """The positions as ``scope`` sorts them: kept (in or out of the calculations), left
+    alone (with the value that leaves out of the base) or blocking, and the rules fired."""
 
-    def set_aside(position: Position, reason: str) -> None:
-        nonlocal excluded
+    positions: list[Position] = field(default_factory=list)
+    left_alone: list[dict[str, Any]] = field(default_factory=list)
+    blocking: list[dict[str, Any]] = field(default_factory=list)
+    excluded: Decimal = ZERO
+    rules: list[str] = field(default_factory=list)
+
+    def out_of_calcs(self, position: Position) -> None:
+        self.positions.append(replace(position, include_in_calcs=False))
+
+    def set_aside(self, position: Position, reason: str) -> None:
         entry = _entry(position, reason)
-        left_alone.append(entry)
+        self.left_alone.append(entry)
         if position.units > ZERO and entry["value_base"] is not None:
-            excluded += entry["value_base"]
-        positions.append(replace(position, include_in_calcs=False))
+            self.excluded += entry["value_base"]
+        self.out_of_calcs(position)
 
+    def fire(self, rule: str) -> None:
+        if rule not in self.rules:
+            self.rules.append(rule)
+
+
+def _sort(state: PortfolioState, policy: Policy) -> _Sorted:
+    """Each position kept, left alone or blocking, by the policy's ``untargeted`` and
+    ``unpriced`` rules; a listing without a good price is never valued at zero."""
+    targeted = set(policy.sleeve_targets)
+    out = _Sorted()
     for position in state.positions:
         held = position.units > ZERO
         problem = _price_problem(position)
         if not position.include_in_calcs:
-            set_aside(position, NOT_IN_CALCS)
+            out.set_aside(position, NOT_IN_CALCS)
         elif position.sleeve not in targeted and policy.untargeted == "hold":
             if held:
-                set_aside(position, UNTARGETED)
-                if UNTARGETED_HELD not in rules:
-                    rules.append(UNTARGETED_HELD)
+                out.set_aside(position, UNTARGETED)
+                out.fire(UNTARGETED_HELD)
             else:
-                positions.append(replace(position, include_in_calcs=False))
+                out.out_of_calcs(position)
         elif problem is not None and held:
             if policy.unpriced == "block":
-                blocking.append(_entry(position, problem))
-                positions.append(replace(position, include_in_calcs=False))
+                out.blocking.append(_entry(position, problem))
+                out.out_of_calcs(position)
             else:
-                set_aside(position, problem)
-                if UNPRICED_EXCLUDED not in rules:
-                    rules.append(UNPRICED_EXCLUDED)
+                out.set_aside(position, problem)
+                out.fire(UNPRICED_EXCLUDED)
         elif problem is not None:
             # Not held: nothing to value, but it cannot be bought without a good price.
-            left_alone.append({**_entry(position, problem), "value_base": ZERO})
-            positions.append(replace(position, include_in_calcs=False))
+            out.left_alone.append({**_entry(position, problem), "value_base": ZERO})
+            out.out_of_calcs(position)
         else:
             if not position.tradeable:
-                left_alone.append(_entry(position, NOT_TRADEABLE))
-            positions.append(position)
-    if blocking:
-        rules.append(UNPRICED_HOLDING)
+                out.left_alone.append(_entry(position, NOT_TRADEABLE))
+            out.positions.append(position)
+    if out.blocking:
+        out.rules.append(UNPRICED_HOLDING)
+    return out
 
-    scoped_state = replace(state, positions=tuple(positions))
+
+def _sleeves_not_held(state: PortfolioState, targeted: set[str]) -> tuple[str, ...]:
+    """Targeted sleeves with nothing valued and no listing that can be bought, sorted."""
     held_value: dict[str, Decimal] = {}
     can_trade: set[str] = set()
-    for position in scoped_state.positions:
+    for position in state.positions:
         if position.valued:
             held_value[position.sleeve] = held_value.get(position.sleeve, ZERO) + position.value_gbp
         if position.can_trade:
             can_trade.add(position.sleeve)
-    not_held = tuple(
+    return tuple(
         sorted(code for code in targeted if code not in can_trade and held_value.get(code, ZERO) == ZERO)
     )
+
+
+def scope(state: PortfolioState, policy: Policy) -> Scoped:
+    """What the engine may value and trade: the positions sorted (``_sort``), and the targets
+    rescaled over the sleeves that are held or can be bought."""
+    out = _sort(state, policy)
+    scoped_state = replace(state, positions=tuple(out.positions))
+    not_held = _sleeves_not_held(scoped_state, set(policy.sleeve_targets))
+    rules = out.rules
     scoped_policy = policy
     if not_held:
         targets = rescaled_targets(policy.sleeve_targets, set(not_held))
@@ -179,9 +204,9 @@ def scope(state: PortfolioState, policy: Policy) -> Scoped:
     return Scoped(
         state=scoped_state,
         policy=scoped_policy,
-        left_alone=tuple(FrozenDict(entry) for entry in left_alone),
-        excluded_value=excluded,
-        blocking=tuple(FrozenDict(entry) for entry in blocking),
+        left_alone=tuple(FrozenDict(entry) for entry in out.left_alone),
+        excluded_value=out.excluded,
+        blocking=tuple(FrozenDict(entry) for entry in out.blocking),
         sleeves_not_held=not_held,
         rules=tuple(rules),
     )
