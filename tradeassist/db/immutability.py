@@ -13,7 +13,7 @@ update trigger) and a statement trigger for TRUNCATE.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
@@ -60,7 +60,7 @@ def _message(table: str, what: str) -> str:
     return f"{table} {APPEND_ONLY_MESSAGE}: {what} refused"
 
 
-def sqlite_ddl(columns_of: dict[str, Iterable[str]], tables: Iterable[str] | None = None) -> list[str]:
+def sqlite_ddl(columns_of: Mapping[str, Iterable[str]], tables: Iterable[str] | None = None) -> list[str]:
     """The triggers for ``tables`` (default: every protected table)."""
     wanted = set(tables) if tables is not None else None
     statements: list[str] = []

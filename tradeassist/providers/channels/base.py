@@ -10,7 +10,7 @@ long if the server said so. Every error text in a result is already redacted.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
@@ -142,8 +142,7 @@ def channel_policy(
     """A webhook's HTTP policy: short timeouts, three attempts, at most 5 s spent waiting
     (a longer ``Retry-After`` goes back to the outbox); ``retry_statuses`` as HttpPolicy's
     unless given."""
-    extra = {} if retry_statuses is None else {"retry_statuses": retry_statuses}
-    return HttpPolicy(
+    policy = HttpPolicy(
         connect_timeout=timeout,
         read_timeout=timeout,
         write_timeout=timeout,
@@ -151,5 +150,5 @@ def channel_policy(
         deadline=deadline if deadline is not None else 3 * timeout,
         max_attempts=3,
         max_total_wait=5.0,
-        **extra,
     )
+    return policy if retry_statuses is None else replace(policy, retry_statuses=retry_statuses)

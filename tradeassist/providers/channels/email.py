@@ -36,11 +36,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
+from typing import TYPE_CHECKING
 
 from ...core.config import env_bool
 from ...core.errors import ConfigError, ValidationError
 from ...core.redaction import redact
 from .base import DeliveryResult, OutgoingMessage
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +126,7 @@ def build_email(message: OutgoingMessage, sender: str, to: str) -> EmailMessage:
     msg.set_content(message.text)
     if message.html is not None:
         msg.add_alternative(message.html, subtype="html")
-        html_part = msg.get_payload()[-1]
+        html_part = list(msg.iter_parts())[-1]
         for content_id, data in message.inline_images:
             subtype = _image_subtype(data)
             html_part.add_related(
@@ -155,9 +159,10 @@ class _DeadlineSMTP(smtplib.SMTP):
         return min(self._op_timeout, remaining)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        return super()._get_socket(host, port, self._remaining())
+        # smtplib's socket hook is private, so typeshed does not declare it.
+        return super()._get_socket(host, port, self._remaining())  # type: ignore[misc]
 
-    def send(self, s: bytes | str) -> None:
+    def send(self, s: ReadableBuffer | str) -> None:
         if self.sock is not None:
             self.sock.settimeout(self._remaining())
         super().send(s)

@@ -127,7 +127,8 @@ def _body_json(text: str) -> dict[str, Any]:
 def _success(content: bytes, token: str) -> DeliveryResult:
     body = _body_json(content.decode("utf-8", "replace"))
     if body.get("ok") is True:
-        result = body.get("result") if isinstance(body.get("result"), dict) else {}
+        found = body.get("result")
+        result: dict[str, Any] = found if isinstance(found, dict) else {}
         message_id = result.get("message_id")
         return DeliveryResult.ok(NAME, None if message_id is None else str(message_id))
     description = redact(str(body.get("description") or content[:200].decode("utf-8", "replace")), [token])
@@ -140,7 +141,8 @@ def _failure(exc: HttpError, token: str) -> DeliveryResult:
     body = _body_json(exc.body)
     error = redact(f"TELEGRAM: {exc}", [token])
     if exc.status == 429:
-        parameters = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
+        found = body.get("parameters")
+        parameters: dict[str, Any] = found if isinstance(found, dict) else {}
         retry_after = parameters.get("retry_after")
         if not isinstance(retry_after, int | float) or isinstance(retry_after, bool):
             retry_after = retry_after_from_http_error(exc)

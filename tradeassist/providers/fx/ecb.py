@@ -76,7 +76,10 @@ class FxRate:
 
 @runtime_checkable
 class FxProvider(Protocol):
-    name: str
+    @property
+    def name(self) -> str:
+        """The registered name (a class attribute of each provider)."""
+        ...
 
     def parse(self, data: str | bytes, *, source_name: str = "<fx>") -> tuple[FxRate, ...]: ...
 
@@ -180,8 +183,8 @@ def gbp_crosses(
         for currency in sorted(day_rates):
             if currency == "GBP" or (wanted is not None and currency not in wanted):
                 continue
-            rate = context.divide(day_rates[currency].rate, eurgbp.rate)
-            crosses.append(FxRate(day, "GBP", currency, rate, eurgbp.source))
+            cross = context.divide(day_rates[currency].rate, eurgbp.rate)
+            crosses.append(FxRate(day, "GBP", currency, cross, eurgbp.source))
     return tuple(crosses)
 
 

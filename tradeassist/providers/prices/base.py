@@ -91,7 +91,10 @@ class PriceSeries:
 class PriceProvider(Protocol):
     """Anything that reads a price feed's text into a ``PriceSeries``."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The registered name (a class attribute of each provider)."""
+        ...
 
     def parse(self, data: str | bytes, *, source_name: str = "<data>") -> PriceSeries: ...
 

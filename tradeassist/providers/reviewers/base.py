@@ -204,12 +204,11 @@ def post_json(
     where: str,
 ) -> dict[str, Any]:
     """POST a request to an LLM API and return its JSON object; errors name ``where``, never the key."""
+    error: HttpError | None = None
     try:
         response = client.post(url, json=body, headers=dict(headers), secrets=[secret] if secret else [])
     except HttpError as exc:
         error = rewrap(exc, where)
-    else:
-        error = None
     if error is not None:
         raise error  # outside the except block, so the unredacted original is not chained
     return response_object(response.content, where)

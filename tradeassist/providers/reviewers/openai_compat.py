@@ -94,7 +94,8 @@ def _content(body: dict[str, Any], where: str) -> str:
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise ProviderError(f"{where}: the answer has no choices")
     choice = choices[0]
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    found = choice.get("message")
+    message: dict[str, Any] = found if isinstance(found, dict) else {}
     if message.get("refusal"):
         raise ProviderError(f"{where}: the model refused: {str(message['refusal'])[:200]}")
     if choice.get("finish_reason") == "length":
