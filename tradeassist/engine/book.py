@@ -264,9 +264,13 @@ def _undo(entry: Row, effects: dict[int, Effect], pools: dict[int, list[Decimal]
     return True
 
 
+_UNITS_EXPONENT = int(UNITS_QUANTUM.as_tuple().exponent)
+
+
 def _scaled_units(units: Decimal, num: Decimal, den: Decimal) -> Decimal:
     value = CONTEXT.divide(CONTEXT.multiply(units, num), den)
-    if value.as_tuple().exponent < UNITS_QUANTUM.as_tuple().exponent:  # type: ignore[operator]
+    exponent = value.as_tuple().exponent  # an int: the value is finite
+    if isinstance(exponent, int) and exponent < _UNITS_EXPONENT:
         value = value.quantize(UNITS_QUANTUM, rounding=ROUND_DOWN, context=CONTEXT)
     return value
 

@@ -306,7 +306,7 @@ def freeze_portfolio(session: Session, *, actor: User, portfolio: str, reason: s
     return set_freeze(
         session,
         actor=actor,
-        portfolio_id=chosen.portfolio_id,  # type: ignore[arg-type]
+        portfolio_id=_stored_id(chosen),
         reason_code=MANUAL_FREEZE,
         reason_detail=reason.strip(),
     )
@@ -314,12 +314,18 @@ def freeze_portfolio(session: Session, *, actor: User, portfolio: str, reason: s
 
 def unfreeze_portfolio(session: Session, *, actor: User, portfolio: str, reason: str) -> FreezeStatus:
     chosen = portfolio_for(session, actor, portfolio, "clear the freeze")
-    return clear_freeze(session, actor=actor, portfolio_id=chosen.portfolio_id, reason=reason)  # type: ignore[arg-type]
+    return clear_freeze(session, actor=actor, portfolio_id=_stored_id(chosen), reason=reason)
 
 
 def portfolio_freeze_status(session: Session, *, actor: User, portfolio: str) -> FreezeStatus:
     chosen = portfolio_for(session, actor, portfolio, "read the freeze state")
-    return freeze_status(session, chosen.portfolio_id)  # type: ignore[arg-type]
+    return freeze_status(session, _stored_id(chosen))
+
+
+def _stored_id(portfolio: Portfolio) -> int:
+    """The id of a portfolio read from the database (always set)."""
+    assert portfolio.portfolio_id is not None
+    return portfolio.portfolio_id
 
 
 # --------------------------------------------------------------------------------------------
@@ -368,8 +374,8 @@ def raise_and_freeze(
             actor=actor,
         )
         alerts.append(alert)
-        if is_new:
-            created.append(alert.alert_id)  # type: ignore[arg-type]
+        if is_new and alert.alert_id is not None:  # flushed: the id is set
+            created.append(alert.alert_id)
         if freeze and portfolio_id is not None:
             status = set_freeze(
                 session,

@@ -26,13 +26,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, select
-from sqlmodel import Session, col
+from sqlalchemy import Select, Table, func, select
+from sqlmodel import Session, SQLModel, col
 
 from ..core.enums import CorporateActionType, QualityFlag
 from ..core.errors import ValidationError
 from ..core.timeutil import utcnow
-from ..db.models import CorporateAction, InstrumentListing, PriceLevelAcceptance, PricePoint, User
+from ..db.models import CorporateAction, InstrumentListing, PriceLevelAcceptance, User
 from ..db.models.market import PricePointRecheck
 from ..engine.normalize import (
     BASE_CURRENCY,
@@ -50,8 +50,8 @@ from .fx_series import fx_series
 from .market import close_day, close_time, day_start
 from .registry import get_listing
 
-POINTS = PricePoint.__table__  # type: ignore[attr-defined]
-RECHECKS = PricePointRecheck.__table__  # type: ignore[attr-defined]
+POINTS: Table = SQLModel.metadata.tables["price_points"]
+RECHECKS: Table = SQLModel.metadata.tables["price_point_rechecks"]
 # Flags that keep a point from becoming the accepted level (see price_quality._LevelWalk).
 NOT_LEVEL = frozenset({QualityFlag.SCALE_SUSPECT, QualityFlag.NON_POSITIVE, QualityFlag.CURRENCY_MISMATCH})
 
@@ -318,10 +318,11 @@ def accept_level(
     if not reason or not reason.strip():
         raise ValidationError("accepting a new price level needs a reason")
     listing = get_listing(session, ticker, exchange)
+    assert listing.listing_id is not None and actor.user_id is not None  # both read from the database
     acceptance = PriceLevelAcceptance(
-        listing_id=listing.listing_id,  # type: ignore[arg-type]
+        listing_id=listing.listing_id,
         effective_date=effective_date,
-        accepted_by_user_id=actor.user_id,  # type: ignore[arg-type]
+        accepted_by_user_id=actor.user_id,
         reason=reason.strip(),
         details={"ticker": listing.ticker, "exchange": listing.exchange},
     )

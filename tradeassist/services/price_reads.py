@@ -16,10 +16,10 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, select, true
-from sqlmodel import Session, col
+from sqlmodel import Session, SQLModel, col
 
 from ..core.timeutil import business_days_between, end_of_london_day, ensure_utc, utcnow
-from ..db.models import HoldingSnapshot, InstrumentListing, MarketDataSource, User
+from ..db.models import HoldingSnapshot, InstrumentListing, User
 from ..db.models.strategy import PortfolioConstituent
 from ..engine.price_quality import staleness
 from ..policy import Policy
@@ -115,8 +115,8 @@ def _latest_query() -> Select[Any]:
     is one, overrides the ingest-time ``usable``); the outer query reads those points.
     """
     p2, r2 = POINTS.alias("p2"), RECHECKS.alias("r2")
-    listings = InstrumentListing.__table__  # type: ignore[attr-defined]
-    sources = MarketDataSource.__table__  # type: ignore[attr-defined]
+    listings = SQLModel.metadata.tables["instrument_listings"]
+    sources = SQLModel.metadata.tables["market_data_sources"]
     best = (
         select(p2.c.price_point_id)
         .select_from(p2.outerjoin(r2, r2.c.price_point_id == p2.c.price_point_id))
