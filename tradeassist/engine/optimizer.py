@@ -60,6 +60,7 @@ the least root bound of the runs not finished, so the gap is visible.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import heapq
 import math
@@ -75,6 +76,7 @@ ENTER_LIMIT = 4000  # most completions of a sleeve ``enter`` lists; beyond, it b
 FIRST_TRY_MIN = 20_000  # the first branch and bound's share of the nodes: a tenth, at least this
 LNS_NODES = 500  # most nodes one large-neighbourhood re-optimisation may take
 LOOP_NODE = 16  # counts tried in a pair loop per node counted (the node limit bounds the work)
+UNLIMITED = 10**60  # money enough for any trade list (the last sleeve's unconstrained best)
 INF = float("inf")
 
 
@@ -205,10 +207,15 @@ class _Run:
         self.budget = p.budget - p.fee * lines  # what the net spend may reach (money units)
         self.targets = [t * self.total for t in p.targets]
         self.left = lines - search.base_lines  # lines the searched items must make
+        self.cap = None if search.cap is None else search.cap - search.base_sold  # sells left
+        self.sell_level = 0  # the turnover cap's multiplier (halved), when it binds
         self.closed = sum(
             (search.x0[s] - self.targets[s]) ** 2 for s in range(len(p.sleeves)) if s not in search.seq_index
         )
         self.tables: dict[int, list[list[float | int]]] = {}  # level -> suffix tables
+        # Lines left -> the last sleeve's best completions whatever the money (search.finish).
+        self.finishes: dict[int, tuple[int | None, list[tuple[tuple[int, int], ...]]]] = {}
+        self.below: dict[int, tuple[int, tuple[list[int], list] | None]] = {}  # lines -> (cutoff, sorted)
         self.threshold: tuple[int, int] | None = None
         self.root: float | int = INF  # the root's bound on N, once computed
         self.root_index = 0
@@ -219,6 +226,10 @@ class _Run:
 class _Search:
     """One branch and bound over ``order`` (item indices, sleeves contiguous), the other items
     fixed at ``fixed``; shares its node counter and incumbent with the caller."""
+
+    # Whole sleeves listed (``enter``) and the last one completed directly (``finish``). Off,
+    # every listing is branched on: slower, the same answer (the tests compare the two).
+    shortcuts = True
 
     def __init__(
         self,
@@ -310,6 +321,11 @@ class _Search:
         self.bought = [0] * len(p.sleeves)
         self.sold_lines = [0] * len(p.sleeves)
         self.cap = p.turnover_cap
+        # Might the turnover cap bind? (the relaxation, which ignores it, sells more than it)
+        self.cap_may_bind = False
+        if self.cap is not None:
+            wanted = problem.relaxed_spends(*problem.sleeve_ranges()) or []
+            self.cap_may_bind = sum(max(0, -y) for y in wanted) > ts * (self.cap - self.base_sold)
         self.runs: dict[int, _Run] = {}
         self.lines_window: tuple[int, int] | None = None  # numbers of lines to search (None: all)
         self.run: _Run | None = None
@@ -356,8 +372,9 @@ class _Search:
 
     # -- per-sleeve costs at a multiplier -------------------------------------------------
     def sleeve_costs(self, run: _Run, k: int, h: int) -> tuple[int, int, int]:
-        """Untouched sleeve ``seq[k]`` at level ``h``: least ``(x + y - target)**2 + 2 h y`` with
-        no line, one line (whole units, minimum trade), two or more (any real spend in range)."""
+        """Untouched sleeve ``seq[k]`` at level ``h``: least ``(x + y - target)**2 + 2 h y`` (plus
+        ``2 g max(0, -y)``, ``g`` the run's turnover level: a net sale uses the cap) with no line,
+        one line (whole units, minimum trade), two or more (any real spend in range)."""
         s = self.seq[k]
         x, target = self.x0[s], run.targets[s]
         w = target - x
@@ -365,19 +382,31 @@ class _Search:
         one = INF
         low = high = 0
         keep = self.p.keeps[s]
+        cap = run.cap
+        selling = h - run.sell_level  # a sale also spends the turnover cap (its multiplier)
         for j in self.members[k]:
             item, step = self.items[j], self.step[j]
-            low -= step * item.max_sell
+            most_sold = item.max_sell if cap is None else min(item.max_sell, cap // item.price)
+            low -= step * max(0, most_sold)
             high += step * item.max_buy
-            for first, last in ((item.min_units, item.max_buy), (-item.max_sell, -item.min_units)):
+            for first, last, level in (
+                (item.min_units, item.max_buy, h),
+                (-most_sold, -item.min_units, selling),
+            ):
                 if first > last:
                     continue
-                value = _discrete(w, h, step, first, last)
+                value = _discrete(w, level, step, first, last)
                 if value < one:
-                    if keep and first < 0 and self._sells_out(x, step, first, last, w, h):
-                        value = self._one_line_kept(x, w, h, step, first, last)
+                    if keep and first < 0 and self._sells_out(x, step, first, last, w, level):
+                        value = self._one_line_kept(x, w, level, step, first, last)
                     one = min(one, value)
-        more = _continuous(w, h, low, high) if self.most_lines[k] >= 2 else INF
+        if cap is not None:
+            low = max(low, -self.ts * cap)  # the sleeve cannot sell more than the turnover cap
+        more = INF
+        if self.most_lines[k] >= 2:
+            more = _continuous(w, h, max(low, 0), high) if high >= 0 else INF
+            if low < 0:
+                more = min(more, _continuous(w, selling, low, min(high, 0)))
         return stay, one, more
 
     @staticmethod
@@ -403,17 +432,26 @@ class _Search:
         width = max(0, run.left) + 1
         suffix: list[list[float | int]] = [[INF] * width for _ in range(len(self.seq) + 1)]
         suffix[len(self.seq)][0] = 0
+        reach = 0  # the most lines the sleeves after k can make (entries beyond are INF)
         for k in range(len(self.seq) - 1, -1, -1):
             stay, one, more = self.sleeve_costs(run, k, h)
             after, here = suffix[k + 1], suffix[k]
             most = self.most_lines[k]
-            for r in range(width):
-                best = stay + after[r]
-                if r >= 1 and most >= 1:
-                    best = min(best, one + after[r - 1])
-                for extra in range(2, min(r, most) + 1):
-                    best = min(best, more + after[r - extra])
+            top = min(width - 1, reach + most)
+            for r in range(top + 1):
+                best = stay + after[r] if r <= reach else INF
+                if most and 1 <= r <= reach + 1:
+                    value = one + after[r - 1]
+                    if value < best:
+                        best = value
+                if most >= 2 and r >= 2:
+                    low, high = max(0, r - most), min(r - 2, reach)
+                    if low <= high:
+                        value = more + min(after[low : high + 1])
+                        if value < best:
+                            best = value
                 here[r] = best
+            reach = top
         run.tables[h] = suffix
         return suffix
 
@@ -433,6 +471,7 @@ class _Search:
         need: int,
         left: int,
         money: int,
+        sold_cap: int | None = None,
     ) -> float | int:
         """The node's bound on N at level ``levels[index]`` (INF: no completion has the lines).
 
@@ -441,7 +480,8 @@ class _Search:
         further line, one of ``later`` (its undecided items' unit ranges) in whole units (the
         range taken as any real amount); with up to ``most`` further lines anything in
         ``[low, high + span * step]``. It must make at least ``need`` further lines. ``left``
-        lines remain to be made, ``money`` the most the remaining spend may reach (money units).
+        lines remain to be made, ``money`` the most the remaining spend may reach (money units),
+        ``sold_cap`` (ts-scaled) the most its further lines may sell under the turnover cap.
         """
         h = run.levels[index]
         suffix = self.tables(run, h)[k + 1]
@@ -458,6 +498,10 @@ class _Search:
                 for later_step, first, last, buying in later:
                     if not (high if buying else low):
                         continue
+                    if not buying and sold_cap is not None:
+                        first = max(first, -(sold_cap // later_step))  # the turnover left
+                        if first > last:
+                            continue
                     for q in (-((reach - a) // later_step), a // later_step):
                         q = first if q < first else last if q > last else q
                         y = q * later_step
@@ -478,7 +522,10 @@ class _Search:
                     best = moved
         if best == INF:
             return INF
-        return run.closed + self.closed + best - 2 * h * self.ts * money
+        found = run.closed + self.closed + best - 2 * h * self.ts * money
+        if sold_cap is not None and run.sell_level:
+            found -= 2 * run.sell_level * sold_cap  # the turnover left, at its multiplier
+        return found
 
     def bound(self, run: _Run, hint: int, *args) -> tuple[int, int] | None:
         """The node's best bound over the run's levels, from ``hint``; None when no completion
@@ -547,9 +594,25 @@ class _Search:
         if left < 0 or money + sellable < 0 or need > most:
             return None
         w = run.targets[s] - self.x[s] - first * step
-        later = self.later[j]
+        sold_cap = None
+        if self.cap is not None:
+            sold_cap = self.ts * (self.cap - sold)
+            low = max(low, -sold_cap)
         return self.bound(
-            run, hint, self.sp[j], later, w, step, last - first, low, high, most, need, left, money
+            run,
+            hint,
+            self.sp[j],
+            self.later[j],
+            w,
+            step,
+            last - first,
+            low,
+            high,
+            most,
+            need,
+            left,
+            money,
+            sold_cap,
         )
 
     # -- search ---------------------------------------------------------------------------
@@ -569,9 +632,14 @@ class _Search:
         try:
             if j == self.n or lines == run.lines:
                 self.leaf(lines, spent, sold)
-            elif self.sp[j] == len(self.seq) - 1 and self.start[j] and run.lines - lines <= 2:
+            elif (
+                self.shortcuts
+                and self.sp[j] == len(self.seq) - 1
+                and self.start[j]
+                and run.lines - lines <= 2
+            ):
                 self.finish(j, lines, spent, sold)
-            elif self.start[j] and run.threshold is not None:
+            elif self.shortcuts and self.start[j] and run.threshold is not None:
                 self.enter(j, lines, spent, sold, hint)
             else:
                 self.branch(j, lines, spent, sold, hint)
@@ -593,6 +661,10 @@ class _Search:
         w = run.targets[s] - self.x[s]
         left, money = run.lines - lines, run.budget - spent
         most = self.most_lines[k]
+        low, sold_cap = self.sleeve_low[k], None
+        if self.cap is not None:
+            sold_cap = ts * (self.cap - sold)
+            low = max(low, -sold_cap)
         found = self.bound(
             run,
             hint,
@@ -601,12 +673,13 @@ class _Search:
             w,
             0,
             0,
-            self.sleeve_low[k],
+            low,
             self.sleeve_high[k],
             most,
             0,
             left,
             money,
+            sold_cap,
         )
         if found is None or not self.passes(run, found[0]):
             return
@@ -652,10 +725,11 @@ class _Search:
                             options.append((base + suffix[left - 1] + gap * gap, 1, ((i, q),)))
         if r2 is not None:
             d = math.isqrt(r2)
-            for x, i in enumerate(members):
-                for i2 in members[x + 1 :]:
-                    for first, last, buy in ranges(i):
-                        for first2, last2, buy2 in ranges(i2):
+            spans = [(i, ranges(i)) for i in members]
+            for x, (i, own) in enumerate(spans):
+                for i2, other in spans[x + 1 :]:
+                    for first, last, buy in own:
+                        for first2, last2, buy2 in other:
                             if buy != buy2 and not p.switches:
                                 continue
                             pair = self.pair_options(
@@ -749,6 +823,13 @@ class _Search:
         gone = -x if p.keeps[s] else None  # the spend that would empty a kept sleeve
         found: list[tuple[tuple[int, int], ...]] = []
         least: list[int] = []
+        if run.threshold is not None:
+            # Only a completion that can still tie the best matters: its squared deviation.
+            num, den = run.threshold
+            cutoff = (num - (run.closed + self.closed) * den) // den
+            if cutoff < 0:
+                return
+            least.append(cutoff)
 
         def offer(cost: int, trade: tuple[tuple[int, int], ...]) -> None:
             if not least or cost < least[0]:
@@ -757,16 +838,35 @@ class _Search:
             elif cost == least[0]:
                 found.append(trade)
 
-        if run.lines - lines == 1:
-            for i in range(j, self.n):
-                step = self.step[i]
-                for first, last, _ in self.line_ranges(i, money, cap):
-                    for q in _nearest(short, step, first, last, gone):
-                        offer((short + q * step) ** 2, ((i, q),))
-        elif p.max_lines_per_sleeve is None or p.max_lines_per_sleeve >= 2:
-            for a in range(j, self.n):
-                for b in range(a + 1, self.n):
-                    self.pair(a, b, short, money, cap, gone, offer, least)
+        left = run.lines - lines
+        # The sleeve's best completions whatever the money and turnover (the same for every
+        # path into it in this run): when one of them fits, it is the answer.
+        free = run.finishes.get(left)
+        if free is None:
+            free_least: list[int] = []
+            free_found: list[tuple[tuple[int, int], ...]] = []
+
+            def keep(cost: int, trade: tuple[tuple[int, int], ...]) -> None:
+                if not free_least or cost < free_least[0]:
+                    free_least[:] = [cost]
+                    free_found[:] = [trade]
+                elif cost == free_least[0]:
+                    free_found.append(trade)
+
+            self.complete(j, left, short, UNLIMITED, None, gone, keep, free_least)
+            free = run.finishes[left] = (free_least[0] if free_least else None, free_found)
+        fits = [t for t in free[1] if self.affordable(t, money, cap)]
+        if fits:
+            if not least or free[0] <= least[0]:
+                found = fits
+        else:
+            # The money binds (or the turnover): walk the run's completions sorted by spend
+            # down from what the money allows; else look at every pair again.
+            below = self.below(run, j, left, short, money, cap, gone, least[0]) if least else None
+            if below is not None:
+                found = below
+            else:
+                self.complete(j, left, short, money, cap, gone, offer, least)
         self.counter.count()
         for trade in found:
             y = spend = sells = 0
@@ -783,6 +883,102 @@ class _Search:
                 self.x[s] -= y
                 for i, _ in trade:
                     self.units[i] = 0
+
+    def complete(
+        self, j: int, left: int, short: int, money: int, cap: int | None, gone, offer, least
+    ) -> None:
+        """Offer the last sleeve's best completions with ``left`` (1 or 2) lines (see ``finish``)."""
+        p = self.p
+        if left == 1:
+            for i in range(j, self.n):
+                step = self.step[i]
+                for first, last, _ in self.line_ranges(i, money, cap):
+                    for q in _nearest(short, step, first, last, gone):
+                        offer((short + q * step) ** 2, ((i, q),))
+        elif p.max_lines_per_sleeve is None or p.max_lines_per_sleeve >= 2:
+            for a in range(j, self.n):
+                for b in range(a + 1, self.n):
+                    self.pair(a, b, short, money, cap, gone, offer, least)
+
+    def spend(self, trade: tuple[tuple[int, int], ...]) -> tuple[int, int]:
+        """(net spend, sell consideration) of a trade, money units."""
+        spend = sells = 0
+        for i, q in trade:
+            spend += q * self.items[i].price
+            if q < 0:
+                sells -= q * self.items[i].price
+        return spend, sells
+
+    def affordable(self, trade: tuple[tuple[int, int], ...], money: int, cap: int | None) -> bool:
+        spend, sells = self.spend(trade)
+        return spend <= money and (cap is None or sells <= cap)
+
+    def listed(self, j: int, left: int, short: int, gone, cutoff: int):
+        """Every completion of the last sleeve (items j...) with ``left`` lines and a squared
+        deviation at most ``cutoff``, as (spends, [(spend, cost, trade)]) sorted by spend; None
+        when there are more than ``ENTER_LIMIT``."""
+        entries: list[tuple[int, int, tuple[tuple[int, int], ...]]] = []
+        d = math.isqrt(cutoff)
+        a = -short
+        if left == 1:
+            for i in range(j, self.n):
+                step = self.step[i]
+                for first, last, _ in self.line_ranges(i, UNLIMITED, None):
+                    for q in range(max(first, -((d - a) // step)), min(last, (a + d) // step) + 1):
+                        if (q * step - a) ** 2 <= cutoff and q * step != gone:
+                            entries.append((q * self.items[i].price, (q * step - a) ** 2, ((i, q),)))
+        elif self.p.max_lines_per_sleeve is None or self.p.max_lines_per_sleeve >= 2:
+            for i in range(j, self.n):
+                for i2 in range(i + 1, self.n):
+                    for first, last, buy in self.line_ranges(i, UNLIMITED, None):
+                        for first2, last2, buy2 in self.line_ranges(i2, UNLIMITED, None):
+                            if buy != buy2 and not self.p.switches:
+                                continue
+                            pairs = self.pair_options(
+                                (i, first, last),
+                                (i2, first2, last2),
+                                a,
+                                d,
+                                cutoff,
+                                None,
+                                ENTER_LIMIT - len(entries),
+                            )
+                            if pairs is None:
+                                return None
+                            for cost, trade in pairs:
+                                if sum(q * self.step[k] for k, q in trade) != gone:
+                                    entries.append((self.spend(trade)[0], cost, trade))
+        entries.sort(key=lambda e: e[0])
+        return [e[0] for e in entries], entries
+
+    def below(self, run: _Run, j: int, left: int, short: int, money: int, cap: int | None, gone, cutoff: int):
+        """The last sleeve's completions with ``left`` lines spending at most ``money`` (and
+        selling at most ``cap``) with the least squared deviation, none above ``cutoff``: walking
+        down the run's completions sorted by spend from what the money allows, the deviation
+        falls to the target and rises past it. The list holds every completion within the
+        widest cutoff asked so far (a path whose other sleeves cost less allows a wider one);
+        None when that is more than ``ENTER_LIMIT``."""
+        built = run.below.get(left)
+        if built is None or built[0] < cutoff:  # (re)built for the widest cutoff asked so far
+            built = run.below[left] = (cutoff, self.listed(j, left, short, gone, cutoff))
+        table = built[1]
+        if table is None:
+            return None
+        spends, listed = table
+        at = bisect.bisect_right(spends, money) - 1
+        found: list[tuple[tuple[int, int], ...]] = []
+        least = None
+        while at >= 0:
+            _, cost, trade = listed[at]
+            if least is not None and cost > least:
+                break  # spends below cost more: the sleeve is short of its target down there
+            if cost <= cutoff and (cap is None or self.spend(trade)[1] <= cap):
+                if least is None or cost < least:
+                    least, found = cost, [trade]
+                elif cost == least:
+                    found.append(trade)
+            at -= 1
+        return found
 
     def line_ranges(self, i: int, money: int, cap: int | None) -> list[tuple[int, int, bool]]:
         """Item i's counts for one line that money (and the turnover left) allow: buy, sell."""
@@ -838,20 +1034,36 @@ class _Search:
 
     def pair_loop(self, outer: int, inner: int, window, buying: bool, short, money, cap, gone, offer) -> None:
         """For each count q of ``outer`` in ``window``, the nearest counts of ``inner`` (on the
-        side ``buying``) that the money and turnover left allow."""
+        side ``buying``) that the money and turnover left allow (the hot loop: inlined)."""
         step_o, step_i = self.step[outer], self.step[inner]
         price_o = self.items[outer].price
+        item = self.items[inner]
+        price_i, least = item.price, item.min_units
         self.counter.count(1 + (window[1] - window[0]) // LOOP_NODE)
         for q in range(window[0], window[1] + 1):
             rest = short + q * step_o
-            left_cap = None if cap is None else cap - max(0, -q * price_o)
-            if left_cap is not None and left_cap < 0:
+            left_money = money - q * price_o
+            if buying:
+                first, last = least, min(item.max_buy, left_money // price_i)
+            else:
+                most = item.max_sell
+                if cap is not None:
+                    left_cap = cap + q * price_o if q < 0 else cap
+                    if left_cap < 0:
+                        continue
+                    most = min(most, left_cap // price_i)
+                first, last = -most, min(-least, left_money // price_i)
+            if first > last:
                 continue
+            r = -rest // step_i
             out = None if gone is None else gone - q * step_o
-            for first, last, buy in self.line_ranges(inner, money - q * price_o, left_cap):
-                if buy == buying:
-                    for r in _nearest(rest, step_i, first, last, out):
-                        offer((rest + r * step_i) ** 2, ((outer, q), (inner, r)))
+            for c in (r, r + 1):
+                c = first if c < first else last if c > last else c
+                if out is not None and c * step_i == out:
+                    for n in _nearest(rest, step_i, first, last, out):
+                        offer((rest + n * step_i) ** 2, ((outer, q), (inner, n)))
+                    break
+                offer((rest + c * step_i) ** 2, ((outer, q), (inner, c)))
 
     def full(self, sleeve: int, more: int) -> bool:
         limit = self.p.max_lines_per_sleeve
@@ -951,40 +1163,39 @@ class _Search:
         suffix = self.tables(run, h)[0]
         if suffix[run.left] == INF:
             return INF
-        return run.closed + suffix[run.left] - 2 * h * self.ts * (run.budget - self.base_spent)
+        found = run.closed + suffix[run.left] - 2 * h * self.ts * (run.budget - self.base_spent)
+        if run.cap is not None and run.sell_level:
+            found -= 2 * run.sell_level * self.ts * run.cap
+        return found
 
     def centre(self, run: _Run) -> int:
-        """The level that (nearly) maximises the run's root bound (concave in the level):
-        doubling to bracket it, then golden-section search to a 64th of a pound."""
-        unit = self.ts * self.p.money_scale
-        cache: dict[int, float | int] = {}
+        """The level that (nearly) maximises the run's root bound (concave in the level)."""
 
         def value(h: int) -> float | int:
-            if h not in cache:
-                cache[h] = self.root_value(run, h)
-                run.tables.pop(h, None)
-            return cache[h]
+            found = self.root_value(run, h)
+            run.tables.pop(h, None)
+            return found
 
-        if value(0) == INF:
-            return 0
-        low, h = 0, unit
-        while value(h) > value(h // 2 if h > unit else 0) and h < 10**30:
-            low = h // 2 if h > unit else 0
-            h *= 2
-        high = h
-        resolution = max(1, unit // 64)
-        a = high - (high - low) * 618 // 1000
-        b = low + (high - low) * 618 // 1000
-        while high - low > resolution:
-            if value(a) < value(b):
-                low, a = a, b
-                b = low + (high - low) * 618 // 1000
-            else:
-                high, b = b, a
-                a = high - (high - low) * 618 // 1000
-            if a > b:
-                a, b = b, a
-        return max((low, a, b, high), key=lambda c: (value(c), -c))
+        return _golden(value, self.ts * self.p.money_scale)
+
+    def tune(self, run: _Run) -> int:
+        """The run's best root level, and, when the turnover cap may bind, its multiplier too
+        (alternating the two, each concave with the other fixed); returns the level."""
+        centre = self.centre(run)
+        if not self.cap_may_bind or run.cap is None:
+            return centre
+        for _ in range(2):
+
+            def value(g: int, centre: int = centre) -> float | int:
+                run.sell_level, run.tables = g, {}
+                return self.root_value(run, centre)
+
+            run.sell_level, run.tables = _golden(value, self.ts * self.p.money_scale), {}
+            moved = self.centre(run)
+            if moved == centre:
+                break
+            centre = moved
+        return centre
 
     def grid(self, centre: int) -> list[int]:
         """Levels around ``centre``: every quarter of a pound within £32 of it (where the nodes'
@@ -1036,7 +1247,7 @@ class _Search:
                 else:
                     # Centre the levels on this run's own best level: a bound within a few
                     # pounds of the best multiplier is what prunes runs that cannot win.
-                    centre = self.centre(run)
+                    centre = self.tune(run)
                     run.levels = self.grid(centre)
                     run.tables = {}
                     self.root_bound(run, run.levels.index(centre))
@@ -1085,6 +1296,38 @@ class _Search:
             if run.root < INF:
                 found.append(self.objective_bound(run, run.root))
         return min(found, default=None)
+
+
+def _golden(value, unit: int) -> int:
+    """An integer ``h >= 0`` (nearly) maximising the concave ``value``: doubling from ``unit`` to
+    bracket it, then golden-section search to ``unit / 64``."""
+    cache: dict[int, float | int] = {}
+
+    def at(h: int) -> float | int:
+        if h not in cache:
+            cache[h] = value(h)
+        return cache[h]
+
+    if at(0) == INF:
+        return 0
+    low, h = 0, unit
+    while at(h) > at(h // 2 if h > unit else 0) and h < 10**30:
+        low = h // 2 if h > unit else 0
+        h *= 2
+    high = h
+    resolution = max(1, unit // 64)
+    a = high - (high - low) * 618 // 1000
+    b = low + (high - low) * 618 // 1000
+    while high - low > resolution:
+        if at(a) < at(b):
+            low, a = a, b
+            b = low + (high - low) * 618 // 1000
+        else:
+            high, b = b, a
+            a = high - (high - low) * 618 // 1000
+        if a > b:
+            a, b = b, a
+    return max((low, a, b, high), key=lambda c: (at(c), -c))
 
 
 def _climb(value, hint: int, found, top: int, passes) -> tuple[int, int]:
