@@ -30,7 +30,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from html import escape
 from typing import Any
 
 from ..core import jsonutil
@@ -39,88 +38,18 @@ from ..core.errors import ValidationError
 from ..core.timeutil import parse_as_of
 from ..db.engine import get_engine, unit_of_work
 from ..engine.model import Recommendation, RecommendationLine
+
+# What a task notebook calls to show charts: one renderer setup, in presentation.charts.
+from ..presentation.charts import OFFLINE_RENDERER as RENDERER  # noqa: F401
+from ..presentation.charts import chart_html, show_figure, use_offline_charts  # noqa: F401
+from ..presentation.html import all_columns, table_html
 from ..services.run_records import claimed_run
 from ..services.task_kinds import KindConfig, parse_config
 from . import kinds
 
 RESULT_MIME = "application/vnd.tradeassist.run+json"
 RESULT_VERSION = 1
-RENDERER = "tradeassist"
 PUBLISH_TAG = "tradeassist-publish"
-
-
-# --------------------------------------------------------------------------------------------
-# Charts
-# --------------------------------------------------------------------------------------------
-_plotlyjs_shown = False
-
-
-def _ensure_plotlyjs() -> None:
-    """Display plotly.js once per kernel: every chart after it draws with it, offline."""
-    global _plotlyjs_shown
-    if _plotlyjs_shown:
-        return
-    from IPython.display import HTML, display
-    from plotly.offline import get_plotlyjs
-
-    display(
-        HTML(
-            "<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>\n"
-            f'<script type="text/javascript">{get_plotlyjs()}</script>'
-        )
-    )
-    _plotlyjs_shown = True
-
-
-def chart_html(fig: Any) -> str:
-    """One chart as a ``div`` (no plotly.js, no MathJax: nothing fetched from a CDN)."""
-    return str(
-        fig.to_html(
-            include_plotlyjs=False,
-            include_mathjax=False,
-            full_html=False,
-            default_width="100%",
-            default_height=420,
-            validate=False,
-        )
-    )
-
-
-def show_figure(fig: Any) -> None:
-    """Show a chart that survives the HTML export: plotly.js embedded once, then the div."""
-    from IPython.display import HTML, display
-
-    _ensure_plotlyjs()
-    display(HTML(chart_html(fig)))
-
-
-def use_offline_charts() -> None:
-    """Make ``fig.show()`` behave like ``show_figure`` (for interactive notebooks).
-
-    Plotly 7's default renderer in a kernel emits only its MIME type, which an HTML export
-    cannot draw, so charts silently vanish from the report unless a renderer is set. Setting
-    one imports ``plotly.io``'s renderer registry (and with it nbformat, over a second here),
-    so task notebooks call ``show_figure`` instead.
-    """
-    import plotly.io as pio
-    from plotly.io.base_renderers import MimetypeRenderer
-
-    class OfflineReportRenderer(MimetypeRenderer):
-        """plotly.js embedded once (when first shown); charts as plain divs; nothing from a CDN."""
-
-        def activate(self) -> None:
-            _ensure_plotlyjs()
-
-        def to_mimebundle(self, fig_dict: Any) -> dict[str, str]:
-            import plotly.graph_objects as go
-
-            _ensure_plotlyjs()
-            return {"text/html": chart_html(go.Figure(fig_dict, skip_invalid=True))}
-
-    if RENDERER not in pio.renderers:
-        pio.renderers[RENDERER] = OfflineReportRenderer()
-    if pio.renderers.default != RENDERER:
-        pio.renderers.default = RENDERER
 
 
 def _bar(
@@ -253,15 +182,9 @@ class Run:
 
 def html_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """Rows as a plain HTML table (no pandas: importing it would cost each run half a second)."""
-    columns: list[str] = []
-    for row in rows:
-        columns += [key for key in row if key not in columns]
-    head = "".join(f"<th>{escape(str(c))}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{escape(str(_text(row.get(c, ''))))}</td>" for c in columns) + "</tr>"
-        for row in rows
+    return table_html(
+        rows, all_columns(rows), empty=None, css_class="dataframe", align=False, cell=lambda v: str(_text(v))
     )
-    return f'<table class="dataframe"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _text(value: Any) -> Any:

@@ -7,6 +7,10 @@ from sqlmodel import Session, col, select
 from ..core.errors import AccessDenied, NotFound
 from ..db.models import Portfolio, PortfolioMembership, User
 
+# Importing the audit trail registers its denial hook with the unit of work, so whoever raises
+# an AccessDenied here has it audited, whatever else the caller imported.
+from . import audit  # noqa: F401
+
 
 def can_access(session: Session, actor: User, portfolio: Portfolio) -> bool:
     if not actor.is_enabled:
