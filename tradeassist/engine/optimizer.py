@@ -689,6 +689,8 @@ class _Search:
         num, den = run.threshold
         # An option spending y (ts-scaled) with r lines has the bound base + suffix[left - r] + (y - a)**2.
         base = run.closed + self.closed - 2 * h * ts * money + 2 * w * h - h * h
+        if sold_cap is not None and run.sell_level:
+            base -= 2 * run.sell_level * sold_cap  # as in ``value``: the turnover left
         a = w - h
         cap = None if self.cap is None else self.cap - sold
 
