@@ -40,7 +40,6 @@ from fractions import Fraction
 
 from tradeassist.engine.model import PortfolioState, Position, Recommendation
 from tradeassist.engine.recommend import recommend
-from tradeassist.engine.scope import scope
 from tradeassist.engine.valuation import drift_report
 from tradeassist.enums import TradeAction
 from tradeassist.policy import Policy, parse_policy
@@ -170,6 +169,8 @@ def run(label: str, scenario: Scenario, rules: Policy, oracle) -> None:
 
 def compare(seed: int, state, rules: Policy, kind: str, reco: Recommendation, ms: float, oracle) -> float:
     """Solve the case with SCIP too; print both objectives' ratio and both times."""
+    from tradeassist.engine.scope import scope
+
     scip_optimum, exact_objective = oracle
     scoped = scope(state, rules)
     sells = rules.sells_allowed(kind)

@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 
 from tradeassist.engine.relaxation import (
     activation_bound,
+    level_counts,
+    level_fit,
+    level_interval,
     relaxed_spends,
     relaxed_value,
     relaxed_value_and_slope,
@@ -151,3 +154,46 @@ def test_the_activation_bound_charges_for_every_sleeve_that_moves() -> None:
     (num, den), plain = activation_bound(rows, 20, 1)
     assert Fraction(num, den) == 100 and not plain
     assert activation_bound(rows, 20, 0) == ((200, 1), False)
+
+
+# -- the per-sleeve costs of the optimizer's Lagrangian bound -------------------------------
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-60, 60), st.integers(0, 30), st.integers(-40, 10), st.integers(0, 50))
+def test_the_level_cost_over_an_interval_is_its_least_value(w: int, h: int, low: int, width: int) -> None:
+    high = low + width
+    least = min((y - w) ** 2 + 2 * h * y for y in range(low, high + 1))  # the optimum is an integer
+    assert level_interval(w, h, low, high) == least
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(-200, 200), st.integers(0, 40), st.integers(1, 25), st.integers(-12, 8), st.integers(0, 10)
+)
+def test_the_level_cost_over_counts_is_its_least_value(
+    w: int, h: int, step: int, first: int, width: int
+) -> None:
+    last = first + width
+    least = min((q * step - w) ** 2 + 2 * h * q * step for q in range(first, last + 1))
+    assert level_counts(w, h, step, first, last) == least
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(-200, 200),
+    st.integers(0, 40),
+    st.integers(0, 30),
+    st.integers(1, 25),
+    st.integers(-12, 8),
+    st.integers(0, 10),
+)
+def test_one_more_line_on_a_range_is_its_least_value(
+    w: int, h: int, reach: int, step: int, first: int, width: int
+) -> None:
+    last = first + width
+    least = min(
+        (y + q * step - w) ** 2 + 2 * h * (y + q * step)
+        for q in range(first, last + 1)
+        for y in range(0, reach + 1)
+    )
+    assert level_fit(w, h, reach, step, first, last) == least
+    assert level_fit(w, h, 0, step, first, last) == level_counts(w, h, step, first, last)

@@ -69,6 +69,8 @@ from fractions import Fraction
 
 from . import primal
 from .problem import AllocationProblem, Item
+from .relaxation import level_counts as _discrete
+from .relaxation import level_interval as _continuous
 
 DEFAULT_MAX_NODES = 200_000
 SHORT_RANGE = 6
@@ -143,43 +145,6 @@ def _incumbent(problem: AllocationProblem, units) -> _Incumbent | None:
     if found is None:
         return None
     return _Incumbent(found.numerator, found.total, found.lines, tuple(units), found.net)
-
-
-def _continuous(w: int, h: int, low: int, high: int) -> int:
-    """min over real y in [low, high] of (y - w)**2 + 2 h y (an integer: all inputs are)."""
-    a = w - h
-    y = low if a < low else high if a > high else a
-    return (y - a) ** 2 + 2 * w * h - h * h
-
-
-def _discrete(w: int, h: int, step: int, first: int, last: int) -> int:
-    """min over integer q in [first, last] of (q * step - w)**2 + 2 h q step."""
-    a = w - h
-    q = a // step
-    best = None
-    for c in (q, q + 1):
-        c = first if c < first else last if c > last else c
-        value = (c * step - a) ** 2
-        if best is None or value < best:
-            best = value
-    assert best is not None
-    return best + 2 * w * h - h * h
-
-
-def _fit(w: int, h: int, reach: int, step: int, first: int, last: int) -> int:
-    """min over real y in [0, reach] and integer q in [first, last] of
-    ``(y + q * step - w)**2 + 2 h (y + q * step)``: one more line in whole units on top of a
-    line known only to within ``reach`` (0: known exactly)."""
-    a = w - h  # where y + q * step wants to be
-    best = None
-    for q in (-((reach - a) // step), a // step):  # the counts whose interval reaches a
-        q = first if q < first else last if q > last else q
-        low = q * step
-        gap = low - a if a < low else a - low - reach if a > low + reach else 0
-        if best is None or gap * gap < best:
-            best = gap * gap
-    assert best is not None
-    return best + 2 * w * h - h * h
 
 
 def _nearest(short: int, step: int, first: int, last: int, gone: int | None) -> list[int]:
@@ -491,7 +456,7 @@ class _Search:
             best = stay + suffix[left]
         if most and left:
             if need <= 1 and suffix[left - 1] < INF:
-                # One more line, a later item's in whole units (see _fit, inlined: hot).
+                # One more line, a later item's in whole units (relaxation.level_fit, inlined: hot).
                 a = w - h  # where the sleeve's spend wants to be
                 reach = span * step
                 one = INF

@@ -7,6 +7,14 @@ overspends the budget, spending is cut where the squared shortfall grows least: 
 that is cut ends at one common shortfall, the water level ``L``, unless its range stops it
 first. ``L`` is rational with a small denominator (the number of sleeves at the level), so the
 optimum comes back exactly as ``(numerator, denominator)``.
+
+``relaxed_spends`` gives the search its sleeve order, the warm start its sleeve spends and the
+recommendation its unconstrained ideal. The optimizer's bound itself is Lagrangian over the
+budget and needs only each sleeve's least cost at a water level: ``level_interval``,
+``level_counts`` and ``level_fit`` at the end of this module. ``activation_bound`` and
+``relaxed_value_and_slope`` (the continuous fixed-charge bound and its scan in the number of
+lines, which the optimizer used before it searched one number of lines at a time) are no
+longer called by it.
 """
 
 from __future__ import annotations
@@ -271,3 +279,47 @@ def activation_bound(
         return None
     best, gains = _dual(rows, budget, further, base, everyone)
     return best, len(gains) <= further
+
+
+# -- the per-sleeve costs of the optimizer's Lagrangian bound ---------------------------------
+# With the budget's multiplier ``2 h`` (``h`` a water level), a sleeve ``w`` short of its target
+# costs at least ``(y - w)**2 + 2 h y`` for a spend ``y``: these are its least values over a real
+# interval, over whole counts of one listing, and over one whole-count line on top of a line
+# known to within a range. All integers in, the least value out exactly (see optimizer.py).
+
+
+def level_interval(w: int, h: int, low: int, high: int) -> int:
+    """min over real y in [low, high] of (y - w)**2 + 2 h y (an integer: all inputs are)."""
+    a = w - h
+    y = low if a < low else high if a > high else a
+    return (y - a) ** 2 + 2 * w * h - h * h
+
+
+def level_counts(w: int, h: int, step: int, first: int, last: int) -> int:
+    """min over integer q in [first, last] of (q * step - w)**2 + 2 h q step."""
+    a = w - h
+    q = a // step
+    best = None
+    for c in (q, q + 1):
+        c = first if c < first else last if c > last else c
+        value = (c * step - a) ** 2
+        if best is None or value < best:
+            best = value
+    assert best is not None
+    return best + 2 * w * h - h * h
+
+
+def level_fit(w: int, h: int, reach: int, step: int, first: int, last: int) -> int:
+    """min over real y in [0, reach] and integer q in [first, last] of
+    ``(y + q * step - w)**2 + 2 h (y + q * step)``: one more line in whole units on top of a
+    line known only to within ``reach`` (0: known exactly)."""
+    a = w - h  # where y + q * step wants to be
+    best = None
+    for q in (-((reach - a) // step), a // step):  # the counts whose interval reaches a
+        q = first if q < first else last if q > last else q
+        low = q * step
+        gap = low - a if a < low else a - low - reach if a > low + reach else 0
+        if best is None or gap * gap < best:
+            best = gap * gap
+    assert best is not None
+    return best + 2 * w * h - h * h
