@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from ..core import jsonutil
-from ..core.config import resolve_db_url
+from ..core.config import resolve_db_url, settings
 from ..core.errors import ConfigError
 from ..core.money import decimal_str
 from ..db.engine import get_engine, unit_of_work
@@ -49,7 +48,7 @@ def actor(session: Session) -> Actor:
     """The acting user: ``--as``, else ``TRADEASSIST_USER``, else the bootstrap admin."""
     if state.acting_email:
         return identity.acting_user(session, state.acting_email, named_by=f"--as {state.acting_email}")
-    return identity.acting_user(session, os.environ.get("TRADEASSIST_USER"))
+    return identity.acting_user(session, settings().user)
 
 
 @contextmanager

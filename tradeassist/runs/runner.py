@@ -37,7 +37,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from ..core.config import redact_url, reports_dir, resolve_db_url
+from ..core.config import redact_url, reports_dir, resolve_db_url, settings
 from ..core.enums import RunStatus
 from ..core.errors import ValidationError
 from ..core.redaction import secret_values
@@ -92,7 +92,7 @@ def default_notebooks_dir() -> Path:
 
 
 def notebooks_dir(explicit: str | Path | None = None) -> Path:
-    chosen = explicit or os.environ.get(NOTEBOOKS_ENV) or default_notebooks_dir()
+    chosen = explicit or settings().task_notebooks_dir or default_notebooks_dir()
     return Path(chosen).expanduser().resolve()
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from ..core.config import settings
 from ..core.errors import TradeAssistError
 from ..db.engine import get_engine, unit_of_work
 from ..services import access, identity
@@ -34,7 +35,7 @@ def resolve_engine(engine: Engine | str | None = None) -> Engine:
 
 def acting_user(session: Session) -> Actor:
     """``TRADEASSIST_USER``, else the bootstrap admin (as the CLI without ``--as``)."""
-    return identity.acting_user(session, os.environ.get("TRADEASSIST_USER"))
+    return identity.acting_user(session, settings().user)
 
 
 @contextmanager

@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
-import os
 import smtplib
 import socket
 import ssl
@@ -38,7 +37,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from typing import TYPE_CHECKING
 
-from ...core.config import env_bool
+from ...core.config import parse_bool, secret, settings
 from ...core.errors import ConfigError, ValidationError
 from ...core.redaction import redact
 from .base import DeliveryResult, OutgoingMessage
@@ -65,23 +64,23 @@ class SmtpSettings:
     @classmethod
     def from_env(cls) -> SmtpSettings:
         """Read ``TRADEASSIST_SMTP_*``; ``ConfigError`` names the variable that is missing or wrong."""
-        env = os.environ
-        host = (env.get("TRADEASSIST_SMTP_HOST") or "").strip()
+        env = settings()
+        host = (env.smtp_host or "").strip()
         if not host:
             raise ConfigError("EMAIL: TRADEASSIST_SMTP_HOST is not set (the SMTP server to send through)")
-        starttls = env_bool("TRADEASSIST_SMTP_STARTTLS", default=True)
-        raw_port = (env.get("TRADEASSIST_SMTP_PORT") or "").strip()
+        starttls = parse_bool("TRADEASSIST_SMTP_STARTTLS", env.smtp_starttls, default=True)
+        raw_port = (env.smtp_port or "").strip()
         if raw_port:
             if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
                 raise ConfigError(f"EMAIL: TRADEASSIST_SMTP_PORT={raw_port!r} is not a port number")
             port = int(raw_port)
         else:
             port = 587 if starttls else 25
-        user = (env.get("TRADEASSIST_SMTP_USER") or "").strip() or None
-        password = env.get("TRADEASSIST_SMTP_PASSWORD") or None
+        user = (env.smtp_user or "").strip() or None
+        password = secret(env.smtp_password) or None
         if user and password is None:
             raise ConfigError("EMAIL: TRADEASSIST_SMTP_USER is set but TRADEASSIST_SMTP_PASSWORD is not")
-        sender = (env.get("TRADEASSIST_SMTP_FROM") or "").strip() or (user if user and "@" in user else "")
+        sender = (env.smtp_from or "").strip() or (user if user and "@" in user else "")
         if not sender:
             raise ConfigError("EMAIL: TRADEASSIST_SMTP_FROM is not set (the sender's address)")
         if not _is_address(sender):

@@ -19,10 +19,10 @@ from __future__ import annotations
 import html
 import json
 import logging
-import os
 import re
 from typing import Any
 
+from ...core.config import secret, settings
 from ...core.errors import ConfigError
 from ...core.redaction import redact
 from ..http import HttpClient, HttpError, HttpPolicy, HttpTimeout
@@ -83,12 +83,12 @@ class TelegramChannel:
         )
 
     def _settings(self) -> tuple[str, str]:
-        token = (self._token or os.environ.get("TRADEASSIST_TELEGRAM_BOT_TOKEN") or "").strip()
+        token = (self._token or secret(settings().telegram_bot_token) or "").strip()
         if not token:
             raise ConfigError("TELEGRAM: TRADEASSIST_TELEGRAM_BOT_TOKEN is not set")
         if not _TOKEN.fullmatch(token):
             raise ConfigError("TELEGRAM: the bot token does not look like 123456:ABC... (check it)")
-        base = self._base_url or os.environ.get("TRADEASSIST_TELEGRAM_BASE_URL") or DEFAULT_BASE_URL
+        base = self._base_url or settings().telegram_base_url or DEFAULT_BASE_URL
         base = base.rstrip("/")
         return token, base
 

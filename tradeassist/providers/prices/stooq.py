@@ -16,10 +16,10 @@ never data. Since March 2026 downloads need an API key: pass ``api_key`` or set
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from typing import ClassVar
 
+from ...core.config import secret, settings
 from ...core.errors import FileFormatError, ProviderError
 from ...core.redaction import redact
 from ..http import HttpClient
@@ -124,7 +124,7 @@ class StooqProvider:
 
     def fetch(self, symbol: str, *, start: date | None = None, end: date | None = None) -> PriceSeries:
         """Daily bars for a Stooq symbol (``vusa.uk``, ``gbpusd``), ``start``..``end`` inclusive."""
-        api_key = self._api_key or os.environ.get("STOOQ_API_KEY") or None
+        api_key = self._api_key or secret(settings().stooq_api_key) or None
         params: dict[str, str] = {"s": symbol, "i": "d"}
         if start is not None:
             params["d1"] = start.strftime("%Y%m%d")

@@ -17,12 +17,12 @@ query parameter; it never appears in errors or logs.
 from __future__ import annotations
 
 import json
-import os
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ...core.config import secret, settings
 from ...core.errors import ConfigError, FileFormatError, ProviderError
 from ...core.frozen import FrozenDict
 from ...core.redaction import redact
@@ -143,7 +143,7 @@ class TwelveDataProvider:
 
     def fetch(self, symbol: str, *, start: date | None = None, end: date | None = None) -> PriceSeries:
         """Daily bars for ``symbol`` (e.g. ``VUSA``; set ``mic_code="XLON"`` for the LSE line)."""
-        api_key = self._api_key or os.environ.get(ENV_KEY)
+        api_key = self._api_key or secret(settings().twelvedata_api_key)
         if not api_key:
             raise ConfigError(f"Twelve Data needs an API key: set {ENV_KEY}")
         params: dict[str, str | int | None] = {

@@ -21,9 +21,9 @@ give a verdict, and ``ConfigError`` when a key or setting is missing: never a PA
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
+from ...core.config import settings
 from ...core.errors import ConfigError
 from .anthropic import AnthropicReviewer
 from .base import (
@@ -51,7 +51,7 @@ _factories: dict[str, Callable[..., Reviewer]] = {
 
 
 def default_reviewer_name() -> str:
-    return (os.environ.get("TRADEASSIST_REVIEWER") or "").strip() or DEFAULT_REVIEWER
+    return (settings().reviewer or "").strip() or DEFAULT_REVIEWER
 
 
 def get_reviewer(name: str | None = None, **options: object) -> Reviewer:

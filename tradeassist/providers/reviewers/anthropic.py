@@ -10,9 +10,9 @@ request JSON, ``max_tokens`` and ``temperature: 0``. The verdict is the first te
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from ...core.config import secret, settings
 from ...core.errors import ConfigError, ProviderError
 from ..http import HttpClient, HttpPolicy
 from .base import (
@@ -48,12 +48,10 @@ class AnthropicReviewer:
         policy: HttpPolicy | None = None,
         client: HttpClient | None = None,
     ) -> None:
-        env = os.environ
-        self.base_url = (base_url or env.get("TRADEASSIST_ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL).rstrip(
-            "/"
-        )
-        self.model = model or env.get("TRADEASSIST_ANTHROPIC_MODEL") or DEFAULT_MODEL
-        self._api_key = api_key or env.get("ANTHROPIC_API_KEY") or None
+        env = settings()
+        self.base_url = (base_url or env.anthropic_base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.model = model or env.anthropic_model or DEFAULT_MODEL
+        self._api_key = api_key or secret(env.anthropic_api_key) or None
         self.max_tokens = max_tokens
         self._client = client or HttpClient(policy or llm_policy(timeout, deadline), secrets=[self._api_key])
 

@@ -12,10 +12,10 @@ server may need none).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 from urllib.parse import urlsplit
 
+from ...core.config import secret, settings
 from ...core.errors import ConfigError, ProviderError
 from ..http import HttpClient, HttpPolicy
 from .base import (
@@ -49,10 +49,10 @@ class OpenAICompatibleReviewer:
         policy: HttpPolicy | None = None,
         client: HttpClient | None = None,
     ) -> None:
-        env = os.environ
-        self.base_url = (base_url or env.get("TRADEASSIST_LLM_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-        self.model = model or env.get("TRADEASSIST_LLM_MODEL") or DEFAULT_MODEL
-        self._api_key = api_key or env.get("TRADEASSIST_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None
+        env = settings()
+        self.base_url = (base_url or env.llm_base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.model = model or env.llm_model or DEFAULT_MODEL
+        self._api_key = api_key or secret(env.llm_api_key) or secret(env.openai_api_key) or None
         self.max_tokens = max_tokens
         self._client = client or HttpClient(policy or llm_policy(timeout, deadline), secrets=[self._api_key])
 
