@@ -292,6 +292,7 @@ class _Search:
             wanted = problem.relaxed_spends(*problem.sleeve_ranges()) or []
             self.cap_may_bind = sum(max(0, -y) for y in wanted) > ts * (self.cap - self.base_sold)
         self.runs: dict[int, _Run] = {}
+        self.sell_level = 0  # the turnover level of the run tuned last (a start for the others)
         self.lines_window: tuple[int, int] | None = None  # numbers of lines to search (None: all)
         self.run: _Run | None = None
         self.closed = 0
@@ -336,24 +337,25 @@ class _Search:
         return run
 
     # -- per-sleeve costs at a multiplier -------------------------------------------------
-    def sleeve_costs(self, run: _Run, k: int, h: int) -> tuple[int, int, int]:
+    def sleeve_costs(self, run: _Run, k: int, h: int) -> tuple[int, float | int, list[int]]:
         """Untouched sleeve ``seq[k]`` at level ``h``: least ``(x + y - target)**2 + 2 h y`` (plus
         ``2 g max(0, -y)``, ``g`` the run's turnover level: a net sale uses the cap) with no line,
-        one line (whole units, minimum trade), two or more (any real spend in range)."""
+        one line (whole units, minimum trade), and ``more[r - 2]`` with r >= 2 lines (any real
+        spend the r largest lines can reach)."""
         s = self.seq[k]
         x, target = self.x0[s], run.targets[s]
         w = target - x
         stay = w * w
         one = INF
-        low = high = 0
         keep = self.p.keeps[s]
         cap = run.cap
         selling = h - run.sell_level  # a sale also spends the turnover cap (its multiplier)
+        sales, buys = [], []  # each item's most (ts-scaled) one line can sell / buy
         for j in self.members[k]:
             item, step = self.items[j], self.step[j]
             most_sold = item.max_sell if cap is None else min(item.max_sell, cap // item.price)
-            low -= step * max(0, most_sold)
-            high += step * item.max_buy
+            sales.append(step * max(0, most_sold))
+            buys.append(step * item.max_buy)
             for first, last, level in (
                 (item.min_units, item.max_buy, h),
                 (-most_sold, -item.min_units, selling),
@@ -365,13 +367,21 @@ class _Search:
                     if keep and first < 0 and self._sells_out(x, step, first, last, w, level):
                         value = self._one_line_kept(x, w, level, step, first, last)
                     one = min(one, value)
-        if cap is not None:
-            low = max(low, -self.ts * cap)  # the sleeve cannot sell more than the turnover cap
-        more = INF
-        if self.most_lines[k] >= 2:
-            more = _continuous(w, h, max(low, 0), high) if high >= 0 else INF
-            if low < 0:
-                more = min(more, _continuous(w, selling, low, min(high, 0)))
+        # r >= 2 lines: any real spend the r largest lines can reach (never more than the cap).
+        sales.sort(reverse=True)
+        buys.sort(reverse=True)
+        more = []
+        low = high = 0
+        for r in range(self.most_lines[k]):
+            low -= sales[r]
+            high += buys[r]
+            if r == 0:
+                continue
+            floor = low if cap is None else max(low, -self.ts * cap)
+            value = _continuous(w, h, 0, high)
+            if floor < 0:
+                value = min(value, _continuous(w, selling, floor, 0))
+            more.append(value)
         return stay, one, more
 
     @staticmethod
@@ -409,10 +419,9 @@ class _Search:
                     value = one + after[r - 1]
                     if value < best:
                         best = value
-                if most >= 2 and r >= 2:
-                    low, high = max(0, r - most), min(r - 2, reach)
-                    if low <= high:
-                        value = more + min(after[low : high + 1])
+                for extra in range(2, min(r, most) + 1):
+                    if r - extra <= reach:
+                        value = more[extra - 2] + after[r - extra]
                         if value < best:
                             best = value
                 here[r] = best
@@ -457,32 +466,40 @@ class _Search:
         if most and left:
             if need <= 1 and suffix[left - 1] < INF:
                 # One more line, a later item's in whole units (relaxation.level_fit, inlined: hot).
-                a = w - h  # where the sleeve's spend wants to be
+                # A sale sees the level net of the turnover's, g (its 2 g y_stay >= 0 dropped).
+                g = run.sell_level if sold_cap is not None else 0
                 reach = span * step
                 one = INF
                 for later_step, first, last, buying in later:
                     if not (high if buying else low):
                         continue
+                    level = h
                     if not buying and sold_cap is not None:
                         first = max(first, -(sold_cap // later_step))  # the turnover left
                         if first > last:
                             continue
+                        level = h - g
+                    a = w - level  # where the sleeve's spend wants to be
                     for q in (-((reach - a) // later_step), a // later_step):
                         q = first if q < first else last if q > last else q
                         y = q * later_step
                         gap = y - a if a < y else a - y - reach if a > y + reach else 0
-                        if gap * gap < one:
-                            one = gap * gap
-                if one < INF:
-                    one += 2 * w * h - h * h
-                    if one + suffix[left - 1] < best:
-                        best = one + suffix[left - 1]
+                        value = gap * gap + 2 * w * level - level * level
+                        if value < one:
+                            one = value
+                if one < INF and one + suffix[left - 1] < best:
+                    best = one + suffix[left - 1]
             tail = INF
             for r in range(max(2, need), min(most, left) + 1):
                 if suffix[left - r] < tail:
                     tail = suffix[left - r]
             if tail < INF:
-                moved = _continuous(w, h, low, high + span * step) + tail
+                top = high + span * step
+                moved = _continuous(w, h, max(low, 0), top) if top >= 0 else INF
+                if low < 0:  # a net sale: the further lines sell at least that much
+                    g = run.sell_level if sold_cap is not None else 0
+                    moved = min(moved, _continuous(w, h - g, low, min(top, 0)))
+                moved += tail
                 if moved < best:
                     best = moved
         if best == INF:
@@ -1146,23 +1163,32 @@ class _Search:
         return _golden(value, self.ts * self.p.money_scale)
 
     def tune(self, run: _Run) -> int:
-        """The run's best root level, and, when the turnover cap may bind, its multiplier too
-        (alternating the two, each concave with the other fixed); returns the level."""
-        centre = self.centre(run)
+        """The run's best root level, and, when the turnover cap may bind, its multiplier too:
+        for each turnover level the best budget level (the bound is jointly concave in the two,
+        so its maximum over the budget level is concave in the turnover level: nested golden
+        sections; alternating the two stalls on the bound's kinks). Returns the budget level."""
         if not self.cap_may_bind or run.cap is None:
-            return centre
-        for _ in range(2):
+            return self.centre(run)
+        unit = self.ts * self.p.money_scale
+        best: dict[int, tuple[float | int, int]] = {}
 
-            def value(g: int, centre: int = centre) -> float | int:
+        def value(g: int) -> float | int:
+            if g not in best:
                 run.sell_level, run.tables = g, {}
-                return self.root_value(run, centre)
+                centre = _golden(lambda h: self.root_value_fresh(run, h), unit, 16)
+                best[g] = (self.root_value_fresh(run, centre), centre)
+            return best[g][0]
 
-            run.sell_level, run.tables = _golden(value, self.ts * self.p.money_scale), {}
-            moved = self.centre(run)
-            if moved == centre:
-                break
-            centre = moved
-        return centre
+        g = _golden(value, unit, 16)
+        value(g)
+        run.sell_level, run.tables = g, {}
+        return best[g][1]
+
+    def root_value_fresh(self, run: _Run, h: int) -> float | int:
+        """The root bound at level h without keeping its table (a search over levels)."""
+        found = self.root_value(run, h)
+        run.tables.pop(h, None)
+        return found
 
     def grid(self, centre: int) -> list[int]:
         """Levels around ``centre``: every quarter of a pound within £32 of it (where the nodes'
@@ -1210,11 +1236,14 @@ class _Search:
                 continue
             if run.stage < 2:
                 if run.stage == 0:
+                    if self.sell_level and run.cap is not None:  # the last tuned run's, a guess
+                        run.sell_level, run.tables = self.sell_level, {}
                     self.root_bound(run, run.root_index)
                 else:
                     # Centre the levels on this run's own best level: a bound within a few
                     # pounds of the best multiplier is what prunes runs that cannot win.
                     centre = self.tune(run)
+                    self.sell_level = run.sell_level
                     run.levels = self.grid(centre)
                     run.tables = {}
                     self.root_bound(run, run.levels.index(centre))
@@ -1265,9 +1294,9 @@ class _Search:
         return min(found, default=None)
 
 
-def _golden(value, unit: int) -> int:
+def _golden(value, unit: int, fraction: int = 64) -> int:
     """An integer ``h >= 0`` (nearly) maximising the concave ``value``: doubling from ``unit`` to
-    bracket it, then golden-section search to ``unit / 64``."""
+    bracket it, then golden-section search to ``unit / fraction``."""
     cache: dict[int, float | int] = {}
 
     def at(h: int) -> float | int:
@@ -1282,7 +1311,7 @@ def _golden(value, unit: int) -> int:
         low = h // 2 if h > unit else 0
         h *= 2
     high = h
-    resolution = max(1, unit // 64)
+    resolution = max(1, unit // fraction)
     a = high - (high - low) * 618 // 1000
     b = low + (high - low) * 618 // 1000
     while high - low > resolution:
