@@ -22,40 +22,70 @@ order. That order is total, so the answer is unique and does not depend on the s
 
 Method. The search is split by the number of lines ``K``: with ``K`` fixed, the total after
 fees ``T_K``, every sleeve's target ``t_s * T_K``, the money left for trades and the penalty
-are constants, and the objective is the squared drift ``N`` over ``T_K**2``. Each run is a
-depth-first branch and bound over listings, sleeve by sleeve: a listing's choices are "no
-trade", a buy range ``[min_units, max]`` and a sell range, a range split in halves (short ones
-listed) until it is one value; every hard rule is a constraint of the ranges (turnover: a sell
-range shrinks to what the committed sells leave) or a check when a sleeve closes (no kept
-sleeve at zero), so no answer ever breaks one.
+are constants, and the objective is the squared drift ``N`` over ``T_K**2``. Each such run is
+a depth-first branch and bound, sleeve by sleeve. Entering a sleeve, the search lists its
+completions with no line, one line or two (per listing the counts in a window around the
+sleeve's target, per pair of listings each count of one with the window of the other: the
+window is where the bound can still tie the best list) and visits them best first; three lines
+or more, or a sleeve with too many completions to list, is branched listing by listing (no
+trade, a buy range, a sell range, ranges halved until one value). The last sleeve is
+completed directly: its best completion whatever the money is the same on every path of a
+run, and when the money binds the run's completions sorted by spend give the best one in a
+binary search. Every hard rule is a constraint of the ranges (turnover: a sell range shrinks
+to what the committed sells leave) or a check when a sleeve closes (no kept sleeve at zero),
+so no answer ever breaks one.
 
-The bound at a node is Lagrangian: for a budget multiplier ``2h`` (``h`` a water level in
-money), every completion costs at least ``closed + current + sum over untouched sleeves of
-c_s(r_s) - 2h * money left``, where each untouched sleeve's ``c_s(r)`` is the least
-``(x + y - target)**2 + 2h y`` with ``r`` further lines: its own value (``r = 0``), its best
-single line in whole units at or above the minimum trade (``r = 1``, exact, found by rounding
-per listing), or any real spend in its range (``r >= 2``). The lines are shared out exactly:
-``tables[k][r]`` is the least cost of the untouched sleeves ``k, k+1, ...`` making exactly
-``r`` lines (a small dynamic programme per level, cached), so a sleeve that moves pays for
-its line and a run with too few lines pays for the sleeves that cannot move. The current
-sleeve adds its range (the listing being decided in whole units, its later listings as a
-real interval). Any ``h >= 0`` gives a valid bound (the budget term is never positive for a
-feasible completion); the bound climbs a grid of levels around the run's best root level
-(an eighth of a pound near it, doubling out to £4,096) from its parent's level, and a node is
-pruned as soon as one level lifts its bound above the best list (or to it, with more lines).
-Whole units inside the untouched sleeves are what the old continuous relaxation could not
-see; with them the root bound of a rebalance sits within a few hundredths of a percent of the
-optimum. Leaves are exact, every comparison is between integers, ties are real ties.
+The bound at a node is Lagrangian. For a budget level ``h`` (the water level: the budget's
+multiplier is ``2h``) and a turnover level ``g``, every completion costs at least ``closed +
+current + sum over untouched sleeves of c_s(r_s) - 2h * money left - 2g * turnover left``,
+where an untouched sleeve's ``c_s(r)`` is its least ``(x + y - target)**2 + 2h y + 2g
+max(0, -y)`` with ``r`` further lines: its own value (``r = 0``), its best single line in whole
+units at or above the minimum trade (``r = 1``, exact, by rounding per listing), or any real
+spend its ``r`` largest lines can reach (``r >= 2``); the current sleeve counts its line being
+decided in whole units and its next line in whole units too (``relaxation.level_fit``). The
+lines are shared out exactly: ``tables[k][r]`` is the least cost of the untouched sleeves
+``k, k+1, ...`` making exactly ``r`` lines (a small dynamic programme per level, cached), so a
+sleeve that moves pays for its line and a run with too few lines pays for the sleeves that
+cannot move. Any ``h, g >= 0`` give a valid bound (both terms are never positive for a
+feasible completion). ``g`` is fixed per run (0 unless the turnover cap may bind); ``h`` is
+climbed at each node from its parent's on a grid around the run's best root level (every
+quarter of a pound within £32, doubling out to £4,096), and a node is pruned as soon as one
+level lifts its bound above the best list (or to it, with more lines). Whole units inside the
+untouched sleeves are what a continuous relaxation cannot see; with them a rebalance's root
+bound sits within a few hundredths of a percent of its optimum. Leaves are exact, every
+comparison is between integers, ties are real ties.
 
-Runs are ordered by their root bound (best first) and skipped when the root cannot tie the
-best list; with a positive penalty, no run has more lines than ``J(best) / (P / T)**2``, and a
-buy-only search no more lines than the money pays for. Each run to be searched first centres
-its levels on its own best root level (golden-section search on the concave root bound).
+Runs are taken best first by root bound, each sharpened before it is searched (its bound
+climbed on the shared grid, then its levels centred on its own best ``h``, and ``g``, by
+golden-section search: the root bound is concave in them), and skipped when the root cannot
+tie the best list; with a positive penalty no run has more lines than
+``J(best) / (P / T)**2``, and a buy-only search no more than the money pays for. Sleeves are
+searched in order of their relaxed spend, smallest first, except that sleeves no single
+listing can serve (two lines or more) go last, where their many whole-unit combinations
+absorb what the single-line sleeves leave.
 
-The search starts from the better of "no trades" (when affordable) and ``warm_start``'s trade
-list, and stops after ``max_nodes`` nodes (a count, not a clock, so the answer stays
-deterministic); it then returns the best trade list found with ``proven_optimal=False`` and
-the least root bound of the runs not finished, so the gap is visible.
+Nodes: every node visited, every completion listed and every 16 counts tried in a pair loop
+count, so ``max_nodes`` bounds the work (a count, not a clock: the answer is deterministic).
+``solve`` starts from the better of "no trades" (when affordable) and ``warm_start``'s list and
+gives the branch and bound a tenth of the nodes (at least 20,000); if that does not finish,
+``primal.large_neighbourhood`` (every pair of sleeves re-optimised exactly with the rest
+fixed, up to a third of the nodes) and ``primal.local_search`` improve the list, and the branch
+and bound starts again from it with what is left. At the limit it returns the best list found
+with ``proven_optimal=False`` and the least root bound of the runs not finished, so the gap is
+visible.
+
+Cost (``bench/bench_engine.py``, 50 listings in 10 sleeves, £100 line penalty, CPU time on a
+shared, busy machine). Monthly allocations (£500-£2,000): every case proven, medians 20-40 ms,
+p95 under 200 ms, a median of 44-211 nodes. Rebalances selling one sleeve up 60%: every case
+proven, median about 40 ms, a few hundred nodes. Rebalances where every sleeve drifted up to
+40%: every case proven, median about 50 ms, p95 about 350 ms; the hardest (three or four
+sleeves each selling two listings, 13-14 lines) take up to 19,000 nodes. Before (the
+continuous fixed-charge bound, no penalty) no rebalance was proven in 200,000 nodes (about
+10 s each) and its lists held a median of 20 lines. With ``line_penalty_base: "0"`` (the plain
+squared drift) rebalances still meet the node limit: the list returned is within 0.03-0.2% of
+the reported bound, with 20-24 lines. Binding hard rules cost more: a 1% turnover cap or a
+£1,500 max trade on the rebalance is proven in under 3 s; a 3% cap took 71,000 nodes (about
+20 s).
 """
 
 from __future__ import annotations
@@ -293,6 +323,7 @@ class _Search:
             self.cap_may_bind = sum(max(0, -y) for y in wanted) > ts * (self.cap - self.base_sold)
         self.runs: dict[int, _Run] = {}
         self.sell_level = 0  # the turnover level of the run tuned last (a start for the others)
+        self.last_index: int | None = None  # where the last root climb on the shared grid ended
         self.lines_window: tuple[int, int] | None = None  # numbers of lines to search (None: all)
         self.run: _Run | None = None
         self.closed = 0
@@ -1160,7 +1191,7 @@ class _Search:
             run.tables.pop(h, None)
             return found
 
-        return _golden(value, self.ts * self.p.money_scale)
+        return _golden(value, self.ts * self.p.money_scale, 8)  # the grid is in quarter pounds
 
     def tune(self, run: _Run) -> int:
         """The run's best root level, and, when the turnover cap may bind, its multiplier too:
@@ -1238,7 +1269,9 @@ class _Search:
                 if run.stage == 0:
                     if self.sell_level and run.cap is not None:  # the last tuned run's, a guess
                         run.sell_level, run.tables = self.sell_level, {}
-                    self.root_bound(run, run.root_index)
+                    # Climb from where the last run climbed to: neighbouring runs peak nearby.
+                    self.root_bound(run, self.last_index if self.last_index is not None else run.root_index)
+                    self.last_index = run.root_index
                 else:
                     # Centre the levels on this run's own best level: a bound within a few
                     # pounds of the best multiplier is what prunes runs that cannot win.
@@ -1270,7 +1303,11 @@ class _Search:
             run.root, run.root_index = INF, start
             return
         run.root, run.root_index = _climb(
-            lambda i: self.root_value(run, run.levels[i]), start, found, len(run.levels) - 1, lambda v: True
+            lambda i: self.root_value(run, run.levels[i]),
+            start,
+            found,
+            len(run.levels) - 1,
+            lambda v: self.passes(run, v),  # stop once the run is pruned
         )
 
     def objective_bound(self, run: _Run, value: int) -> Fraction:
