@@ -1,1 +1,0 @@
-from .core.enums import *  # noqa: F403  (transitional)
