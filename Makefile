@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine with Python 3.11+:
 #   make demo   set up .venv, install, register the Jupyter kernel, init the embedded DB, load the demo, run it
-#   make test   set up the same environment and run the whole test suite
+#   make test   set up the same environment, check the layering (import-linter) and the types (mypy),
+#               and run the whole test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -28,8 +29,10 @@ demo: $(KERNEL)
 	$(BIN)/tradeassist demo
 
 test: $(KERNEL)
-	$(BIN)/ruff check tradeassist tests bench
-	$(BIN)/ruff format --check tradeassist tests bench
+	$(BIN)/ruff check tradeassist tests bench tools
+	$(BIN)/ruff format --check tradeassist tests bench tools
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lab: $(KERNEL)

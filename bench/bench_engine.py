@@ -41,7 +41,7 @@ from fractions import Fraction
 from tradeassist.engine.model import PortfolioState, Position, Recommendation
 from tradeassist.engine.recommend import recommend
 from tradeassist.engine.valuation import drift_report
-from tradeassist.enums import TradeAction
+from tradeassist.core.enums import TradeAction
 from tradeassist.policy import Policy, parse_policy
 
 SLEEVES = ("CORE", "TECH", "SEMIS", "ENERGY", "HEALTH", "SMALLCAP", "EM", "PROPERTY", "GOLD", "BONDS")

@@ -110,6 +110,7 @@ LNS_NODES = 500  # most nodes one large-neighbourhood re-optimisation may take
 LOOP_NODE = 16  # counts tried in a pair loop per node counted (the node limit bounds the work)
 UNLIMITED = 10**60  # money enough for any trade list (the last sleeve's unconstrained best)
 INF = float("inf")
+Bound = int | float  # an exact integer bound on N, or INF where no completion exists
 
 
 @dataclass(frozen=True)
@@ -320,7 +321,9 @@ class _Search:
         self.cap_may_bind = False
         if self.cap is not None:
             wanted = problem.relaxed_spends(*problem.sleeve_ranges()) or []
-            self.cap_may_bind = sum(max(0, -y) for y in wanted) > ts * (self.cap - self.base_sold)
+            self.cap_may_bind = sum((max(Fraction(0), -y) for y in wanted), Fraction(0)) > ts * (
+                self.cap - self.base_sold
+            )
         self.runs: dict[int, _Run] = {}
         self.sell_level = 0  # the turnover level of the run tuned last (a start for the others)
         self.last_index: int | None = None  # where the last root climb on the shared grid ended
@@ -393,7 +396,7 @@ class _Search:
             ):
                 if first > last:
                     continue
-                value = _discrete(w, level, step, first, last)
+                value: Bound = _discrete(w, level, step, first, last)
                 if value < one:
                     if keep and first < 0 and self._sells_out(x, step, first, last, w, level):
                         value = self._one_line_kept(x, w, level, step, first, last)
@@ -554,7 +557,7 @@ class _Search:
             lambda v: self.passes(run, v),
         )
 
-    def passes(self, run: _Run, value: int) -> bool:
+    def passes(self, run: _Run, value: Bound) -> bool:
         threshold = run.threshold
         if threshold is None:
             return True
@@ -711,7 +714,7 @@ class _Search:
             """The largest (y - a)**2 an option with r lines may have and still pass."""
             if r > left or r > most or suffix[left - r] == INF:
                 return None
-            found = (num - (base + suffix[left - r]) * den) // den
+            found = int((num - (base + suffix[left - r]) * den) // den)  # suffix is finite here
             return found if found >= 0 else None
 
         def ranges(i: int) -> list[tuple[int, int, bool]]:
@@ -724,7 +727,7 @@ class _Search:
                 out.append((-most_sold, -item.min_units, False))
             return out
 
-        options: list[tuple[int, int, tuple[tuple[int, int], ...]]] = []
+        options: list[tuple[Bound, int, tuple[tuple[int, int], ...]]] = []
         limit = ENTER_LIMIT
         r0, r1, r2 = room(0), room(1), room(2)
         if r0 is not None and a * a <= r0:
@@ -872,7 +875,7 @@ class _Search:
             free = run.finishes[left] = (free_least[0] if free_least else None, free_found)
         fits = [t for t in free[1] if self.affordable(t, money, cap)]
         if fits:
-            if not least or free[0] <= least[0]:
+            if not least or (free[0] is not None and free[0] <= least[0]):  # fits: free[0] is set
                 found = fits
         else:
             # The money binds (or the turnover): walk the run's completions sorted by spend
@@ -1310,12 +1313,13 @@ class _Search:
             lambda v: self.passes(run, v),  # stop once the run is pruned
         )
 
-    def objective_bound(self, run: _Run, value: int) -> Fraction:
+    def objective_bound(self, run: _Run, value: Bound) -> Fraction:
         """J of a bound ``value`` on N for the run's number of lines."""
         p = self.p
         ts = self.ts
         penalty = Fraction(run.lines * p.penalty**2, p.total**2) if p.total else Fraction(0)
-        return Fraction(max(value, 0), (ts * run.total) ** 2) + penalty  # N is never negative
+        # N is never negative; a finite bound only (int() refuses INF, as Fraction() did)
+        return Fraction(max(int(value), 0), (ts * run.total) ** 2) + penalty
 
     def lower_bound(self) -> Fraction | None:
         """No trade list of a run not yet finished does better than this (the runs' root

@@ -32,7 +32,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import NamedTuple
 
-from ..money import ZERO
+from ..core.money import ZERO
 from ..policy import Policy
 from .model import PortfolioState, Position
 from .relaxation import relaxed_spends
