@@ -86,4 +86,11 @@ def warm_start(problem: AllocationProblem) -> tuple[int, ...] | None:
         units = [0] * n
     if _key(problem, units) is None:
         return None
-    return local_search(problem, units)
+    found = local_search(problem, units)
+    # Each line the rounding made may pay its penalty alone; dropping them one at a time can
+    # look worse at every step. Never return a list worse than no trade.
+    nothing = _key(problem, [0] * n)
+    key = _key(problem, list(found))
+    if nothing is not None and key is not None and nothing < key:
+        return (0,) * n
+    return found
