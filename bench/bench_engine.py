@@ -38,10 +38,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
+from tradeassist.core.enums import TradeAction
 from tradeassist.engine.model import PortfolioState, Position, Recommendation
 from tradeassist.engine.recommend import recommend
 from tradeassist.engine.valuation import drift_report
-from tradeassist.core.enums import TradeAction
 from tradeassist.policy import Policy, parse_policy
 
 SLEEVES = ("CORE", "TECH", "SEMIS", "ENERGY", "HEALTH", "SMALLCAP", "EM", "PROPERTY", "GOLD", "BONDS")
