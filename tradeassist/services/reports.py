@@ -24,8 +24,8 @@ from typing import Any
 from sqlmodel import Session
 
 from ..core.enums import TRADING_KINDS
-from ..core.errors import TradeAssistError
-from ..core.money import decimal_str, round_cash
+from ..core.errors import TradeAssistError, ValidationError
+from ..core.money import decimal_str, format_gbp
 from ..db.models import Portfolio, Recommendation, RunInputSnapshot, TaskRun, User
 from ..providers.channels import Channel as ChannelProvider
 from ..providers.channels import DeliveryResult, OutgoingMessage, get_channel
@@ -212,9 +212,10 @@ def drift_chart(sleeves: Mapping[str, Mapping[str, Any]], bands: Mapping[str, An
 # The message
 # --------------------------------------------------------------------------------------------
 def _money(value: Any) -> str:
+    """An amount in the one money format; a value that is not a number is shown as it is."""
     try:
-        return f"£{round_cash(Decimal(str(value))):,}"
-    except (ArithmeticError, ValueError):
+        return format_gbp(str(value))
+    except ValidationError:
         return str(value)
 
 
