@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ..runs import history
+from ..services import run_history as history
 from .context import JSON_OPTION, emit, emit_json, work
 
 runs_app = typer.Typer(help="Task runs: list, show, replay.", no_args_is_help=True)
