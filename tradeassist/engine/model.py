@@ -102,6 +102,13 @@ class Position:
         return None
 
     @property
+    def priced_value(self) -> Decimal | None:
+        """Units times price whether or not it is in the base; None without a price (never 0)."""
+        if self.price_gbp is None:
+            return None
+        return CONTEXT.multiply(self.units, self.price_gbp)
+
+    @property
     def value_gbp(self) -> Decimal:
         """Units times price; zero when not valued."""
         if not self.valued:

@@ -84,7 +84,7 @@ def positions_report(state: PortfolioState, work: PortfolioState, policy: Policy
                 "units": original.units,
                 "price_gbp": price,
                 "price_stale": original.price_stale,
-                "value_base": None if price is None else original.units * price,
+                "value_base": original.priced_value,
                 "in_base": scoped.valued,
                 "targeted": original.sleeve in policy.sleeve_targets,
             }

@@ -80,18 +80,12 @@ def _price_problem(position: Position) -> str | None:
     return None
 
 
-def _known_value(position: Position) -> Decimal | None:
-    if position.price_gbp is None:
-        return None
-    return CONTEXT.multiply(position.units, position.price_gbp)
-
-
 def _entry(position: Position, reason: str) -> dict[str, Any]:
     return {
         "ticker": position.ticker,
         "exchange": position.exchange,
         "reason": reason,
-        "value_base": _known_value(position),
+        "value_base": position.priced_value,
     }
 
 
