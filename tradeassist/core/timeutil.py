@@ -61,3 +61,10 @@ def business_days_between(earlier: date, later: date) -> int:
 
 def london_date(value: datetime) -> date:
     return ensure_utc(value).astimezone(LONDON).date()
+
+
+def uk_date(day: date | datetime) -> str:
+    """A day as people in the UK write it: ``30/08/2023`` (a timestamp: its London day)."""
+    if isinstance(day, datetime):
+        day = london_date(day)
+    return f"{day:%d/%m/%Y}"

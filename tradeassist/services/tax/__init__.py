@@ -1,0 +1,1 @@
+"""UK tax from the book: capital gains (share matching per owner), pools, allowances."""
