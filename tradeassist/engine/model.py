@@ -252,9 +252,12 @@ class RecommendationLine:
     estimated_units: Decimal
     suppressed_by_min_trade: bool
     reason_code: str
+    # A SELL in a general account: the capital gain (negative: loss) it would realise if sold at
+    # the as-of date for ``amount_base`` (``engine.tax.proposals``); None elsewhere.
+    estimated_gain_base: Decimal | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {
+        result = {
             "ticker": self.ticker,
             "exchange": self.exchange,
             "action": self.action.value,
@@ -263,6 +266,9 @@ class RecommendationLine:
             "suppressed_by_min_trade": self.suppressed_by_min_trade,
             "reason_code": self.reason_code,
         }
+        if self.estimated_gain_base is not None:
+            result["estimated_gain_base"] = decimal_str(self.estimated_gain_base)
+        return result
 
 
 EXPLAIN_KEYS = (

@@ -132,12 +132,18 @@ def title_html(recommendation: Mapping[str, Any]) -> str:
 def lines_html(lines: Sequence[Mapping[str, Any]]) -> str:
     if not lines:
         return "<div><em>No lines.</em></div>"
+    taxed = any(line.get("estimated_gain_base") is not None for line in lines)
+    gain_head = "<th class='num'>Gain (est.)</th>" if taxed else ""
     head = (
         "<tr><th>Action</th><th>Ticker</th><th>Exchange</th><th class='num'>Units (est.)</th>"
-        "<th class='num'>Amount</th><th>Reason</th></tr>"
+        f"<th class='num'>Amount</th>{gain_head}<th>Reason</th></tr>"
     )
     body = []
     for line in lines:
+        gain = line.get("estimated_gain_base")
+        gain_cell = (
+            f"<td class='num'>{format_gbp(number(gain)) if gain is not None else ''}</td>" if taxed else ""
+        )
         suppressed = bool(line.get("suppressed_by_min_trade"))
         note = esc(line.get("reason_code")) + (
             " · below the minimum trade: not to be done" if suppressed else ""
@@ -147,7 +153,8 @@ def lines_html(lines: Sequence[Mapping[str, Any]]) -> str:
             f"<td><b>{esc(word(line.get('action')))}</b></td><td>{esc(line.get('ticker'))}</td>"
             f"<td>{esc(line.get('exchange'))}</td>"
             f"<td class='num'>{units_text(line.get('estimated_units'))}</td>"
-            f"<td class='num'>{format_gbp(number(line.get('amount_base')))}</td><td>{note}</td></tr>"
+            f"<td class='num'>{format_gbp(number(line.get('amount_base')))}</td>{gain_cell}"
+            f"<td>{note}</td></tr>"
         )
     return f"<table class='ta-table ta-lines'>{head}{''.join(body)}</table>"
 
@@ -214,10 +221,26 @@ def rationale_html(rationale: Mapping[str, Any], report: Mapping[str, Any]) -> s
         if report.get(key) is not None and (key != "contribution" or number(report[key]))
     )
     drift = table + band_text + (f"<div><b>Rules fired:</b> {esc(rules)}</div>" if rules else "")
+    drift += tax_html(rationale, report)
     cash = f"<table class='ta-table ta-money'>{money_rows}</table>" if money_rows else ""
     return (
         "<div style='display:flex;flex-wrap:wrap;gap:8px 40px;align-items:flex-start'>"
         f"<div>{drift}</div><div>{cash}</div></div>"
+    )
+
+
+def tax_html(rationale: Mapping[str, Any], report: Mapping[str, Any]) -> str:
+    """Capital gains in a general account: the estimate against the exempt amount left, and
+    any purchase that HMRC would match with a recent sale (bed and breakfast)."""
+    tax = report.get("tax")
+    if not tax:
+        return ""
+    flags = (rationale.get("tax") or {}).get("flags") or []
+    colour = GREEN if tax.get("within_exempt_amount") else AMBER
+    items = "".join(f"<li>⚠ {esc(flag.get('message'))}</li>" for flag in flags)
+    return (
+        f"<div><b>Capital gains tax:</b> <span style='color:{colour}'>{esc(tax.get('message'))}</span>"
+        f"{f'<ul>{items}</ul>' if items else ''}</div>"
     )
 
 

@@ -40,10 +40,12 @@ from ..db.models import (
 from ..engine import book as bk
 from ..engine.model import PortfolioState, Position, Recommendation, state_from_dict, state_to_dict
 from ..engine.recommend import recommend as engine_recommend
+from ..engine.tax.proposals import TaxContext, apply_tax, context_from_dict, context_to_dict
 from ..policy import Policy, parse_stored_policy, policy_sha256, policy_to_dict
 from . import governance, ledger, prices
 from .access import portfolio_for
 from .strategy_versions import governing_strategy
+from .tax.proposals import tax_context
 
 SNAPSHOT_SCHEMA = 1
 
@@ -61,6 +63,7 @@ class RunInputs:
     state: PortfolioState
     snapshot: Mapping[str, Any]
     listing_ids: Mapping[tuple[str, str], int]
+    tax: TaxContext | None = None  # a general account's: capital gains on the proposed sales
 
     @property
     def input_hash(self) -> str:
@@ -285,6 +288,10 @@ def prepare_inputs(
         cash_gbp=book.cash, positions=priced.positions, contribution_gbp=amount, frozen=frozen
     )
     parameters = {"portfolio": folio.name, "kind": kind.value, "as_of": as_of, "contribution": amount}
+    tax = tax_context(session, folio, london_date(as_of), [(p.ticker, p.exchange) for p in priced.positions])
+    snapshot = _snapshot(parameters, strategy_version_id, policy, state, book, priced)
+    if tax is not None:
+        snapshot["tax"] = plain(context_to_dict(tax))
     return RunInputs(
         portfolio_id=folio.portfolio_id,
         portfolio=folio.name,
@@ -293,8 +300,9 @@ def prepare_inputs(
         strategy_version_id=strategy_version_id or 0,
         policy=policy,
         state=state,
-        snapshot=_snapshot(parameters, strategy_version_id, policy, state, book, priced),
+        snapshot=snapshot,
         listing_ids=priced.keys,
+        tax=tax,
     )
 
 
@@ -302,8 +310,12 @@ def prepare_inputs(
 # Recommending, and storing the recommendation
 # --------------------------------------------------------------------------------------------
 def recommend(inputs: RunInputs) -> Recommendation:
-    """The engine's recommendation for these inputs (pure)."""
-    return engine_recommend(inputs.state, inputs.policy, inputs.kind)
+    """The engine's recommendation for these inputs (pure); in a general account, with the
+    capital gains of its sales estimated (``engine.tax.proposals``)."""
+    recommendation = engine_recommend(inputs.state, inputs.policy, inputs.kind)
+    if inputs.tax is None:
+        return recommendation
+    return apply_tax(recommendation, inputs.tax, london_date(inputs.as_of))
 
 
 def recommend_from_snapshot(snapshot: Mapping[str, Any]) -> Recommendation:
@@ -312,7 +324,11 @@ def recommend_from_snapshot(snapshot: Mapping[str, Any]) -> Recommendation:
         raise ValidationError(f"input snapshot schema {snapshot.get('schema')!r} is not {SNAPSHOT_SCHEMA}")
     policy = parse_stored_policy(snapshot["strategy"]["policy"])
     state = state_from_dict(snapshot["state"])
-    return engine_recommend(state, policy, _kind(snapshot["parameters"]["kind"]))
+    recommendation = engine_recommend(state, policy, _kind(snapshot["parameters"]["kind"]))
+    if "tax" not in snapshot:  # an ISA or SIPP, or a snapshot from before tax estimates
+        return recommendation
+    as_of = london_date(datetime.fromisoformat(snapshot["parameters"]["as_of"]))
+    return apply_tax(recommendation, context_from_dict(snapshot["tax"]), as_of)
 
 
 def store_recommendation(

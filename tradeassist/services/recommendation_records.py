@@ -8,6 +8,7 @@ run history (``run_history``) and the after-run workflow (``workflows``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -67,13 +68,33 @@ def line_json(line: RecommendationLine, listing: InstrumentListing) -> dict[str,
 
 
 def lines_of(session: Session, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
-    """Each recommendation's lines (``line_json`` with ``line_id`` and ``listing_id``)."""
+    """Each recommendation's lines (``line_json`` with ``line_id`` and ``listing_id``); a SELL
+    in a general account with its ``estimated_gain_base`` (kept in the rationale's ``tax``)."""
     found: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    gains = _estimated_gains(session, ids)
     for line, listing in stored_lines(session, ids):
-        found[line.recommendation_id].append(
-            {"line_id": line.line_id, "listing_id": line.listing_id, **line_json(line, listing)}
-        )
+        row = {"line_id": line.line_id, "listing_id": line.listing_id, **line_json(line, listing)}
+        gain = gains.get((line.recommendation_id, listing.ticker, listing.exchange))
+        if gain is not None:
+            row["estimated_gain_base"] = gain
+        found[line.recommendation_id].append(row)
     return found
+
+
+def _estimated_gains(session: Session, ids: Sequence[int]) -> dict[tuple[int, str, str], Decimal]:
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(Recommendation.recommendation_id, Recommendation.rationale).where(
+            col(Recommendation.recommendation_id).in_(ids)
+        )
+    ).all()
+    gains: dict[tuple[int, str, str], Decimal] = {}
+    for rec_id, rationale in rows:
+        assert rec_id is not None
+        for est in ((rationale or {}).get("tax") or {}).get("lines") or []:
+            gains[(rec_id, est["ticker"], est["exchange"])] = Decimal(str(est["estimated_gain_base"]))
+    return gains
 
 
 def refuse_state(reco: Recommendation, action: str, allowed: Iterable[RecommendationStatus]) -> None:
