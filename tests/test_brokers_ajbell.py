@@ -104,11 +104,14 @@ def test_isa_2022_trades_are_matched_to_statement_payments(real_data: Path) -> N
     custody = next(e for e in parsed.entries if (e.notes or "").startswith("Shares Custody"))
     assert (custody.entry_type, custody.cash_amount_base) == (EntryType.FEE, Decimal("-0.72"))
     dividend = next(e for e in parsed.entries if e.external_ref == "386463 / 1")
-    assert dividend.entry_type is EntryType.INTEREST and dividend.cash_amount_base == Decimal("1.62")
+    assert dividend.entry_type is EntryType.DIVIDEND and dividend.cash_amount_base == Decimal("1.62")
     assert (
         dividend.notes == "dividend: VANGUARD FUNDS PLC VANGUARD USD CORP BOND UCITS ETF USD DIS (19 units)"
     )
+    # The payer's name is not in the mapping: no listing from the parser, the name for the service.
     assert dividend.extra["dividend_units"] == "19" and dividend.ticker is None
+    assert dividend.description == "VANGUARD FUNDS PLC VANGUARD USD CORP BOND UCITS ETF USD DIS"
+    assert (dividend.units, dividend.price) == (None, None)
 
     assert parsed.opening_balance.balance == 0 and parsed.opening_balance.on == date(2022, 1, 1)
     assert parsed.balances[-1].balance == Decimal("673.55")
@@ -142,6 +145,8 @@ def test_sipp_2022_transfers_contributions_and_interest(real_data: Path) -> None
     assert parsed.entries[0].consideration_base == Decimal("523.53")
     div = next(e for e in parsed.entries if e.external_ref == "AV9XFWGG")
     assert div.notes == "dividend: ISHARES FTSE 250 (129 units)" and div.cash_amount_base == Decimal("10.75")
+    # "ISHARES FTSE 250" begins one mapped description only ("iShares FTSE 250 ETF GBP Dist"): MIDD.
+    assert (div.entry_type, div.ticker, div.exchange) == (EntryType.DIVIDEND, "MIDD", "LSE")
     interest = parsed.entries[-1]
     assert (interest.entry_type, interest.cash_amount_base) == (EntryType.INTEREST, Decimal("0.23"))
     replay_balances(parsed)
@@ -341,6 +346,37 @@ def test_history_trades_outside_the_statement_are_kept_and_flagged(tmp_path: Pat
     assert trade.exchange is None
     assert parsed.opening_balance.after_entries == 1  # the early trade comes before B/F
     assert contribution.entry_type is EntryType.CONTRIBUTION
+
+
+def test_dividend_lines_are_dividends_of_the_listing_the_mapping_names(tmp_path: Path) -> None:
+    cash = write(
+        tmp_path,
+        "c.csv",
+        CASH_HEAD,
+        "07/03/2024,Div 7   SOMEONE ELSE PLC,D3,-,0.70,-,623.57",
+        '06/03/2024,"Dividend 1,234   iShares  Core FTSE 100",D2,-,12.34,-,622.87',
+        "05/03/2024,Dividend 123 iShares Core FTSE 100 UCITS ETF,D1,-,10.53,-,610.53",
+        "01/03/2024,Subscription,-,-,600,-,600",
+        "01/01/2024,* BALANCE B/F *,-,-,0,0,0",
+    )
+    mapping = {"iShares Core FTSE 100 UCITS ETF": ("ISF", "LSE")}
+    _, exact, truncated, unknown = parse_ajbell(cash, mapping=mapping).entries
+    assert (exact.entry_type, exact.ticker, exact.exchange, exact.cash_amount_base) == (
+        EntryType.DIVIDEND,
+        "ISF",
+        "LSE",
+        Decimal("10.53"),
+    )
+    assert exact.notes == "dividend: iShares Core FTSE 100 UCITS ETF (123 units)"
+    assert (exact.units, exact.price, exact.extra["dividend_units"]) == (None, None, "123")
+    # the payer's name cut short still begins exactly one mapped description
+    assert (truncated.ticker, truncated.extra["dividend_units"]) == ("ISF", "1234")
+    # a payer the mapping does not name is still a dividend, without a listing (never an error)
+    assert (unknown.entry_type, unknown.ticker, unknown.description) == (
+        EntryType.DIVIDEND,
+        None,
+        "SOMEONE ELSE PLC",
+    )
 
 
 def test_statement_without_brought_forward_line_derives_the_opening(tmp_path: Path) -> None:

@@ -75,9 +75,15 @@ def test_gbp_account_export(real_data: Path) -> None:
     assert sale.consideration_base == Decimal("2952.48")
 
     dividend = parsed.entries[16]  # file line 18
-    assert (dividend.entry_type, dividend.cash_amount_base) == (EntryType.INTEREST, Decimal("1.37"))
+    assert (dividend.entry_type, dividend.cash_amount_base) == (EntryType.DIVIDEND, Decimal("1.37"))
     assert dividend.notes == "dividend: Apple (10.13713692 units)"
-    assert dividend.isin is None and dividend.extra["dividend_isin"] == "US0378331005"
+    # The payer, for the service to attach the dividend to its listing; units held are not units moved.
+    assert (dividend.isin, dividend.ticker, dividend.description) == ("US0378331005", "AAPL", "Apple")
+    assert (dividend.units, dividend.price, dividend.fees_base) == (None, None, 0)
+    assert (
+        dividend.extra["dividend_isin"] == "US0378331005"
+        and dividend.extra["dividend_units"] == "10.13713692"
+    )
     interest = parsed.entries[12]
     assert (interest.entry_type, interest.notes) == (EntryType.INTEREST, "Interest on cash")
     withdrawal = parsed.entries[17]
@@ -165,7 +171,13 @@ def test_older_export_with_total_in_gbp_and_splits(tmp_path: Path) -> None:
     assert (open_.units, open_.extra["corporate_action"]) == (Decimal(8), "split")
     assert "stock split" in open_.notes
     assert dividend.extra["withholding_tax"] == "0.29 USD"
-    assert dividend.cash_amount_base == Decimal("1.10")
+    assert (dividend.entry_type, dividend.cash_amount_base) == (EntryType.DIVIDEND, Decimal("1.10"))
+    assert (dividend.isin, dividend.ticker, dividend.units, dividend.price) == (
+        "US0378331005",
+        "AAPL",
+        None,
+        None,
+    )
 
 
 def test_every_bad_line_is_reported(tmp_path: Path) -> None:

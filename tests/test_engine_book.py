@@ -89,6 +89,11 @@ def test_pence_prices_are_scaled_and_the_consideration_must_agree_to_the_penny()
         (Entry(1, at(1), EntryType.WITHDRAWAL, D("10")), None, "must be negative"),
         (Entry(1, at(1), EntryType.FEE, D("-10"), D("9")), None, "cash_amount_base = −fees_base"),
         (Entry(1, at(1), EntryType.INTEREST, D("10"), listing_id=20), GBP, "cash only"),
+        (Entry(1, at(1), EntryType.DIVIDEND, D("-10"), listing_id=20), GBP, "must be positive"),
+        (Entry(1, at(1), EntryType.DIVIDEND, D("10"), D("1"), 20), GBP, "no fees"),
+        (Entry(1, at(1), EntryType.DIVIDEND, D("10"), listing_id=20, units=D(5)), GBP, "no units or price"),
+        (Entry(1, at(1), EntryType.DIVIDEND, D("10"), listing_id=20, price=D(1)), GBP, "no units or price"),
+        (Entry(1, at(1), EntryType.DIVIDEND, D("10"), listing_id=99), None, "unknown listing"),
         (Entry(1, at(1), EntryType.CONTRIBUTION, D("10"), D("1")), None, "no fees"),
         (Entry(1, at(1), EntryType.TRANSFER, D("0"), listing_id=20, units=D(0)), GBP, "units ≠ 0"),
         (Entry(1, at(1), EntryType.TRANSFER, D("5"), listing_id=20, units=D(1)), GBP, "moves no cash"),
@@ -103,6 +108,17 @@ def test_pence_prices_are_scaled_and_the_consideration_must_agree_to_the_penny()
 def test_each_convention_is_enforced_with_a_reason(entry: Entry, quote: Quote | None, reason: str) -> None:
     problem = bk.entry_problem(entry, quote, NOW)
     assert problem is not None and reason in problem
+
+
+def test_a_dividend_is_cash_income_that_names_its_listing_and_leaves_the_pool_alone() -> None:
+    paid = Entry(3, at(3), EntryType.DIVIDEND, D("12.34"), listing_id=20)
+    unknown = Entry(4, at(4), EntryType.DIVIDEND, D("0.66"))  # the payer's listing is not known
+    assert bk.entry_problem(paid, GBP, NOW) is None and bk.entry_problem(unknown, None, NOW) is None
+    result = run(contribution(1, 0, "1000"), buy(2, 1, 20, "10", "100", "-1000"), paid, unknown)
+    assert result.issues == ()
+    assert result.book == bk.Book(D("13.00"), {20: bk.Holding(D(10), D(1000))})
+    reversal = Entry(5, at(3), EntryType.DIVIDEND, D("-12.34"), listing_id=20, corrects=3)
+    assert bk.is_reversal(reversal, paid)
 
 
 def test_selling_more_than_held_and_negative_cash_stop_the_replay_at_that_entry() -> None:

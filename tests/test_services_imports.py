@@ -3,6 +3,7 @@ errors that name the file, the line and the reason, with the database left as it
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -224,6 +225,16 @@ def test_real_ajbell_statements_import_and_agree_with_the_running_balance(
             r["ticker"]: r for r in ledger.holdings(s, actor=identity.bootstrap_admin(s), portfolio="SIPP")
         }
     assert rows["XUKS"]["units"] == 328 and rows["XUKS"]["avg_cost_base"] == D("2.9660060976")
+    with unit_of_work(engine, readonly=True) as s:
+        entries = ledger.list_entries(s, actor=identity.bootstrap_admin(s), portfolio="SIPP")
+    dividends = {e["external_ref"]: e for e in entries if e["entry_type"] == "DIVIDEND"}
+    assert (dividends["AV9XFWGG"]["ticker"], dividends["AV9XFWGG"]["notes"]) == (
+        "MIDD",  # "Div 129 ISHARES FTSE 250" begins one mapped description
+        "dividend: ISHARES FTSE 250 (129 units)",
+    )
+    gilts = dividends["NLGGLKHQ"]  # "Div 43 ISH FT ALL STK GLT": neither mapped nor registered
+    assert gilts["ticker"] is None and gilts["cash_amount_base"] == D("5.71")
+    assert gilts["notes"].startswith("dividend: ISH FT ALL STK GLT (43 units); listing unknown")
     before = state(engine)
     again = do_import(engine, "SIPP", history, "ajbell", mapping=mapping, cash_statement=statement)
     assert again.already_imported and state(engine) == before
@@ -322,6 +333,91 @@ def test_corporate_action_rows_a_recorded_action_explains_are_left_to_it(
     assert holdings(engine, "ISA") == {"NEW": D(100)}
 
 
+def test_an_ajbell_dividend_line_is_a_dividend_of_the_listing_its_payer_names(
+    engine: Engine, admin: User, tmp_path: Path
+) -> None:
+    setup(engine, admin, "ISA")
+    with unit_of_work(engine) as s:
+        actor = identity.bootstrap_admin(s)
+        registry.add_instrument(
+            s, actor=actor, isin=fake_isin(200), instrument_type="STOCK", name="Acme Widgets plc"
+        )
+        registry.add_listing(
+            s,
+            actor=actor,
+            isin=fake_isin(200),
+            ticker="ACME",
+            exchange="LSE",
+            currency="GBP",
+            quote_scale="GBX",
+        )
+    statement = write(
+        tmp_path / "cash.csv",
+        "Date,Description,Reference,Settlement date,Receipt (GBP),Payment (GBP),Balance (GBP)",
+        "07/03/2024,Dividend 5   NOBODY WE KNOW PLC,D3,-,0.70,-,23.24",
+        "06/03/2024,Dividend 123   ACME WIDGETS,D2,-,12.34,-,22.54",
+        "05/03/2024,Dividend 40 iShares Core UK Gilts ETF GBP Dist,D1,-,10.20,-,10.20",
+        "01/01/2024,* BALANCE B/F *,-,-,0,0,0",
+    )
+    result = do_import(engine, "ISA", statement, "ajbell", mapping=mapping_file(tmp_path))
+    assert result.added == 3 and cash(engine, "ISA") == D("23.24")
+    with unit_of_work(engine, readonly=True) as s:
+        entries = ledger.list_entries(s, actor=identity.bootstrap_admin(s), portfolio="ISA")
+    assert [(e["entry_type"], e["ticker"], e["units"], e["cash_amount_base"]) for e in entries] == [
+        ("DIVIDEND", "IGLT", None, D("10.20")),  # the payer is a description the mapping names
+        ("DIVIDEND", "ACME", None, D("12.34")),  # the payer begins an instrument's name in the registry
+        ("DIVIDEND", None, None, D("0.70")),  # neither: kept, without a listing, and said so
+    ]
+    assert entries[1]["notes"] == "dividend: ACME WIDGETS (123 units)"
+    assert entries[2]["notes"].startswith("dividend: NOBODY WE KNOW PLC (5 units); listing unknown")
+    assert holdings(engine, "ISA") == {}  # income moves no units
+
+
+def test_dividends_recorded_as_interest_before_are_not_refused_when_imported_again(
+    engine: Engine, admin: User, tmp_path: Path
+) -> None:
+    """An export overlapping rows the old import wrote as INTEREST ``dividend: …`` adds only what
+    is new: the legacy row and the DIVIDEND it now parses as are the same entry."""
+    setup(engine, admin, "T212")
+    with unit_of_work(engine) as s:
+        ledger.post_entries(
+            s,
+            actor=identity.bootstrap_admin(s),
+            portfolio="T212",
+            entries=[
+                ledger.NewEntry(
+                    datetime(2022, 2, 12, 2, 30, tzinfo=UTC),
+                    "INTEREST",
+                    D("1.37"),
+                    notes="dividend: Apple (10.13713692 units)",
+                    external_ref="DIV1",
+                )
+            ],
+            label="import before DIVIDEND existed",
+            batch_type="IMPORT",
+        )
+    export = write(
+        tmp_path / "t212.csv",
+        "Action,Time,ISIN,Ticker,Name,No. of shares,Price / share,Currency (Price / share),Exchange rate,"
+        "Total,Currency (Total),ID",
+        "Dividend (Ordinary),2022-02-12 02:30:00,US0378331005,AAPL,Apple,10.13713692,0.16,USD,,1.37,GBP,DIV1",
+        "Dividend (Ordinary),2022-03-09 09:05:00,US5949181045,MSFT,Microsoft,10,0.62,USD,,3.44,GBP,DIV2",
+    )
+    result = do_import(engine, "T212", export, "trading212")
+    assert (result.added, result.skipped) == (1, 1)
+    with unit_of_work(engine, readonly=True) as s:
+        entries = ledger.list_entries(s, actor=identity.bootstrap_admin(s), portfolio="T212")
+    assert [(e["entry_type"], e["ticker"], e["external_ref"]) for e in entries] == [
+        ("INTEREST", None, "DIV1"),  # as it was written: the ledger is never rewritten
+        ("DIVIDEND", "MSFT", "DIV2"),
+    ]
+    # a legacy row with other values is still refused
+    changed = write(tmp_path / "changed.csv", *export.read_text().splitlines()[:2])
+    changed.write_text(changed.read_text().replace(",1.37,GBP,", ",1.38,GBP,"))
+    with pytest.raises(ValidationError, match="already recorded with other values"):
+        do_import(engine, "T212", changed, "trading212")
+
+
 # --- Trading 212 --------------------------------------------------------------------------
 
 
@@ -342,6 +438,9 @@ def test_real_trading212_export_imports_and_non_gbp_exports_are_refused(
         entries = ledger.list_entries(s, actor=identity.bootstrap_admin(s), portfolio="T212")
     smt = next(e for e in entries if e["ticker"] == "SMT")
     assert smt["price"] == D("1349.295455")  # a GBP price stored in the GBX listing's pence
+    dividends = [(e["ticker"], e["cash_amount_base"]) for e in entries if e["entry_type"] == "DIVIDEND"]
+    assert dividends == [("AAPL", D("1.37")), ("MSFT", D("3.44")), ("SWKS", D("2.50"))]
+    assert not any(e["entry_type"] == "INTEREST" and e["notes"].startswith("dividend") for e in entries)
     before = state(engine)
     for name in ("trading212_multi-currency_investir.csv", "trading212-export_EUR_export-to-ghostfolio.csv"):
         with pytest.raises(FileFormatError, match="cash is kept in GBP only"):
@@ -367,3 +466,26 @@ def test_trading212_pence_prices_go_into_pound_listings_scaled(
         entries = ledger.list_entries(s, actor=identity.bootstrap_admin(s), portfolio="T212")
     assert entries[1]["price"] == D("90.12") and entries[1]["ticker"] == "VWRL"  # £, the listing's scale
     assert cash(engine, "T212") == D("774.70")
+
+
+def test_a_trading212_dividend_is_attached_to_its_listing_or_kept_without_one(
+    engine: Engine, admin: User, tmp_path: Path
+) -> None:
+    setup(engine, admin, "T212")
+    export = write(
+        tmp_path / "t212.csv",
+        "Action,Time,ISIN,Ticker,Name,No. of shares,Price / share,Currency (Price / share),Exchange rate,"
+        "Total,Currency (Total),Withholding tax,Currency (Withholding tax),ID",
+        'Deposit,2024-03-01 09:00:00,,,,,,,,"1,000.00",GBP,,,D1',
+        "Dividend (Ordinary),2024-03-02 10:00:00,US0378331005,AAPL,Apple,10,0.24,USD,,1.61,GBP,0.36,USD,V1",
+        "Dividend (Ordinary),2024-03-03 10:00:00,US88160R1014,TSLA,Tesla,3,0.10,USD,,0.20,GBP,,,V2",
+    )
+    result = do_import(engine, "T212", export, "trading212")
+    assert result.added == 3 and cash(engine, "T212") == D("1001.81")
+    with unit_of_work(engine, readonly=True) as s:
+        entries = ledger.list_entries(s, actor=identity.bootstrap_admin(s), portfolio="T212")
+    apple, tesla = entries[1], entries[2]
+    assert (apple["entry_type"], apple["ticker"], apple["exchange"]) == ("DIVIDEND", "AAPL", "XNAS")
+    assert (apple["units"], apple["price"], apple["notes"]) == (None, None, "dividend: Apple (10 units)")
+    assert (tesla["entry_type"], tesla["ticker"]) == ("DIVIDEND", None)  # no Tesla listing: kept
+    assert tesla["notes"].startswith("dividend: Tesla (3 units); listing unknown: unknown instrument TSLA")

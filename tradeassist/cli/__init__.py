@@ -53,6 +53,7 @@ COMMAND_MODULES = (
     "runs",
     "notify",
     "reports",
+    "income",
     "tax",
     "demo",
     "ui",

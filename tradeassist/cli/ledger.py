@@ -102,11 +102,14 @@ def _entry_options(
 
 
 TYPE_OPTION = typer.Option(
-    ..., "--type", help="BUY, SELL, CONTRIBUTION, WITHDRAWAL, FEE, INTEREST, TRANSFER."
+    ...,
+    "--type",
+    help="BUY, SELL, CONTRIBUTION, WITHDRAWAL, FEE, INTEREST, DIVIDEND (--ticker: the listing that paid), "
+    "TRANSFER.",
 )
 TIME_OPTION = typer.Option(None, "--time", help="ISO date (midnight UTC) or timestamp; default now.")
 AMOUNT_OPTION = typer.Option(None, "--amount", help="Cash-only types: a positive GBP amount.")
-TICKER_OPTION = typer.Option(None, "--ticker")
+TICKER_OPTION = typer.Option(None, "--ticker", help="The listing: BUY, SELL, TRANSFER of units, DIVIDEND.")
 EXCHANGE_OPTION = typer.Option(None, "--exchange")
 UNITS_OPTION = typer.Option(None, "--units", help="BUY/SELL: > 0; TRANSFER: + in, − out.")
 PRICE_OPTION = typer.Option(None, "--price", help="In the listing's quote scale (pence for GBX).")

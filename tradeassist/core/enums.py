@@ -31,6 +31,11 @@ class CorporateActionType(StrEnum):
 
 
 class EntryType(StrEnum):
+    """The kinds of ledger entry. DIVIDEND extends the data model's enumeration (migration
+    0006): cash income from a listing, which it names when known. INTEREST rows whose notes
+    start ``dividend:`` (written before DIVIDEND existed) are read as dividends by
+    ``engine.income.income_kind``; see docs/ledger.md."""
+
     BUY = "BUY"
     SELL = "SELL"
     CONTRIBUTION = "CONTRIBUTION"
@@ -38,6 +43,7 @@ class EntryType(StrEnum):
     FEE = "FEE"
     INTEREST = "INTEREST"
     TRANSFER = "TRANSFER"
+    DIVIDEND = "DIVIDEND"
 
 
 class BatchType(StrEnum):

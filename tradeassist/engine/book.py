@@ -10,7 +10,8 @@ Conventions (``docs/ledger.md`` explains them for users):
   for a GBX listing). ``consideration`` = units × price, scaled to the major unit with
   ``parse_quote_unit`` (``scaleb(-2)`` for pence).
 * ``fees`` ≥ 0; ``cash`` is the signed GBP movement: BUY −(consideration + fees), SELL
-  +(consideration − fees), CONTRIBUTION and INTEREST > 0, WITHDRAWAL < 0, FEE = −fees.
+  +(consideration − fees), CONTRIBUTION, INTEREST and DIVIDEND > 0, WITHDRAWAL < 0, FEE = −fees.
+  A DIVIDEND names the listing that paid it when that is known, and moves cash alone.
   For a GBP-quoted BUY or SELL the consideration must agree with cash and fees to within
   £0.01 (brokers round it to the penny). For a listing quoted in another currency the GBP
   consideration is the broker's (cash ± fees), since V1 keeps no FX on entries.
@@ -48,6 +49,7 @@ from .book_types import (
     BUY,
     CASH_ONLY,
     CONTRIBUTION,
+    DIVIDEND,
     EMPTY_BOOK,
     FEE,
     INTEREST,
@@ -329,6 +331,7 @@ __all__ = [
     "BUY",
     "CASH_ONLY",
     "CONTRIBUTION",
+    "DIVIDEND",
     "EMPTY_BOOK",
     "FEE",
     "INTEREST",

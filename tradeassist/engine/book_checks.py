@@ -9,6 +9,7 @@ from datetime import datetime
 from ..core.money import PENNY, ZERO
 from .book_types import (
     BUY,
+    DIVIDEND,
     FEE,
     SELL,
     TRANSFER,
@@ -35,6 +36,8 @@ def entry_problem(entry: Entry, quote: Quote | None, now: datetime) -> str | Non
         return _trade_problem(entry, quote)
     if kind is TRANSFER:
         return _transfer_problem(entry, quote)
+    if kind is DIVIDEND:
+        return _dividend_problem(entry, quote)
     return _cash_problem(entry)
 
 
@@ -88,8 +91,18 @@ def _transfer_problem(entry: Entry, quote: Quote | None) -> str | None:
     return "a cash TRANSFER needs a non-zero amount" if not cash else None
 
 
+def _dividend_problem(entry: Entry, quote: Quote | None) -> str | None:
+    """A DIVIDEND is cash income (> 0, no fees) from the listing it names, when it names one."""
+    if entry.listing_id is not None and quote is None:
+        return f"a DIVIDEND names an unknown listing (id {entry.listing_id})"
+    if entry.units is not None or entry.price is not None or entry.cost is not None:
+        return "a DIVIDEND is cash only: it names the paying listing but carries no units or price"
+    return _income_problem(entry)
+
+
 def _cash_problem(entry: Entry) -> str | None:
-    """A cash-only entry (CONTRIBUTION, WITHDRAWAL, FEE, INTEREST): the sign its kind needs."""
+    """A cash-only entry (CONTRIBUTION, WITHDRAWAL, FEE, INTEREST): no listing, and the sign its
+    kind needs."""
     kind, cash, fees = entry.entry_type, entry.cash, entry.fees
     if (
         entry.listing_id is not None
@@ -102,6 +115,12 @@ def _cash_problem(entry: Entry) -> str | None:
         if fees <= ZERO or cash != -fees:
             return f"a FEE needs fees_base > 0 and cash_amount_base = −fees_base, got {fees} and {cash}"
         return None
+    return _income_problem(entry)
+
+
+def _income_problem(entry: Entry) -> str | None:
+    """CONTRIBUTION, INTEREST, DIVIDEND (cash > 0) and WITHDRAWAL (cash < 0): no fees."""
+    kind, cash, fees = entry.entry_type, entry.cash, entry.fees
     if fees:
         return f"a {kind} has no fees (record them as a FEE), got {fees}"
     if kind is WITHDRAWAL:

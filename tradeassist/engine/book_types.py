@@ -23,7 +23,9 @@ UNITS_QUANTUM = Decimal("1E-10")  # a split whose units do not terminate is roun
 
 BUY, SELL, TRANSFER, FEE = EntryType.BUY, EntryType.SELL, EntryType.TRANSFER, EntryType.FEE
 CONTRIBUTION, WITHDRAWAL, INTEREST = EntryType.CONTRIBUTION, EntryType.WITHDRAWAL, EntryType.INTEREST
-CASH_ONLY = frozenset({CONTRIBUTION, WITHDRAWAL, FEE, INTEREST})
+DIVIDEND = EntryType.DIVIDEND
+# Entries that move cash alone: no units, no pool. A DIVIDEND may name its listing all the same.
+CASH_ONLY = frozenset({CONTRIBUTION, WITHDRAWAL, FEE, INTEREST, DIVIDEND})
 
 
 class Quote(NamedTuple):

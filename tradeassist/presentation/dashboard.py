@@ -1,8 +1,9 @@
 """The dashboard drawn: ``services.dashboard.DashboardData`` in, charts and words out.
 
 ``figures_for(data)`` builds every chart the dashboard notebook shows (``figures``), by a short
-name; ``notes_markdown(data)`` says in Markdown what the dashboard cannot show, and why;
-``performance_note(data)`` says over which days the returns are measured. Pure: no database.
+name; ``notes_markdown(data)`` says in Markdown what the dashboard cannot show, and why, then
+this tax year's income (``income_markdown``); ``performance_note(data)`` says over which days
+the returns are measured. Pure: no database.
 """
 
 from __future__ import annotations
@@ -15,12 +16,23 @@ from ..services.dashboard import DashboardData, long_date
 from . import figures
 
 
+def income_markdown(data: DashboardData) -> str | None:
+    """This tax year's dividends and interest as a Markdown paragraph (None when not gathered)."""
+    if not data.income_note:
+        return None
+    head, _, rest = data.income_note.partition(":")
+    return f"**{head}:**{rest}"
+
+
 def notes_markdown(data: DashboardData) -> str:
-    """Every note of the dashboard as Markdown for the notebook: words, never a Python tuple."""
-    if not data.notes:
-        return "Nothing is missing: every holding has a price on every day shown."
-    lines = "\n".join(f"- {note}" for note in data.notes)
-    return f"**What the dashboard cannot show, and why**\n\n{lines}"
+    """Every note of the dashboard as Markdown for the notebook: words, never a Python tuple.
+    This tax year's income follows, as its own paragraph, when it was gathered."""
+    said = "Nothing is missing: every holding has a price on every day shown."
+    if data.notes:
+        lines = "\n".join(f"- {note}" for note in data.notes)
+        said = f"**What the dashboard cannot show, and why**\n\n{lines}"
+    income = income_markdown(data)
+    return f"{said}\n\n{income}" if income else said
 
 
 def performance_note(data: DashboardData) -> str | None:

@@ -13,7 +13,8 @@ plain values and DataFrames (``DashboardData``) that ``tradeassist.presentation.
 * each listing's price history in its quote unit, flagged points kept (with their flags) and a
   split-adjusted column (``dashboard_prices``);
 * time-weighted return, XIRR and the drawdown of the time-weighted index;
-* the open alerts and the freeze state.
+* the open alerts and the freeze state;
+* income this tax year, dividends and interest (``services.income``; ``income_note``).
 
 Splits and merges: the ledger's units are as booked, the prices as quoted, so both are put on
 today's basis (units times num/den, prices times den/num for every later split) before
@@ -41,7 +42,7 @@ from ..engine import performance as perf
 from ..engine.valuation import drift_report
 from ..engine.value_series import LedgerEvent, PriceGap, ValuedSeries, value_series_where_priced
 from ..policy import DriftBands
-from . import access, advice, governance, ledger
+from . import access, advice, governance, income, ledger
 from .dashboard_notes import allocation_note, long_date, missing_price_sentence, sentence, value_note
 from .dashboard_prices import PriceHistory, gbp_closes, last_close_day, price_histories, price_history
 
@@ -109,6 +110,7 @@ class DashboardData:
     value_note: str | None = None  # what the value chart leaves out, or why there is none
     values_start_late: bool = False  # the value chart starts after the first ledger entry
     allocation_note: str | None = None  # holdings the weights leave out for want of a price
+    income_note: str | None = None  # "Income this tax year (2025-26): dividends £X, interest £Y."
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,7 @@ def gather(session: Session, *, actor: User, portfolio: str, as_of: datetime | N
         value_note=shown.note,
         values_start_late=valued.starts_late if valued is not None else False,
         allocation_note=allocation.note,
+        income_note=income.income_this_tax_year(session, folio.portfolio_id, as_of),
     )
 
 

@@ -2,10 +2,11 @@
 
 The parsers (``providers.brokers``) read and check the file alone; this service resolves
 instruments to listings, converts prices to each listing's quote scale, pairs corporate-action
-movements, and hands everything to ``ledger.post_entries``, the one path that validates
-against the book and appends. So an import is atomic: any bad row refuses the whole file, and
-the error names the file, the line and the reason (every line a file alone can show; the
-first where the book decides, since what follows depends on it).
+movements, attaches each dividend to its payer's listing where it can (else keeps it without
+one and says so in its notes), and hands everything to ``ledger.post_entries``, the one path
+that validates against the book and appends. So an import is atomic: any bad row refuses the
+whole file, and the error names the file, the line and the reason (every line a file alone
+can show; the first where the book decides, since what follows depends on it).
 
 Importing the same file again adds nothing: the batch keeps the file's SHA-256
 (``ledger_batches.source_sha256``, unique per portfolio), and entries whose ``external_ref``
@@ -29,10 +30,12 @@ from ..core.money import CONTEXT
 from ..core.units import from_major, to_major
 from ..db.models import Portfolio, User
 from ..engine import book as bk
+from ..engine import income as inc
 from ..engine.normalize import QuoteUnit, parse_quote_unit
 from ..providers.brokers import ParsedEntry, ParsedFile, Source, get_broker_format, load_mapping
 from ..providers.brokers.base import Problems
 from . import access, ledger
+from .income import listing_names
 from .ledger import BalanceCheck, ListingInfo, NewEntry
 
 FORMATS = ("canonical", "ajbell", "trading212")
@@ -199,7 +202,14 @@ def _to_new_entries(
     resolve = _Resolver(listings)
     problems = Problems()
     converted: list[NewEntry | None] = []
+    payers: list[inc.ListingName] | None = None  # read once, and only for a file with dividends
     for p in parsed.entries:
+        if p.entry_type is EntryType.DIVIDEND:
+            payers = listing_names(session, listings) if payers is None else payers
+            # Our own CSV names listings explicitly: one it does not know is an error there.
+            strict = problems if parsed.format == "canonical" else None
+            converted.append(_dividend(p, resolve, payers, strict))
+            continue
         converted.append(_convert(p, resolve, listings, problems))
     problems.raise_if_any()
     entries = [e for e in converted if e is not None]
@@ -261,6 +271,35 @@ def _convert(
         p.source,
         p.line,
     )
+
+
+def _dividend(
+    p: ParsedEntry, resolve: _Resolver, payers: Sequence[inc.ListingName], strict: Problems | None
+) -> NewEntry | None:
+    """A DIVIDEND of the listing its payer names: the ticker/ISIN the file gives (as trades are
+    resolved), else the payer's name matched to the registry's instruments. In a broker's file a
+    payer neither names is no reason to refuse the file: the dividend is kept without a listing
+    and its notes say why. With ``strict`` (the canonical CSV) an unknown listing is a problem."""
+    listing_id: int | None = None
+    why = "no listing, ISIN or instrument name in the registry matches the payer"
+    if p.ticker or p.isin:
+        found = resolve(p.ticker, p.exchange, p.isin)
+        if isinstance(found, int):
+            listing_id = found
+        elif strict is not None:
+            strict.add(p.source, p.line, found)
+            return None
+        else:
+            why = found
+    if listing_id is None and p.description:
+        listing_id = inc.match_payer(p.description, payers)
+    notes = p.notes
+    if listing_id is None and strict is None:
+        notes = f"{p.notes or 'dividend'}; listing unknown: {why}"
+    return NewEntry(
+        p.entry_time, EntryType.DIVIDEND, p.cash_amount_base, p.fees_base, listing_id,
+        notes=notes, external_ref=p.external_ref, source=p.source, line=p.line,
+    )  # fmt: skip
 
 
 def _pair_corporate_actions(

@@ -26,9 +26,12 @@ history is "Amundi UK Govt Bd ETF Dist" in the statement). So:
   rounded to 8 decimal places (``price_currency="GBP"``; the service converts for a GBX
   listing), and ``consideration_base`` keeps the exact amount.
 * Cash lines: Subscription/Contribution/Debit card subscription/Tax relief → CONTRIBUTION;
-  ``Dividend N <name>`` or ``Div N <name>`` → INTEREST with notes ``dividend: …`` (the
-  ledger has no DIVIDEND type; a dividend is cash income, the units held and the payer are
-  kept in ``extra``); ``Gross interest …`` → INTEREST; charges and fees (``FX Charge``,
+  ``Dividend N <name>`` or ``Div N <name>`` → DIVIDEND with notes ``dividend: …`` (cash
+  income; the units held and the payer are kept in ``extra``, the payer in ``description``).
+  The payer's name goes through the mapping too: a description it is, or begins for one
+  listing only (AJ Bell cuts names short), gives the dividend its listing. A payer the
+  mapping does not name is not an error: the service tries the registry's instrument names,
+  else keeps the dividend without a listing. ``Gross interest …`` → INTEREST; charges and fees (``FX Charge``,
   ``Shares Custody Charge - …``) → FEE; ``Transfer Value`` and other transfers → cash
   TRANSFER; withdrawals → WITHDRAWAL. ``* BALANCE B/F *`` is the opening balance, not an entry.
 * History ``Transfer In``/``Transfer Out`` → unit TRANSFER (+/−), no cash;

@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from ...core.enums import EntryType
 from ...core.frozen import FrozenDict
 from ...core.money import CONTEXT, ZERO, to_decimal
+from ...engine.income import match_name
 from .ajbell_files import HISTORY_KINDS, TRADE_LINE, CashRow, HistoryRow
 from .ajbell_mapping import ListingRef, normalise_description
 from .base import ParsedEntry, Problems, convention_problem, midnight_utc
@@ -40,6 +41,13 @@ class Build:
         if ref is None:
             self.unmapped.setdefault(key, (description, []))[1].append((source, line))
         return ref
+
+    def payer(self, name: str) -> ListingRef | None:
+        """The listing a dividend's payer names through the mapping: the description it is,
+        else the one listing of every description it begins (AJ Bell cuts payers' names
+        short). None when the mapping does not say: a dividend needs no listing, so an
+        unmapped payer is not reported."""
+        return match_name(name, self.mapping)
 
     def add(self, key: tuple[date, int, int], entry: ParsedEntry | None, cash: CashRow | None) -> None:
         self.items.append((key, entry, cash))
@@ -115,11 +123,8 @@ def cash_entry(build: Build, source: str, row: CashRow, ref: str) -> ParsedEntry
     if (trade := TRADE_LINE.match(text)) is not None:
         return _statement_trade(build, source, row, ref, trade)
     if (dividend := _DIVIDEND_LINE.match(text)) is not None and lowered.startswith(("dividend", "div ")):
-        entry_type = EntryType.INTEREST
-        held, payer = dividend.group(1), " ".join(dividend.group(2).split())
-        notes = f"dividend: {payer}" + (f" ({held} units)" if held else "")
-        extra = {"dividend_of": payer} | ({"dividend_units": held.replace(",", "")} if held else {})
-    elif "interest" in lowered:
+        return _dividend(build, source, row, ref, dividend)
+    if "interest" in lowered:
         entry_type = EntryType.INTEREST
     elif "charge" in lowered or re.search(r"\bfees?\b", lowered):
         entry_type = EntryType.FEE
@@ -145,6 +150,24 @@ def cash_entry(build: Build, source: str, row: CashRow, ref: str) -> ParsedEntry
     return ParsedEntry(
         source, row.line, midnight_utc(row.on), entry_type, net, fees,
         external_ref=ref, notes=notes, extra=FrozenDict(extra),
+    )  # fmt: skip
+
+
+def _dividend(build: Build, source: str, row: CashRow, ref: str, line: re.Match[str]) -> ParsedEntry | None:
+    """``Dividend N <payer>`` / ``Div N <payer>``: a DIVIDEND of the listing the mapping names for
+    the payer, if it names one (else the service tries the registry's instrument names)."""
+    held, payer = line.group(1), " ".join(line.group(2).split())
+    notes = f"dividend: {payer}" + (f" ({held} units)" if held else "")
+    extra = {"dividend_of": payer} | ({"dividend_units": held.replace(",", "")} if held else {})
+    listing = build.payer(payer) if payer else None
+    problem = convention_problem(EntryType.DIVIDEND, None, None, None, ZERO, row.net)
+    if problem:
+        build.problems.add(source, row.line, f"{row.description!r}: {problem}")
+        return None
+    return ParsedEntry(
+        source, row.line, midnight_utc(row.on), EntryType.DIVIDEND, row.net, ZERO,
+        listing.ticker if listing else None, listing.exchange if listing else None, None,
+        payer or None, external_ref=ref, notes=notes, extra=FrozenDict(extra),
     )  # fmt: skip
 
 

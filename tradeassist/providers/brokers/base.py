@@ -11,7 +11,11 @@ Sign conventions of a ``ParsedEntry`` (the ledger's, ``ledger_entries`` in the L
   pence); ``None`` there means "the listing's own quote currency and scale" (canonical files).
 * ``fees_base`` ≥ 0, in GBP.
 * ``cash_amount_base`` is the signed GBP cash movement: BUY −(consideration + fees), SELL
-  +(consideration − fees), CONTRIBUTION and INTEREST > 0, WITHDRAWAL < 0, FEE −fees_base.
+  +(consideration − fees), CONTRIBUTION, INTEREST and DIVIDEND > 0, WITHDRAWAL < 0, FEE
+  −fees_base.
+* A DIVIDEND names its payer where the file does (``ticker``/``isin``, else the broker's
+  name for it in ``description``) but carries no units or price: the units held go to
+  ``extra``. The service attaches it to the payer's listing when it can resolve one.
 * TRANSFER moves units (signed: + in, − out; no cash) or cash alone (signed).
 * ``consideration_base``, where the broker states it, is the GBP value of the units traded
   before fees, so no precision is lost when a price had to be derived from it.
@@ -351,7 +355,8 @@ def convention_problem(
 ) -> str | None:
     """Why these values break the ledger's sign conventions, or None if they keep them.
 
-    ``instrument`` says whether the entry names an instrument (defaults to ``ticker``).
+    ``instrument`` says whether the entry names an instrument (defaults to ``ticker``); a
+    DIVIDEND may name one or not.
     """
     # Runs once per row of a million-row import: comparisons are against the Decimal ZERO
     # (faster than against the int 0) and the commonest types come first.
@@ -371,6 +376,12 @@ def convention_problem(
         elif cash < -fees:
             return f"a SELL's cash must be consideration − fees ≥ −fees, got {cash} with fees {fees}"
         return None
+    if entry_type is EntryType.DIVIDEND:
+        if units is not None or price is not None:
+            return "a DIVIDEND carries no units or price (the units held belong in the notes)"
+        if fees != 0:
+            return f"a DIVIDEND has no fees (record them as a separate FEE), got {fees}"
+        return None if cash > 0 else f"a DIVIDEND's cash must be positive, got {cash}"
     if entry_type is EntryType.TRANSFER:
         if units is not None:
             if not named:

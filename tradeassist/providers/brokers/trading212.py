@@ -5,8 +5,9 @@ fee; older exports write ``Total (GBP)`` where newer ones write ``Total`` and
 ``Currency (Total)``), so every column is looked up by name. Times are UTC.
 
 * Deposit → CONTRIBUTION; Withdrawal → WITHDRAWAL; ``Market|Limit|Stop … buy/sell`` →
-  BUY/SELL; ``Dividend (…)`` → INTEREST with notes ``dividend: …`` (the instrument, units
-  held and withholding tax go to ``extra``); ``Interest on cash``/``Lending interest`` →
+  BUY/SELL; ``Dividend (…)`` → DIVIDEND with notes ``dividend: …``, naming the payer by ISIN,
+  ticker and name for the service to attach it to that listing (no units or price: the units
+  held and the withholding tax go to ``extra``); ``Interest on cash``/``Lending interest`` →
   INTEREST; ``Stock split open/close`` → unit TRANSFER (+/−) marked as a corporate action.
   Other actions are refused by name.
 * V1 keeps cash in GBP only: a line whose Total (or a fee) is in another currency is refused
@@ -113,7 +114,7 @@ def _kind(action: str) -> tuple[EntryType, int, str | None] | None:
     if a.endswith(" sell"):
         return EntryType.SELL, 0, None
     if a.startswith("dividend"):
-        return EntryType.INTEREST, 0, "dividend"
+        return EntryType.DIVIDEND, 0, "dividend"
     if a in ("interest on cash", "lending interest"):
         return EntryType.INTEREST, 0, action.strip()
     if a == "stock split open":
@@ -162,12 +163,14 @@ def _parse_line(cols: _Columns, row: list[str], line: int, name: str, refs: Cont
         units = -shares if shares is not None and sign < 0 else shares
         cash = ZERO
         extra["corporate_action"] = "split"
+    elif entry_type is EntryType.DIVIDEND:
+        # The payer stays named (ISIN, ticker, name); the units held are not units moved.
+        notes = f"dividend: {description or ticker or isin}" + (f" ({shares} units)" if shares else "")
+        extra |= _dividend_extra(cols, row, isin, ticker, shares)
+        price = price_currency = None  # the dividend per share, not a price paid
     else:
         if entry_type is EntryType.WITHDRAWAL:
             cash = -total
-        if notes == "dividend":
-            notes = f"dividend: {description or ticker or isin}" + (f" ({shares} units)" if shares else "")
-            extra |= _dividend_extra(cols, row, isin, ticker, shares)
         isin = ticker = description = price = price_currency = None
     if fees and entry_type not in (EntryType.BUY, EntryType.SELL):
         raise ValueError(f"fees of {fees} on a {action!r} line are not supported")

@@ -48,8 +48,10 @@ def manual_entry(
 ) -> NewEntry:
     """An entry as a person describes it, with the sign conventions applied:
 
-    * cash-only types take a positive ``amount``: CONTRIBUTION/INTEREST +amount, WITHDRAWAL
-      −amount, FEE fees = amount and cash −amount; a cash TRANSFER takes a signed ``cash``;
+    * cash-only types take a positive ``amount``: CONTRIBUTION/INTEREST/DIVIDEND +amount,
+      WITHDRAWAL −amount, FEE fees = amount and cash −amount; a cash TRANSFER takes a signed
+      ``cash``; a DIVIDEND names the listing that paid it by ``ticker`` (and ``exchange``)
+      when it is known;
     * BUY/SELL take ticker, units, price (in the listing's quote scale) and fees; the cash is
       −(consideration + fees) / +(consideration − fees), the consideration rounded to the
       penny, unless ``cash`` is given;
@@ -63,7 +65,10 @@ def manual_entry(
     price_d = to_decimal(price, what="price") if price is not None else None
     info = lookup_listing(session, ticker, exchange) if ticker else None
     if kind in bk.CASH_ONLY:
-        return _cash_entry(kind, when, amount, fee, notes, external_ref, corrects_entry_id)
+        entry = _cash_entry(kind, when, amount, fee, notes, external_ref, corrects_entry_id)
+        if kind is EntryType.DIVIDEND and info is not None:
+            entry = entry._replace(listing_id=info.listing_id)
+        return entry
     if kind in (EntryType.BUY, EntryType.SELL):
         given_cash = _trade_cash(kind, info, units_d, price_d, fee, given_cash)
     elif kind is EntryType.TRANSFER and units_d is None and given_cash is None:
@@ -103,6 +108,7 @@ def _cash_entry(
     signed = {
         EntryType.CONTRIBUTION: value,
         EntryType.INTEREST: value,
+        EntryType.DIVIDEND: value,
         EntryType.WITHDRAWAL: -value,
         EntryType.FEE: -value,
     }[kind]

@@ -20,6 +20,7 @@ from ...core.errors import ValidationError
 from ...core.money import ZERO, to_decimal
 from ...core.timeutil import ensure_utc
 from ...engine import book as bk
+from ...engine.income import income_kind
 from .model import IN_CHUNK, E, ListingInfo, NewEntry
 from .problems import Problems
 from .reads import ticker_index
@@ -181,7 +182,7 @@ def _existing_refs(session: Session, portfolio_id: int, refs: list[str]) -> dict
     for start in range(0, len(refs), IN_CHUNK):
         chunk = refs[start : start + IN_CHUNK]
         for row in session.execute(
-            select(*columns, E.cash_amount_base).where(
+            select(*columns, E.cash_amount_base, E.notes).where(
                 E.portfolio_id == portfolio_id, E.external_ref.in_(chunk)
             )
         ):
@@ -190,11 +191,18 @@ def _existing_refs(session: Session, portfolio_id: int, refs: list[str]) -> dict
 
 
 def _same(stored: Sequence[Any], e: NewEntry, listing_id: int | None) -> bool:
-    entry_time, entry_type, listing, units, price, fees, cash = stored
+    entry_time, entry_type, listing, units, price, fees, cash, notes = stored
+    # A dividend the imports wrote as INTEREST (notes "dividend: …", no listing) before DIVIDEND
+    # existed is the same entry as the DIVIDEND the file now parses as, with or without a listing.
+    legacy_dividend = (
+        e.entry_type is EntryType.DIVIDEND
+        and entry_type is EntryType.INTEREST
+        and listing is None
+        and income_kind(entry_type, notes) == "DIVIDEND"
+    )
     return (
         ensure_utc(entry_time) == e.entry_time
-        and entry_type == e.entry_type
-        and listing == listing_id
+        and (legacy_dividend or (entry_type == e.entry_type and listing == listing_id))
         and units == e.units
         and price == e.price
         and fees == e.fees_base
