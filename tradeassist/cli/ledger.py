@@ -19,6 +19,11 @@ action_app = typer.Typer(help="Corporate actions: SPLIT, MERGE, ISIN_CHANGE.", n
 ENTRY_COLUMNS = ["ledger_entry_id", *CANONICAL_HEADER]
 
 
+FORCE_OPTION = typer.Option(
+    False, "--force", help="Record ISA subscriptions even over the tax year's allowance (refused otherwise)."
+)
+
+
 @ledger_app.command("import")
 def ledger_import(
     file: Path = typer.Argument(..., help="The broker export (AJ Bell: the transaction history)."),
@@ -27,6 +32,7 @@ def ledger_import(
     mapping: Path = typer.Option(None, "--mapping", help="AJ Bell: description,ticker,exchange CSV."),
     cash_statement: Path = typer.Option(None, "--cash-statement", help="AJ Bell: the cash statement CSV."),
     label: str = typer.Option(None, "--label", help="The batch label (default: import FILE)."),
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Import a broker file as one batch: all of it or nothing; importing it again adds nothing."""
     if fmt.strip().lower() not in imports.FORMATS:
@@ -41,6 +47,7 @@ def ledger_import(
             mapping=mapping,
             cash_statement=cash_statement,
             label=label,
+            force=force,
         )
     if result.already_imported:
         typer.echo(f"{result.file}: imported before; nothing added (cash £{result.cash_balance})")
@@ -136,6 +143,7 @@ def ledger_add(
     ref: str = REF_OPTION,
     notes: str = NOTES_OPTION,
     label: str = typer.Option(None, "--label"),
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Post one entry as a MANUAL batch, e.g. ``--type CONTRIBUTION --amount 1000``."""
     with work() as (session, actor):
@@ -149,6 +157,7 @@ def ledger_add(
             entries=[entry],
             label=label or f"manual {entry.entry_type}",
             batch_type="MANUAL",
+            force=force,
         )
     if result.batch_id is None:
         typer.echo(f"already recorded (reference {ref}); nothing added")

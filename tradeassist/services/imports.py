@@ -85,11 +85,15 @@ def import_file(
     cash_statement: Source | None = None,
     label: str | None = None,
     now: datetime | None = None,
+    force: bool = False,
 ) -> ImportResult:
-    """Import one broker file (AJ Bell: the history and/or its cash statement) as one batch."""
+    """Import one broker file (AJ Bell: the history and/or its cash statement) as one batch.
+    ``force``: record ISA subscriptions over the year's allowance (refused otherwise)."""
     folio = access.portfolio_for(session, actor, portfolio, "import into the ledger")
     parsed = parse_file(path, format=format, mapping=mapping, cash_statement=cash_statement)
-    return import_parsed(session, actor=actor, portfolio=folio, parsed=parsed, label=label, now=now)
+    return import_parsed(
+        session, actor=actor, portfolio=folio, parsed=parsed, label=label, now=now, force=force
+    )
 
 
 def import_parsed(
@@ -100,6 +104,7 @@ def import_parsed(
     parsed: ParsedFile,
     label: str | None = None,
     now: datetime | None = None,
+    force: bool = False,
 ) -> ImportResult:
     """Resolve and post an already parsed file (a notebook upload, or ``import_file``)."""
     folio = access.portfolio_for(session, actor, portfolio, "import into the ledger")
@@ -117,6 +122,7 @@ def import_parsed(
         source_sha256=parsed.content_sha256,
         balances=balances,
         now=now,
+        force=force,
     )
     return ImportResult(
         folio.name,

@@ -21,11 +21,12 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from ...core.enums import BatchType
+from ...core.enums import BatchType, EntryType
 from ...core.errors import ValidationError
-from ...core.timeutil import ensure_utc, utcnow
+from ...core.timeutil import ensure_utc, london_date, utcnow
 from ...db.models import LedgerBatch, Portfolio, User
 from .. import access, audit
+from ..tax.allowances import isa_subscription_problems
 from .insert import insert_entries
 from .model import BalanceCheck, NewEntry, PostResult
 from .problems import Problems
@@ -74,6 +75,7 @@ def post_entries(
     balances: Sequence[BalanceCheck] = (),
     now: datetime | None = None,
     watch_new: bool = False,
+    force: bool = False,
 ) -> PostResult:
     """Validate and append one batch; update the snapshots. Refused as a whole, naming every
     entry at fault (``FileFormatError`` for entries from a file, else ``LedgerError``).
@@ -83,7 +85,9 @@ def post_entries(
     check against ours after the import (the first disagreement refuses it). Entries that
     correct others (``corrects_entry_id``) belong in a MANUAL_FIX batch. ``watch_new`` also
     reports the Section 104 cost each new entry carried (``PostResult.transfer_costs``: a
-    transfer posts its incoming half at the outgoing half's cost).
+    transfer posts its incoming half at the outgoing half's cost). A contribution that would
+    take the owner's ISA subscriptions for a tax year over the allowance is refused unless
+    ``force``.
     """
     folio = access.portfolio_for(session, actor, portfolio, "post ledger entries")
     pid = folio.portfolio_id
@@ -105,6 +109,8 @@ def post_entries(
     skipped = len(normalised) - len(keep)
     quotes = {k: v.quote for k, v in listings.items()}
     checked = check_entries(session, pid, normalised, listing_ids, keep, kind, quotes, now, problems)
+    if not force:
+        _check_isa_allowance(session, folio, checked, problems)
     if not checked.entries:
         return PostResult(folio.name, None, 0, skipped, cash_row.cash_balance, False)
     validated = validate_timeline(
@@ -114,6 +120,17 @@ def post_entries(
     batch_id = _append(session, actor, pid, batch, checked, validated, normalised, now)
     _audit(session, actor, folio.name, batch_id, batch, checked, validated, skipped)
     return _posted(folio.name, batch_id, skipped, checked, validated, watch_new)
+
+
+def _check_isa_allowance(session: Session, folio: Portfolio, checked: Checked, problems: Problems) -> None:
+    contributions = [
+        (-e.key - 1, london_date(e.entry_time), e.cash)
+        for e in checked.entries
+        if e.entry_type is EntryType.CONTRIBUTION and e.key < 0
+    ]
+    for index, reason in isa_subscription_problems(session, folio, contributions):
+        problems.new(index, reason)
+    problems.raise_if_any()
 
 
 def _label(label: str) -> str:
