@@ -32,7 +32,12 @@ def dispatch(
     """Send every due PENDING notification; print how many were sent, will be retried, failed."""
     from ..services import notifications  # lazy: keeps start-up fast
 
-    report = notifications.dispatch(state.initialised_engine(), limit=limit, timeout=timeout)
+    with work(readonly=True) as (_session, actor):
+        # The administrator sends everyone's; anyone else only their own.
+        mine = None if actor.is_bootstrap_admin else actor.user_id
+    report = notifications.dispatch(
+        state.initialised_engine(), limit=limit, timeout=timeout, for_user_id=mine
+    )
     counts = report.counts()
     if as_json:
         emit_json({**counts, "deliveries": [d.row() for d in report.deliveries]})

@@ -1,11 +1,25 @@
-"""The one access check for portfolio-scoped services: owner, member, or bootstrap admin."""
+"""The one access check for portfolio-scoped services: owner, member, or bootstrap admin.
+
+On PostgreSQL with a person's own login, row-level security (``db.row_security``) holds the
+database to the same rule; these checks stay, and make a refusal a clear, audited error."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from ..core.errors import AccessDenied, NotFound
-from ..db.models import Portfolio, PortfolioMembership, User
+from ..db import row_security
+from ..db.models import (
+    HoldingSnapshot,
+    LedgerEntry,
+    Portfolio,
+    PortfolioConstituent,
+    PortfolioMembership,
+    User,
+)
 
 # Importing the audit trail registers its denial hook with the unit of work, so whoever raises
 # an AccessDenied here has it audited, whatever else the caller imported.
@@ -41,6 +55,15 @@ def portfolio_for(session: Session, actor: User, name: str | Portfolio, operatio
         return require_access(session, actor, name, operation)
     portfolio = session.exec(select(Portfolio).where(Portfolio.name == name)).first()
     if portfolio is None:
+        hidden = row_security.hidden_portfolio_id(session.connection(), name)
+        if hidden is not None:  # another person's portfolio, hidden by row security: still a denial
+            raise AccessDenied(
+                f"{actor.email} may not {operation} on portfolio {name!r}",
+                actor_user_id=actor.user_id,
+                entity_type="portfolio",
+                entity_id=hidden,
+                operation=operation,
+            )
         raise NotFound(f"no portfolio named {name!r}")
     return require_access(session, actor, portfolio, operation)
 
@@ -48,3 +71,54 @@ def portfolio_for(session: Session, actor: User, name: str | Portfolio, operatio
 def accessible_portfolios(session: Session, actor: User) -> list[Portfolio]:
     portfolios = session.exec(select(Portfolio).order_by(col(Portfolio.portfolio_id))).all()
     return [p for p in portfolios if can_access(session, actor, p)]
+
+
+def require_admin(session: Session, actor: User, operation: str) -> None:
+    """Only the bootstrap admin may ``operation`` (user management); refusals are audited."""
+    if not (actor.is_enabled and actor.is_bootstrap_admin):
+        raise AccessDenied(
+            f"{actor.email} may not {operation}: only the administrator may",
+            actor_user_id=actor.user_id,
+            entity_type="user",
+            entity_id=None,
+            operation=operation,
+        )
+
+
+def require_every(session: Session, actor: User, portfolio_ids: Iterable[int], operation: str) -> None:
+    """Shared data that changes what other portfolios hold or are worth (a corporate action, a
+    price, an FX rate): the actor must be able to access every portfolio it touches. The refusal
+    does not name the portfolios the actor may not see; it is audited."""
+    ids = sorted(set(portfolio_ids))
+    portfolios = (
+        session.exec(select(Portfolio).where(col(Portfolio.portfolio_id).in_(ids))).all() if ids else []
+    )
+    hidden = [p for p in portfolios if not can_access(session, actor, p)]
+    if hidden or not actor.is_enabled:
+        plural = "s" if len(hidden) != 1 else ""
+        raise AccessDenied(
+            f"{actor.email} may not {operation}: it changes {len(hidden)} portfolio{plural} "
+            "you may not access (ask the administrator)",
+            actor_user_id=actor.user_id,
+            entity_type="portfolio",
+            entity_id=hidden[0].portfolio_id if hidden else None,
+            operation=operation,
+        )
+
+
+def portfolios_using(session: Session, listing_ids: Iterable[int]) -> list[int]:
+    """Portfolios whose ledger, holdings or constituents name any of these listings."""
+    ids = list(set(listing_ids))
+    if not ids:
+        return []
+    queries = (
+        sa_select(col(LedgerEntry.portfolio_id)).where(col(LedgerEntry.listing_id).in_(ids)),
+        sa_select(col(HoldingSnapshot.portfolio_id)).where(col(HoldingSnapshot.listing_id).in_(ids)),
+        sa_select(col(PortfolioConstituent.portfolio_id)).where(
+            col(PortfolioConstituent.listing_id).in_(ids)
+        ),
+    )
+    found: set[int] = set()
+    for query in queries:
+        found |= set(session.execute(query.distinct()).scalars())
+    return sorted(found)

@@ -29,7 +29,7 @@ from ..core.money import to_decimal
 from ..core.timeutil import london_date, utcnow
 from ..db.models import CorporateAction, HoldingSnapshot, Instrument, InstrumentListing, LedgerEntry, User
 from ..engine import book as bk
-from . import audit, ledger, registry
+from . import access, audit, ledger, registry
 
 _RATIO = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*[:/]\s*([0-9]+(?:\.[0-9]+)?)\s*$")
 
@@ -71,6 +71,12 @@ def add_corporate_action(
     """Record a corporate action and replay every portfolio it touches."""
     instrument = registry.get_instrument(session, isin)
     instrument_id = _instrument_id(instrument)
+    listings = session.execute(
+        select(col(InstrumentListing.listing_id)).where(col(InstrumentListing.instrument_id) == instrument_id)
+    ).scalars()
+    access.require_every(
+        session, actor, access.portfolios_using(session, listings), f"record a corporate action for {isin}"
+    )
     kind = _action_type(action_type)
     on = _effective(effective)
     today = today or london_date(utcnow())

@@ -19,11 +19,13 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from sqlmodel import Session
+from sqlalchemy import select
+from sqlmodel import Session, col
 
 from ..core.enums import CorporateActionType
-from ..db.models import CorporateAction, User
+from ..db.models import CorporateAction, InstrumentListing, User
 from ..providers.fx import FxRate as ProvidedRate
+from . import access
 from .corporate_actions import add_corporate_action
 from .fx_rates import FxImportResult, read_fx_file, record_fx_import, store_crosses
 from .price_checks import RecheckResult, recheck_instrument, renormalize_missing_fx
@@ -52,7 +54,21 @@ def store_rates(
     currencies: Iterable[str] | None = None,
 ) -> FxImportResult:
     """Store the GBP crosses of EUR-based ``rates`` (all currencies, or only ``currencies``),
-    normalise again the ``missing_fx`` prices they now cover, and audit the import."""
+    normalise again the ``missing_fx`` prices they now cover, and audit the import. An actor
+    other than the administrator must be able to see every portfolio holding a listing quoted
+    in one of those currencies (the rates revalue them)."""
+    if actor is not None:
+        wanted = (
+            {c.upper() for c in currencies}
+            if currencies is not None
+            else {r.quote_currency.upper() for r in rates}
+        )
+        listings = session.execute(
+            select(col(InstrumentListing.listing_id)).where(
+                col(InstrumentListing.trading_currency).in_(wanted)
+            )
+        ).scalars()
+        access.require_every(session, actor, access.portfolios_using(session, listings), "import FX rates")
     stored = store_crosses(session, rates=rates, source=source, currencies=currencies)
     renormalized = 0
     if stored.inserted and stored.days:

@@ -207,7 +207,7 @@ def message_for(payload: Mapping[str, Any]) -> OutgoingMessage:
 
 
 def _claim(
-    engine: Engine, now: datetime, seen: set[int], channels: set[Channel] | None
+    engine: Engine, now: datetime, seen: set[int], channels: set[Channel] | None, user_id: int | None = None
 ) -> tuple[Any, ...] | None:
     with unit_of_work(engine) as session:
         query = select(Notification).where(
@@ -218,6 +218,8 @@ def _claim(
             query = query.where(col(Notification.notification_id).notin_(seen))
         if channels is not None:
             query = query.where(col(Notification.channel).in_(channels))
+        if user_id is not None:
+            query = query.where(col(Notification.user_id) == user_id)
         row = session.exec(
             query.order_by(col(Notification.notification_id)).limit(1).with_for_update(skip_locked=True)
         ).first()
@@ -295,8 +297,12 @@ def dispatch(
     timeout: float | None = None,
     max_attempts: int = MAX_ATTEMPTS,
     backoff: timedelta = BACKOFF,
+    for_user_id: int | None = None,
 ) -> DispatchReport:
     """Send every due PENDING notification (at most ``limit``), each through its channel.
+
+    ``for_user_id``: only that user's notifications (what a user other than the administrator
+    may send: never another person's, through a server of his choosing).
 
     ``channels`` maps channel names to provider instances to use (others are built with
     ``get_channel``, with ``timeout`` when given); ``only`` restricts which channels are sent.
@@ -313,7 +319,7 @@ def dispatch(
     seen: set[int] = set()
     deliveries: list[Delivery] = []
     while limit is None or len(deliveries) < limit:
-        claimed = _claim(engine, clock(), seen, wanted)
+        claimed = _claim(engine, clock(), seen, wanted, for_user_id)
         if claimed is None:
             break
         notification_id, channel, target, payload, attempts = claimed

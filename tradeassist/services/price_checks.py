@@ -45,7 +45,7 @@ from ..engine.normalize import (
 )
 from ..engine.normalize import PricePoint as CheckedPoint
 from ..engine.price_quality import Acceptance, LevelState, Split, check_points
-from . import audit
+from . import access, audit
 from .fx_series import fx_series
 from .market import close_day, close_time, day_start
 from .registry import get_listing
@@ -319,6 +319,8 @@ def accept_level(
         raise ValidationError("accepting a new price level needs a reason")
     listing = get_listing(session, ticker, exchange)
     assert listing.listing_id is not None and actor.user_id is not None  # both read from the database
+    touched = access.portfolios_using(session, [listing.listing_id])
+    access.require_every(session, actor, touched, f"accept a new price level for {listing.ticker}")
     acceptance = PriceLevelAcceptance(
         listing_id=listing.listing_id,
         effective_date=effective_date,

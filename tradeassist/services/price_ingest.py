@@ -41,7 +41,7 @@ from ..engine.normalize import BASE_CURRENCY, Listing, RawPrice, normalize_price
 from ..engine.normalize import PricePoint as CheckedPoint
 from ..engine.price_quality import PriceIssue, check_points
 from ..providers.prices import PriceBar, PriceSeries, parse_price_file
-from . import audit
+from . import access, audit
 from .fx_series import fx_series
 from .market import (
     bulk_insert_chunks,
@@ -160,6 +160,11 @@ def import_price_file(
         raise ValidationError(f"price format {fmt!r}: expected one of {', '.join(PRICE_FORMATS)}")
     series = parse_price_file(fmt, path)
     listing = get_listing(session, ticker, exchange)
+    if actor is not None and listing.listing_id is not None:
+        touched = access.portfolios_using(session, [listing.listing_id])
+        access.require_every(
+            session, actor, touched, f"import prices for {listing.ticker} on {listing.exchange}"
+        )
     _check_symbol(series, listing)
     return ingest_series(session, actor=actor, listing=listing, series=series)
 

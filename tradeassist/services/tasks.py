@@ -104,9 +104,9 @@ def add_task(
     if not name or len(name) > 200:
         raise ValidationError("task name: 1 to 200 characters")
     task_kind = task_kinds.parse_kind(kind)
+    scope, portfolio_id = _scope(session, actor, task_kind, portfolio)  # refuse before anything else
     schedule = parse_schedule(schedule_type, schedule_expr, timezone)
     module_config = task_kinds.validate_config(task_kind, config)
-    scope, portfolio_id = _scope(session, actor, task_kind, portfolio)
     if session.exec(select(TaskDefinition).where(TaskDefinition.name == name)).first() is not None:
         raise AlreadyExists(f"a task named {name!r} exists already")
     assert actor.user_id is not None  # read from the database
