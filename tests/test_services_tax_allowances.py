@@ -135,5 +135,6 @@ def test_dividends_and_interest_in_general_accounts_only(alice: Engine) -> None:
     assert report["dividends"] == {"allowance": D(500), "received": D(650), "left": D(0), "status": "over"}
     assert (report["interest"]["received"], report["interest"]["allowance"]) == (D("12.34"), D(1000))
     assert (
-        "Dividends in general accounts £650.00 are over the £500.00 allowance by £150.00" in report["warnings"]
+        "Dividends in general accounts £650.00 are over the £500.00 allowance by £150.00"
+        in report["warnings"]
     )
