@@ -33,7 +33,7 @@ test: $(KERNEL)
 	$(BIN)/ruff format --check tradeassist tests bench tools
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 lab: $(KERNEL)
 	$(BIN)/jupyter lab notebooks/

@@ -71,7 +71,7 @@ EXPECTED = pd.DataFrame(
         "external_flow": [1000, 0, 200, 0, 0, 105, -100],
         "contribution": [1000, 0, 200, 0, 0, 0, 0],
     },
-    index=pd.date_range("2024-01-04", "2024-01-10", freq="D", name="date"),
+    index=pd.date_range("2024-01-04", "2024-01-10", freq="D", name="date", unit="us"),
     dtype=float,
 )
 
@@ -389,7 +389,7 @@ def test_flat_prices_and_no_income_mean_zero_twr(ledger):
         if e.entry_type in (E.BUY, E.SELL)
         else e
         for e in events
-        if e.entry_type not in (E.FEE, E.INTEREST)
+        if e.entry_type not in (E.FEE, E.INTEREST, E.DIVIDEND)
     )
     values = value_series(fair, flat, end=DAY0 + timedelta(days=N_DAYS - 1))
     # TWR chains daily float ratios: a few ulps each, so 1e-12 is too tight over a year.

@@ -643,7 +643,7 @@ def test_csv_mixed_currencies_leave_the_series_undeclared() -> None:
 @settings(max_examples=40, deadline=None)
 @given(
     st.dictionaries(
-        st.dates(min_value=date(1990, 1, 1), max_value=date(2030, 12, 31)),
+        st.dates(min_value=date(1990, 1, 1), max_value=date(2026, 1, 1)),  # later is the future: refused
         st.decimals(allow_nan=False, allow_infinity=False, places=4, min_value=-10, max_value=10**6),
         min_size=1,
         max_size=30,
