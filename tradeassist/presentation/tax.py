@@ -126,3 +126,35 @@ def pools_lines(result: Mapping[str, Any]) -> list[str]:
             f"cost {format_gbp(p['cost'])}{average}"
         )
     return lines
+
+
+ALLOWANCE_ROWS = (
+    ("isa", "ISA subscriptions", "subscribed", "allowance"),
+    ("pension", "Pension contributions, grossed up", "personal_gross", "annual_allowance"),
+    ("dividends", "Dividends in general accounts", "received", "allowance"),
+    ("interest", "Interest in general accounts", "received", "allowance"),
+    ("capital_gains", "Capital gains less losses", "net_gain", "annual_exempt_amount"),
+)
+
+STATUS_WORDS = {"within": "within", "near": "nearly used", "over": "OVER"}
+
+
+def allowances_lines(result: Mapping[str, Any]) -> list[str]:
+    """The warnings first, then one line per allowance: used of the limit, what is left."""
+    warnings = result.get("warnings") or []
+    lines = [
+        f"Allowances {result['tax_year']} for {result['owner']}: " + ("; ".join(warnings) or "all within.")
+    ]
+    for key, label, used_key, limit_key in ALLOWANCE_ROWS:
+        part = result[key]
+        lines.append(
+            f"  {label:<36} {format_gbp(part[used_key]):>12} of {format_gbp(part[limit_key]):>12}, "
+            f"{format_gbp(part['left'])} left ({STATUS_WORDS.get(part['status'], part['status'])})"
+        )
+    pension = result["pension"]
+    lines.append(
+        f"  Pension: {format_gbp(pension['personal_net'])} paid in net; relief recorded "
+        f"{format_gbp(pension['tax_relief_recorded'])}."
+    )
+    lines.append(f"  Interest allowance shown is {result['interest']['note']}.")
+    return lines
