@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -45,9 +46,14 @@ state = State()
 
 
 def actor(session: Session) -> Actor:
-    """The acting user: ``--as``, else ``TRADEASSIST_USER``, else the bootstrap admin."""
+    """The acting user: on a person's own PostgreSQL login, that person (``--as`` another is
+    refused, but for the administrator); otherwise ``--as``, else ``TRADEASSIST_USER``, else
+    the bootstrap admin (``identity.acting_user``). The notebooks a command runs (task runs)
+    inherit the environment: ``--as`` is handed to them as ``TRADEASSIST_USER``."""
     if state.acting_email:
-        return identity.acting_user(session, state.acting_email, named_by=f"--as {state.acting_email}")
+        user = identity.acting_user(session, state.acting_email, named_by=f"--as {state.acting_email}")
+        os.environ["TRADEASSIST_USER"] = user.email
+        return user
     return identity.acting_user(session, settings().user)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from sqlalchemy.engine import make_url
 
 from ..core.config import redact_url
 from ..services import identity, portfolios
@@ -27,23 +28,65 @@ def init() -> None:
         typer.echo(f"bootstrap admin: {result.admin_email} (exists; unchanged)")
 
 
+PASSWORD_STDIN_OPTION = typer.Option(False, "--password-stdin", help="Read the password from stdin.")
+DB_ROLE_OPTION = typer.Option(
+    None, "--db-role", help="PostgreSQL: the login role's name (default: ta_ and the email's letters)."
+)
+
+
+def _password(password_stdin: bool) -> tuple[str, str | None]:
+    """The password read from stdin, or a generated one (returned twice: to print it once)."""
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n"), None
+    generated = identity.generate_password()
+    return generated, generated
+
+
+def _report_login(login: identity.NewLogin | None) -> None:
+    if login is None:
+        return
+    if login.created:
+        url = make_url(state.url).set(drivername="postgresql", username=login.role, password="PASSWORD")
+        shown = url.render_as_string(hide_password=False)
+        typer.echo(f"database login: {login.role} (its TRADEASSIST_DB_URL: {shown})")
+    else:
+        typer.echo(f"database login: {login.role}, not created: this connection may not create roles.")
+        typer.echo("an administrator runs this one SQL command (the password only as its SCRAM verifier):")
+        typer.echo(login.command or "")
+
+
 @user_app.command("add")
 def user_add(
     email: str,
-    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+    password_stdin: bool = PASSWORD_STDIN_OPTION,
+    db_role: str = DB_ROLE_OPTION,
 ) -> None:
-    """Add a user (a generated password is printed once unless --password-stdin)."""
-    generated = None
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = generated = identity.generate_password()
+    """Add a user (a generated password is printed once unless --password-stdin). On
+    PostgreSQL the user gets a login role of their own, with that password."""
+    password, generated = _password(password_stdin)
     with work() as (session, actor):
-        user = identity.add_user(session, actor=actor, email=email, password=password)
-        created = user.email
+        added = identity.add_person(session, actor=actor, email=email, password=password, db_role=db_role)
+        created = added.user.email
     typer.echo(f"user added: {created}")
     if generated:
         typer.echo(f"generated password (shown once): {generated}")
+    _report_login(added.login)
+
+
+@user_app.command("add-login")
+def user_add_login(
+    email: str,
+    password_stdin: bool = PASSWORD_STDIN_OPTION,
+    db_role: str = DB_ROLE_OPTION,
+) -> None:
+    """PostgreSQL: give an existing user (the bootstrap admin, say) a login role of their own
+    (run on the database owner's connection)."""
+    password, generated = _password(password_stdin)
+    with work() as (session, actor):
+        login = identity.add_login(session, actor=actor, email=email, password=password, db_role=db_role)
+    if generated:
+        typer.echo(f"generated password (shown once): {generated}")
+    _report_login(login)
 
 
 @user_app.command("disable")

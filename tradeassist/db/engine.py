@@ -8,10 +8,16 @@ then writes ignores the busy timeout and fails with "database is locked", or let
 writers read the same balance.
 
 Services take the session and never commit; ``unit_of_work`` is the one place that does.
+
+SQLite has no users of its own: whoever can read the file has the whole book. A database
+file this module creates is created 0600, and a directory it creates for it 0700 (never
+loosened by the umask, never a directory that exists already); ``secure_sqlite_file`` makes
+an existing file, and its WAL and shared-memory files, 0600 (``tradeassist init`` does).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -77,8 +83,9 @@ def create_db_engine(url: str | None = None, **kwargs: Any) -> Engine:
         "json_deserializer": jsonutil.loads_decimal,
     }
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(url)
+        if path is not None:
+            _create_private(path)
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         options["poolclass"] = NullPool if kwargs.pop("nullpool", False) else None
         if options["poolclass"] is None:
@@ -91,6 +98,52 @@ def create_db_engine(url: str | None = None, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _on_sqlite_connect)
         event.listen(engine, "begin", _on_sqlite_begin)
     return engine
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL (None: another database, memory, or a URI)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def _create_private(path: Path) -> None:
+    """Create the directories missing above ``path`` 0700, and the file itself 0600 if missing."""
+    missing = []
+    directory = path.parent
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:  # made meanwhile, by someone else: theirs
+            continue
+        directory.chmod(0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)  # an empty file is an empty SQLite database
+    path.chmod(0o600)
+
+
+def secure_sqlite_file(engine: Engine) -> None:
+    """Make a SQLite database file (and its -wal and -shm files) readable by its owner only."""
+    path = sqlite_path(engine.url.render_as_string(hide_password=False))
+    if path is None:
+        return
+    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            candidate.chmod(0o600)
+        except FileNotFoundError:
+            continue
+        except PermissionError:  # someone else's file: theirs to protect
+            continue
 
 
 def get_engine(url: str | None = None) -> Engine:

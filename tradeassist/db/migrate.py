@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
+from .engine import secure_sqlite_file
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -29,10 +31,13 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the schema; a SQLite file is made readable by its owner only (its boundary)."""
+    secure_sqlite_file(engine)
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+    secure_sqlite_file(engine)
 
 
 def revision(engine: Engine, message: str) -> None:

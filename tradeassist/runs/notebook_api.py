@@ -16,6 +16,12 @@ one transaction.
 The database URL a notebook receives has no password; on PostgreSQL the kernel gets it from
 the environment (``PGPASSWORD``), which the runner sets.
 
+Who the run acts as (``run_actor``): the connection's own user on a person's PostgreSQL login
+(the runner's login, whatever the task's creator), else ``TRADEASSIST_USER`` (the CLI hands
+``--as`` on), else the task's creator: the scheduler running a task for whoever set it up.
+Whoever it is must be allowed to run the task (its portfolio's owner, a member, or the
+bootstrap admin; a GLOBAL task is the admin's), or the run is refused with an access error.
+
 Charts: Plotly 7's default renderer in a kernel emits only the plotly MIME type, which the
 HTML export cannot draw, so charts shown with ``fig.show()`` would silently vanish from the
 report. Runs show them with ``show_figure``: plotly.js embedded once per notebook (no CDN, no
@@ -32,17 +38,23 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlmodel import Session
+
 from ..core import jsonutil
+from ..core.config import settings
 from ..core.enums import TaskKind, TradeAction
 from ..core.errors import ValidationError
 from ..core.timeutil import parse_as_of
 from ..db.engine import get_engine, unit_of_work
+from ..db.models import TaskDefinition
 from ..engine.model import Recommendation, RecommendationLine
 
 # What a task notebook calls to show charts: one renderer setup, in presentation.charts.
 from ..presentation.charts import OFFLINE_RENDERER as RENDERER  # noqa: F401
 from ..presentation.charts import chart_html, show_figure, use_offline_charts  # noqa: F401
 from ..presentation.html import all_columns, table_html
+from ..services import identity, run_records
+from ..services import tasks as task_service
 from ..services.run_records import claimed_run
 from ..services.task_kinds import KindConfig, parse_config
 from . import kinds
@@ -203,6 +215,7 @@ def start(*, run_id: int, portfolio: str | None, as_of: str, db_url: str) -> Run
         raise ValidationError("db_url: the runner passes the database URL (without its password)")
     with unit_of_work(get_engine(db_url), readonly=True) as session:
         claimed = claimed_run(session, int(run_id))
+        actor_user_id = run_actor(session, claimed.task)
     task = claimed.task
     if (portfolio or None) != claimed.portfolio:
         raise ValidationError(f"portfolio {portfolio!r} is not the portfolio of task {task.name!r}")
@@ -215,9 +228,23 @@ def start(*, run_id: int, portfolio: str | None, as_of: str, db_url: str) -> Run
         slot_at=claimed.slot_at,
         manual=claimed.manual,
         config=parse_config(task.task_kind, task.module_config),
-        actor_user_id=task.created_by_user_id,
+        actor_user_id=actor_user_id,
         db_url=db_url,
     )
+
+
+def run_actor(session: Session, task: TaskDefinition) -> int:
+    """The id of the user the run of ``task`` acts as (see the module's docstring); refuses
+    (``AccessDenied``, audited) one who may not run the task."""
+    named = settings().user
+    login = identity.database_login(session)
+    if named or (login is not None and login.personal):
+        actor = identity.acting_user(session, named)
+    else:
+        actor = run_records.acting_user(session, task.created_by_user_id)
+    task_service.task_for(session, actor, task.name, "run tasks")
+    assert actor.user_id is not None  # read from the database
+    return actor.user_id
 
 
 # --------------------------------------------------------------------------------------------

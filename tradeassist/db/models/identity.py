@@ -21,6 +21,10 @@ class User(SQLModel, table=True):
     is_bootstrap_admin: bool = Field(default=False, nullable=False)
     created_at: datetime = ts_field(now=True)
     last_login_at: datetime | None = ts_field(nullable=True)
+    # Added column: the user's own PostgreSQL login role (``db.row_security``); NULL on SQLite.
+    db_role: str | None = Field(
+        default=None, sa_column=Column(String(63), nullable=True, unique=True, index=True)
+    )
 
 
 class Portfolio(SQLModel, table=True):

@@ -1,5 +1,5 @@
-"""Writing a batch's entries: one executemany (COPY on PostgreSQL with psycopg), with the values
-rendered as the column types would store them.
+"""Writing a batch's entries: one executemany (COPY on PostgreSQL with psycopg, unless row-level
+security restricts the login), with the values rendered as the column types would store them.
 
 A million rows through SQLAlchemy's per-row parameter processing cost more than the insert
 itself, so the rows go to the driver as plain tuples: exact decimal text and naive UTC
@@ -18,6 +18,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel import Session
 
 from ...core.money import decimal_str
+from ...db import row_security
 from ...engine import book as bk
 from .model import ENTRIES, NewEntry
 
@@ -58,7 +59,7 @@ def insert_entries(
         rows = _rows(batch_id, portfolio_id, ordered, normalised, carried, _plain_text, _sqlite_moment)
     else:
         rows = _rows(batch_id, portfolio_id, ordered, normalised, carried, _same_value, _same_value)
-    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+    if dialect.name == "postgresql" and dialect.driver == "psycopg" and _may_copy(connection):
         _copy(connection, rows)
     else:
         compiled = insert(ENTRIES).compile(dialect=dialect, column_keys=list(_ENTRY_COLUMNS))
@@ -99,6 +100,12 @@ def _rows(
             )
         )
     return rows
+
+
+def _may_copy(connection: Connection) -> bool:
+    """PostgreSQL refuses ``COPY FROM`` into a table whose rows row-level security restricts
+    (a person's own login, ``db.row_security``): such a login inserts through executemany."""
+    return not row_security.row_security_active(connection, ENTRIES.name)
 
 
 def _copy(connection: Connection, rows: Sequence[Row]) -> None:
