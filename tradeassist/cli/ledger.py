@@ -250,6 +250,31 @@ def ledger_rebuild(portfolio: str = PORTFOLIO_OPTION) -> None:
     )
 
 
+@ledger_app.command("verify")
+def ledger_verify(
+    portfolio: str = typer.Option(
+        None, "--portfolio", help="Only this portfolio (default: every portfolio you can see)."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Check the holding and cash snapshots against a replay of the ledger: one line per
+    snapshot that differs (``--json``: every snapshot), exit status 1 if any does."""
+    with work(readonly=True) as (session, actor):
+        checks = ledger.verify_snapshots(session, actor=actor, portfolio=portfolio)
+    if as_json:
+        emit_json([check.as_row() for check in checks])
+    else:
+        for check in checks:
+            if not check.matches:
+                typer.echo(check.problem)
+        differing = {check.portfolio for check in checks if not check.matches}
+        for name in dict.fromkeys(check.portfolio for check in checks):
+            if name not in differing:
+                typer.echo(f"{name}: every snapshot matches its ledger")
+    if any(not check.matches for check in checks):
+        raise typer.Exit(1)
+
+
 def holdings_command(portfolio: str = PORTFOLIO_OPTION, as_json: bool = JSON_OPTION) -> None:
     """The holdings: ticker, exchange, isin, units, avg_cost_base (GBP per unit, Section 104)."""
     with work(readonly=True) as (session, actor):

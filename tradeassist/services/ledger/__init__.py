@@ -25,6 +25,8 @@ The modules, in the order a posting goes through them:
 * ``reads``: listings, corporate actions, a portfolio's timeline and stored snapshots;
 * ``problems``, ``validate``, ``timeline``: the stages that refuse a batch;
 * ``insert``, ``snapshots``: writing the entries and the snapshots (and ``rebuild``);
+* ``integrity``: the snapshots checked against the ledger before a posting builds on them,
+  and ``verify_snapshots`` (``tradeassist ledger verify``);
 * ``post``: ``post_entries``, the stages in sequence;
 * ``corrections``, ``transfers``, ``manual``: the postings people ask for;
 * ``queries``: holdings, cash, entries and batches as people read them.
@@ -33,6 +35,7 @@ The modules, in the order a posting goes through them:
 from __future__ import annotations
 
 from .corrections import reverse_entries
+from .integrity import SnapshotCheck, verify_snapshots
 from .manual import lookup_listing, manual_entry, parse_entry_time
 from .model import BalanceCheck, ListingInfo, NewEntry, PostResult, RebuildResult
 from .post import paused_gc, post_entries
@@ -49,6 +52,7 @@ __all__ = [
     "NewEntry",
     "PostResult",
     "RebuildResult",
+    "SnapshotCheck",
     "cash",
     "holdings",
     "instrument_listing",
@@ -68,4 +72,5 @@ __all__ = [
     "reverse_entries",
     "snapshot_book",
     "transfer_between",
+    "verify_snapshots",
 ]

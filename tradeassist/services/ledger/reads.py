@@ -3,7 +3,7 @@ a portfolio's timeline of entries, and its stored snapshots."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -89,10 +89,12 @@ def relevant_actions(actions: Iterable[bk.Action], instruments: set[int]) -> lis
 # --- a portfolio's ledger and snapshots -----------------------------------------------------
 
 
-def load_timeline(session: Session, portfolio_id: int) -> list[bk.Row]:
-    """The portfolio's entries in book order, with one Core query, as plain tuples in
-    ``engine.book.Entry``'s field order (``Entry._make(row)`` names them; a rebuild makes a
-    million, and a tuple costs a third of a NamedTuple).
+def load_timeline(
+    session: Session, portfolio_id: int, listing_ids: Collection[int] | None = None
+) -> list[bk.Row]:
+    """The portfolio's entries in book order (only those of ``listing_ids`` if given), with one
+    Core query, as plain tuples in ``engine.book.Entry``'s field order (``Entry._make(row)``
+    names them; a rebuild makes a million, and a tuple costs a third of a NamedTuple).
 
     A rebuild reads every entry, so the column types are bypassed (``type_coerce``): SQLite
     hands back the exact text ``ExactDecimal`` stored (each distinct units/fees text becomes a
@@ -110,11 +112,12 @@ def load_timeline(session: Session, portfolio_id: int) -> list[bk.Row]:
             E.cost_base,
         )
     ]
-    result = session.connection().execute(
-        select(E.ledger_entry_id, *raw, E.listing_id, E.corrects_entry_id)
-        .where(E.portfolio_id == portfolio_id)
-        .order_by(E.entry_time, E.ledger_entry_id)
+    query = select(E.ledger_entry_id, *raw, E.listing_id, E.corrects_entry_id).where(
+        E.portfolio_id == portfolio_id
     )
+    if listing_ids is not None:
+        query = query.where(E.listing_id.in_(sorted(listing_ids)))
+    result = session.connection().execute(query.order_by(E.entry_time, E.ledger_entry_id))
     # Every column is read raw, so the driver's tuples need no Row objects (a third of the time).
     rows = result.cursor.fetchall()
     result.close()

@@ -2,9 +2,11 @@
 
 If every new entry is at or after the latest entry of the portfolio and the latest corporate
 action that touches it, the snapshot is advanced from where it stands (the common case: no
-replay). Otherwise (a back-dated import, a correction) the portfolio's whole ledger is replayed
-with the new entries merged in by time, so an earlier entry can never make past cash negative
-or a past sale exceed the units then held.
+replay), once its cash and the pools the batch draws on are checked against the ledger
+(``integrity.check_start``: the snapshots are writable, so they are not trusted). Otherwise (a
+back-dated import, a correction) the portfolio's whole ledger is replayed with the new entries
+merged in by time, so an earlier entry can never make past cash negative or a past sale exceed
+the units then held.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlmodel import Session
 from ...core.money import ZERO
 from ...core.timeutil import ensure_utc
 from ...engine import book as bk
+from .integrity import check_start
 from .model import CORRECTS, BalanceCheck, ListingInfo
 from .problems import Problems
 from .reads import load_actions, load_timeline, relevant_actions, snapshot_book
@@ -56,6 +59,7 @@ def validate_timeline(
     new_keys |= {e.cost_from for e in new if e.cost_from is not None}
     if incremental:
         assert start is not None
+        check_start(session, portfolio_id, start, new, listings, actions)  # checked, not trusted
         outcome = bk.replay(
             ordered, quotes=quotes, start=start, track=track, watch=new_keys, apply_remaining_actions=False
         )
