@@ -210,7 +210,10 @@ def test_refresh_against_local_servers_reports_the_failing_listing_and_stores_th
     add_listing(engine, admin, "IE00B3XXRP09", "VUSA", provider="twelvedata")
     add_listing(engine, admin, "IE00B3RBWM25", "VWRL")  # no provider: skipped
     stooq_csv = (real_data / "stooq" / "stan_uk_d.csv").read_bytes()
-    stooq_routes = {"/q/d/l/": [Reply(200, stooq_csv, content_type="text/csv"), Reply(200, "No data")]}
+    stooq_routes = {
+        "/q/d/l/": Reply(200, stooq_csv, content_type="text/csv"),
+        "/q/d/l/?s=nope.uk": Reply(200, "No data"),
+    }
     td_routes = {"/time_series": Reply(200, json.dumps(TD_BODY), content_type="application/json")}
     with ScriptedServer(stooq_routes) as stooq, ScriptedServer(td_routes) as td:
         result = cli(

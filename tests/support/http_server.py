@@ -39,7 +39,8 @@ class Seen:
 
 
 class ScriptedServer:
-    """Answers each path with its list of replies in order; the last one repeats."""
+    """Answers each path with its list of replies in order; the last one repeats. A route
+    ``"PATH?NAME=VALUE"`` answers the requests to PATH whose query has NAME=VALUE."""
 
     def __init__(
         self, routes: dict[str, Reply | list[Reply]], *, content_type: str = "text/plain; charset=utf-8"
@@ -73,7 +74,11 @@ class ScriptedServer:
         parts = urlsplit(handler.path)
         query, headers = parse_qs(parts.query), dict(handler.headers)
         self.seen.append(Seen(handler.command, parts.path, query, headers, body))
-        replies = self._routes.get(parts.path) or self._routes.get(ANY_PATH)
+        # "PATH?NAME=VALUE" answers the requests with that query value first (requests sent
+        # at once, such as a refresh's downloads, arrive in any order).
+        keyed = (f"{parts.path}?{name}={value}" for name, values in query.items() for value in values)
+        chosen = next((key for key in keyed if key in self._routes), parts.path)
+        replies = self._routes.get(chosen) or self._routes.get(ANY_PATH)
         if not replies:
             reply = Reply(404, "Not Found")
         else:

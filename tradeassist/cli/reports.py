@@ -13,7 +13,12 @@ report_app = typer.Typer(help="Run reports.", no_args_is_help=True)
 def email(
     run_id: int = typer.Argument(...),
     to: str = typer.Option(..., "--to", help="The recipient's email address."),
-    timeout: float = typer.Option(None, "--timeout", min=0.1, help="Seconds per SMTP step (default 30)."),
+    timeout: float = typer.Option(
+        None,
+        "--timeout",
+        min=0.1,
+        help="Seconds per SMTP step (default 30); the whole exchange 120 s at most, or this if longer.",
+    ),
 ) -> None:
     """Email the run's summary (headline, lines, review, alerts, charts) with its HTML report
     attached, through SMTP (TRADEASSIST_SMTP_*) now, not the outbox."""

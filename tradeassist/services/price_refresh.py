@@ -5,11 +5,18 @@ listings, which provider and symbol, from which day), ``fetch_targets`` (network
 database; a failure is kept per listing, never raised) and ``apply_refresh`` (write: each
 listing's series stored in a savepoint of its own, so one listing's failure is reported and
 the others are still stored). ``refresh`` does the three in the caller's transaction.
+
+Downloads run ``MAX_PARALLEL_DOWNLOADS`` (4) at a time in worker threads that never touch the
+database (the session stays on the caller's thread); each is bounded by its provider's HTTP
+deadline (120 s by default, connect to last byte), so a refresh of ``n`` listings whose servers
+never answer gives up after at most ``ceil(n / 4)`` deadlines, not ``n``. Results come back in
+the order of the targets whatever order the downloads finish in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -25,6 +32,8 @@ from .market import close_day, source_id
 from .price_checks import POINTS
 from .price_ingest import ingest_series
 from .price_reads import portfolio_listings
+
+MAX_PARALLEL_DOWNLOADS = 4  # at once: enough to wait out dead servers together, few enough for rate limits
 
 
 @dataclass(frozen=True)
@@ -122,25 +131,35 @@ def plan_refresh(
 
 
 def fetch_targets(
-    targets: Sequence[RefreshTarget], *, provider_options: Mapping[str, Mapping[str, Any]] | None = None
+    targets: Sequence[RefreshTarget],
+    *,
+    provider_options: Mapping[str, Mapping[str, Any]] | None = None,
+    workers: int = MAX_PARALLEL_DOWNLOADS,
 ) -> list[Fetched]:
-    """Download each target (no database); a failure is kept with its message, never raised."""
-    fetched = []
-    for target in targets:
-        options = dict((provider_options or {}).get(target.provider, {}))
-        if target.provider == "twelvedata":
-            options.setdefault("mic_code", target.exchange)
-        try:
-            provider = get_price_provider(target.provider, **options)
-            fetch = getattr(provider, "fetch", None)
-            if fetch is None:
-                raise ValidationError(
-                    f"price provider {target.provider!r} cannot download; import files instead"
-                )
-            fetched.append(Fetched(target, fetch(target.symbol, start=target.start), None))
-        except TradeAssistError as exc:
-            fetched.append(Fetched(target, None, str(exc)))
-    return fetched
+    """Download each target (no database), at most ``workers`` at once; one ``Fetched`` per
+    target, in the targets' order. A failure is kept with its message, never raised."""
+    if workers < 1:
+        raise ValidationError("workers must be at least 1")
+    if not targets:
+        return []
+    options = provider_options or {}
+    with ThreadPoolExecutor(max_workers=min(workers, len(targets)), thread_name_prefix="price-fetch") as pool:
+        return list(pool.map(lambda target: _fetch(target, options), targets))
+
+
+def _fetch(target: RefreshTarget, provider_options: Mapping[str, Mapping[str, Any]]) -> Fetched:
+    """One target's download (in a worker thread: no database here)."""
+    options = dict(provider_options.get(target.provider, {}))
+    if target.provider == "twelvedata":
+        options.setdefault("mic_code", target.exchange)
+    try:
+        provider = get_price_provider(target.provider, **options)
+        fetch = getattr(provider, "fetch", None)
+        if fetch is None:
+            raise ValidationError(f"price provider {target.provider!r} cannot download; import files instead")
+        return Fetched(target, fetch(target.symbol, start=target.start), None)
+    except TradeAssistError as exc:
+        return Fetched(target, None, str(exc))
 
 
 def apply_refresh(

@@ -341,9 +341,20 @@ def run_email(session: Session, *, actor: User, run_id: int) -> tuple[OutgoingMe
 
 
 def send_email(
-    message: OutgoingMessage, to: str, *, channel: ChannelProvider | None = None, timeout: float | None = None
+    message: OutgoingMessage,
+    to: str,
+    *,
+    channel: ChannelProvider | None = None,
+    timeout: float | None = None,
+    deadline: float | None = None,
 ) -> DeliveryResult:
-    """Send now through the EMAIL channel (SMTP settings from ``TRADEASSIST_SMTP_*``), not the outbox."""
+    """Send now through the EMAIL channel (SMTP settings from ``TRADEASSIST_SMTP_*``), not the outbox.
+
+    ``timeout`` bounds each SMTP step (default 30 s), ``deadline`` the whole exchange (default
+    120 s, or the timeout if longer): a server that stalls or drips its replies fails the send
+    then, retryable, and nothing waits longer.
+    """
     if channel is None:
-        channel = get_channel("EMAIL", **({"timeout": timeout} if timeout is not None else {}))
+        options = {"timeout": timeout, "deadline": deadline}
+        channel = get_channel("EMAIL", **{k: v for k, v in options.items() if v is not None})
     return channel.send(message, to)

@@ -140,8 +140,8 @@ def channel_policy(
     timeout: float, deadline: float | None = None, *, retry_statuses: frozenset[int] | None = None
 ) -> HttpPolicy:
     """A webhook's HTTP policy: short timeouts, three attempts, at most 5 s spent waiting
-    (a longer ``Retry-After`` goes back to the outbox); ``retry_statuses`` as HttpPolicy's
-    unless given."""
+    (a longer ``Retry-After`` goes back to the outbox), the whole send within ``deadline``
+    (default three times ``timeout``); ``retry_statuses`` as HttpPolicy's unless given."""
     policy = HttpPolicy(
         connect_timeout=timeout,
         read_timeout=timeout,

@@ -17,9 +17,12 @@ Settings come from the environment (``SmtpSettings.from_env``):
           image/png                      Content-ID: <ID>, inline
       application/... ; filename=...     each attachment
 
-Nothing waits forever: every socket operation (connect, each reply, the TLS handshake) has
-the channel's ``timeout`` and the whole exchange a ``deadline``. The password, and the
-base64 forms that AUTH PLAIN/LOGIN put on the wire, never appear in a result or a log line.
+Nothing waits forever: every socket operation (connect, each read of a reply, each piece
+sent, the TLS handshake) waits at most the channel's ``timeout`` (default 30 s) and at most
+what is left of the exchange's ``deadline`` (default 120 s, or the timeout if longer; from
+connecting to the last reply), so a server that drips its greeting or its replies one byte
+at a time is dropped at the deadline. The password, and the base64 forms that AUTH
+PLAIN/LOGIN put on the wire, never appear in a result or a log line.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ log = logging.getLogger(__name__)
 NAME = "EMAIL"
 DEFAULT_TIMEOUT = 30.0  # seconds per socket operation
 DEFAULT_DEADLINE = 120.0  # seconds for the whole exchange
+_SEND_PIECE = 64 * 1024  # the message is sent in pieces, each within the time left
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +146,47 @@ def build_email(message: OutgoingMessage, sender: str, to: str) -> EmailMessage:
     return msg
 
 
+class _DeadlineReader:
+    """Reply lines read straight from the socket, each ``recv`` waiting at most ``wait()``.
+
+    smtplib reads replies through ``sock.makefile()``, whose every ``recv`` gets the socket's
+    timeout afresh: a server sending one byte just inside it holds the exchange forever.
+    """
+
+    def __init__(self, sock: socket.socket, wait: Callable[[], float]) -> None:
+        self._sock = sock
+        self._wait = wait
+        self._buffer = b""
+
+    def readline(self, limit: int = -1) -> bytes:
+        while True:
+            newline = self._buffer.find(b"\n")
+            end = newline + 1 if newline >= 0 else 0
+            if limit >= 0 and (end > limit or (not end and len(self._buffer) >= limit)):
+                end = limit
+            if end:
+                line, self._buffer = self._buffer[:end], self._buffer[end:]
+                # What comes next (the TLS handshake takes its timeout from the socket) gets
+                # the time left, not what was left before this line.
+                self._sock.settimeout(self._wait())
+                return line
+            self._sock.settimeout(self._wait())
+            chunk = self._sock.recv(4096)
+            if not chunk:
+                line, self._buffer = self._buffer, b""
+                return line
+            self._buffer += chunk
+
+    def close(self) -> None:
+        self._buffer = b""
+
+
 class _DeadlineSMTP(smtplib.SMTP):
-    """smtplib with each socket operation bounded by ``min(timeout, time left)``."""
+    """smtplib with every socket operation bounded by ``min(timeout, time left)``: each
+    connect (one address at a time), each ``recv`` of a reply (``_DeadlineReader``), each
+    piece of what is sent and the TLS handshake. A server that drips its greeting or a reply
+    cannot stretch the exchange past the deadline; once it has passed, the next operation
+    raises ``TimeoutError`` at once."""
 
     def __init__(self, *, timeout: float, deadline: float, clock: Callable[[], float]) -> None:
         self._op_timeout = timeout
@@ -158,17 +201,33 @@ class _DeadlineSMTP(smtplib.SMTP):
         return min(self._op_timeout, remaining)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        # smtplib's socket hook is private, so typeshed does not declare it.
-        return super()._get_socket(host, port, self._remaining())  # type: ignore[misc]
+        # smtplib's hook is private (typeshed does not declare it); create_connection would
+        # give each of the host's addresses the whole timeout.
+        error = OSError(f"{host} has no address")
+        for *_, address in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+            try:
+                return socket.create_connection(
+                    (str(address[0]), port), self._remaining(), self.source_address
+                )
+            except OSError as exc:
+                error = exc
+        raise error
 
     def send(self, s: ReadableBuffer | str) -> None:
-        if self.sock is not None:
-            self.sock.settimeout(self._remaining())
-        super().send(s)
+        if isinstance(s, str):  # a command line: short
+            if self.sock is not None:
+                self.sock.settimeout(self._remaining())
+            super().send(s)
+            return
+        data = memoryview(s).cast("B")
+        for start in range(0, max(len(data), 1), _SEND_PIECE):  # each piece within the time left
+            if self.sock is not None:
+                self.sock.settimeout(self._remaining())
+            super().send(data[start : start + _SEND_PIECE])
 
     def getreply(self) -> tuple[int, bytes]:
-        if self.sock is not None:
-            self.sock.settimeout(self._remaining())
+        if self.file is None and self.sock is not None:
+            self.file = _DeadlineReader(self.sock, self._remaining)
         return super().getreply()
 
 
@@ -193,8 +252,21 @@ def _code_result(code: int, what: str) -> tuple[bool, str]:
     return (400 <= code < 500), what
 
 
-def _classify(exc: BaseException, settings: SmtpSettings, timeout: float) -> tuple[bool, str]:
-    """(retryable, reason) for an SMTP failure."""
+def _timed_out(exc: BaseException) -> bool:
+    return isinstance(exc, TimeoutError) or (
+        isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError)
+    )
+
+
+def _classify(
+    exc: BaseException, settings: SmtpSettings, timeout: float, deadline: float | None = None
+) -> tuple[bool, str]:
+    """(retryable, reason) for an SMTP failure; ``deadline``: the exchange's, when it has passed."""
+    if deadline is not None and _timed_out(exc):
+        return (
+            True,
+            f"no complete exchange within the {deadline:g} s deadline (connect, greeting and replies)",
+        )
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         refusals = "; ".join(f"{rcpt}: {_reply_text(*answer)}" for rcpt, answer in exc.recipients.items())
         codes = [answer[0] for answer in exc.recipients.values()]
@@ -264,10 +336,12 @@ class EmailChannel:
         except ValidationError as exc:
             return DeliveryResult.permanent(NAME, redact(str(exc), hidden))
         where = f"SMTP {settings.host}:{settings.port}"
+        deadline = self._clock() + self.deadline
         try:
-            self._transmit(settings, email_message, target)
+            self._transmit(settings, email_message, target, deadline)
         except Exception as exc:
-            retryable, reason = _classify(exc, settings, self.timeout)
+            expired = self.deadline if self._clock() >= deadline else None
+            retryable, reason = _classify(exc, settings, self.timeout, expired)
             error = redact(f"{where}: {reason}", hidden)
         else:
             log.info("email %r sent to %s via %s", message.subject, target, where)
@@ -278,8 +352,10 @@ class EmailChannel:
             return DeliveryResult.retry(NAME, error)
         return DeliveryResult.permanent(NAME, error)
 
-    def _transmit(self, settings: SmtpSettings, email_message: EmailMessage, target: str) -> None:
-        smtp = _DeadlineSMTP(timeout=self.timeout, deadline=self._clock() + self.deadline, clock=self._clock)
+    def _transmit(
+        self, settings: SmtpSettings, email_message: EmailMessage, target: str, deadline: float
+    ) -> None:
+        smtp = _DeadlineSMTP(timeout=self.timeout, deadline=deadline, clock=self._clock)
         try:
             smtp.connect(settings.host, settings.port)
             smtp.ehlo()

@@ -11,6 +11,10 @@ The webhook URL embeds its token (``/services/T.../B.../<secret>``): it is maske
 error, and a log filter on httpx's logger (which logs each request URL at INFO) masks it too,
 both by the Slack path shape and by the exact URLs being sent right now. Plain ``http`` is
 accepted for loopback hosts only (a local test server); anything else must be ``https``.
+
+Each network step waits at most ``timeout`` (default 10 s) and the whole send, retries
+included, at most ``deadline`` (default three times the timeout: 30 s), however slowly the
+server sends its headers or body (``HttpClient``); past it the send is retryable.
 """
 
 from __future__ import annotations

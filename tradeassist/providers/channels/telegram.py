@@ -12,6 +12,10 @@ Flood control answers ``429`` with ``{"ok": false, "error_code": 429, "parameter
 with ``retry_after`` N, for the outbox to honour. The token sits in the URL path, so it is
 masked in every error (``http.redact`` knows ``/bot<token>/``) and must look like a bot token
 (``123456:ABC...``) for the log filters to recognise it.
+
+Each network step waits at most ``timeout`` (default 10 s) and the whole send, retries
+included, at most ``deadline`` (default three times the timeout: 30 s), however slowly the
+server sends its headers or body (``HttpClient``); past it the send is retryable.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ request JSON, ``max_tokens`` and ``temperature: 0``. The verdict is the first te
 ``content`` read as ``{"verdict", "reasons"}``. ``base_url`` defaults to
 ``TRADEASSIST_ANTHROPIC_BASE_URL`` else https://api.anthropic.com; ``model`` to
 ``TRADEASSIST_ANTHROPIC_MODEL`` else ``DEFAULT_MODEL``.
+
+A review waits at most ``deadline`` (default 120 s, or ``timeout`` if longer) in all:
+connecting, every retry, the answer's headers and body, however slowly they come; any one
+read at most ``timeout`` (default 120 s). Past the deadline: ``HttpTimeout``.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_MODEL = "claude-sonnet-4-5"
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
-DEFAULT_TIMEOUT = 120.0
+DEFAULT_TIMEOUT = 120.0  # seconds any one read may wait (a model may think for a while)
+DEFAULT_DEADLINE = 120.0  # seconds for the whole review: connect, retries, headers, body
 
 
 class AnthropicReviewer:
@@ -53,7 +58,8 @@ class AnthropicReviewer:
         self.model = model or env.anthropic_model or DEFAULT_MODEL
         self._api_key = api_key or secret(env.anthropic_api_key) or None
         self.max_tokens = max_tokens
-        self._client = client or HttpClient(policy or llm_policy(timeout, deadline), secrets=[self._api_key])
+        total = deadline if deadline is not None else max(DEFAULT_DEADLINE, timeout)
+        self._client = client or HttpClient(policy or llm_policy(timeout, total), secrets=[self._api_key])
 
     def __repr__(self) -> str:  # never the key
         return f"AnthropicReviewer(base_url={self.base_url!r}, model={self.model!r})"

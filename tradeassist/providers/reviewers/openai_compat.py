@@ -8,6 +8,10 @@ https://api.openai.com/v1; e.g. http://127.0.0.1:11434/v1 for Ollama, http://127
 for llama.cpp), ``model`` from ``TRADEASSIST_LLM_MODEL`` (default gpt-4o-mini), the key from
 ``TRADEASSIST_LLM_API_KEY`` or ``OPENAI_API_KEY`` sent as ``Authorization: Bearer`` (a local
 server may need none).
+
+A review waits at most ``deadline`` (default 120 s, or ``timeout`` if longer) in all:
+connecting, every retry, the answer's headers and body, however slowly they come; any one
+read at most ``timeout`` (default 120 s). Past the deadline: ``HttpTimeout``.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from .base import (
 NAME = "openai-compatible"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"
-DEFAULT_TIMEOUT = 120.0
+DEFAULT_TIMEOUT = 120.0  # seconds any one read may wait (a model may think for a while)
+DEFAULT_DEADLINE = 120.0  # seconds for the whole review: connect, retries, headers, body
 
 
 class OpenAICompatibleReviewer:
@@ -54,7 +59,8 @@ class OpenAICompatibleReviewer:
         self.model = model or env.llm_model or DEFAULT_MODEL
         self._api_key = api_key or secret(env.llm_api_key) or secret(env.openai_api_key) or None
         self.max_tokens = max_tokens
-        self._client = client or HttpClient(policy or llm_policy(timeout, deadline), secrets=[self._api_key])
+        total = deadline if deadline is not None else max(DEFAULT_DEADLINE, timeout)
+        self._client = client or HttpClient(policy or llm_policy(timeout, total), secrets=[self._api_key])
 
     def __repr__(self) -> str:  # never the key
         return f"OpenAICompatibleReviewer(base_url={self.base_url!r}, model={self.model!r})"
