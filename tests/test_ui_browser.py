@@ -1,6 +1,8 @@
 """The approval view in a real browser: ``tradeassist ui`` serves it with Voilà, Debian's
-Chromium (never a downloaded one) loads it, approves the demo's recommendation, and the
-database says REVIEWED with a ``RECO_APPROVED`` audit row.
+Chromium (never a downloaded one) finds only the login page without a login, logs in with the
+one-time address the command printed, approves the demo's recommendation, and the database
+says REVIEWED with a ``RECO_APPROVED`` audit row by that user; then another person logs in on
+the page with email and password and the page acts as them.
 
 Skipped, with the reason, where Chromium is not installed (``.ci/run`` installs it). With
 ``TRADEASSIST_SCREENSHOT_DIR`` set, the screenshot is also saved there as ``approval.png``
@@ -10,9 +12,7 @@ Skipped, with the reason, where Chromium is not installed (``.ci/run`` installs 
 from __future__ import annotations
 
 import os
-import select as io_select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -22,11 +22,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from tests.conftest import REPO
+from tests.conftest import ADMIN_EMAIL, REPO
 from tests.support.ports import free_port
-from tests.support.recommendations import store
+from tests.support.ui_server import BOB, BOB_PASSWORD, Served, serving
 from tradeassist.db.engine import create_db_engine, unit_of_work
-from tradeassist.db.models import AuditEvent, Recommendation
+from tradeassist.db.models import AuditEvent, Recommendation, User
+from tradeassist.demo import DEMO_PORTFOLIO
 
 CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium")) if p and os.path.exists(p)), None)
 CHROMIUM_ARGS = [
@@ -44,56 +45,11 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
-def printed_url(server: subprocess.Popen[bytes], log: Path, timeout: float = 45.0) -> str:
-    """The URL ``tradeassist ui`` prints on stdout once the server answers."""
-    assert server.stdout is not None
-    ready, _, _ = io_select.select([server.stdout], [], [], timeout)
-    line = server.stdout.readline().decode().strip() if ready else ""
-    if not line:
-        server.poll()
-        why = f"exit code {server.returncode}" if server.returncode is not None else "still running"
-        pytest.fail(f"tradeassist ui printed no URL within {timeout:.0f} s ({why}):\n{log.read_text()}")
-    return line
-
-
 @pytest.fixture
-def served(tmp_path: Path, sqlite_demo_template: Path) -> Iterator[tuple[str, str, int, Path]]:
-    """A fresh demo database with one DRAFT recommendation (buying with a contribution, as the
-    demo's monthly allocation does), served by ``tradeassist ui``."""
-    database = tmp_path / "demo.db"
-    shutil.copy(sqlite_demo_template, database)
-    url = f"sqlite:///{database}"
-    engine = create_db_engine(url)
-    rid = store(engine, "MONTHLY_ALLOC", contribution="1000")  # within every rule: a PASS
-    engine.dispose()
-    port = free_port()
-    log = tmp_path / "ui.log"
-    env = dict(os.environ, TRADEASSIST_DB_URL=url)
-    env.pop("TRADEASSIST_USER", None)
-    with log.open("wb") as sink:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "tradeassist", "ui", "--port", str(port), "--no-browser"],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=sink,
-            start_new_session=True,
-        )
-    try:
-        address = printed_url(server, log)
-        assert address == f"http://127.0.0.1:{port}/"
-        yield address, url, rid, log
-    finally:
-        server.send_signal(signal.SIGTERM)  # the command stops Voilà and its kernels, then exits
-        try:
-            code = server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-            pytest.fail(f"tradeassist ui did not stop on SIGTERM:\n{log.read_text()}")
-        assert code == 0, f"{code}: {log.read_text()!r} {log}"
-        with socket.socket() as probe:  # the port is free again: Voilà went with it
-            probe.bind(("127.0.0.1", port))
+def served(tmp_path: Path, sqlite_demo_template: Path) -> Iterator[Served]:
+    """``tradeassist ui`` on a fresh demo with one DRAFT recommendation, bob and ann."""
+    with serving(tmp_path, sqlite_demo_template) as server:
+        yield server
 
 
 def ui(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -115,22 +71,35 @@ def test_ui_says_what_is_wrong_before_serving(tmp_path: Path, sqlite_url: str) -
         busy = ui("--db", sqlite_url, "ui", "--port", str(port), "--no-browser", env=env)
     assert busy.returncode != 0 and busy.stdout == ""
     assert f"error: port {port} on 127.0.0.1 is in use: pass another with --port" in busy.stderr
+    port = free_port()  # the one-time address would log in --as: no such user, no server
+    nobody = ui(
+        "--db", sqlite_url, "--as", "nobody@example.com", "ui", "--port", str(port), "--no-browser", env=env
+    )
+    assert nobody.returncode != 0 and nobody.stdout == ""
+    assert nobody.stderr.strip().splitlines() == ["error: --as nobody@example.com: no such user"]
 
 
 @pytest.mark.browser
 @pytest.mark.slow
 @needs_chromium
-def test_approve_in_the_browser(served: tuple[str, str, int, Path], tmp_path: Path) -> None:
+def test_approve_in_the_browser(served: Served, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    address, url, rid, log = served
+    rid = served.rid
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 1500})
-            page.goto(address, wait_until="commit", timeout=30_000)
+            page.goto(f"{served.base}/", timeout=30_000)  # no login: the login page, nothing else
+            page.locator(".ta-login").wait_for(state="visible", timeout=10_000)
+            assert page.url.startswith(f"{served.base}/login")
+            assert DEMO_PORTFOLIO not in page.content() and ADMIN_EMAIL not in page.content()
+
+            page.goto(served.login_url, wait_until="commit", timeout=30_000)  # logs the admin in
             approve = page.locator(f".ta-reco-{rid} button.ta-approve")
             approve.wait_for(state="visible", timeout=75_000)  # once the kernel ran the notebook
+            assert page.url == f"{served.base}/"  # the token is gone from the address
+            assert f"acting as {ADMIN_EMAIL}" in page.locator(".ta-approval").inner_text()
             assert "DRAFT" in page.locator(f".ta-reco-{rid}").inner_text()
             approve.click()
             page.locator(".ta-status", has_text="RECO_APPROVED").wait_for(timeout=30_000)
@@ -152,6 +121,17 @@ def test_approve_in_the_browser(served: tuple[str, str, int, Path], tmp_path: Pa
                     "height": box["height"] + margin,  # the notebook's help text starts below
                 },
             )
+
+            # Another person, in a browser of their own: the address is spent, the form logs in.
+            other = browser.new_context(viewport={"width": 1200, "height": 1500}).new_page()
+            other.goto(served.login_url, timeout=30_000)
+            other.locator(".ta-login").wait_for(state="visible", timeout=10_000)
+            other.fill("input[name=email]", BOB)
+            other.fill("input[name=password]", BOB_PASSWORD)
+            other.click("button[type=submit]")
+            other.locator(f".ta-reco-{rid} button.ta-execute").wait_for(state="visible", timeout=75_000)
+            assert f"acting as {BOB}" in other.locator(".ta-approval").inner_text()
+            assert "REVIEWED" in other.locator(f".ta-reco-{rid}").inner_text()
         finally:
             browser.close()
     assert shot.stat().st_size > 10_000
@@ -160,16 +140,27 @@ def test_approve_in_the_browser(served: tuple[str, str, int, Path], tmp_path: Pa
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, folder / "approval.png")
 
-    engine = create_db_engine(url)
+    engine = create_db_engine(served.db_url)
     try:
         with unit_of_work(engine, readonly=True) as s:
             reco = s.get(Recommendation, rid)
             assert reco is not None and reco.status.value == "REVIEWED"
-            actions = s.exec(
-                select(AuditEvent.action).where(
-                    AuditEvent.entity_type == "recommendation", AuditEvent.entity_id == str(rid)
+            approvals = s.exec(
+                select(User.email)
+                .join(AuditEvent, AuditEvent.actor_user_id == User.user_id)
+                .where(
+                    AuditEvent.entity_type == "recommendation",
+                    AuditEvent.entity_id == str(rid),
+                    AuditEvent.action == "RECO_APPROVED",
                 )
+            ).all()
+            logins = s.exec(
+                select(User.email)
+                .join(AuditEvent, AuditEvent.actor_user_id == User.user_id)
+                .where(AuditEvent.action == "USER_LOGIN")
             ).all()
     finally:
         engine.dispose()
-    assert "RECO_APPROVED" in actions, log.read_text()
+    assert approvals == [ADMIN_EMAIL], served.log.read_text()
+    assert logins == [BOB]  # the password login is audited; the token is the command's own user
+    assert served.token not in served.log.read_text()

@@ -1,15 +1,20 @@
 """``tradeassist ui``: serve the approval view (``notebooks/approval.ipynb``) with Voilà.
 
-Voilà runs as a child process on 127.0.0.1 with this command's environment, so the kernel
-finds the same database (``--db``, else ``TRADEASSIST_DB_URL``, else the default, passed on as
-an absolute ``TRADEASSIST_DB_URL``) and the same acting user (``--as``, else
-``TRADEASSIST_USER``). The URL is printed on stdout once the server answers; Ctrl-C (or
-SIGTERM) stops the server.
+Voilà runs as a child process (``tradeassist.ui.server``: Voilà with logins) on 127.0.0.1
+with this command's environment, so the kernels find the same database (``--db``, else
+``TRADEASSIST_DB_URL``, else the default, passed on as an absolute ``TRADEASSIST_DB_URL``).
+Nothing is served without a login: the command draws a one-time token that logs in its acting
+user (``--as``, else ``TRADEASSIST_USER``, else the bootstrap admin), hands it to the server on
+its stdin, and prints ``http://127.0.0.1:PORT/?token=…`` on stdout once the server answers;
+anyone else logs in on the page with email and password. Each page's kernel acts as the user
+logged in on it. Ctrl-C (or SIGTERM) stops the server.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -22,7 +27,7 @@ from types import FrameType
 import typer
 from sqlalchemy.engine import make_url
 
-from .context import fail, info, state
+from .context import fail, info, state, work
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8866
@@ -45,18 +50,26 @@ def absolute_db_url(url: str) -> str:
 
 
 def server_environment() -> dict[str, str]:
+    """This command's environment with the database made absolute, and no acting user: each
+    kernel is given the user logged in on its page, never a default."""
     env = dict(os.environ)
     env["TRADEASSIST_DB_URL"] = absolute_db_url(state.url)
-    if state.acting_email:
-        env["TRADEASSIST_USER"] = state.acting_email
+    env.pop("TRADEASSIST_USER", None)
     return env
+
+
+def token_user() -> str:
+    """The email the one-time token logs in: the acting user, checked now (no such user, or a
+    disabled one, is an error here rather than in the browser)."""
+    with work(readonly=True) as (_session, actor):
+        return actor.email
 
 
 def voila_command(notebook: Path, port: int, kernel: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "voila",
+        "tradeassist.ui.server",
         str(notebook),
         f"--port={port}",
         "--no-browser",
@@ -103,7 +116,10 @@ def ui(
     port: int = typer.Option(DEFAULT_PORT, "--port", help="Port on 127.0.0.1."),
     no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a web browser."),
 ) -> None:
-    """Serve the approval view (Voilà) on 127.0.0.1 and open it in a browser; Ctrl-C stops it."""
+    """Serve the approval view (Voilà) on 127.0.0.1 behind a login and open it in a browser.
+
+    Prints a one-time address with a token that logs in the acting user (--as); anyone else
+    logs in on the page with email and password. Ctrl-C stops it."""
     from ..runs.runner import kernel_name  # lazy: keeps start-up fast
 
     state.initialised_engine()  # no schema: say so now, not in the browser
@@ -114,11 +130,18 @@ def ui(
         fail(f"--port {port}: expected 1 to 65535")
     if not port_is_free(port):
         fail(f"port {port} on {HOST} is in use: pass another with --port")
+    email = token_user()
+    token = secrets.token_urlsafe(32)
     url = f"http://{HOST}:{port}/"
     # Ctrl-C (even where the shell started us with SIGINT ignored) and SIGTERM both stop the server.
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-    process = subprocess.Popen(voila_command(notebook, port, kernel_name()), env=server_environment())
+    process = subprocess.Popen(
+        voila_command(notebook, port, kernel_name()), env=server_environment(), stdin=subprocess.PIPE
+    )
     try:
+        assert process.stdin is not None
+        with process.stdin:  # the token goes to the server only, never on its command line
+            process.stdin.write((json.dumps({"token": token, "email": email}) + "\n").encode())
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _answers(port):
             if process.poll() is not None:
@@ -126,10 +149,11 @@ def ui(
             if time.monotonic() > deadline:
                 fail(f"Voilà did not answer on {url} within {START_TIMEOUT_S:.0f} s")
             time.sleep(0.1)
-        typer.echo(url)
-        info("serving the approval view; Ctrl-C stops it")
+        login_url = f"{url}?token={token}"
+        typer.echo(login_url)
+        info(f"serving the approval view; the address above logs {email} in once; Ctrl-C stops it")
         if not no_browser:
-            webbrowser.open(url)
+            webbrowser.open(login_url)
         process.wait()
     except KeyboardInterrupt:
         info("stopping ...")

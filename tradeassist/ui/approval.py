@@ -17,6 +17,7 @@ The cards are ``approval_card``'s; their HTML is ``tradeassist.presentation.appr
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,13 @@ def describe(result: Any) -> str:
     if batch is not None:
         parts.append(f"ledger batch {batch}")
     return ", ".join(parts)
+
+
+def logout_link() -> str:
+    """Served by ``tradeassist ui`` (Voilà tells its kernels their server's base URL): a link to
+    log out, so another person can log in; in JupyterLab there is no login, so nothing."""
+    base = os.environ.get("VOILA_BASE_URL")
+    return f" · <a class='ta-logout' href='{ah.esc(base)}logout'>log out</a>" if base else ""
 
 
 @dataclass(frozen=True)
@@ -250,7 +258,7 @@ class ApprovalView:
             self.portfolio_picker.value = page.chosen if page.chosen is not None else ALL_PORTFOLIOS
         finally:
             self._drawing = False
-        self.who.value = f"<span class='ta-muted'>acting as {ah.esc(page.email)}</span>"
+        self.who.value = f"<span class='ta-muted'>acting as {ah.esc(page.email)}{logout_link()}</span>"
         self.banner.value = ah.freeze_banner_html(page.frozen)
         self.alerts.value = ah.alerts_html(page.alerts)
         self.summary.value = ah.summary_html(page.pending)
