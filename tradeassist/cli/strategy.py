@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from ..core import limits
 from ..core.enums import StrategyStatus
 from ..core.errors import ValidationError
 from ..services import strategy
@@ -19,10 +20,15 @@ constituent_app = typer.Typer(
 
 
 def _read(path: Path, what: str) -> str:
+    """A policy or manifesto file's text: UTF-8 (a BOM tolerated), no NUL, within
+    ``core.limits.MAX_FILE_BYTES``; otherwise one error naming the file and the line."""
+    name = str(path.resolve())
     try:
-        return path.read_text(encoding="utf-8-sig")
+        data = limits.read_file_bytes(path, name=name)
     except OSError as exc:
         raise ValidationError(f"{what} {path}: {exc.strerror}") from None
+    limits.check_text_file(name, data)
+    return limits.decode_utf8(name, data)
 
 
 @strategy_app.command("add")

@@ -10,7 +10,11 @@ from sqlalchemy import JSON, DateTime, Numeric, String
 from sqlalchemy.types import TypeDecorator
 
 from ..core.errors import ValidationError
+from ..core.limits import MAX_STORED_INTEGER_DIGITS, shown, stored_number_problem
 from ..core.money import decimal_str
+
+# Any int wider than this has more digits than a numeric column holds (log2(10) > 3.3).
+_WIDEST_INT_BITS = MAX_STORED_INTEGER_DIGITS * 34 // 10
 
 
 class ExactDecimal(TypeDecorator):
@@ -18,7 +22,12 @@ class ExactDecimal(TypeDecorator):
 
     SQLite has no decimal type: its NUMERIC affinity silently stores a float, so
     1234567890123456.78 would come back as ...456.75. Text keeps every digit.
-    Floats, NaN and infinities are refused before they reach the database.
+    Floats, NaN and infinities are refused before they reach the database, and so is a
+    value wider than PostgreSQL's ``numeric`` holds (131,072 digits before the point, 16,383
+    after: ``core.limits.stored_number_problem``), on both databases alike: a one-line
+    ``ValidationError`` rather than PostgreSQL's "numeric field overflow", and never a
+    million-digit string on SQLite. (The readers' own bounds, ``core.limits``, are far
+    tighter; this is the last line.)
     """
 
     impl = String
@@ -36,9 +45,12 @@ class ExactDecimal(TypeDecorator):
             raise ValidationError(
                 f"exact decimal column: {type(value).__name__} {value!r} refused; use Decimal or int"
             )
+        if isinstance(value, int) and value.bit_length() > _WIDEST_INT_BITS:
+            raise ValidationError("exact decimal column: an integer too wide for a numeric column refused")
         value = Decimal(value)
-        if not value.is_finite():
-            raise ValidationError(f"exact decimal column: {value!r} is not finite")
+        problem = stored_number_problem(value)
+        if problem:
+            raise ValidationError(f"exact decimal column: {shown(value)} {problem}; refused")
         if dialect.name == "postgresql":
             return value
         return decimal_str(value)

@@ -40,7 +40,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import cast
 
 import numpy as np
@@ -71,6 +71,7 @@ _SAFE_LOW = (1 / 20.0) * (1 + 1e-9)
 
 _CHECK_FLAGS = frozenset({QualityFlag.SCALE_SUSPECT, QualityFlag.NON_POSITIVE})
 _RATIO_DIGITS = 6
+_RATIO_CONTEXT = Context(prec=_RATIO_DIGITS, rounding=ROUND_HALF_EVEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +293,13 @@ class _LevelWalk:
 
 
 def _round_ratio(ratio: Decimal) -> Decimal:
-    """``ratio`` to ``_RATIO_DIGITS`` significant digits, for messages and issue fields."""
+    """``ratio`` to ``_RATIO_DIGITS`` significant digits, for messages and issue fields.
+
+    A ratio too large to write out in ``CONTEXT`` (only from a price beyond the bounds the
+    readers hold prices to, ``core.limits.MAX_PRICE``) keeps its exponent rather than
+    failing: quantizing 2E+999998 to units would need a million digits."""
+    if ratio.adjusted() >= CONTEXT.prec:
+        return _RATIO_CONTEXT.plus(ratio)
     places = max(0, _RATIO_DIGITS - 1 - ratio.adjusted())
     return ratio.quantize(Decimal(1).scaleb(-places), context=CONTEXT)
 

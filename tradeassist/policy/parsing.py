@@ -5,7 +5,6 @@ canonical JSON and its SHA-256."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -14,7 +13,8 @@ import pydantic
 from pydantic import BaseModel
 
 from ..core.errors import ValidationError
-from ..core.jsonutil import canonical_dumps, loads_decimal
+from ..core.jsonutil import canonical_dumps
+from ..core.limits import JsonInputError, load_json
 from ..core.money import decimal_str
 from .model import Policy
 
@@ -53,8 +53,10 @@ def parse_policy(source: Policy | Mapping[str, Any] | str | bytes) -> Policy:
         return source
     if isinstance(source, bytes | str):
         try:
-            source = loads_decimal(source.decode("utf-8") if isinstance(source, bytes) else source)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            source = load_json(source.decode("utf-8") if isinstance(source, bytes) else source)
+        except JsonInputError as exc:  # malformed, nested too deeply, a number too long, NaN
+            raise ValidationError(f"policy: not valid JSON: {exc.reason} (line {exc.line})") from None
+        except UnicodeDecodeError as exc:
             raise ValidationError(f"policy: not valid JSON: {exc}") from None
     if not isinstance(source, Mapping):
         raise ValidationError(f"policy: expected a JSON object, got {type(source).__name__}")

@@ -41,6 +41,7 @@ from .ledger import BalanceCheck, ListingInfo, NewEntry
 FORMATS = ("canonical", "ajbell", "trading212")
 # How far a broker's booking of a corporate action may lie from its recorded effective date.
 ACTION_WINDOW = timedelta(days=14)
+LABEL_LENGTH = 200  # ledger_batches.label
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,8 @@ def import_parsed(
 ) -> ImportResult:
     """Resolve and post an already parsed file (a notebook upload, or ``import_file``)."""
     folio = access.portfolio_for(session, actor, portfolio, "import into the ledger")
+    if label is not None and len(label) > LABEL_LENGTH:
+        raise ValidationError(f"the batch label is {len(label)} characters long; at most {LABEL_LENGTH}")
     listings = ledger.load_listings(session)
     with ledger.paused_gc():
         entries, balances, absorbed = _to_new_entries(session, parsed, listings)
@@ -116,7 +119,7 @@ def import_parsed(
         actor=actor,
         portfolio=folio,
         entries=entries,
-        label=label or f"import {parsed.name}",
+        label=label or f"import {parsed.name}"[:LABEL_LENGTH],  # a file name may be 255 long
         batch_type=BatchType.IMPORT,
         source_name=parsed.name[:500],
         source_sha256=parsed.content_sha256,

@@ -77,6 +77,7 @@ from .base import (
     SourceFile,
     SourceText,
     StatementBalance,
+    check_parsed_entries,
     combined_sha256,
     decimal_key,
     duplicate_refs,
@@ -127,7 +128,9 @@ def parse_ajbell(*sources: Source, mapping: Mapping[str, ListingRef | tuple[str,
         _add_history(build, history_src, history, cash_src, cash, matched)
     if cash_src is not None:
         _add_cash(build, cash_src, cash, skip)
-    duplicate_refs([e for _, e, _ in build.items if e is not None], problems)
+    entries = [e for _, e, _ in build.items if e is not None]
+    duplicate_refs(entries, problems)
+    check_parsed_entries(entries, problems)
     problems.raise_if_any(unmapped=_report_unmapped(build, problems))
     return _assemble(texts, history_src, cash_src, build, cash)
 

@@ -12,7 +12,9 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from ...core.enums import EntryType
+from ...core.errors import ValidationError
 from ...core.frozen import FrozenDict
+from ...core.limits import shown
 from ...core.money import CONTEXT, ZERO, to_decimal
 from ...engine.income import match_name
 from .ajbell_files import HISTORY_KINDS, TRADE_LINE, CashRow, HistoryRow
@@ -51,6 +53,15 @@ class Build:
 
     def add(self, key: tuple[date, int, int], entry: ParsedEntry | None, cash: CashRow | None) -> None:
         self.items.append((key, entry, cash))
+
+
+def _quantity(text: str) -> Decimal | None:
+    """The units a statement line names (``Purchase 5 …``), or None if not a number > 0."""
+    try:
+        units = to_decimal(text, what="quantity")
+    except ValidationError:
+        return None
+    return units if units > ZERO else None
 
 
 def _derived_price(amount: Decimal, units: Decimal) -> Decimal:
@@ -176,7 +187,11 @@ def _statement_trade(
 ) -> ParsedEntry | None:
     """A trade known only from the cash statement (no history file given)."""
     side, quantity_text, name = trade.groups()
-    units = to_decimal(quantity_text, what="quantity")
+    units = _quantity(quantity_text)
+    if units is None:
+        why = f"the quantity {shown(quantity_text)!r} is not a number of units > 0"
+        build.problems.add(source, row.line, why)
+        return None
     buy = side.lower() == "purchase"
     listing = build.listing(name, source, row.line)
     if listing is None:
@@ -208,7 +223,9 @@ def match_trades(history: list[HistoryRow], cash: list[CashRow]) -> tuple[dict[i
     for row in cash:
         if (trade := TRADE_LINE.match(row.description)) is not None:
             buy = trade.group(1).lower() == "purchase"
-            open_lines[(row.on, buy, to_decimal(trade.group(2)))].append(row)
+            quantity = _quantity(trade.group(2))
+            if quantity is not None:  # else it matches nothing, and is reported as unmatched
+                open_lines[(row.on, buy, quantity)].append(row)
     matched: dict[int, CashRow] = {}
     trades = [h for h in history if h.kind in ("purchase", "sale")]
     for exact in (True, False):

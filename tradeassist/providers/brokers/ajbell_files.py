@@ -4,7 +4,6 @@ running balance checked against itself. See ``ajbell`` for the format."""
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -13,7 +12,15 @@ from decimal import Decimal
 from ...core.enums import EntryType
 from ...core.errors import FileFormatError, ValidationError
 from ...core.money import ZERO, to_decimal
-from .base import Problems, SourceText, is_blank, oldest_first, parse_uk_date, repeated_references
+from .base import (
+    Problems,
+    SourceText,
+    csv_rows,
+    is_blank,
+    oldest_first,
+    parse_uk_date,
+    repeated_references,
+)
 
 HISTORY = "ajbell-history"
 CASH = "ajbell-cash-statement"
@@ -94,7 +101,7 @@ def _amount(text: str, what: str) -> Decimal | None:
 
 def _rows(src: SourceText, width: int, problems: Problems) -> list[tuple[int, list[str]]]:
     rows = []
-    for index, row in enumerate(csv.reader(src.text.splitlines()[1:]), start=2):
+    for index, row in csv_rows(src, skip=1):
         if is_blank(row):
             continue
         if len(row) != width:
@@ -185,7 +192,7 @@ def is_opening(row: CashRow) -> bool:
 def identify(texts: list[SourceText]) -> tuple[SourceText | None, SourceText | None]:
     history = cash = None
     for src in texts:
-        header = tuple(cell.strip() for cell in next(csv.reader(src.text.splitlines()[:1]), []))
+        header = tuple(cell.strip() for cell in next(csv_rows(src), (1, []))[1])
         if header == HISTORY_HEADER and history is None:
             history = src
         elif header == CASH_HEADER and cash is None:

@@ -4,10 +4,9 @@ differently, so every description goes through this mapping."""
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 
-from .base import Problems, Source, header_error, is_blank, read_source
+from .base import Problems, Source, csv_rows, header_error, is_blank, read_source
 
 MAPPING_HEADER = ("description", "ticker", "exchange")
 
@@ -31,14 +30,15 @@ def load_mapping(source: Source) -> dict[str, ListingRef]:
     Keys are normalised descriptions (see ``normalise_description``).
     """
     src = read_source(source)
-    rows = list(csv.reader(src.text.splitlines()))
-    header = tuple(cell.strip().lower() for cell in rows[0])
+    records = list(csv_rows(src))
+    first = records[0][1] if records else []
+    header = tuple(cell.strip().lower() for cell in first)
     if header[:2] != MAPPING_HEADER[:2] or header[2:] not in ((), ("exchange",)):
-        raise header_error(src.name, rows[0], MAPPING_HEADER)
+        raise header_error(src.name, first, MAPPING_HEADER)
     problems = Problems()
     mapping: dict[str, ListingRef] = {}
     first_line: dict[str, int] = {}
-    for line, row in enumerate(rows[1:], start=2):
+    for line, row in records[1:]:
         if is_blank(row):
             continue
         cells = [cell.strip() for cell in row] + ["", ""]

@@ -23,11 +23,12 @@ Sign conventions of a ``ParsedEntry`` (the ledger's, ``ledger_entries`` in the L
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -35,6 +36,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
+from ...core import limits
 from ...core.enums import EntryType
 from ...core.errors import FileFormatError
 from ...core.frozen import FrozenDict
@@ -175,11 +177,7 @@ class SourceText:
     @property
     def text(self) -> str:
         """The whole file as text (for the small broker exports)."""
-        try:
-            return self.data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = self.data.count(b"\n", 0, exc.start) + 1
-            raise FileFormatError(self.name, [(line, f"is not UTF-8 text ({exc.reason})")]) from None
+        return limits.decode_utf8(self.name, self.data)
 
     def stream(self) -> io.TextIOWrapper:
         """The file as a text stream, decoded as it is read: a big file is never held twice.
@@ -190,20 +188,43 @@ class SourceText:
 
 
 def read_source(source: Source) -> SourceText:
-    """Read a file's bytes (UTF-8, a BOM tolerated) and hash them; refuse an empty file."""
+    """Read a file's bytes (UTF-8, a BOM tolerated) and hash them; refuse an empty file, one
+    over ``core.limits.MAX_FILE_BYTES`` (before reading it) and one holding a NUL byte."""
     if isinstance(source, NamedBytes):
         name, data = source.name, source.data
+        limits.check_size(name, data)
     else:
         path = Path(source)
         name = path.name
         try:
-            data = path.read_bytes()
+            data = limits.read_file_bytes(path, name=name)
         except OSError as exc:
             raise FileFormatError(name, [(None, f"cannot be read: {exc.strerror or exc}")]) from None
     body = data[len(BOM) :] if data.startswith(BOM) else data
     if not body or body.isspace():
         raise FileFormatError(name, [(None, "the file is empty")])
+    limits.check_text_file(name, data)
     return SourceText(name, data, hashlib.sha256(data).hexdigest())
+
+
+def csv_rows(src: SourceText, *, skip: int = 0) -> Iterator[tuple[int, list[str]]]:
+    """(line, cells) for each CSV record of the file after the first ``skip`` lines; a record
+    spanning lines (a quoted newline) is numbered by its first line. A cell over the ``csv``
+    module's limit (``core.limits.MAX_CSV_FIELD``) or a malformed record is a
+    ``FileFormatError`` naming its line."""
+    lines = src.text.splitlines()[skip:]
+    reader = csv.reader(lines)
+    line = skip + 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            where = skip + reader.line_num
+            raise FileFormatError(src.name, [(where, limits.csv_error_reason(exc))]) from None
+        yield line, row
+        line = skip + reader.line_num + 1
 
 
 def combined_sha256(sources: Sequence[SourceFile]) -> str:
@@ -303,6 +324,26 @@ class ContentRefs:
         self.seen[content] += 1
         raw = "\x1f".join((self.kind, *content, str(occurrence)))
         return "h-" + hashlib.sha256(raw.encode()).hexdigest()[:20]
+
+
+def entry_text_problem(ref: str | None, notes: str | None) -> str | None:
+    """Why an entry's reference or notes cannot be kept (too long, a NUL), or None: checked
+    before the database, whose ``external_ref`` holds 200 characters."""
+    return limits.text_problem(ref, "reference", limits.MAX_REF_LENGTH) or limits.text_problem(
+        notes, "notes", limits.MAX_NOTES_LENGTH
+    )
+
+
+def check_parsed_entries(entries: Iterable[ParsedEntry], problems: Problems) -> None:
+    """Every entry whose reference or notes cannot be kept, or whose price (given or derived,
+    as AJ Bell's amount / units) is beyond ``core.limits.MAX_PRICE``, with its file and line."""
+    for e in entries:
+        problem = entry_text_problem(e.external_ref, e.notes)
+        if problem is None and e.price is not None and abs(e.price) > limits.MAX_PRICE:
+            bound = limits.magnitude_text(limits.MAX_PRICE)
+            problem = f"the price {limits.shown(e.price)} is out of range: at most {bound}"
+        if problem:
+            problems.add(e.source, e.line, problem)
 
 
 def repeated_references(source: str, refs: Iterable[tuple[int, str | None]], problems: Problems) -> None:

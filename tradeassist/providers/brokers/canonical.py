@@ -18,13 +18,23 @@ from __future__ import annotations
 
 import csv
 import gc
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
+from ...core import limits
 from ...core.enums import EntryType
-from ...core.errors import ValidationError
+from ...core.errors import FileFormatError, ValidationError
+from ...core.limits import (
+    MAX_AMOUNT,
+    MAX_NOTES_LENGTH,
+    MAX_NUMBER_TEXT,
+    MAX_PRICE,
+    MAX_REF_LENGTH,
+    number_problem,
+)
 from ...core.money import ZERO, to_decimal
 from .base import (
     ContentRefs,
@@ -35,6 +45,7 @@ from .base import (
     SourceFile,
     SourceText,
     convention_problem,
+    entry_text_problem,
     header_error,
     is_blank,
     oldest_first,
@@ -58,29 +69,30 @@ _TYPES = {t.value: t for t in EntryType} | {t.value.lower(): t for t in EntryTyp
 fromiso = datetime.fromisoformat
 _MISSING: Any = object()
 _CACHE_LIMIT = 50_000  # distinct number texts remembered per column group
+# A plain cash text this short (no exponent) has at most 18 decimal places and 19 digits:
+# within the bounds but for its size, which the fast path compares.
+_PLAIN_CASH = 19
 
 
 class _BadRow(Exception):
     pass
 
 
-def _number(text: str, what: str) -> Decimal:
+def _number(text: str, what: str, limit: Decimal = MAX_AMOUNT) -> Decimal:
+    """A cell's number within the bounds of ``core.limits`` (``to_decimal``'s), or ``_BadRow``."""
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        try:
-            value = to_decimal(text, what=what)  # thousands separators, £
-        except ValidationError as exc:
-            raise _BadRow(str(exc)) from None
-    if not value.is_finite():
-        raise _BadRow(f"{what}: {text!r} is not a finite number")
-    return value
+        return to_decimal(text, what=what, limit=limit)  # thousands separators, £
+    except ValidationError as exc:
+        raise _BadRow(str(exc)) from None
 
 
 def _fresh(cache: dict[str, Any], text: str) -> Decimal:
-    """A number not seen before, on the fast path: plain text only, remembered if room."""
+    """A number not seen before, on the fast path: plain text within the bounds only,
+    remembered if room (anything else is left to the careful path, which says why)."""
+    if len(text) > MAX_NUMBER_TEXT:
+        raise ValueError(text)
     value = Decimal(text)
-    if not value.is_finite():
+    if not value.is_finite() or number_problem(value) is not None:
         raise ValueError(text)
     if len(cache) < _CACHE_LIMIT:
         cache[text] = value
@@ -141,11 +153,17 @@ class _Rows:
             fees = self.fee_values.get(fe, _MISSING)
             if fees is _MISSING:
                 fees = _fresh(self.fee_values, fe)
+            if len(cash_text) > _PLAIN_CASH or "E" in cash_text or "e" in cash_text:
+                return None  # within the bounds for certain only when short and plain
             cash = Decimal(cash_text)
             ref = ref.strip()
             if (
                 ref
+                and len(ref) <= MAX_REF_LENGTH
+                and len(notes) <= MAX_NOTES_LENGTH
                 and cash.is_finite()
+                and -MAX_AMOUNT <= cash <= MAX_AMOUNT
+                and (price is None or price <= MAX_PRICE)
                 and (ticker or not exchange)
                 and convention_problem(entry_type, ticker, units, price, fees, cash) is None
             ):
@@ -170,7 +188,7 @@ class _Rows:
         if exchange and not ticker:
             raise _BadRow("an exchange without a ticker")
         units = self._optional_number(units_text, "units")
-        price = self._optional_number(price_text, "price")
+        price = self._optional_number(price_text, "price", MAX_PRICE)
         fees = self._fee_number(fees_text)
         if not cash_text.strip():
             raise _BadRow("cash_amount_base is empty")
@@ -179,6 +197,9 @@ class _Rows:
         if problem:
             raise _BadRow(problem)
         ref = ref.strip() or self.content_ref(*row[:8], notes)
+        problem = entry_text_problem(ref, notes.strip())
+        if problem:
+            raise _BadRow(problem)
         return ParsedEntry(
             self.name, line, entry_time, entry_type, cash, fees, ticker, exchange,
             units=units, price=price, external_ref=ref, notes=notes.strip() or None,
@@ -188,8 +209,8 @@ class _Rows:
         value = self.names[text] = text.strip().upper() or None
         return value
 
-    def _optional_number(self, text: str, what: str) -> Decimal | None:
-        value = self.optional[text] = _number(text, what) if text.strip() else None
+    def _optional_number(self, text: str, what: str, limit: Decimal = MAX_AMOUNT) -> Decimal | None:
+        value = self.optional[text] = _number(text, what, limit) if text.strip() else None
         return value
 
     def _fee_number(self, text: str) -> Decimal:
@@ -199,7 +220,10 @@ class _Rows:
 
 def _parse(src: SourceText, reader: Any) -> ParsedFile:
     name = src.name
-    header: list[str] = next(reader, [])
+    try:
+        header: list[str] = next(reader, [])
+    except csv.Error as exc:
+        raise FileFormatError(name, [(reader.line_num, limits.csv_error_reason(exc))]) from None
     if tuple(cell.strip() for cell in header) != HEADER:
         raise header_error(name, header, HEADER)
     problems = Problems()
@@ -226,7 +250,7 @@ def _read_entries(rows: _Rows, reader: Any, problems: Problems) -> list[ParsedEn
     collecting = gc.isenabled()
     gc.disable()
     try:
-        for row in reader:
+        for row in _records(reader, name, problems):
             line = reader.line_num
             if len(row) != 10:
                 if not is_blank(row):
@@ -247,6 +271,15 @@ def _read_entries(rows: _Rows, reader: Any, problems: Problems) -> list[ParsedEn
         if collecting:
             gc.enable()
     return entries
+
+
+def _records(reader: Any, name: str, problems: Problems) -> Iterator[list[str]]:
+    """The reader's rows; a record the ``csv`` module refuses (a cell over 128 KiB) ends the
+    file there, reported with its line."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        problems.add(name, reader.line_num, limits.csv_error_reason(exc))
 
 
 def _ascending(entries: list[ParsedEntry]) -> bool:

@@ -22,7 +22,6 @@ fee; older exports write ``Total (GBP)`` where newer ones write ``Total`` and
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from ...core.enums import EntryType
 from ...core.errors import FileFormatError, ValidationError
 from ...core.frozen import FrozenDict
 from ...core.isin import validate_isin
+from ...core.limits import MAX_AMOUNT, MAX_PRICE
 from ...core.money import ZERO, to_decimal
 from ...core.units import canonical_scale
 from .base import (
@@ -42,7 +42,9 @@ from .base import (
     Source,
     SourceFile,
     SourceText,
+    check_parsed_entries,
     convention_problem,
+    csv_rows,
     decimal_key,
     is_blank,
     oldest_first,
@@ -124,9 +126,9 @@ def _kind(action: str) -> tuple[EntryType, int, str | None] | None:
     return None
 
 
-def _number(text: str, what: str) -> Decimal | None:
+def _number(text: str, what: str, limit: Decimal = MAX_AMOUNT) -> Decimal | None:
     text = text.strip()
-    return None if text.lower() in _NOT_AVAILABLE else to_decimal(text, what=what)
+    return None if text.lower() in _NOT_AVAILABLE else to_decimal(text, what=what, limit=limit)
 
 
 def _parse_line(cols: _Columns, row: list[str], line: int, name: str, refs: ContentRefs) -> ParsedEntry:
@@ -139,14 +141,14 @@ def _parse_line(cols: _Columns, row: list[str], line: int, name: str, refs: Cont
     total = _number(row[cols.total], "Total") if cols.total is not None else None
     if total is None:
         raise ValueError("Total is empty")
-    total = abs(total)
+    total = _magnitude(total, entry_type, action)
     fees = _fees(cols, row, total_currency)
     isin_text = cols.get(row, "ISIN")
     isin = validate_isin(isin_text) if isin_text else None
     ticker = cols.get(row, "Ticker").upper() or None
     description = cols.get(row, "Name") or None
     shares = _number(cols.get(row, "No. of shares"), "No. of shares")
-    price = _number(cols.get(row, "Price / share"), "Price / share")
+    price = _number(cols.get(row, "Price / share"), "Price / share", MAX_PRICE)
     quoted_in = cols.get(row, "Currency (Price / share)").strip('"')
     price_currency = canonical_scale(quoted_in) if quoted_in else None  # any pence spelling: GBX
     extra: dict[str, str] = {}
@@ -185,6 +187,18 @@ def _parse_line(cols: _Columns, row: list[str], line: int, name: str, refs: Cont
         price if units is not None else None, price_currency if units is not None else None,
         consideration, ref, notes, FrozenDict(extra),
     )  # fmt: skip
+
+
+def _magnitude(total: Decimal, entry_type: EntryType, action: str) -> Decimal:
+    """The Total as a magnitude; its sign must agree with the action. Trading 212 writes
+    every Total positive, except that newer exports write a withdrawal's negative: either
+    way it is money out. A negative Total on any other line (a deposit of -100.00) is
+    refused, never booked as its opposite."""
+    if total >= 0:
+        return total
+    if entry_type is EntryType.WITHDRAWAL:
+        return -total
+    raise ValueError(f"the Total of a {action.strip()!r} line must not be negative, got {total}")
 
 
 def _action_kind(action: str) -> tuple[EntryType, int, str | None]:
@@ -248,15 +262,15 @@ def _dividend_extra(
 def parse_trading212(source: Source) -> ParsedFile:
     """Parse a Trading 212 CSV export; raise ``FileFormatError`` naming every bad line."""
     src = read_source(source)
-    rows = list(csv.reader(src.text.splitlines()))
-    cols = _Columns(rows[0])
+    records = list(csv_rows(src))
+    cols = _Columns(records[0][1] if records else [])
     if lacking := cols.missing():
         why = f"not a Trading 212 export: no {', '.join(lacking)} column; expected {TYPICAL_HEADER!r}"
         raise FileFormatError(src.name, [(1, why)])
     problems = Problems()
     refs = ContentRefs(FORMAT)
     entries: list[ParsedEntry] = []
-    for line, row in enumerate(rows[1:], start=2):
+    for line, row in records[1:]:
         if is_blank(row):
             continue
         if len(row) != len(cols.names):
@@ -269,6 +283,7 @@ def parse_trading212(source: Source) -> ParsedFile:
     if not entries and not problems:
         problems.add(src.name, None, "has a header but no entries")
     repeated_references(src.name, [(e.line, e.external_ref) for e in entries], problems)
+    check_parsed_entries(entries, problems)
     problems.raise_if_any()
     return _result(src, entries)
 

@@ -9,7 +9,10 @@ Two files are read:
   date written ``13 April 2026``, a trailing ``", "``.
 
 Each value is units of currency per 1 EUR (the ``GBP`` column is EURGBP). ``parse`` returns
-those as published: ``FxRate(as_of, "EUR", X, rate)``, exact Decimals from the text.
+those as published: ``FxRate(as_of, "EUR", X, rate)``, exact Decimals from the text. What no
+reference rate can be is refused with its line (``core.limits``): a rate outside 10^-6 to
+10^9 or with more than 18 decimal places, a date after today, a column that is not a
+three-letter currency code, a file with no rate at all.
 
 ``gbp_crosses`` derives GBP-based rates: GBP→X = EURX / EURGBP and GBP→EUR = 1 / EURGBP,
 divided in a ``Decimal`` context of ``CROSS_PRECISION`` (12) significant digits, rounded half
@@ -20,7 +23,9 @@ honestly claim and still gives the same text on every machine.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +33,7 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import ClassVar, Protocol, runtime_checkable
 
+from ...core import limits
 from ...core.errors import FileFormatError, ProviderError
 from ..http import HttpClient
 from ..prices.base import Problems, csv_lines, decode, parse_iso_date, parse_number, snippet
@@ -38,7 +44,7 @@ CROSS_CONTEXT = Context(prec=CROSS_PRECISION, rounding=ROUND_HALF_EVEN)
 DEFAULT_BASE_URL = "https://www.ecb.europa.eu"
 HISTORY_PATH = "/stats/eurofxref/eurofxref-hist.zip"
 DAILY_PATH = "/stats/eurofxref/eurofxref.zip"
-MAX_UNZIPPED_BYTES = 50 * 1024 * 1024
+MAX_UNZIPPED_BYTES = 50 * 1024 * 1024  # the full history unzips to 2 MB
 
 _MONTHS = {
     name: number
@@ -61,6 +67,7 @@ _MONTHS = {
     )
 }
 _MISSING = frozenset({"", "N/A", "n/a", "NA"})
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +101,9 @@ def _ecb_date(text: str) -> date:
     if len(parts) == 3 and parts[0].isdigit() and parts[1].lower() in _MONTHS and parts[2].isdigit():
         try:
             return date(int(parts[2]), _MONTHS[parts[1].lower()], int(parts[0]))
-        except ValueError:
+        except (ValueError, OverflowError):
             pass
-    raise ValueError(f"date {text!r} is not YYYY-MM-DD or like '13 April 2026'")
+    raise ValueError(f"date {limits.shown(text)!r} is not YYYY-MM-DD or like '13 April 2026'")
 
 
 def parse_ecb_csv(
@@ -110,7 +117,7 @@ def parse_ecb_csv(
     text = decode(data, source_name)
     if text.startswith("PK"):
         raise FileFormatError(source_name, line=None, reason="this is a zip archive: unzip it (or use fetch)")
-    rows = csv_lines(text)
+    rows = csv_lines(text, source_name=source_name)
     first = next(rows, None)
     if first is None:
         raise FileFormatError(source_name, line=1, reason="empty: not an ECB reference rate CSV")
@@ -120,10 +127,15 @@ def parse_ecb_csv(
             source_name, line=header_line, reason=f"not an ECB reference rate CSV: {snippet(text)!r}"
         )
     currencies = [cell.upper() for cell in header[1:]]
+    bad = [cell for cell in currencies if cell and not _CURRENCY.match(cell)]
+    if bad:
+        names = ", ".join(repr(limits.shown(cell)) for cell in bad[:5])
+        raise FileFormatError(source_name, line=header_line, reason=f"not currency codes: {names}")
     width = len(header)
     problems = Problems(source_name)
     rates: list[FxRate] = []
     seen: dict[date, int] = {}
+    latest = limits.latest_date()
     for line, cells in rows:
         if cells and cells[-1] == "" and len(cells) == width + 1:
             cells = cells[:-1]  # a header without the trailing comma over rows with it
@@ -135,6 +147,9 @@ def parse_ecb_csv(
         except ValueError as exc:
             problems.add(line, str(exc))
             continue
+        if day > latest:
+            problems.add(line, f"the date {day.isoformat()} is in the future")
+            continue
         if day in seen:
             problems.add(line, f"duplicate date {day.isoformat()} (also on line {seen[day]})")
             continue
@@ -143,14 +158,17 @@ def parse_ecb_csv(
             if not currency or cell in _MISSING:
                 continue
             try:
-                rate = parse_number(cell, currency)
+                rate = parse_number(cell, currency, limits.MAX_FX_RATE)
             except ValueError as exc:
                 problems.add(line, str(exc))
                 continue
-            if rate <= 0:
-                problems.add(line, f"{currency} rate {cell} is not positive")
+            problem = limits.fx_rate_problem(rate)
+            if problem:
+                problems.add(line, f"{currency} rate {cell} {problem}")
                 continue
             rates.append(FxRate(day, "EUR", currency, rate, source))
+    if not rates and not problems:
+        problems.add(None, "no rates: the file has a header but no rows with a rate")
     problems.raise_if_any()
     rates.sort(key=lambda r: (r.as_of, r.quote_currency))
     return tuple(rates)
@@ -201,7 +219,8 @@ def _unzip(content: bytes, source_name: str) -> bytes:
                     source_name, line=None, reason="the CSV in the zip archive is too large"
                 )
             return archive.read(members[0])
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError, ValueError, OSError):
+        # a damaged, encrypted or oddly compressed archive: nothing here reads it
         raise FileFormatError(source_name, line=None, reason="not a valid zip archive") from None
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from ...core.errors import FileFormatError
 from .base import (
     PENCE,
     POUNDS,
@@ -53,10 +54,20 @@ def register_price_provider(name: str, factory: Callable[..., PriceProvider]) ->
 
 
 def parse_price_file(provider: str | PriceProvider, path: str | Path) -> PriceSeries:
-    """Read a price file with a provider (by name or instance); errors name the file and line."""
+    """Read a price file with a provider (by name or instance); errors name the file and line.
+
+    A file over ``core.limits.MAX_FILE_BYTES`` is refused before it is read, and a file with
+    no usable price (only a header, or only Yahoo's ``null`` rows) is an error, not an
+    import of nothing.
+    """
     chosen = get_price_provider(provider) if isinstance(provider, str) else provider
     data, source_name = read_source(path)
-    return chosen.parse(data, source_name=source_name)
+    series = chosen.parse(data, source_name=source_name)
+    if not series.bars:
+        nulls = series.meta.get("skipped_null_rows")
+        why = f"its {nulls} rows are all null" if nulls else "it has no rows"
+        raise FileFormatError(source_name, line=None, reason=f"no usable price: {why}")
+    return series
 
 
 __all__ = [

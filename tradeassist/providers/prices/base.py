@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
+from ...core import limits
 from ...core.errors import ConfigError, FileFormatError
 from ...core.frozen import FrozenDict
 from ...core.units import PENCE, POUNDS, is_pence
@@ -179,39 +180,64 @@ class Problems:
 
 
 def decode(data: str | bytes, source_name: str) -> str:
-    """Text from bytes (UTF-8, BOM tolerated) or a str (a leading BOM dropped)."""
+    """Text from bytes (UTF-8, BOM tolerated) or a str (a leading BOM dropped); content over
+    ``core.limits.MAX_FILE_BYTES`` or holding a NUL is refused."""
+    limits.check_size(source_name, data)
     if isinstance(data, bytes | bytearray):
-        try:
-            return bytes(data).decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise FileFormatError(source_name, line=None, reason=f"not UTF-8 text ({exc.reason})") from None
+        raw = bytes(data)
+        limits.check_text_file(source_name, raw)
+        return limits.decode_utf8(source_name, raw)
+    if "\x00" in data:
+        limits.check_text_file(source_name, data.encode("utf-8", "replace"))
     return data.removeprefix("\ufeff")
 
 
-def csv_lines(text: str, *, comments: bool = False) -> Iterator[tuple[int, list[str]]]:
-    """(1-based line number, cells) for each non-blank line; ``#`` lines skipped when ``comments``."""
-    lines = text.splitlines()
-    for number, cells in zip(range(1, len(lines) + 1), csv.reader(lines), strict=True):
+def csv_lines(
+    text: str, *, comments: bool = False, source_name: str = "<csv>"
+) -> Iterator[tuple[int, list[str]]]:
+    """(1-based line number, cells) for each non-blank record (a record spanning lines, a
+    quoted newline, is numbered by its first line); ``#`` lines skipped when ``comments``.
+
+    A record the ``csv`` module refuses (a cell over ``core.limits.MAX_CSV_FIELD``) raises
+    ``FileFormatError`` naming ``source_name`` and the line.
+    """
+    reader = csv.reader(text.splitlines())
+    number = 1
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            reason = limits.csv_error_reason(exc)
+            raise FileFormatError(source_name, line=reader.line_num, reason=reason) from None
+        start, number = number, reader.line_num + 1
         if not any(cell.strip() for cell in cells):
             continue
         if comments and cells[0].lstrip().startswith("#"):
             continue
-        yield number, [cell.strip() for cell in cells]
+        yield start, [cell.strip() for cell in cells]
 
 
-def parse_number(text: str, what: str) -> Decimal:
-    """A finite Decimal from plain text (``.`` decimal point, no thousands separators).
+def parse_number(text: str, what: str, limit: Decimal = limits.MAX_PRICE) -> Decimal:
+    """A finite Decimal from plain text (``.`` decimal point, no thousands separators), within
+    ``limit`` in size and the digits of ``core.limits`` (``MAX_PRICE`` for a price).
 
     Raises ``ValueError`` with a reason. Zero and negative values are accepted on purpose.
     """
     if not text:
         raise ValueError(f"{what} is empty")
+    if len(text) > limits.MAX_NUMBER_TEXT:
+        raise ValueError(f"{what} {limits.shown(text)!r} is too long for a number")
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise ValueError(f"{what} {text!r} is not a number") from None
+        raise ValueError(f"{what} {limits.shown(text)!r} is not a number") from None
     if not value.is_finite():
         raise ValueError(f"{what} {text!r} is not a finite number")
+    problem = limits.number_problem(value, limit=limit)
+    if problem:
+        raise ValueError(f"{what} {text} {problem}")
     return value
 
 
@@ -225,11 +251,24 @@ def json_number(value: object, what: str) -> Decimal:
     """A Decimal from a JSON string or a number parsed with ``parse_float=Decimal``."""
     if isinstance(value, bool) or value is None:
         raise ValueError(f"{what} is {value!r}, not a number")
-    if isinstance(value, Decimal | int):
+    if isinstance(value, int):
+        if not -limits.MAX_PRICE <= value <= limits.MAX_PRICE:  # before any conversion to text
+            raise ValueError(f"{what} is out of range: at most {limits.magnitude_text(limits.MAX_PRICE)}")
+        return parse_number(str(value), what)
+    if isinstance(value, Decimal):
         return parse_number(str(value), what)
     if isinstance(value, str):
         return parse_number(value.strip(), what)
-    raise ValueError(f"{what} {value!r} is not a number")  # a float: json loaded without Decimal
+    raise ValueError(f"{what} {limits.shown(value)!r} is not a number")  # a float, a list, an object
+
+
+def load_json(text: str, source_name: str) -> Any:
+    """A JSON document (numbers exact, ``core.limits.load_json``), or ``FileFormatError`` naming
+    the line: malformed, nested too deeply, an integer too long, NaN or Infinity."""
+    try:
+        return limits.load_json(text)
+    except limits.JsonInputError as exc:
+        raise FileFormatError(source_name, line=exc.line, reason=exc.reason) from None
 
 
 def parse_iso_date(text: str) -> date:
@@ -262,7 +301,7 @@ def vendor_csv(
 ) -> tuple[Iterator[tuple[int, list[str]]], list[str], dict[str, int]]:
     """A vendor's price CSV: the data rows still to read, the header and its column map.
     Refuses a file without a Date and a Close column, naming the vendor."""
-    rows = csv_lines(text)
+    rows = csv_lines(text, source_name=source_name)
     first = next(rows, None)
     if first is None:
         raise FileFormatError(source_name, line=1, reason=f"empty: not a {vendor} CSV")
@@ -284,8 +323,14 @@ def _sort_key(as_of: date | datetime) -> datetime:
 
 
 def finish(bars: Iterable[PriceBar], problems: Problems) -> tuple[PriceBar, ...]:
-    """Bars ascending by ``as_of``; duplicates and any collected problems raised together."""
+    """Bars ascending by ``as_of``; duplicates, bars dated in the future (after
+    ``core.limits.latest_date``) and any collected problems raised together."""
     ordered = sorted(bars, key=lambda bar: _sort_key(bar.as_of))
+    latest = limits.latest_date()
+    for bar in ordered:
+        day = bar.as_of.date() if isinstance(bar.as_of, datetime) else bar.as_of
+        if day > latest:
+            problems.add(bar.line, f"the date {bar.as_of.isoformat()} is in the future")
     for previous, current in itertools.pairwise(ordered):
         if previous.as_of == current.as_of:
             where = f" (also on line {previous.line})" if previous.line is not None else ""
@@ -302,9 +347,10 @@ def snippet(text: str, limit: int = 120) -> str:
 
 
 def read_source(path: str | Path) -> tuple[bytes, str]:
-    """A file's bytes and the name to report it by."""
+    """A file's bytes and the name to report it by; a file over ``core.limits.MAX_FILE_BYTES``
+    is refused before it is read."""
     file = Path(path)
     try:
-        return file.read_bytes(), str(file)
+        return limits.read_file_bytes(file), str(file)
     except OSError as exc:
         raise FileFormatError(str(file), line=None, reason=f"cannot read: {exc.strerror}") from None

@@ -39,7 +39,7 @@ class CsvPriceProvider:
     def parse(self, data: str | bytes, *, source_name: str = "<csv>") -> PriceSeries:
         text = decode(data, source_name)
         problems = Problems(source_name)
-        rows = csv_lines(text, comments=True)
+        rows = csv_lines(text, comments=True, source_name=source_name)
         first = next(rows, None)
         if first is None:
             raise FileFormatError(source_name, line=1, reason="empty: expected a header such as date,close")

@@ -7,8 +7,6 @@ JSON has no useful line numbers here, so problems name the array item (0-based) 
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from ...core.errors import FileFormatError
@@ -21,6 +19,7 @@ from .base import (
     decode,
     finish,
     json_number,
+    load_json,
     parse_iso_date,
     snippet,
 )
@@ -31,10 +30,7 @@ class JsonPriceProvider:
 
     def parse(self, data: str | bytes, *, source_name: str = "<json>") -> PriceSeries:
         text = decode(data, source_name)
-        try:
-            items = json.loads(text, parse_float=Decimal)
-        except json.JSONDecodeError as exc:
-            raise FileFormatError(source_name, line=exc.lineno, reason=f"not JSON ({exc.msg})") from None
+        items = load_json(text, source_name)
         if not isinstance(items, list):
             raise FileFormatError(
                 source_name, line=1, reason=f"expected a JSON array of prices: {snippet(text)!r}"
@@ -69,6 +65,7 @@ class JsonPriceProvider:
             raise ValueError("not an object")
         if "price" not in item:
             raise ValueError("no price")
+
         raw_date = item.get("date")
         if not isinstance(raw_date, str):
             raise ValueError(f"date {raw_date!r} is not text")

@@ -22,7 +22,7 @@ from typing import ClassVar
 from ...core.config import secret, settings
 from ...core.errors import FileFormatError, ProviderError
 from ...core.redaction import redact
-from ..http import HttpClient
+from ..http import HttpClient, HttpPolicy
 from .base import (
     PriceBar,
     PriceSeries,
@@ -76,10 +76,12 @@ class StooqProvider:
         base_url: str = DEFAULT_BASE_URL,
         api_key: str | None = None,
         client: HttpClient | None = None,
+        policy: HttpPolicy | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._client = client
+        self._policy = policy  # without a client: HttpPolicy's defaults (a 120 s deadline)
 
     def parse(self, data: str | bytes, *, source_name: str = "<stooq>") -> PriceSeries:
         return self._parse(data, source_name=source_name, symbol=None)
@@ -132,7 +134,7 @@ class StooqProvider:
             params["d2"] = end.strftime("%Y%m%d")
         if api_key:
             params["apikey"] = api_key
-        client = self._client or HttpClient()
+        client = self._client or HttpClient(self._policy)
         response = client.get(f"{self.base_url}/q/d/l/", params=params, secrets=[api_key])
         try:
             return self._parse(response.content, source_name=response.url, symbol=symbol)
@@ -146,7 +148,10 @@ class StooqProvider:
 
 
 def _has_header(text: str) -> bool:
-    first = next(csv_lines(text.removeprefix("\ufeff")), None)
+    try:
+        first = next(csv_lines(text.removeprefix("\ufeff")), None)
+    except FileFormatError:
+        return False
     if first is None:
         return False
     columns, _ = header_map(first[1], _ALIASES)

@@ -16,17 +16,17 @@ query parameter; it never appears in errors or logs.
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ...core import limits
 from ...core.config import secret, settings
 from ...core.errors import ConfigError, FileFormatError, ProviderError
 from ...core.frozen import FrozenDict
 from ...core.redaction import redact
-from ..http import HttpClient
+from ..http import HttpClient, HttpPolicy
 from .base import (
     PriceBar,
     PriceSeries,
@@ -35,6 +35,7 @@ from .base import (
     decode,
     finish,
     json_number,
+    load_json,
     parse_iso_date,
     snippet,
 )
@@ -54,12 +55,14 @@ class TwelveDataProvider:
         base_url: str = DEFAULT_BASE_URL,
         api_key: str | None = None,
         client: HttpClient | None = None,
+        policy: HttpPolicy | None = None,
         mic_code: str | None = None,
         outputsize: int = 5000,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._client = client
+        self._policy = policy  # without a client: HttpPolicy's defaults (a 120 s deadline)
         self.mic_code = mic_code
         self.outputsize = outputsize
 
@@ -69,16 +72,16 @@ class TwelveDataProvider:
     def _parse(self, data: str | bytes, *, source_name: str, secrets: tuple[str | None, ...]) -> PriceSeries:
         text = decode(data, source_name)
         try:
-            document = json.loads(text, parse_float=Decimal)
-        except json.JSONDecodeError as exc:
+            document = load_json(text, source_name)
+        except FileFormatError as exc:
             raise FileFormatError(
-                source_name, line=exc.lineno, reason=f"not JSON ({exc.msg}): {snippet(text)!r}"
+                source_name, line=exc.problems[0][0], reason=f"{exc.problems[0][1]}: {snippet(text)!r}"
             ) from None
         if not isinstance(document, dict):
             raise FileFormatError(source_name, line=1, reason="not a Twelve Data time series object")
         if document.get("status") == "error":
-            code = document.get("code", "?")
-            message = redact(str(document.get("message", "no message")), secrets)
+            code = limits.shown(document.get("code", "?"))
+            message = redact(snippet(str(document.get("message", "no message"))), secrets)
             raise ProviderError(f"twelvedata refused ({source_name}): {message} (code {code})", code=code)
         meta = document.get("meta")
         values = document.get("values")
@@ -87,7 +90,9 @@ class TwelveDataProvider:
                 source_name, line=1, reason=f"no 'meta' object and 'values' list: {snippet(text)!r}"
             )
         problems = Problems(source_name)
-        declared = {str(k): str(v) for k, v in meta.items() if v is not None and not isinstance(v, dict)}
+        declared = {
+            str(k): str(v) for k, v in meta.items() if isinstance(v, str | Decimal | bool) or _short_int(v)
+        }
         try:
             currency, scale = declared_units(declared.get("currency"))
         except ValueError as exc:
@@ -156,7 +161,7 @@ class TwelveDataProvider:
             "end_date": end.isoformat() if end else None,
             "apikey": api_key,
         }
-        client = self._client or HttpClient()
+        client = self._client or HttpClient(self._policy)
         response = client.get(f"{self.base_url}/time_series", params=params, secrets=[api_key])
         try:
             return self._parse(response.content, source_name=response.url, secrets=(api_key,))
@@ -165,13 +170,18 @@ class TwelveDataProvider:
         raise ProviderError(f"twelvedata {symbol}: the answer is not a time series: {problem}", symbol=symbol)
 
 
+def _short_int(value: object) -> bool:
+    """An int that converts to text (not one over Python's 4,300-digit limit)."""
+    return isinstance(value, int) and value.bit_length() <= 1024
+
+
 def _zone(name: str | None, problems: Problems) -> ZoneInfo | None:
     if not name:
         return None
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        problems.add(None, f"meta.exchange_timezone {name!r} is not a known time zone")
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        problems.add(None, f"meta.exchange_timezone {limits.shown(name)!r} is not a known time zone")
         return None
 
 

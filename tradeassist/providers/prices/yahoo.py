@@ -17,15 +17,15 @@ float artefacts included (``116.1500015258789``); rounding them is not a parser'
 from __future__ import annotations
 
 import dataclasses
-import json
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ...core import limits
 from ...core.errors import FileFormatError, ProviderError
 from ...core.frozen import FrozenDict
-from ..http import HttpClient
+from ..http import HttpClient, HttpPolicy
 from .base import (
     PriceBar,
     PriceSeries,
@@ -34,6 +34,7 @@ from .base import (
     decode,
     finish,
     json_number,
+    load_json,
     optional_number,
     parse_iso_date,
     parse_number,
@@ -44,6 +45,8 @@ from .base import (
 DEFAULT_BASE_URL = "https://query1.finance.yahoo.com"
 # Yahoo turns away clients that do not look like a browser.
 _HEADERS = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) tradeassist/0.1", "Accept": "application/json"}
+
+_MAX_EPOCH = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a datetime holds
 
 _ALIASES = {
     "date": "date",
@@ -69,10 +72,12 @@ class YahooProvider:
         currency: str | None = None,
         base_url: str = DEFAULT_BASE_URL,
         client: HttpClient | None = None,
+        policy: HttpPolicy | None = None,
     ) -> None:
         self.currency, self.quote_scale = declared_units(currency)
         self.base_url = base_url.rstrip("/")
         self._client = client
+        self._policy = policy  # without a client: HttpPolicy's defaults (a 120 s deadline)
 
     def parse(self, data: str | bytes, *, source_name: str = "<yahoo>") -> PriceSeries:
         """A web CSV, a yfinance dump or a chart JSON answer (told apart by the first character)."""
@@ -143,21 +148,22 @@ class YahooProvider:
     # ---------------------------------------------------------------------------------- chart JSON
     def _parse_chart(self, text: str, source_name: str) -> PriceSeries:
         try:
-            document = json.loads(text, parse_float=Decimal)
-            chart = document["chart"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise FileFormatError(
-                source_name, line=1, reason=f"not a Yahoo chart answer: {snippet(text)!r}"
-            ) from None
-        error = chart.get("error") if isinstance(chart, dict) else None
+            document = load_json(text, source_name)
+        except FileFormatError as exc:
+            line, why = exc.problems[0]
+            raise FileFormatError(source_name, line=line, reason=f"not a Yahoo chart answer: {why}") from None
+        chart = document.get("chart") if isinstance(document, dict) else None
+        if not isinstance(chart, dict):
+            raise FileFormatError(source_name, line=1, reason=f"not a Yahoo chart answer: {snippet(text)!r}")
+        error = chart.get("error")
         if error:
             detail = (error.get("description") or error.get("code")) if isinstance(error, dict) else error
-            raise ProviderError(f"yahoo refused ({source_name}): {detail}")
-        try:
-            result = chart["result"][0]
-            meta: dict[str, Any] = result["meta"]
-        except (KeyError, IndexError, TypeError):
-            raise FileFormatError(source_name, line=1, reason="no chart result") from None
+            raise ProviderError(f"yahoo refused ({source_name}): {snippet(str(detail))}")
+        results = chart.get("result")
+        result = results[0] if isinstance(results, list) and results else None
+        meta = result.get("meta") if isinstance(result, dict) else None
+        if not isinstance(result, dict) or not isinstance(meta, dict):
+            raise FileFormatError(source_name, line=1, reason="no chart result")
         problems = Problems(source_name)
         currency, scale = self.currency, self.quote_scale
         try:
@@ -168,22 +174,25 @@ class YahooProvider:
             currency = scale = None
         zone = _chart_zone(meta)
         stamps = result.get("timestamp") or []
-        quotes = (result.get("indicators") or {}).get("quote") or [{}]
-        quote = quotes[0] or {}
+        indicators = result.get("indicators")
+        quotes = (indicators.get("quote") if isinstance(indicators, dict) else None) or [{}]
+        quote = quotes[0] if isinstance(quotes, list) and isinstance(quotes[0], dict) else None
+        if not isinstance(stamps, list) or quote is None:
+            raise FileFormatError(source_name, line=1, reason="the chart result has no timestamps and quotes")
         open_until = _open_session_start(meta)
         bars: list[PriceBar] = []
         for index, stamp in enumerate(stamps):
             try:
                 bar = self._chart_bar(quote, index, stamp, zone, currency, scale, open_until)
-            except (ValueError, TypeError, IndexError) as exc:
-                problems.add(None, f"timestamp[{index}]: {exc}")
+            except (ValueError, TypeError, IndexError, OverflowError, OSError) as exc:
+                problems.add(None, f"timestamp[{index}]: {limits.shown(exc, 120)}")
                 continue
             if bar is not None:
                 bars.append(bar)
         declared = {
             k: str(v)
             for k, v in meta.items()
-            if isinstance(v, str | int | Decimal) and not isinstance(v, bool)
+            if isinstance(v, str | Decimal) or (isinstance(v, int) and not isinstance(v, bool) and _short(v))
         }
         declared["format"] = "chart"
         symbol = meta.get("symbol") if isinstance(meta.get("symbol"), str) else None
@@ -201,14 +210,17 @@ class YahooProvider:
     ) -> PriceBar | None:
         def value(name: str) -> Decimal | None:
             series = quote.get(name) or []
+            if not isinstance(series, list):
+                raise ValueError(f"{name} is not a list")
             item = series[index] if index < len(series) else None
             return None if item is None else json_number(item, name)
 
         close = value("close")
         if close is None:  # Yahoo's empty days
             return None
-        moment = datetime.fromtimestamp(int(stamp), tz=UTC).astimezone(zone)
-        still_trading = open_session_start is not None and int(stamp) >= open_session_start
+        seconds = _epoch_seconds(stamp)
+        moment = datetime.fromtimestamp(seconds, tz=UTC).astimezone(zone)
+        still_trading = open_session_start is not None and seconds >= open_session_start
         return PriceBar(
             as_of=moment.date(),
             close=close,
@@ -231,7 +243,7 @@ class YahooProvider:
             last = (end or datetime.now(UTC).date()) + timedelta(days=1)
             params["period1"] = int(datetime.combine(first, time(0), tzinfo=UTC).timestamp())
             params["period2"] = int(datetime.combine(last, time(0), tzinfo=UTC).timestamp())
-        client = self._client or HttpClient()
+        client = self._client or HttpClient(self._policy)
         response = client.get(f"{self.base_url}/v8/finance/chart/{symbol}", params=params, headers=_HEADERS)
         try:
             series = self.parse(response.content, source_name=response.url)
@@ -262,12 +274,28 @@ def _local_date(text: str) -> date:
         raise ValueError(f"Date {text!r} is not YYYY-MM-DD or an ISO timestamp") from None
 
 
+def _epoch_seconds(stamp: Any) -> int:
+    """A chart timestamp (seconds since 1970) as an int; ValueError for anything else."""
+    if isinstance(stamp, bool) or not isinstance(stamp, int | Decimal | str):
+        raise ValueError(f"{limits.shown(stamp)!r} is not a time")
+    if not isinstance(stamp, int):
+        stamp = int(parse_number(str(stamp).strip(), "the time", Decimal(_MAX_EPOCH)))
+    if not 0 <= stamp <= _MAX_EPOCH:
+        raise ValueError(f"{limits.shown(stamp)} is not a time (seconds since 1970)")
+    return stamp
+
+
+def _short(value: int) -> bool:
+    """An int that converts to text (not one over Python's 4,300-digit limit)."""
+    return value.bit_length() <= 1024
+
+
 def _chart_zone(meta: dict[str, Any]) -> ZoneInfo:
     name = meta.get("exchangeTimezoneName")
     if isinstance(name, str) and name:
         try:
             return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             pass
     return ZoneInfo("UTC")
 
@@ -278,6 +306,6 @@ def _open_session_start(meta: dict[str, Any]) -> int | None:
         regular = meta["currentTradingPeriod"]["regular"]
         start, end = int(regular["start"]), int(regular["end"])
         market_time = int(meta["regularMarketTime"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError, ArithmeticError):
         return None
     return start if market_time < end else None
