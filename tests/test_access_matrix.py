@@ -197,6 +197,11 @@ def commands(p: Prepared) -> dict[str, tuple[str, list[str]]]:
             "read",
             ["tax", "allowances", "--tax-year", "2024-25", "--owner", ALICE, "--json"],
         ),
+        "tax report": (
+            "read",
+            ["tax", "report", "--tax-year", "2024-25", "--owner", ALICE, "--out", str(f / "tax.html")],
+        ),
+        "ledger verify": ("read", ["ledger", "verify", "--portfolio", P, "--json"]),
         "runs list": ("scoped", ["runs", "list", "--portfolio", P, "--json"]),
         "ledger add": (
             "write",
@@ -394,12 +399,17 @@ def allowed(kind: str, role: str) -> bool:
 NAMES = (
     "holdings", "cash", "ledger list", "ledger batches", "constituent list", "freeze status",
     "prices latest", "income", "recommend", "reco list", "reco show", "strategy show", "tax cgt",
-    "tax pools", "tax allowances", "runs list", "ledger add", "ledger correct", "ledger transfer",
+    "tax pools", "tax allowances", "tax report", "ledger verify", "runs list", "ledger add",
+    "ledger correct", "ledger transfer",
     "ledger import", "ledger rebuild", "constituent move", "freeze set", "reco review", "reco approve",
     "reco ignore", "portfolio share", "strategy add", "strategy approve", "tasks add",
     "corporate-action add", "prices import", "prices accept-level", "fx import", "user add",
     "user disable", "prices import (own listing)",
 )  # fmt: skip
+
+
+def test_the_matrix_runs_every_prepared_command(prepared: Prepared) -> None:
+    assert sorted(NAMES) == sorted(commands(prepared))
 
 
 @pytest.mark.parametrize("role", list(ROLES))
