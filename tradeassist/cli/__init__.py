@@ -4,26 +4,76 @@ Global options: ``--db URL`` (else ``TRADEASSIST_DB_URL``, else the embedded def
 ``--as EMAIL`` (else ``TRADEASSIST_USER``, else the bootstrap admin). Listing commands take
 ``--json`` and then print only JSON. Errors a user can cause print one line on stderr and
 exit non-zero.
+
+Start-up is kept short: each command's module (and the services, SQLAlchemy and the rest behind
+it) is imported only when that command runs, so ``COMMANDS`` below names each top-level command's
+module and one-line help for ``tradeassist --help`` (``cli.lazy``). A new command goes there.
 """
 
 from __future__ import annotations
 
 import csv
-import importlib
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
-from sqlalchemy.exc import DBAPIError, StatementError
 
-from ..core.config import redact_url
 from ..core.errors import TradeAssistError
-from . import identity
 from .context import state
+from .lazy import LazyCommand, LazyGroup
+
+# Each top-level command: its module's register(app) adds it. In the order --help lists them.
+COMMANDS = {
+    "init": LazyCommand(
+        "identity", "Create or upgrade the database schema; create the bootstrap admin once."
+    ),
+    "holdings": LazyCommand(
+        "ledger", "The holdings: ticker, exchange, isin, units, avg_cost_base (GBP per unit, Section 104)."
+    ),
+    "cash": LazyCommand("ledger", "The cash balance: currency, cash_balance (a JSON object with --json)."),
+    "recommend": LazyCommand(
+        "advice",
+        "Compute a recommendation with the strategy governing the portfolio and print it"
+        " (nothing is stored).",
+    ),
+    "income": LazyCommand(
+        "income", "Dividends and interest per tax year, portfolio and listing (GBP, exact)."
+    ),
+    "demo": LazyCommand(
+        "demo", "Load the demo SIPP (once), then run each of its tasks and print where the reports are."
+    ),
+    "ui": LazyCommand(
+        "ui", "Serve the approval view (Voilà) on 127.0.0.1 behind a login and open it in a browser."
+    ),
+    "user": LazyCommand("identity", "Users."),
+    "portfolio": LazyCommand("identity", "Portfolios."),
+    "instrument": LazyCommand("registry", "Instruments (ISIN)."),
+    "listing": LazyCommand("registry", "Listings: ticker, exchange, currency, quote scale."),
+    "ledger": LazyCommand("ledger", "The book of record: import, post, correct, list, rebuild."),
+    "corporate-action": LazyCommand("ledger", "Corporate actions: SPLIT, MERGE, ISIN_CHANGE."),
+    "prices": LazyCommand("market", "Prices: import, refresh, list, latest good close, accepted levels."),
+    "fx": LazyCommand("market", "FX rates (GBP crosses)."),
+    "alerts": LazyCommand("market", "Alerts: list them (no subcommand) or resolve one."),
+    "freeze": LazyCommand("market", "Portfolio freezes: status, set, clear."),
+    "strategy": LazyCommand("strategy", "Strategy versions: policy + manifesto."),
+    "constituent": LazyCommand("strategy", "Which listings implement which sleeve, per portfolio."),
+    "reco": LazyCommand("recommendations", "Recommendations: list, show, review, approve, ignore, execute."),
+    "tasks": LazyCommand("tasks", "Scheduled tasks: add, list, see what is due, run."),
+    "runs": LazyCommand("runs", "Task runs: list, show, replay."),
+    "notify": LazyCommand("notify", "Notifications: send what is pending, list the outbox."),
+    "report": LazyCommand("reports", "Run reports."),
+    "tax": LazyCommand("tax", "UK tax from the book: capital gains, pools, allowances, the tax-year report."),
+}
+
+
+class TradeAssistGroup(LazyGroup):
+    lazy_commands = COMMANDS
+
 
 app = typer.Typer(
     name="tradeassist",
     help="An exact book of record and an audited rebalance assistant.",
+    cls=TradeAssistGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -37,44 +87,6 @@ def _global_options(
 ) -> None:
     state.db_url = db
     state.acting_email = as_user
-
-
-app.command("init")(identity.init)
-app.add_typer(identity.user_app, name="user")
-app.add_typer(identity.portfolio_app, name="portfolio")
-
-
-COMMAND_MODULES = (
-    "registry",
-    "ledger",
-    "market",
-    "strategy",
-    "advice",
-    "recommendations",
-    "tasks",
-    "runs",
-    "notify",
-    "reports",
-    "income",
-    "tax",
-    "demo",
-    "ui",
-)
-
-
-def _register_optional() -> None:
-    """Command groups that live in their own modules."""
-    for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"{__name__}.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__name__}.{module_name}":
-                continue
-            raise
-        module.register(app)
-
-
-_register_optional()
 
 
 # Exceptions bad input can raise deep in a library. Each has a cause fixed where the input
@@ -98,6 +110,26 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+def _database_failure(detail: str) -> NoReturn:
+    from ..core.config import redact_url
+
+    _fail(f"database: {detail} ({redact_url(state.url)})", 2)
+
+
+def _statement_error(exc: Exception) -> None:
+    """Fail with one line for a SQLAlchemy StatementError; return for anything else. (Only a
+    command that imported SQLAlchemy can raise one: it is not imported to check.)"""
+    sa_exc: Any = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is None or not isinstance(exc, sa_exc.StatementError):
+        return
+    # A column type refusing a value before the database (ExactDecimal, UTCDateTime):
+    # SQLAlchemy wraps the ValidationError it raised.
+    if isinstance(exc.orig, TradeAssistError):
+        _fail(str(exc.orig), exc.orig.exit_code)
+    if isinstance(exc, sa_exc.DBAPIError):
+        _database_failure(str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc))
+
+
 def _driver_error(exc: BaseException) -> bool:
     """A psycopg error raised outside SQLAlchemy (a COPY through the driver's own cursor)."""
     psycopg = sys.modules.get("psycopg")
@@ -109,19 +141,10 @@ def main() -> None:
         app()
     except TradeAssistError as exc:
         _fail(str(exc), exc.exit_code)
-    except StatementError as exc:
-        # A column type refusing a value before the database (ExactDecimal, UTCDateTime):
-        # SQLAlchemy wraps the ValidationError it raised.
-        if isinstance(exc.orig, TradeAssistError):
-            _fail(str(exc.orig), exc.orig.exit_code)
-        if isinstance(exc, DBAPIError):
-            detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            _fail(f"database: {detail} ({redact_url(state.url)})", 2)
-        raise
     except INPUT_ERRORS as exc:
         _fail(f"the input could not be read ({type(exc).__name__}: {exc}); please report this bug", 1)
     except Exception as exc:
+        _statement_error(exc)
         if _driver_error(exc):
-            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            _fail(f"database: {detail} ({redact_url(state.url)})", 2)
+            _database_failure((str(exc).strip().splitlines() or [type(exc).__name__])[0])
         raise

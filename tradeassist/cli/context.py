@@ -8,19 +8,22 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from ..core import jsonutil
-from ..core.config import resolve_db_url, settings
 from ..core.errors import ConfigError
 from ..core.money import decimal_str
-from ..db.engine import get_engine, unit_of_work
-from ..services import identity
-from ..services.workbench import Actor, has_schema
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlmodel import Session
+
+    from ..services.workbench import Actor
+
+# The database, its settings and the services are imported where a command first needs them:
+# `tradeassist --help` starts without SQLAlchemy or pydantic (cli.lazy).
 
 
 @dataclass
@@ -30,12 +33,18 @@ class State:
 
     @property
     def url(self) -> str:
+        from ..core.config import resolve_db_url
+
         return resolve_db_url(self.db_url)
 
     def engine(self) -> Engine:
+        from ..db.engine import get_engine
+
         return get_engine(self.url)
 
     def initialised_engine(self) -> Engine:
+        from ..services.workbench import has_schema
+
         engine = self.engine()
         if not has_schema(engine):
             raise ConfigError("the database has no schema yet: run `tradeassist init` first")
@@ -50,6 +59,9 @@ def actor(session: Session) -> Actor:
     refused, but for the administrator); otherwise ``--as``, else ``TRADEASSIST_USER``, else
     the bootstrap admin (``identity.acting_user``). The notebooks a command runs (task runs)
     inherit the environment: ``--as`` is handed to them as ``TRADEASSIST_USER``."""
+    from ..core.config import settings
+    from ..services import identity
+
     if state.acting_email:
         user = identity.acting_user(session, state.acting_email, named_by=f"--as {state.acting_email}")
         os.environ["TRADEASSIST_USER"] = user.email
@@ -60,6 +72,8 @@ def actor(session: Session) -> Actor:
 @contextmanager
 def work(readonly: bool = False) -> Iterator[tuple[Session, Actor]]:
     """One transaction for one command, with the acting user."""
+    from ..db.engine import unit_of_work
+
     with unit_of_work(state.initialised_engine(), readonly=readonly) as session:
         yield session, actor(session)
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import sys
 
 import typer
-from sqlalchemy.engine import make_url
 
 from ..core.config import redact_url
 from ..services import identity, portfolios
-from ..services.setup import init_database
 from .context import JSON_OPTION, emit, info, state, work
 
 user_app = typer.Typer(help="Users.", no_args_is_help=True)
@@ -18,6 +16,8 @@ portfolio_app = typer.Typer(help="Portfolios.", no_args_is_help=True)
 
 def init() -> None:
     """Create or upgrade the database schema; create the bootstrap admin once."""
+    from ..services.setup import init_database  # Alembic: for init only
+
     result = init_database(state.engine())
     typer.echo(f"database: {redact_url(state.url)} (schema {result.revision})")
     if result.admin_created:
@@ -46,6 +46,8 @@ def _report_login(login: identity.NewLogin | None) -> None:
     if login is None:
         return
     if login.created:
+        from sqlalchemy.engine import make_url
+
         url = make_url(state.url).set(drivername="postgresql", username=login.role, password="PASSWORD")
         shown = url.render_as_string(hide_password=False)
         typer.echo(f"database login: {login.role} (its TRADEASSIST_DB_URL: {shown})")
@@ -139,3 +141,9 @@ def portfolio_share(name: str, email: str) -> None:
     with work() as (session, actor):
         portfolios.share_portfolio(session, actor=actor, name=name, email=email)
     info(f"shared {name} with {email}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.add_typer(user_app, name="user")
+    app.add_typer(portfolio_app, name="portfolio")

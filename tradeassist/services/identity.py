@@ -22,9 +22,8 @@ import functools
 import re
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlmodel import Session, select
 
 from ..core.errors import (
@@ -40,15 +39,24 @@ from ..db import row_security
 from ..db.models import User
 from . import access, audit
 
-# argon2-cffi's defaults are the RFC 9106 "low memory" argon2id parameters.
-_hasher = PasswordHasher()
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    """argon2-cffi's defaults: the RFC 9106 "low memory" argon2id parameters. (Imported on
+    first use: most commands never hash.)"""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
 
 
 @functools.cache
 def _dummy_hash() -> str:
     """Verified against when the user is unknown, so both failures cost the same time (made on
     first use: hashing costs a third of a second, too much for every command's start-up)."""
-    return _hasher.hash("tradeassist-no-such-user")
+    return _hasher().hash("tradeassist-no-such-user")
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -58,7 +66,7 @@ MIN_PASSWORD_LENGTH = 8
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def normalize_email(email: str) -> str:
@@ -154,16 +162,18 @@ def _set_login_enabled(session: Session, user: User, enabled: bool) -> None:
 def authenticate(session: Session, email: str, password: str) -> User:
     """Check a password. Unknown user, wrong password, disabled user and a malformed stored
     hash all give the same error, after the same amount of hashing work."""
+    from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
     user = find_user(session, email)
     stored = user.password_hash if user is not None else _dummy_hash()
     try:
-        _hasher.verify(stored, password)
+        _hasher().verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         raise AuthenticationError() from None
     if user is None or not user.is_enabled:
         raise AuthenticationError()
-    if _hasher.check_needs_rehash(stored):
-        user.password_hash = _hasher.hash(password)
+    if _hasher().check_needs_rehash(stored):
+        user.password_hash = _hasher().hash(password)
     user.last_login_at = utcnow()
     session.add(user)
     audit.record(session, actor=user, action="USER_LOGIN", entity_type="user", entity_id=user.user_id)

@@ -13,20 +13,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeAlias
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from ..db.migrate import current_revision
 from ..db.models import AuditEvent, Instrument, User
 
 Actor: TypeAlias = User
 """The acting user, as every service takes it (``identity.acting_user`` finds it)."""
 
 
+VERSION_TABLE = "alembic_version"  # where Alembic (db.migrate) keeps the schema's revision
+
+
 def has_schema(engine: Engine) -> bool:
-    """Whether the database has been initialised (``tradeassist init``, or the demo)."""
-    return current_revision(engine) is not None
+    """Whether the database has been initialised (``tradeassist init``, or the demo): it has a
+    schema revision. Read without Alembic (``db.migrate.current_revision`` says which one):
+    every command asks, and importing Alembic would add about a quarter to a read command's
+    start-up."""
+    with engine.execution_options(tradeassist_readonly=True).connect() as connection:
+        if not inspect(connection).has_table(VERSION_TABLE):
+            return False
+        return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).first() is not None
 
 
 def list_instruments(session: Session) -> list[dict[str, Any]]:
