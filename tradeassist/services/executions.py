@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from ..core.enums import BatchType, EntryType, TradeAction
 from ..core.errors import LedgerError, ValidationError
+from ..core.limits import MAX_PRICE
 from ..core.money import ZERO, decimal_str, round_cash, to_decimal
 from ..core.timeutil import ensure_utc, utcnow
 from ..db.models import Portfolio, Recommendation, User
@@ -130,7 +131,7 @@ def _fill_entry(
         raise ValidationError(f"{where}: not a listing of the recommendation (its listings: {listed})")
     action = _fill_action(fill, line, where)
     units = to_decimal(fill.units, what=f"{where}: units")
-    price = to_decimal(fill.price, what=f"{where}: price")
+    price = to_decimal(fill.price, what=f"{where}: price", limit=MAX_PRICE)
     fees = to_decimal(fill.fees_base, what=f"{where}: fees")
     if units <= ZERO or price <= ZERO:
         raise ValidationError(f"{where}: units and price must be positive")

@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from ...core.enums import EntryType
 from ...core.errors import NotFound, ValidationError
+from ...core.limits import MAX_PRICE
 from ...core.money import ZERO, round_cash, to_decimal
 from ...core.timeutil import ensure_utc, utcnow
 from ...engine import book as bk
@@ -62,7 +63,7 @@ def manual_entry(
     fee = to_decimal(fees, what="fees") if fees is not None else ZERO
     given_cash = to_decimal(cash, what="cash") if cash is not None else None
     units_d = to_decimal(units, what="units") if units is not None else None
-    price_d = to_decimal(price, what="price") if price is not None else None
+    price_d = to_decimal(price, what="price", limit=MAX_PRICE) if price is not None else None
     info = lookup_listing(session, ticker, exchange) if ticker else None
     if kind in bk.CASH_ONLY:
         entry = _cash_entry(kind, when, amount, fee, notes, external_ref, corrects_entry_id)

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from ...core.enums import BatchType, EntryType
 from ...core.errors import ValidationError
+from ...core.limits import MAX_AMOUNT
 from ...core.money import ZERO, to_decimal
 from ...core.timeutil import ensure_utc
 from ...engine import book as bk
@@ -81,7 +82,10 @@ def normalise(e: NewEntry) -> NewEntry:
 
 
 def _finite(value: object) -> bool:
-    return type(value) is Decimal and value.is_finite()
+    """A Decimal the fast path may pass on as it is: finite and within ``MAX_AMOUNT`` (what
+    parsers hand over, already through ``to_decimal``); anything else goes through
+    ``to_decimal``, which refuses it with the reason (1E+40 from a caller, say)."""
+    return type(value) is Decimal and value.is_finite() and -MAX_AMOUNT <= value <= MAX_AMOUNT
 
 
 # --- stage 1: each entry's types and listing -----------------------------------------------
