@@ -13,6 +13,9 @@ server is made of are tested on their own first, quickly.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -342,3 +345,51 @@ def test_the_kernel_acts_as_the_user_logged_in(served: Served) -> None:
         sock.close()
     assert status(served) == "REVIEWED"
     assert audit(served, "RECO_APPROVED") == [(BOB, str(served.rid))]
+
+
+RECORDER = """\
+import json, sys, urllib.parse, urllib.request, os, stat
+page = urllib.request.url2pathname(urllib.parse.urlparse(sys.argv[1]).path)
+mode = stat.S_IMODE(os.stat(page).st_mode)
+with open(sys.argv[2], "w") as out:
+    json.dump({"argv": sys.argv[1:], "page": open(page).read(), "mode": mode}, out)
+"""
+
+
+def test_the_browser_is_opened_on_a_private_page_never_with_the_token_in_its_arguments(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """A browser's arguments are readable by every local user (/proc/PID/cmdline): the token
+    goes in a page only this user can read, which sends the browser on."""
+    from tests.support.ports import free_port
+    from tests.support.ui_server import printed_url
+
+    recorder, seen = tmp_path / "browser.py", tmp_path / "seen.json"
+    recorder.write_text(RECORDER)
+    port = free_port()
+    env = dict(os.environ, BROWSER=f"{sys.executable} {recorder} %s {seen}", TRADEASSIST_DB_URL=sqlite_url)
+    log = tmp_path / "ui.log"
+    with log.open("wb") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "tradeassist", "ui", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=sink,
+            start_new_session=True,
+        )
+    try:
+        address = printed_url(server, log)
+        for _ in range(300):
+            if seen.exists() and seen.stat().st_size:
+                break
+            time.sleep(0.1)
+        opened = json.loads(seen.read_text())
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    token = address.partition("?token=")[2]
+    assert token and token not in " ".join(opened["argv"])
+    assert opened["argv"][0].startswith("file://")
+    assert opened["mode"] == 0o600
+    assert f'url={address}"' in opened["page"]

@@ -12,6 +12,7 @@ logged in on it. Ctrl-C (or SIGTERM) stops the server.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import secrets
@@ -19,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import webbrowser
 from pathlib import Path
@@ -153,8 +155,11 @@ def ui(
         typer.echo(login_url)
         info(f"serving the approval view; the address above logs {email} in once; Ctrl-C stops it")
         if not no_browser:
-            webbrowser.open(login_url)
-        process.wait()
+            with tempfile.TemporaryDirectory(prefix="tradeassist-ui-") as private:
+                webbrowser.open(redirect_page(Path(private), login_url).as_uri())
+                process.wait()  # the page is there while the browser may still read it
+        else:
+            process.wait()
     except KeyboardInterrupt:
         info("stopping ...")
     finally:
@@ -163,6 +168,23 @@ def ui(
             signal.signal(sig, handler)
     if process.returncode not in (0, -signal.SIGTERM, -signal.SIGINT):
         fail(f"Voilà exited with code {process.returncode}", process.returncode)
+
+
+def redirect_page(directory: Path, login_url: str) -> Path:
+    """A page, readable by this user only, that sends the browser on to ``login_url``.
+
+    The browser is opened on this file rather than on the address: a browser is started with
+    its address as an argument, which every local user can read (``/proc/PID/cmdline``), and
+    the token in it logs in whoever uses it first (Jupyter opens its token the same way)."""
+    page = directory / "open-approval-app.html"
+    target = html.escape(login_url, quote=True)
+    fd = os.open(page, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(
+            f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={target}">'
+            f'<title>tradeassist</title><p><a href="{target}">Open the approval app</a></p>\n'
+        )
+    return page
 
 
 def register(app: typer.Typer) -> None:
