@@ -546,3 +546,27 @@ def test_a_person_works_through_the_services_on_their_own_login(
         engine.dispose()
     finally:
         _drop_world(pg_cluster, w)
+
+
+@pytest.mark.postgres
+def test_shared_data_another_persons_book_uses_needs_access_to_it_on_a_login_too(world: World) -> None:
+    """The admin's seeded portfolio holds VWRP. On alice's own login, row security hides that
+    portfolio's ledger from a plain query, so the check that a corporate action touches only
+    portfolios she may use must look behind it (a definer function): she is refused."""
+    from tradeassist.services import access
+
+    with world.connect("owner") as conn:
+        found = conn.execute("SELECT listing_id FROM instrument_listings WHERE ticker = 'VWRP'")
+        listing = found.fetchone()[0]
+    admins = _portfolio_id(world, "Seed")
+
+    def using(session: Any, _alice: User) -> list[int]:
+        return access.portfolios_using(session, [int(listing)])
+
+    assert admins in _as(world.urls["alice"], world.emails["alice"], using)
+    split = world.cli(
+        "corporate-action", "add", "--isin", "IE00BK5BQT80", "--type", "SPLIT",
+        "--effective", "2026-03-02", "--ratio", "2:1", url=world.urls["alice"],
+    )  # fmt: skip
+    assert split.returncode == 3, split.stdout + split.stderr
+    assert split.stderr.count("\n") == 1 and "may not record a corporate action" in split.stderr

@@ -93,7 +93,10 @@ def require_every(session: Session, actor: User, portfolio_ids: Iterable[int], o
     portfolios = (
         session.exec(select(Portfolio).where(col(Portfolio.portfolio_id).in_(ids))).all() if ids else []
     )
-    hidden = [p for p in portfolios if not can_access(session, actor, p)]
+    # A portfolio row security hides from this login (not read at all) is one it may not access.
+    seen = {p.portfolio_id for p in portfolios}
+    hidden = [p.portfolio_id for p in portfolios if not can_access(session, actor, p)]
+    hidden += [i for i in ids if i not in seen]
     if hidden or not actor.is_enabled:
         plural = "s" if len(hidden) != 1 else ""
         raise AccessDenied(
@@ -101,16 +104,21 @@ def require_every(session: Session, actor: User, portfolio_ids: Iterable[int], o
             "you may not access (ask the administrator)",
             actor_user_id=actor.user_id,
             entity_type="portfolio",
-            entity_id=hidden[0].portfolio_id if hidden else None,
+            entity_id=hidden[0] if hidden else None,
             operation=operation,
         )
 
 
 def portfolios_using(session: Session, listing_ids: Iterable[int]) -> list[int]:
-    """Portfolios whose ledger, holdings or constituents name any of these listings."""
+    """Portfolios whose ledger, holdings or constituents name any of these listings, those
+    row-level security hides from a person's own PostgreSQL login included (what ``require_every``
+    must see: a plain query there finds only the login's own portfolios)."""
     ids = list(set(listing_ids))
     if not ids:
         return []
+    behind_row_security = row_security.portfolios_using(session.connection(), ids)
+    if behind_row_security is not None:
+        return behind_row_security
     queries = (
         sa_select(col(LedgerEntry.portfolio_id)).where(col(LedgerEntry.listing_id).in_(ids)),
         sa_select(col(HoldingSnapshot.portfolio_id)).where(col(HoldingSnapshot.listing_id).in_(ids)),
