@@ -63,3 +63,22 @@ def test_init_tightens_an_existing_file_but_not_an_existing_directory(tmp_path: 
     engine.dispose()
     assert mode(database) == 0o600
     assert mode(shared) == 0o755
+
+
+def test_the_write_ahead_log_and_shared_memory_files_are_0600_too(tmp_path: Path) -> None:
+    """While a connection is open, the book's latest writes live in the -wal file: it must be
+    as private as the database (SQLite gives it the database file's mode)."""
+    database = tmp_path / "book" / "x.db"
+    previous = os.umask(0)
+    try:
+        engine = create_db_engine(f"sqlite:///{database}")
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("CREATE TEMP TABLE t (x)")
+            conn.exec_driver_sql("SELECT count(*) FROM users").fetchall()
+            sidecars = [database.with_name(f"x.db-{end}") for end in ("wal", "shm")]
+            assert all(s.exists() for s in sidecars), sorted(p.name for p in database.parent.iterdir())
+            assert [mode(s) for s in sidecars] == [0o600, 0o600]
+        engine.dispose()
+    finally:
+        os.umask(previous)
