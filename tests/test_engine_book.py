@@ -67,7 +67,7 @@ def test_pence_prices_are_scaled_and_the_consideration_must_agree_to_the_penny()
     off = buy(1, 1, 10, "10", "8512.5", "-856.27", "5")
     assert "imply a consideration" in (bk.entry_problem(off, GBX, NOW) or "")
     hundredfold = buy(1, 1, 20, "10", "8512.5", "-856.25", "5")  # pence given for a GBP listing
-    assert "£85125.0" in (bk.entry_problem(hundredfold, GBP, NOW) or "")
+    assert "£85,125.00" in (bk.entry_problem(hundredfold, GBP, NOW) or "")
     foreign = buy(1, 1, 30, "2", "150", "-240.00", "1")  # USD listing: the broker's GBP stands
     assert bk.entry_problem(foreign, USD, NOW) is None
     sale = sell(1, 1, 20, "2", "10.005", "15.01", "5")  # 20.01 − 5

@@ -190,7 +190,7 @@ def test_a_bad_file_names_every_bad_line_and_writes_nothing(
     )
     with pytest.raises(FileFormatError) as info:
         do_import(engine, "ISA", book, "canonical")
-    why = "units × price = £500 but cash -500.02 and fees 0 imply a consideration of £500.02"
+    why = "units × price = £500.00 but cash -£500.02 and fees £0.00 imply a consideration of £500.02"
     assert info.value.problems == [(5, f"{why} (cash must be −(consideration + fees), to within £0.01)")]
     fixed = write(tmp_path / "book2.csv", *(book.read_text().splitlines()[:4]))
     with pytest.raises(FileFormatError, match=r"book2\.csv: line 4: sells 6 units but only 5 are held then"):
@@ -250,7 +250,7 @@ def test_a_statement_that_disagrees_with_our_cash_is_refused_at_its_first_line(
         do_import(engine, "ISA", history, "ajbell", mapping=mapping_file(tmp_path), cash_statement=statement)
     message = str(info.value)
     assert "ISA-2023-cashstatements.csv line" in message
-    assert "the statement's balance is £673.55 but the ledger's cash is £0 there" in message
+    assert "the statement's balance is £673.55 but the ledger's cash is £0.00 there" in message
     assert state(engine) == before
 
 

@@ -149,7 +149,7 @@ def test_ledger_rebuild_repairs_the_snapshot_and_the_ledger_decides_again(book: 
     raw(book, "UPDATE cash_snapshots SET cash_balance = '100000'")
     result = rebuild(book, admin)
     assert result.changed and result.cash_balance == D("8998.50")
-    with pytest.raises(LedgerError, match=r"cash would go below zero: £-41001.50"):
+    with pytest.raises(LedgerError, match=r"cash would go below zero: -£41,001.50"):
         post(book, admin, cash_entry(EntryType.WITHDRAWAL, 10, "-50000"))
     assert post(book, admin, cash_entry(EntryType.WITHDRAWAL, 10, "-998.50")).cash_balance == D("8000.00")
     assert all(check.matches for check in verify(book, admin))
@@ -159,7 +159,7 @@ def test_a_sub_penny_difference_is_shown_exactly(book: Engine, admin: User) -> N
     raw(book, "UPDATE cash_snapshots SET cash_balance = '8998.501'")
     with pytest.raises(LedgerError) as refused:
         post(book, admin, cash_entry(EntryType.CONTRIBUTION, 10, "1"))
-    assert "(£8998.501) does not match its ledger (£8998.50)" in str(refused.value)
+    assert "(£8,998.501) does not match its ledger (£8,998.50)" in str(refused.value)
 
 
 def test_a_missing_cash_row_is_a_difference_too(book: Engine, admin: User) -> None:
@@ -275,8 +275,8 @@ def test_verify_reports_every_differing_snapshot_and_nothing_else(book: Engine, 
     assert (vwrp.stored_units, vwrp.ledger_units) == (D(4), D(4))
     assert (vwrp.stored_avg_cost_base, vwrp.ledger_avg_cost_base) == (D(1), D("101.63"))
     assert vwrp.problem == (
-        "the holding snapshot of VWRP (XLON) in portfolio Main (4 units costing £406.52, £1 each) does not "
-        f"match its ledger (4 units costing £406.52, £101.63 each): {REBUILD}"
+        "the holding snapshot of VWRP (XLON) in portfolio Main (4 units costing £406.52, £1.00 each) does "
+        f"not match its ledger (4 units costing £406.52, £101.63 each): {REBUILD}"
     )
     assert rebuild(book, admin).changed
     assert all(check.matches for check in verify(book, admin))

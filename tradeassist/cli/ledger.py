@@ -167,9 +167,13 @@ def ledger_add(
 
 @ledger_app.command("correct")
 def ledger_correct(
-    entry_ids: list[int] = typer.Argument(..., help="The entries to reverse."),
+    entry_ids: list[int] = typer.Argument(
+        ..., help="The entries to reverse, in one batch and in any order (ledger list shows their ids)."
+    ),
     portfolio: str = PORTFOLIO_OPTION,
-    entry_type: str = typer.Option(None, "--type", help="Also post this replacement entry."),
+    entry_type: str = typer.Option(
+        None, "--type", help="Also post this replacement entry (one ENTRY_ID only: the entry it replaces)."
+    ),
     time: str = TIME_OPTION,
     amount: str = AMOUNT_OPTION,
     ticker: str = TICKER_OPTION,
@@ -182,7 +186,12 @@ def ledger_correct(
     ref: str = REF_OPTION,
     notes: str = NOTES_OPTION,
 ) -> None:
-    """Reverse entries (a MANUAL_FIX batch of exact negations), optionally with a replacement."""
+    """Reverse entries (one MANUAL_FIX batch of exact negations), or one entry with a replacement."""
+    if entry_type and len(set(entry_ids)) > 1:
+        raise ValidationError(
+            "--type posts a replacement for one entry: name only that ENTRY_ID with it, and reverse "
+            "the others in a `ledger correct` of their own"
+        )
     with work() as (session, actor):
         replacements = []
         if entry_type:

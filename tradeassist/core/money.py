@@ -106,14 +106,21 @@ def decimal_str(value: Decimal | None) -> str | None:
     return text
 
 
-def format_gbp(amount: Decimal | int | str | None) -> str:
+def format_gbp(amount: Decimal | int | str | None, *, exact: bool = False) -> str:
     """The one money format people read: ``£1,234.56``, ``-£713.90``, ``£0.00``.
 
     Rounded to the penny half-even (as cash is), thousands separated, the sign before the
-    pound sign. Floats are refused like everywhere else; None is shown as ``—``.
+    pound sign. Floats are refused like everywhere else; None is shown as ``—``. ``exact``
+    (the ledger's messages, where a figure explains a refusal): an amount finer than the penny
+    keeps every digit it has (``-£8,416.934``, never rounded to a figure that would not fail);
+    one in whole pennies is shown as without it.
     """
     if amount is None:
         return "—"
-    value = round_cash(to_decimal(amount, what="amount"))
-    sign = "-" if value < ZERO else ""
-    return f"{sign}£{abs(value):,.2f}"
+    value = to_decimal(amount, what="amount")
+    pennies = round_cash(value)
+    if exact and value != pennies:
+        sign = "-" if value < ZERO else ""
+        return f"{sign}£{abs(value).normalize(CONTEXT):,f}"
+    sign = "-" if pennies < ZERO else ""
+    return f"{sign}£{abs(pennies):,.2f}"

@@ -22,27 +22,32 @@ Conventions (``docs/ledger.md`` explains them for users):
   removed; else units × price; else nothing). ``avg_cost`` =
   cost / units, to 10 places.
 * TRANSFER moves units alone (signed: + in, − out; no cash, no fees) or cash alone (signed).
-* A reversal (an entry that corrects another and is its exact negation) undoes exactly what
-  the corrected entry did to units and cost; its cash is the negated cash.
+* An entry and its reversal (an entry that corrects it and is its exact negation) are left
+  out of the replay together (``cancelled_pairs``): their net effect is nothing, so the book
+  is the book of the ledger without them, wherever the reversal sorts among the entries of
+  its instant and whatever was posted between them. The ledger's replays always hold both
+  (a reversal is dated at its original and names the same listing); a reversal replayed
+  without its original would be applied as an ordinary entry.
 * Corporate actions take effect at the start of their effective date in Europe/London, before
   any entry at that instant: SPLIT and MERGE multiply the units of every listing of the
   instrument by num/den and keep the cost; ISIN_CHANGE moves units (× num/den if given) and
   cost to the new instrument's listing.
 * Refused (an ``Issue`` naming the entry): a SELL or TRANSFER out of more units than held;
-  cash below zero after any entry.
+  cash below zero after any entry (``CASH_BELOW_ZERO``). Money in a reason is
+  ``core.money.format_gbp`` (``-£80.00``; exact where finer than the penny).
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import ROUND_DOWN, Decimal
 from operator import itemgetter
 
 from ..core.enums import CorporateActionType
 from ..core.frozen import FrozenDict
-from ..core.money import CONTEXT, ZERO, round_cash
+from ..core.money import CONTEXT, ZERO, format_gbp, round_cash
 from .book_checks import check_entries, entry_problem, is_reversal
 from .book_types import (
     AVG_COST_QUANTUM,
@@ -82,6 +87,35 @@ def merge_timeline(existing: Iterable[Row], new: Iterable[Row]) -> Iterator[Row]
 
 
 _time_of = itemgetter(1)  # entry_time
+_CORRECTS = Entry._fields.index("corrects")
+
+# The start of the reason an entry is refused for when cash would go below zero after it.
+CASH_BELOW_ZERO = "cash would go below zero"
+
+
+def cancelled_pairs(entries: Collection[Row]) -> frozenset[int]:
+    """The keys of every entry of ``entries`` that another of them reverses exactly, and of
+    those reversals: the pairs the replay leaves out.
+
+    A reversal is an entry whose ``corrects`` names an entry of ``entries`` and which is its
+    exact negation (``is_reversal``). Each entry pairs with one reversal at most (the first in
+    the order given), and an entry already paired (as an original or as a reversal) pairs with
+    nothing else; the ledger refuses a second reversal, and the reversal of a reversal, anyway.
+    """
+    correcting = [e for e in entries if e[_CORRECTS] is not None]
+    if not correcting:
+        return frozenset()
+    targets = {e[_CORRECTS] for e in correcting}
+    originals = {e[0]: e for e in entries if e[0] in targets}
+    cancelled: set[int] = set()
+    for entry in correcting:
+        original = originals.get(entry[_CORRECTS])
+        if original is None or original[0] in cancelled or entry[0] in cancelled:
+            continue
+        if is_reversal(entry, original):
+            cancelled.add(original[0])
+            cancelled.add(entry[0])
+    return frozenset(cancelled)
 
 
 # --- the replay -------------------------------------------------------------------------
@@ -106,11 +140,17 @@ def replay(
 
     Entries are ``Entry`` values or plain tuples in its field order (``Row``): a rebuild
     builds a million of them, and a tuple display costs a third of a NamedTuple's constructor.
-    Stops at the first entry that cannot stand (the issue names it): what follows depends on
-    it. ``track``: keys whose cash afterwards is wanted (statement balances). ``watch``: keys
-    whose effect on a pool is wanted (entries that reversals undo, transfers between
-    portfolios). Actions after the last entry are applied too unless told otherwise.
+    Every entry an exact reversal among ``entries`` undoes is left out with that reversal
+    (``cancelled_pairs``), so the result is the replay of the other entries alone. Stops at
+    the first entry that cannot stand (the issue names it): what follows depends on it.
+    ``track``: keys whose cash afterwards is wanted (statement balances). ``watch``: keys
+    whose effect on a pool is wanted (transfers between portfolios). Actions after the last
+    entry are applied too unless told otherwise.
     """
+    rows = entries if isinstance(entries, Sequence) else list(entries)
+    cancelled = cancelled_pairs(rows)
+    if cancelled:
+        rows = [e for e in rows if e[0] not in cancelled]
     cash = start.cash
     pools: dict[int, list[Decimal]] = {k: [h.units, h.cost] for k, h in start.holdings.items()}
     cash_after: dict[int, Decimal] = {}
@@ -120,16 +160,14 @@ def replay(
     position = 0
     issue: Issue | None = None
     try:
-        for entry in entries:
-            key, when, kind, amount, _, listing_id, units, _, _, corrects, _ = entry
+        for entry in rows:
+            key, when, kind, amount, _, listing_id, units, _, _, _, _ = entry
             if next_instant is not None and when >= next_instant:
                 position, next_instant = _apply_due(pending, position, when, pools, quotes)
             cash += amount
             if kind in CASH_ONLY or (kind is TRANSFER and units is None):
                 if key in watch:
                     effects[key] = Effect(None, ZERO, ZERO, entry)
-            elif corrects in effects and _undo(entry, effects, pools):
-                pass  # a reversal: undone exactly
             elif kind is BUY:
                 pool = pools.get(listing_id)
                 if pool is None:
@@ -141,7 +179,7 @@ def replay(
             else:  # SELL, or a TRANSFER of units
                 _move(entry, kind is SELL, pools, quotes, effects, watch)
             if cash < ZERO:
-                raise _Stop(Issue(key, f"cash would go below zero: £{cash} after this entry"))
+                raise _Stop(Issue(key, f"{CASH_BELOW_ZERO}: {format_gbp(cash, exact=True)} after this entry"))
             if key in track:
                 cash_after[key] = cash
     except _Stop as stop:
@@ -240,32 +278,6 @@ def _transfer_cost(entry: Row, quotes: Mapping[int, Quote], effects: Mapping[int
     return ZERO
 
 
-def _undo(entry: Row, effects: dict[int, Effect], pools: dict[int, list[Decimal]]) -> bool:
-    """Apply ``entry`` as the reversal of the entry it corrects, if it is one; else False."""
-    key, corrects = entry[0], entry[9]
-    effect = effects[corrects]
-    if not is_reversal(entry, effect.entry):
-        return False
-    if effect.listing_id is None:
-        return True
-    pool = pools.get(effect.listing_id)
-    units, cost = (pool[0], pool[1]) if pool is not None else (ZERO, ZERO)
-    units, cost = units - effect.units, cost - effect.cost
-    if units < ZERO or cost < ZERO or (not units and cost):
-        raise _Stop(
-            Issue(
-                key,
-                f"reversing entry {corrects} would leave {units} units costing £{cost}: "
-                "reverse the later entries on this listing first",
-            )
-        )
-    if units:
-        pools[effect.listing_id] = [units, cost]
-    else:
-        pools.pop(effect.listing_id, None)
-    return True
-
-
 _UNITS_EXPONENT = int(UNITS_QUANTUM.as_tuple().exponent)
 
 
@@ -329,6 +341,7 @@ def split_adjusted(
 __all__ = [
     "AVG_COST_QUANTUM",
     "BUY",
+    "CASH_BELOW_ZERO",
     "CASH_ONLY",
     "CONTRIBUTION",
     "DIVIDEND",
@@ -350,6 +363,7 @@ __all__ = [
     "Row",
     "action_instant",
     "avg_cost",
+    "cancelled_pairs",
     "check_entries",
     "consideration",
     "entry_problem",

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from decimal import Decimal
 
-from ..core.money import PENNY, ZERO
+from ..core.money import PENNY, ZERO, format_gbp
 from .book_types import (
     BUY,
     DIVIDEND,
@@ -61,12 +62,17 @@ def _trade_problem(entry: Entry, quote: Quote | None) -> str | None:
         if abs(value - paid) > PENNY:
             sign = "−(consideration + fees)" if kind is BUY else "consideration − fees"
             return (
-                f"units × price = £{value} but cash {cash} and fees {fees} imply a consideration of "
-                f"£{paid} (cash must be {sign}, to within £0.01)"
+                f"units × price = {_gbp(value)} but cash {_gbp(cash)} and fees {_gbp(fees)} imply a "
+                f"consideration of {_gbp(paid)} (cash must be {sign}, to within £0.01)"
             )
     elif paid < ZERO:
-        return f"a {kind}'s cash {cash} and fees {fees} imply a negative consideration"
+        return f"a {kind}'s cash {_gbp(cash)} and fees {_gbp(fees)} imply a negative consideration"
     return None
+
+
+def _gbp(amount: Decimal) -> str:
+    """Money in a reason: ``format_gbp``, every digit kept where it is finer than the penny."""
+    return format_gbp(amount, exact=True)
 
 
 def _transfer_problem(entry: Entry, quote: Quote | None) -> str | None:

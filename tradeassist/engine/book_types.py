@@ -88,7 +88,7 @@ class Issue(NamedTuple):
 
 
 class Effect(NamedTuple):
-    """What an entry did to one listing's pool: a reversal undoes exactly this."""
+    """What an entry did to one listing's pool (a transfer out: the cost its units took)."""
 
     listing_id: int | None
     units: Decimal

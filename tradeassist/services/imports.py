@@ -11,7 +11,10 @@ can show; the first where the book decides, since what follows depends on it).
 Importing the same file again adds nothing: the batch keeps the file's SHA-256
 (``ledger_batches.source_sha256``, unique per portfolio), and entries whose ``external_ref``
 the portfolio holds already are skipped (so an export overlapping an earlier one adds only
-what is new).
+what is new). An import refused because cash would go below zero names what probably caused
+it: entries typed by hand or posted by executing a recommendation that the file records again
+under its own references (``ledger.repeats_hint``, with the ``ledger correct`` that reverses
+them), and an AJ Bell history imported without its cash statement.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from decimal import Decimal
 from sqlmodel import Session
 
 from ..core.enums import BatchType, CorporateActionType, EntryType
-from ..core.errors import FileFormatError, ValidationError
+from ..core.errors import FileFormatError, LedgerError, ValidationError
 from ..core.money import CONTEXT
 from ..core.units import from_major, to_major
 from ..db.models import Portfolio, User
@@ -33,6 +36,7 @@ from ..engine import book as bk
 from ..engine import income as inc
 from ..engine.normalize import QuoteUnit, parse_quote_unit
 from ..providers.brokers import ParsedEntry, ParsedFile, Source, get_broker_format, load_mapping
+from ..providers.brokers.ajbell_files import CASH as AJBELL_CASH_STATEMENT
 from ..providers.brokers.base import Problems
 from . import access, ledger
 from .income import listing_names
@@ -114,19 +118,22 @@ def import_parsed(
     listings = ledger.load_listings(session)
     with ledger.paused_gc():
         entries, balances, absorbed = _to_new_entries(session, parsed, listings)
-    result = ledger.post_entries(
-        session,
-        actor=actor,
-        portfolio=folio,
-        entries=entries,
-        label=label or f"import {parsed.name}"[:LABEL_LENGTH],  # a file name may be 255 long
-        batch_type=BatchType.IMPORT,
-        source_name=parsed.name[:500],
-        source_sha256=parsed.content_sha256,
-        balances=balances,
-        now=now,
-        force=force,
-    )
+    try:
+        result = ledger.post_entries(
+            session,
+            actor=actor,
+            portfolio=folio,
+            entries=entries,
+            label=label or f"import {parsed.name}"[:LABEL_LENGTH],  # a file name may be 255 long
+            batch_type=BatchType.IMPORT,
+            source_name=parsed.name[:500],
+            source_sha256=parsed.content_sha256,
+            balances=balances,
+            now=now,
+            force=force,
+        )
+    except (FileFormatError, LedgerError) as exc:
+        raise _short_of_cash(session, folio, parsed, entries, listings, exc) from None
     return ImportResult(
         folio.name,
         parsed.name,
@@ -138,6 +145,36 @@ def import_parsed(
         result.cash_balance,
         absorbed,
     )
+
+
+def _short_of_cash(
+    session: Session,
+    folio: Portfolio,
+    parsed: ParsedFile,
+    entries: Sequence[NewEntry],
+    listings: Mapping[int, ListingInfo],
+    exc: FileFormatError | LedgerError,
+) -> FileFormatError | LedgerError:
+    """A refusal for cash below zero, told its likely causes: entries typed by hand or posted by
+    executing a recommendation that the file records again (and the command that reverses
+    them), and an AJ Bell history brought without the cash statement that funds its trades.
+    Any other refusal is returned as it is."""
+    if bk.CASH_BELOW_ZERO not in str(exc):
+        return exc
+    hints = [ledger.repeats_hint(session, folio, entries, listings)]
+    if parsed.format == "ajbell" and all(src.kind != AJBELL_CASH_STATEMENT for src in parsed.sources):
+        hints.append(
+            "this AJ Bell transaction history came without its cash statement, which holds the "
+            "contributions and income that pay for its trades: import the two together, with "
+            "`--cash-statement FILE`"
+        )
+    told = [h for h in hints if h]
+    if not told:
+        return exc
+    if isinstance(exc, FileFormatError):
+        return FileFormatError(exc.file, [*exc.problems, *((None, h) for h in told)])
+    problems = [*exc.context.get("problems", [exc.message]), *told]  # type: ignore[misc]
+    return LedgerError("; ".join([exc.message, *told]), problems=problems)
 
 
 # --- resolving listings -------------------------------------------------------------------

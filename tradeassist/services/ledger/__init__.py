@@ -17,7 +17,9 @@ How a batch is validated:
    never make past cash negative or a past sale exceed the units then held.
 
 Book order is (entry_time, ledger_entry_id); new entries are written in time order, so a
-rebuild replays them exactly as they were validated. The computation is ``engine.book``.
+rebuild replays them exactly as they were validated. An entry and its exact reversal are left
+out of every replay together, so a correction leaves the book of the ledger without the
+entries it reverses. The computation is ``engine.book``.
 
 The modules, in the order a posting goes through them:
 
@@ -29,6 +31,7 @@ The modules, in the order a posting goes through them:
   and ``verify_snapshots`` (``tradeassist ledger verify``);
 * ``post``: ``post_entries``, the stages in sequence;
 * ``corrections``, ``transfers``, ``manual``: the postings people ask for;
+* ``overlaps``: the entries typed by hand or executed that an import probably records again;
 * ``queries``: holdings, cash, entries and batches as people read them.
 """
 
@@ -38,6 +41,7 @@ from .corrections import reverse_entries
 from .integrity import SnapshotCheck, verify_snapshots
 from .manual import lookup_listing, manual_entry, parse_entry_time
 from .model import BalanceCheck, ListingInfo, NewEntry, PostResult, RebuildResult
+from .overlaps import Repeat, probable_repeats, repeats_hint
 from .post import paused_gc, post_entries
 from .queries import cash, holdings, list_batches, list_entries
 from .reads import instrument_listing, load_actions, load_listings, load_timeline, snapshot_book
@@ -52,6 +56,7 @@ __all__ = [
     "NewEntry",
     "PostResult",
     "RebuildResult",
+    "Repeat",
     "SnapshotCheck",
     "cash",
     "holdings",
@@ -66,7 +71,9 @@ __all__ = [
     "parse_entry_time",
     "paused_gc",
     "post_entries",
+    "probable_repeats",
     "rebuild",
+    "repeats_hint",
     "replay_portfolio",
     "replay_portfolios",
     "reverse_entries",

@@ -1,4 +1,11 @@
-"""Correcting entries: a MANUAL_FIX batch of exact reversals, plus any replacements."""
+"""Correcting entries: a MANUAL_FIX batch of exact reversals, plus any replacements.
+
+Any set of a portfolio's entries is reversed in one batch, atomically, whatever the order of
+the ids (each is reversed once: an id named twice is one reversal). The replay leaves every
+entry and its reversal out together (``engine.book.cancelled_pairs``), so the batch stands
+exactly when the ledger without those entries does. A replacement corrects one entry: the
+one reversed, or the one it names (which it must when several are reversed).
+"""
 
 from __future__ import annotations
 
@@ -27,11 +34,18 @@ def reverse_entries(
     now: datetime | None = None,
 ) -> PostResult:
     """Correct entries: one MANUAL_FIX batch of their exact reversals (dated at each original,
-    so history reads as if they had never been) plus any ``replacements`` (which reference the
-    first corrected entry unless they name another)."""
+    so history reads as if they had never been) plus any ``replacements``. A replacement
+    references the entry it replaces: the one entry reversed, or the one it names
+    (``corrects_entry_id``), which it must name when several are reversed."""
     folio = access.portfolio_for(session, actor, portfolio, "correct ledger entries")
+    entry_ids = list(dict.fromkeys(entry_ids))  # named twice: reversed once
     if not entry_ids:
         raise ValidationError("name at least one entry to correct")
+    if len(entry_ids) > 1 and any(r.corrects_entry_id is None for r in replacements):
+        raise ValidationError(
+            "a replacement corrects one entry: with several entries reversed, name the one it "
+            "replaces (corrects_entry_id)"
+        )
     rows = _entries(session, folio, entry_ids)
     entries = [_reversal(i, rows[i]) for i in entry_ids]
     entries += [

@@ -35,7 +35,7 @@ from ...core.money import ZERO, decimal_str, format_gbp
 from ...db.models import CashSnapshot, Portfolio, User
 from ...engine import book as bk
 from .. import access
-from .model import CORRECTS, ENTRIES, E, H, ListingInfo
+from .model import ENTRIES, E, H, ListingInfo
 from .reads import load_listings, load_timeline
 from .snapshots import replay_portfolio
 
@@ -118,10 +118,9 @@ def ledger_pools(
     wanted = _pool_listings(listing_ids, listings, actions)
     rows = load_timeline(session, portfolio_id, wanted)
     headroom = sum((abs(r[3]) for r in rows), ZERO)
-    watch = {r[CORRECTS] for r in rows if r[CORRECTS] is not None}
     quotes = {k: v.quote for k, v in listings.items()}
     start = bk.Book(headroom)
-    return wanted, bk.replay(rows, quotes=quotes, actions=actions, start=start, watch=watch)
+    return wanted, bk.replay(rows, quotes=quotes, actions=actions, start=start)
 
 
 # --- the messages --------------------------------------------------------------------------
@@ -132,7 +131,7 @@ def _money(value: Decimal | None, other: Decimal | None) -> str:
     if value is None:
         return "none"
     if other is not None and value != other and format_gbp(value) == format_gbp(other):
-        return f"£{decimal_str(value)}"
+        return format_gbp(value, exact=True)
     return format_gbp(value)
 
 
@@ -142,7 +141,7 @@ def _pool(
     if units is None:
         return "none"
     text = f"{decimal_str(units.normalize())} units costing {_money(cost, other_cost)}"
-    return text if avg is None else f"{text}, £{decimal_str(avg.normalize())} each"
+    return text if avg is None else f"{text}, {format_gbp(avg, exact=True)} each"
 
 
 def _repair(portfolio: str) -> str:

@@ -22,7 +22,6 @@ HOLDINGS: Table = HoldingSnapshot.metadata.tables[HoldingSnapshot.__tablename__]
 E = ENTRIES.c
 H = HOLDINGS.c
 IN_CHUNK = 500  # values per IN (...) list
-CORRECTS = bk.Entry._fields.index("corrects")
 
 
 class NewEntry(NamedTuple):

@@ -15,7 +15,7 @@ from ...core.timeutil import ensure_utc, utcnow
 from ...db.models import CashSnapshot, HoldingSnapshot, Portfolio, User
 from ...engine import book as bk
 from .. import access, audit
-from .model import CORRECTS, HOLDINGS, RebuildResult
+from .model import HOLDINGS, RebuildResult
 from .reads import load_actions, load_listings, load_timeline, snapshot_book
 
 
@@ -61,9 +61,8 @@ def replay_portfolio(session: Session, portfolio_id: int) -> tuple[bk.Replay, in
     listings = load_listings(session)
     quotes = {k: v.quote for k, v in listings.items()}
     timeline = load_timeline(session, portfolio_id)
-    watch = {e[CORRECTS] for e in timeline if e[CORRECTS] is not None}
     actions = load_actions(session, listings)
-    return bk.replay(timeline, quotes=quotes, actions=actions, watch=watch), len(timeline)
+    return bk.replay(timeline, quotes=quotes, actions=actions), len(timeline)
 
 
 def replay_portfolios(session: Session, portfolio_ids: Iterable[int], *, now: datetime | None = None) -> None:

@@ -6,11 +6,14 @@ replay), once its cash and the pools the batch draws on are checked against the 
 (``integrity.check_start``: the snapshots are writable, so they are not trusted). Otherwise (a
 back-dated import, a correction) the portfolio's whole ledger is replayed with the new entries
 merged in by time, so an earlier entry can never make past cash negative or a past sale exceed
-the units then held.
+the units then held. A correction's reversals leave the replay with the entries they reverse
+(``engine.book.cancelled_pairs``): the book is the ledger's without them, and where that ledger
+does not stand, the entry it fails at is named with the command that reverses it too.
 """
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -18,11 +21,12 @@ from typing import NamedTuple
 
 from sqlmodel import Session
 
-from ...core.money import ZERO
+from ...core.money import ZERO, format_gbp
 from ...core.timeutil import ensure_utc
+from ...db.models import Portfolio
 from ...engine import book as bk
 from .integrity import check_start
-from .model import CORRECTS, BalanceCheck, ListingInfo
+from .model import BalanceCheck, ListingInfo
 from .problems import Problems
 from .reads import load_actions, load_timeline, relevant_actions, snapshot_book
 from .validate import Checked
@@ -66,20 +70,36 @@ def validate_timeline(
         opening = start.cash
     else:
         timeline = load_timeline(session, portfolio_id)
-        watch = {e[CORRECTS] for e in timeline if e[CORRECTS] is not None} | checked.reversed_ids | new_keys
         opening = _cash_before(timeline, ordered[0].entry_time) if balances else ZERO
         # Every action is replayed (they only touch pools that exist); relevance only decides
         # whether the snapshot can be advanced instead.
         outcome = bk.replay(
-            bk.merge_timeline(timeline, ordered), quotes=quotes, actions=actions, track=track, watch=watch
+            bk.merge_timeline(timeline, ordered), quotes=quotes, actions=actions, track=track, watch=new_keys
         )
         existing_times = {e[0]: e[1] for e in timeline}
     # A broker's balance that disagrees before the replay stopped is the likelier cause.
     _check_balances(balances, keep, outcome, opening, problems)
     for issue in outcome.issues:
-        problems.key(issue.key, issue.reason, existing_times)
+        reason = issue.reason
+        if checked.reversed_ids and issue.key > 0:
+            reason += _once_reversed(session, portfolio_id, sorted(checked.reversed_ids), issue.key)
+        problems.key(issue.key, reason, existing_times)
     problems.raise_if_any()
     return Validated(ordered, outcome, incremental)
+
+
+def _once_reversed(session: Session, portfolio_id: int, reversed_ids: list[int], key: int) -> str:
+    """Why a stored entry fails only once the correction's entries are gone, and how to
+    reverse it with them (they are usually what it depended on: the cash or the units)."""
+    folio = session.get(Portfolio, portfolio_id)
+    name = shlex.quote(folio.name) if folio is not None else "NAME"
+    ids = " ".join(map(str, sorted([*reversed_ids, key])))
+    many = len(reversed_ids) > 1
+    return (
+        f", once entr{'ies' if many else 'y'} {', '.join(map(str, reversed_ids))} "
+        f"{'are' if many else 'is'} reversed: reverse them together: "
+        f"`tradeassist ledger correct {ids} --portfolio {name}`"
+    )
 
 
 def _can_advance(
@@ -135,6 +155,7 @@ def _check_balances(
             problems.other(
                 b.source,
                 b.line,
-                f"the statement's balance is £{b.balance} but the ledger's cash is £{ours} there",
+                f"the statement's balance is {format_gbp(b.balance, exact=True)} but the ledger's cash is "
+                f"{format_gbp(ours, exact=True)} there",
             )
             return
