@@ -27,7 +27,9 @@ number typed or read as text also passes ``core.money.to_decimal``, which applie
 * JSON nesting: what the parser can read (about 1,000 levels; a price file nests three
   deep); deeper is refused, not a ``RecursionError``.
 * Dates: a price or an FX rate dated after ``latest_date()`` is refused: today at the date
-  line (UTC+14), so an exchange's local date is never taken for the future.
+  line (UTC+14), so an exchange's local date is never taken for the future. A timestamp with
+  an offset must still lie within the years 1 to 9999 in UTC (``in_utc``):
+  ``0001-01-01T00:00:00+14:00`` is in year 0 there, which no ``datetime`` holds.
 * Stored numbers: 131,072 digits before the point and 16,383 after (PostgreSQL's
   ``numeric``); ``db.types.ExactDecimal`` refuses wider values on both databases.
 
@@ -39,7 +41,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -240,16 +242,23 @@ def _no_constant(name: str) -> Any:
     raise JsonInputError(f"{name} is not a number (JSON has no NaN or Infinity)")
 
 
+def _json_fraction(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except ArithmeticError:  # decimal.InvalidOperation: an exponent of 19 digits or more
+        raise JsonInputError(f"the number {shown(text)} is out of range: its exponent is too large") from None
+
+
 def load_json(text: str) -> Any:
     """A JSON document with every fraction as an exact ``Decimal`` (integers stay ``int``).
 
     Refused with ``JsonInputError``: malformed JSON (with its line), ``NaN``/``Infinity``,
     nesting too deep for the parser (Python's recursion limit, about 1,000 levels; a price
     file nests three deep), an integer too long to convert (over 4,300 digits, Python's own
-    limit).
+    limit), a number whose exponent ``Decimal`` cannot hold (``1E+9999999999999999999``).
     """
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_no_constant)
+        return json.loads(text, parse_float=_json_fraction, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise JsonInputError(f"not JSON ({exc.msg})", exc.lineno) from None
     except RecursionError:
@@ -266,6 +275,19 @@ def load_json(text: str) -> Any:
 def latest_date() -> date:
     """The latest date that is not in the future anywhere: today at the date line (UTC+14)."""
     return (utcnow() + DATE_LINE_OFFSET).date()
+
+
+def in_utc(moment: datetime, what: str = "time", text: str | None = None) -> datetime:
+    """An aware ``moment`` (read from ``text``) in UTC; ``ValueError`` with the reason when that
+    falls outside the years 1 to 9999 (``0001-01-01T00:00:00+14:00``), which would otherwise be
+    an ``OverflowError`` wherever the time is next compared or stored."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        written = shown(text if text is not None else moment.isoformat())
+        raise ValueError(
+            f"{what} {written!r} is out of range: in UTC it is outside the years 1 to 9999"
+        ) from None
 
 
 def future_problem(day: date, what: str = "date") -> str | None:

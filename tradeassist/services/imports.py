@@ -230,7 +230,10 @@ def _scaled_price(price: Decimal, price_currency: str | None, quote: bk.Quote) -
     """The price in the listing's quote scale (pence for GBX), or why it cannot be."""
     if price_currency is None:
         return price
-    unit = parse_quote_unit(price_currency)
+    try:
+        unit = parse_quote_unit(price_currency)
+    except ValidationError as exc:  # a file's own spelling (Trading 212's price currency): its line
+        return str(exc)
     if unit.currency != quote.currency:
         return f"the price is in {price_currency} but the listing trades in {quote.currency}"
     listing_scale = QuoteUnit(quote.currency, quote.exponent).scale

@@ -106,7 +106,10 @@ def _time(text: str) -> datetime:
         raise _BadRow(f"entry_time: {text!r} is not an ISO 8601 date or timestamp") from None
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value if value.tzinfo is UTC else value.astimezone(UTC)
+    try:
+        return value if value.tzinfo is UTC else limits.in_utc(value, "entry_time", text)
+    except ValueError as exc:
+        raise _BadRow(str(exc)) from None
 
 
 def parse_canonical(source: Source) -> ParsedFile:

@@ -31,7 +31,7 @@ from ...core.enums import EntryType
 from ...core.errors import FileFormatError, ValidationError
 from ...core.frozen import FrozenDict
 from ...core.isin import validate_isin
-from ...core.limits import MAX_AMOUNT, MAX_PRICE
+from ...core.limits import MAX_AMOUNT, MAX_PRICE, in_utc
 from ...core.money import ZERO, to_decimal
 from ...core.units import canonical_scale
 from .base import (
@@ -229,7 +229,7 @@ def _time(text: str) -> datetime:
         entry_time = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"Time {text!r} is not a date and time") from None
-    return entry_time.replace(tzinfo=UTC) if entry_time.tzinfo is None else entry_time.astimezone(UTC)
+    return entry_time.replace(tzinfo=UTC) if entry_time.tzinfo is None else in_utc(entry_time, "Time", text)
 
 
 def _fees(cols: _Columns, row: list[str], total_currency: str) -> Decimal:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import ClassVar
 
+from ...core import limits
 from ...core.errors import FileFormatError
 from .base import (
     PENCE,
@@ -119,4 +120,5 @@ def _as_of(text: str) -> date | datetime:
         raise ValueError(f"date {text!r} is not YYYY-MM-DD or an ISO 8601 timestamp") from None
     if moment.tzinfo is None:
         raise ValueError(f"timestamp {text!r} has no UTC offset (write e.g. {text}+00:00)")
+    limits.in_utc(moment, "timestamp", text)  # within the years a datetime holds, in UTC too
     return moment

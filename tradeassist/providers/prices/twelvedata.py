@@ -200,4 +200,5 @@ def _as_of(value: object, zone: ZoneInfo | None) -> date | datetime:
         if zone is None:
             raise ValueError(f"datetime {text!r} has no time zone and meta declares none")
         moment = moment.replace(tzinfo=zone)
+    limits.in_utc(moment, "datetime", text)  # within the years a datetime holds, in UTC too
     return moment

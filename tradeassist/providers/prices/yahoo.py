@@ -304,8 +304,10 @@ def _open_session_start(meta: dict[str, Any]) -> int | None:
     """The start of today's session if it has not closed yet (its bar is a live price, not a close)."""
     try:
         regular = meta["currentTradingPeriod"]["regular"]
-        start, end = int(regular["start"]), int(regular["end"])
-        market_time = int(meta["regularMarketTime"])
-    except (KeyError, TypeError, ValueError, OverflowError, ArithmeticError):
+        # Times as the bars' own, within 1970..9999: int() of a JSON number such as
+        # 1E+9999991720249200 would build an integer of that many digits (a MemoryError).
+        start, end = _epoch_seconds(regular["start"]), _epoch_seconds(regular["end"])
+        market_time = _epoch_seconds(meta["regularMarketTime"])
+    except (KeyError, TypeError, ValueError):
         return None
     return start if market_time < end else None
