@@ -1104,10 +1104,10 @@ YEAR_ZERO = "0001-01-01T00:00:00+14:00"  # 2000-odd years before 0001-01-01 in U
 def test_found_a_time_before_year_1_in_utc_is_refused_with_its_line(
     book: Book, name: str, body: bytes, says: str
 ) -> None:
-    """Found by the fuzz: ``0001-01-01T00:00:00+14:00`` parsed, then converting it to UTC (for
-    the entry's time, or to sort the prices) raised OverflowError, which only the CLI's last
-    resort caught ("the input could not be read (OverflowError: date value out of range);
-    please report this bug"), naming neither the file nor the line."""
+    """Found writing the fuzz's date extremes: ``0001-01-01T00:00:00+14:00`` parsed, then
+    converting it to UTC (for the entry's time, or to sort the prices) raised OverflowError,
+    which only the CLI's last resort caught ("the input could not be read (OverflowError: date
+    value out of range); please report this bug"), naming neither the file nor the line."""
     refused(book, name, body, says)
 
 
@@ -1125,9 +1125,9 @@ def test_found_a_chart_market_time_of_1e9999991720249200_is_no_memory_error(book
     "name", ["prices-json", "prices-yahoo-chart", "prices-twelvedata", "strategy-policy"]
 )
 def test_found_a_json_exponent_decimal_cannot_hold_is_refused(book: Book, name: str) -> None:
-    """Found by the fuzz: ``Decimal("1E+99999999999999999999")`` (an exponent of 20 digits) raises
-    decimal.InvalidOperation, which ``core.limits.load_json`` let through to the CLI's last
-    resort from every JSON reader (price files and the policy)."""
+    """Found reproducing the chart's MemoryError: ``Decimal("1E+99999999999999999999")`` (an
+    exponent of 20 digits) raises decimal.InvalidOperation, which ``core.limits.load_json`` let
+    through to the CLI's last resort from every JSON reader (price files and the policy)."""
     huge = b"1.5E+99999999999999999999"
     body = {
         "prices-json": GSEJ.replace(b'"100.5"', huge),
