@@ -3,7 +3,7 @@
 Stream tables refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL) by triggers.
 "Stream-ish" tables refuse DELETE and allow UPDATE of their mutable columns only (users'
 auth fields, strategy status, recommendation status, alert resolution, notification
-delivery state). Snapshot tables are left writable.
+delivery state, a run claim's lease). Snapshot tables are left writable.
 
 SQLite: BEFORE UPDATE/DELETE triggers, and a BEFORE INSERT trigger on every protected table
 that refuses a row whose primary key or any unique key is held already. ``INSERT OR REPLACE``
@@ -44,7 +44,6 @@ STREAM_TABLES: tuple[str, ...] = (
     "price_level_acceptances",
     "ledger_batches",
     "ledger_entries",
-    "task_run_claims",
     "task_runs",
     "run_input_snapshots",
     "recommendation_lines",
@@ -58,6 +57,8 @@ GUARDED_TABLES: dict[str, tuple[str, ...]] = {
     "portfolios": ("name", "broker"),
     "strategy_versions": ("status", "approved_at"),
     "task_definitions": ("name", "schedule_type", "schedule_expr", "timezone", "module_config", "is_enabled"),
+    # A run's claim: only its lease moves, renewed by the worker while the run executes.
+    "task_run_claims": ("lease_expires_at",),
     "recommendations": ("status", "status_reason"),
     "alerts": ("resolved_at",),
     "notifications": ("status", "sent_at", "attempts", "next_attempt_at", "last_error"),

@@ -34,7 +34,7 @@ SQLite has no roles: the database file's permissions (``engine.py``) are its bou
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import inspect, text
@@ -289,8 +289,12 @@ def _snapshot_tables(tables: Iterable[str]) -> list[str]:
     return sorted(t for t in tables if t not in fixed)
 
 
-def grant_statements(existing: Iterable[str]) -> list[str]:
-    """The group's privileges on the tables that exist (revoked first: ``install`` is idempotent)."""
+def grant_statements(
+    existing: Iterable[str], columns_of: Mapping[str, Iterable[str]] | None = None
+) -> list[str]:
+    """The group's privileges on the tables that exist (revoked first: ``install`` is idempotent).
+    ``columns_of``: the columns each guarded table has now (an earlier migration's install
+    grants only the mutable columns that exist by then)."""
     present = set(existing)
     tables = sorted(present & classified_tables())
     statements = []
@@ -303,6 +307,8 @@ def grant_statements(existing: Iterable[str]) -> list[str]:
         mutable = immutability.GUARDED_TABLES.get(table)
         if mutable is not None:
             columns = [c for c in mutable if c not in OWNER_ONLY_COLUMNS.get(table, ())]
+            if columns_of is not None and table in columns_of:
+                columns = [c for c in columns if c in set(columns_of[table])]
             if columns:
                 statements.append(f"GRANT UPDATE ({', '.join(columns)}) ON {_quote(table)} TO {GROUP_ROLE}")
     for table in _snapshot_tables(tables):
@@ -355,7 +361,11 @@ def install(connection: Connection) -> None:
             connection.exec_driver_sql(
                 f"GRANT EXECUTE ON FUNCTION {_quote(schema)}.{function} TO {GROUP_ROLE}"
             )
-    for statement in grant_statements(existing):
+    inspector = inspect(connection)
+    columns_of = {
+        t: [c["name"] for c in inspector.get_columns(t)] for t in immutability.GUARDED_TABLES if t in existing
+    }
+    for statement in grant_statements(existing, columns_of):
         connection.exec_driver_sql(statement)
     connection.exec_driver_sql(
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {_quote(schema)} TO {GROUP_ROLE}"

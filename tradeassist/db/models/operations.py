@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, String, UniqueConstraint, false
+from sqlalchemy import Boolean, Column, Integer, String, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 from ...core.enums import RunStatus, ScheduleType, TaskKind, TaskScope
@@ -32,16 +32,24 @@ class TaskDefinition(SQLModel, table=True):
 
 
 class TaskRunClaim(SQLModel, table=True):
-    """Added table: one row per (task, slot) claimed by a runner; its id becomes the run id.
+    """Added table: one row per attempt at a (task, slot), taken by a runner; its id becomes
+    the run id.
 
-    The unique key makes a slot run at most once, whichever process or machine claims it
-    first, on SQLite and on PostgreSQL alike. Added column ``manual``: the claim of a run a
-    person asked for (``tasks run``), whose ``slot_at`` is the time asked for, not a schedule
-    slot; the schedule's catch-up ignores manual claims.
+    The unique key (task, slot, attempt) makes a slot run at most once per attempt, whichever
+    process or machine claims it first, on SQLite and on PostgreSQL alike. Added column
+    ``manual``: the claim of a run a person asked for (``tasks run``), whose ``slot_at`` is the
+    time asked for, not a schedule slot; the schedule's catch-up ignores manual claims.
+
+    Leases (migration 0009): ``worker`` (``host:pid``) and ``worker_process`` (the process's
+    boot, pid namespace, pid and start time, for the liveness check on the same machine) say
+    who holds the claim; ``lease_expires_at`` is the one column that changes: the worker renews
+    it while its run executes. A claim with no run whose lease has expired (or whose process is
+    gone) is a dead run: it is recorded FAILED, and retried once as ``attempt`` 2 of the same
+    slot, ``retry_of`` naming the dead run.
     """
 
     __tablename__ = "task_run_claims"
-    __table_args__ = (UniqueConstraint("task_id", "slot_at", name="uq_task_slot"),)
+    __table_args__ = (UniqueConstraint("task_id", "slot_at", "attempt", name="uq_task_slot_attempt"),)
 
     run_id: int | None = id_field()
     task_id: int = fk_field("task_definitions.task_id")
@@ -49,6 +57,10 @@ class TaskRunClaim(SQLModel, table=True):
     claimed_at: datetime = ts_field(now=True)
     worker: str | None = text_field(length=200)
     manual: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    attempt: int = Field(default=1, sa_column=Column(Integer, nullable=False, server_default=text("1")))
+    retry_of: int | None = fk_field("task_run_claims.run_id", nullable=True)
+    worker_process: str | None = text_field(length=200)
+    lease_expires_at: datetime | None = ts_field(nullable=True)
 
 
 class TaskRun(SQLModel, table=True):
