@@ -2,7 +2,9 @@
 
 ``tasks run-due`` is what cron or a systemd timer calls (e.g. every 5 minutes): it runs each
 due slot once, collapsing missed ones, and is safe to start on several processes or machines
-at once. It exits 1 when a run FAILED, so the timer's unit shows the failure.
+at once. First it records FAILED each run whose worker died (its lease lapsed) and retries its
+slot once (docs/runs.md). It exits 1 when a run FAILED, so the timer's unit shows the failure,
+and 2 with one line when SQLite stayed locked by other writers for 30 s.
 """
 
 from __future__ import annotations
@@ -103,7 +105,8 @@ def run(
 
 @tasks_app.command("run-due")
 def run_due(at: str = AT_OPTION, as_json: bool = JSON_OPTION) -> None:
-    """Run every due slot once (what cron or a systemd timer calls); exits 1 if a run FAILED."""
+    """Run every due slot once (what cron or a systemd timer calls), after failing and retrying
+    once the runs whose worker died; exits 1 if a run FAILED, 2 if the database stayed locked."""
     moment = parse_as_of(at)
     outcomes = runner.run_due(state.initialised_engine(), now=moment, db_url=state.url)
     if not outcomes and not as_json:

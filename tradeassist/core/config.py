@@ -65,6 +65,11 @@ class Settings(BaseSettings):
         alias="TRADEASSIST_TASK_NOTEBOOKS_DIR",
         description="the notebooks task runs execute; default `notebooks/tasks`",
     )
+    run_lease_seconds: str | None = Field(
+        None,
+        alias="TRADEASSIST_RUN_LEASE_SECONDS",
+        description="seconds a running task's lease lasts unrenewed (renewed every fifth); default 300",
+    )
     smtp_host: str | None = Field(None, alias="TRADEASSIST_SMTP_HOST", description="SMTP server for email")
     smtp_port: str | None = Field(
         None, alias="TRADEASSIST_SMTP_PORT", description="SMTP port; default 587 with STARTTLS, else 25"

@@ -31,6 +31,7 @@ from ..services import advice, governance, price_refresh, prices
 from ..services.access import accessible_portfolios, portfolio_for
 from ..services.run_records import acting_user
 from ..services.task_kinds import KindConfig, parse_kind
+from .locked import retry_locked
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,10 +112,15 @@ def _price_refresh(ctx: WorkContext) -> KindResult:
             session, actor=acting_user(session, ctx.actor_user_id), portfolio=ctx.portfolio
         )
     fetched = price_refresh.fetch_targets(targets)
-    with unit_of_work(ctx.engine) as session:
-        outcomes = skipped + price_refresh.apply_refresh(
-            session, actor=acting_user(session, ctx.actor_user_id), fetched=fetched
-        )
+
+    # Stored again while SQLite says "database is locked", for a bounded time.
+    def store() -> list[price_refresh.RefreshOutcome]:
+        with unit_of_work(ctx.engine) as session:
+            return price_refresh.apply_refresh(
+                session, actor=acting_user(session, ctx.actor_user_id), fetched=fetched
+            )
+
+    outcomes = skipped + retry_locked(store, what="storing the refreshed prices")
     rows = [json.loads(jsonutil.dumps(o.row())) for o in outcomes]
     issues = tuple(
         Issue(

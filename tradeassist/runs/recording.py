@@ -5,6 +5,11 @@ SHA-256 of its canonical JSON), the recommendation (stored, reviewed and its own
 ``services.workflows.record_recommendation``), the alerts the run raised, and for a FAILED or
 FROZEN run an alert and a notification. If that transaction fails, the run alone is written,
 FAILED with the reason. Every secret value is masked before anything is stored.
+
+SQLite's "database is locked" is not a failure of the run: the transaction is tried again for
+a bounded time (``locked.retry_locked``). A worker whose lease lapsed while it was alive (a
+suspended machine) may find its run recorded FAILED meanwhile by another runner (``reaping``):
+it then writes nothing and says so.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from ..core.timeutil import utcnow
 from ..db.engine import unit_of_work
 from ..services import audit, governance, notifications, run_records, workflows
 from . import kinds, notebook_api
+from .locked import DatabaseBusy, retry_locked
 from .masking import scrub_text, strip_secrets
 from .state import ActiveRun, RunOutcome
 
@@ -38,14 +44,60 @@ def record(engine: Engine, run: ActiveRun) -> RunOutcome:
     run.error = scrub_text(run.error, run.secrets)
     if run.error:
         run.error = run.error[:MAX_ERROR]
+    what = f"recording run {run.claim.run_id}"
     try:
-        return _write(engine, run, full=True)
+        return retry_locked(lambda: _write(engine, run, full=True), what=what)
+    except DatabaseBusy:
+        raise
     except Exception as exc:
+        elsewhere = _recorded_elsewhere(engine, run)
+        if elsewhere is not None:
+            return elsewhere
         run.status = RunStatus.FAILED
         run.error = scrub_text(f"recording the run failed: {type(exc).__name__}: {exc}", run.secrets)
         run.error = (run.error or "")[:MAX_ERROR]
         log.error("run %s: %s", run.claim.run_id, run.error)
-        return _write(engine, run, full=False)
+        return retry_locked(lambda: _write(engine, run, full=False), what=what)
+
+
+def _recorded_elsewhere(engine: Engine, run: ActiveRun) -> RunOutcome | None:
+    """The run as another runner recorded it meanwhile (its lease had lapsed), if it did."""
+    with unit_of_work(engine, readonly=True) as session:
+        row = run_records.recorded_run(session, run.claim.run_id)
+        if row is None:
+            return None
+        status, detail, summary = row.status, row.error_message, dict(row.output_summary)
+    error = (
+        f"this worker finished after its lease had lapsed: run {run.claim.run_id} had been recorded "
+        f"{status.value} by another runner ({detail}); this worker's result was not recorded"
+    )
+    log.warning("run %s: %s", run.claim.run_id, error)
+    return _outcome(run, RunStatus.FAILED, error, summary, None)
+
+
+def _outcome(
+    run: ActiveRun,
+    status: RunStatus,
+    error: str | None,
+    summary: Mapping[str, Any],
+    recommendation_id: int | None,
+) -> RunOutcome:
+    return RunOutcome(
+        run_id=run.claim.run_id,
+        task=run.task.name,
+        kind=run.kind,
+        portfolio=run.portfolio_name,
+        status=status,
+        slot_at=run.claim.slot_at,
+        as_of=run.as_of,
+        notebook_path=str(run.notebook_path) if run.notebook_path else None,
+        html_path=str(run.html_path) if run.html_path else None,
+        error=error,
+        summary=summary,
+        recommendation_id=recommendation_id,
+        attempt=run.claim.attempt,
+        retry_of=run.claim.retry_of,
+    )
 
 
 def _snapshot(run: ActiveRun) -> dict[str, Any]:
@@ -66,6 +118,9 @@ def _summary(run: ActiveRun) -> dict[str, Any]:
         summary["collapsed_slots_at_least"] = True
     if run.claim.manual:
         summary["manual"] = True
+    if run.claim.attempt > 1:
+        summary["attempt"] = run.claim.attempt
+        summary["retry_of"] = run.claim.retry_of
     if run.result is not None:
         summary.update(run.result.get("summary") or {})
         summary["issues"] = len(run.result.get("issues") or [])
@@ -92,59 +147,53 @@ def _strategy_version_id(snapshot: Mapping[str, Any]) -> int | None:
 
 
 def _write(engine: Engine, run: ActiveRun, *, full: bool) -> RunOutcome:
+    with unit_of_work(engine) as session:
+        outcome = write_run(session, run, full=full)
+    log.info("run %s (%s %s): %s", run.claim.run_id, run.kind.value, run.task.name, run.status.value)
+    return outcome
+
+
+def write_run(session: Session, run: ActiveRun, *, full: bool) -> RunOutcome:
+    """Everything ``record`` writes, in the caller's transaction (``full``: with what the
+    notebook produced; else the run alone)."""
     ended = utcnow()
     recommendation = None
     issues: list[kinds.Issue] = []
     if full and run.result is not None:
         recommendation = notebook_api.recommendation_from_json(run.result.get("recommendation"))
         issues = [kinds.Issue.from_json(item) for item in run.result.get("issues") or []]
-    with unit_of_work(engine) as session:
-        snapshot = _snapshot(run)
-        row = run_records.add_run(  # the run first: the recommendation and the alerts point at it
-            session,
-            run_id=run.claim.run_id,
-            task_id=run.claim.task_id,
-            portfolio_id=run.portfolio.portfolio_id if run.portfolio else None,
-            strategy_version_id=_strategy_version_id(snapshot),
-            started_at=run.started_at,
-            ended_at=ended,
-            status=run.status,
-            input_hash=jsonutil.sha256_of(snapshot),
-            output_summary=_summary(run),
-            slot_at=run.claim.slot_at,
-            as_of=run.as_of,
-            notebook_path=str(run.notebook_path) if run.notebook_path else None,
-            html_path=str(run.html_path) if run.html_path else None,
-            error_message=run.error,
-        )
-        recommendation_id = None
-        if recommendation is not None and run.portfolio is not None and recommendation.lines:
-            assert run.portfolio.portfolio_id is not None  # read from the database
-            recommendation_id = workflows.record_recommendation(
-                session,
-                run_id=run.claim.run_id,
-                portfolio_id=run.portfolio.portfolio_id,
-                recommendation=recommendation,
-                owner=run.owner,
-            )
-        run_records.add_snapshot(session, run.claim.run_id, snapshot)
-        _alerts_and_notices(session, run, issues)
-        _audit(session, run, recommendation_id)
-    log.info("run %s (%s %s): %s", run.claim.run_id, run.kind.value, run.task.name, run.status.value)
-    return RunOutcome(
+    snapshot = _snapshot(run)
+    row = run_records.add_run(  # the run first: the recommendation and the alerts point at it
+        session,
         run_id=run.claim.run_id,
-        task=run.task.name,
-        kind=run.kind,
-        portfolio=run.portfolio_name,
+        task_id=run.claim.task_id,
+        portfolio_id=run.portfolio.portfolio_id if run.portfolio else None,
+        strategy_version_id=_strategy_version_id(snapshot),
+        started_at=run.started_at,
+        ended_at=ended,
         status=run.status,
+        input_hash=jsonutil.sha256_of(snapshot),
+        output_summary=_summary(run),
         slot_at=run.claim.slot_at,
         as_of=run.as_of,
         notebook_path=str(run.notebook_path) if run.notebook_path else None,
         html_path=str(run.html_path) if run.html_path else None,
-        error=run.error,
-        summary=row.output_summary,
-        recommendation_id=recommendation_id,
+        error_message=run.error,
     )
+    recommendation_id = None
+    if recommendation is not None and run.portfolio is not None and recommendation.lines:
+        assert run.portfolio.portfolio_id is not None  # read from the database
+        recommendation_id = workflows.record_recommendation(
+            session,
+            run_id=run.claim.run_id,
+            portfolio_id=run.portfolio.portfolio_id,
+            recommendation=recommendation,
+            owner=run.owner,
+        )
+    run_records.add_snapshot(session, run.claim.run_id, snapshot)
+    _alerts_and_notices(session, run, issues)
+    _audit(session, run, recommendation_id)
+    return _outcome(run, run.status, run.error, row.output_summary, recommendation_id)
 
 
 def _alerts_and_notices(session: Session, run: ActiveRun, issues: list[kinds.Issue]) -> None:
@@ -173,6 +222,9 @@ def _audit(session: Session, run: ActiveRun, recommendation_id: int | None) -> N
             "manual": run.claim.manual,
             "recommendation_id": recommendation_id,
             "worker": run.claim.worker,
+            "attempt": run.claim.attempt,
+            "retry_of": run.claim.retry_of,
+            **run.extra_context,
         },
     )
 
@@ -206,7 +258,12 @@ def _alert_failure(session: Session, run: ActiveRun) -> None:
         code=RUN_FAILED,
         severity=Severity.CRITICAL,
         message=f"task {run.task.name!r} ({run.kind.value}) run {run.claim.run_id} failed: {run.error}",
-        context={"task_id": run.task.task_id, "task": run.task.name, "run_id": run.claim.run_id},
+        context={
+            "task_id": run.task.task_id,
+            "task": run.task.name,
+            "run_id": run.claim.run_id,
+            **run.extra_context,
+        },
         run_id=run.claim.run_id,
         dedupe=False,
     )

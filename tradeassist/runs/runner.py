@@ -16,6 +16,11 @@ One run, start to end:
    recommendation (reviewed, and its owner told), the alerts the run raised, and for a FAILED
    or FROZEN run an alert and a notification.
 
+From claim to record the run holds a lease on its claim, renewed by a heartbeat thread
+(``leases.Heartbeat``); a run whose worker died is found by the next ``run_due``, recorded
+FAILED and retried once (``reaping``). Every transaction survives SQLite's "database is locked"
+with a bounded retry (``locked``).
+
 A cell error or a timeout makes the run FAILED (papermill raises ``PapermillExecutionError``
 for the first, but nbclient's ``CellTimeoutError`` for the second, after saving the notebook as
 if every cell had completed: the saved notebook is marked failed). A notebook that ran to the
@@ -49,7 +54,7 @@ from ..services import tasks as task_service
 from ..services.task_kinds import SPECS, parse_config
 from . import notebook_api
 from .artefacts import artefact_paths, finish_artefacts
-from .claims import Claim, claim_manual, claim_next_due, worker_name
+from .claims import Claim, claim_due, claim_manual, plan_due
 from .kernel import (
     check_parameters,
     declared_parameters,
@@ -58,7 +63,10 @@ from .kernel import (
     kernel_environment,
     kernel_name,
 )
+from .leases import Heartbeat, lease_seconds, this_worker
+from .locked import retry_locked
 from .masking import scrub_text, strip_secrets
+from .reaping import reap_next
 from .recording import RUN_FAILED, RUN_FROZEN, record
 from .state import ActiveRun, RunOutcome
 
@@ -100,6 +108,10 @@ def notebooks_dir(explicit: str | Path | None = None) -> Path:
 # One run
 # --------------------------------------------------------------------------------------------
 def _load(engine: Engine, claim: Claim, as_of: datetime, secrets: set[str]) -> ActiveRun:
+    return retry_locked(lambda: _read_run(engine, claim, as_of, secrets), what=f"reading run {claim.run_id}")
+
+
+def _read_run(engine: Engine, claim: Claim, as_of: datetime, secrets: set[str]) -> ActiveRun:
     with unit_of_work(engine, readonly=True) as session:
         context = run_records.run_context(session, claim.task_id)
         run = ActiveRun(
@@ -122,15 +134,17 @@ def execute_claim(
     reports: str | Path | None = None,
     timeout: int | None = None,
 ) -> RunOutcome:
-    """Run a claimed slot to its end and record it; never raises for a failed notebook."""
+    """Run a claimed slot to its end and record it, renewing the claim's lease meanwhile;
+    never raises for a failed notebook."""
     db_url = resolve_db_url(db_url)
     secrets = secret_values(db_url)
-    run = _load(engine, claim, as_of or claim.slot_at, secrets)
-    if run.frozen is not None:
-        run.status = RunStatus.FROZEN
-    else:
-        _execute(run, db_url=db_url, notebooks=notebooks, reports=reports, timeout=timeout)
-    return record(engine, run)
+    with Heartbeat(engine, claim.run_id, claim.lease or lease_seconds()):
+        run = _load(engine, claim, as_of or claim.slot_at, secrets)
+        if run.frozen is not None:
+            run.status = RunStatus.FROZEN
+        else:
+            _execute(run, db_url=db_url, notebooks=notebooks, reports=reports, timeout=timeout)
+        return record(engine, run)
 
 
 def _execute(
@@ -198,17 +212,35 @@ def run_due(
     reports: str | Path | None = None,
     timeout: int | None = None,
 ) -> list[RunOutcome]:
-    """Run every due slot once (missed ones collapsed), claiming each before running it, until
-    none is left. Safe to start on several processes or machines at once."""
+    """Record every run whose worker died FAILED and retry its slot once; then run every due
+    slot once (missed ones collapsed), claiming each before running it, until none is left.
+    Safe to start on several processes or machines at once."""
     now = ensure_utc(now or utcnow())
-    worker = worker_name()
-    outcomes = []
-    while (claim := claim_next_due(engine, now, worker=worker)) is not None:
-        outcomes.append(
-            execute_claim(
-                engine, claim, db_url=db_url, as_of=now, notebooks=notebooks, reports=reports, timeout=timeout
-            )
+    db_url = resolve_db_url(db_url)
+    worker = this_worker()
+    lease = lease_seconds()
+
+    def execute(claim: Claim) -> RunOutcome:
+        return execute_claim(
+            engine, claim, db_url=db_url, as_of=now, notebooks=notebooks, reports=reports, timeout=timeout
         )
+
+    outcomes = []
+    seen: set[int] = set()
+    secrets = secret_values(db_url)
+    while (
+        lost := reap_next(engine, now, secrets=secrets, seen=seen, worker=worker, lease=lease)
+    ) is not None:
+        outcomes.append(lost.outcome)
+        if lost.retry is not None:  # executed at once: its lease is renewed from now on
+            outcomes.append(execute(lost.retry))
+    tried: set[int] = set()
+    while planned := [p for p in plan_due(engine, now) if p.task_id not in tried]:
+        for item in planned:
+            tried.add(item.task_id)
+            claim = claim_due(engine, item.task_id, now, worker=worker, lease=lease, planned=item)
+            if claim is not None:
+                outcomes.append(execute(claim))
     return outcomes
 
 

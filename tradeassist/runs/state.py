@@ -29,6 +29,8 @@ class RunOutcome:
     error: str | None = None
     summary: Mapping[str, Any] = field(default_factory=dict)
     recommendation_id: int | None = None
+    attempt: int = 1
+    retry_of: int | None = None  # the dead run this one retried
 
     def row(self) -> dict[str, Any]:
         return {
@@ -43,6 +45,8 @@ class RunOutcome:
             "html_path": self.html_path,
             "recommendation_id": self.recommendation_id,
             "error": self.error,
+            "attempt": self.attempt,
+            "retry_of": self.retry_of,
         }
 
 
@@ -64,6 +68,8 @@ class ActiveRun:
     notebook_path: Path | None = None
     html_path: Path | None = None
     extra_summary: dict[str, Any] = field(default_factory=dict)
+    # Added to the RUN_FAILED alert's context and to the run's audit event (a lapsed lease).
+    extra_context: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> TaskKind:

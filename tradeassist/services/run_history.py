@@ -2,7 +2,9 @@
 
 A run is visible to whoever may use its portfolio; runs of GLOBAL tasks (which read every
 portfolio) to the bootstrap admin. A claimed slot whose run has not been recorded yet (it is
-executing, or its runner died) is listed with status RUNNING.
+executing, or its runner died and its lease has not lapsed yet: ``runs.reaping``) is listed
+with status RUNNING. ``show_run`` says which worker ran it, and which attempt at its slot it was
+(a retry names the run it retried).
 
 **Replay** recomputes the recommendation with the engine from ``run_input_snapshots`` alone
 (no other table is read) and compares it with what the run stored: the headline, the
@@ -149,6 +151,8 @@ def stored_recommendation(session: Session, run_id: int) -> dict[str, Any] | Non
 def show_run(session: Session, *, actor: User, run_id: int, with_snapshot: bool = False) -> dict[str, Any]:
     found = _get(session, actor, run_id, "read runs")
     run = found.run
+    claim = session.get(TaskRunClaim, run_id)
+    assert claim is not None  # a run is recorded for its claim
     alerts = session.exec(select(Alert).where(Alert.run_id == run_id).order_by(col(Alert.alert_id))).all()
     detail: dict[str, Any] = {
         "run_id": run.run_id,
@@ -157,6 +161,9 @@ def show_run(session: Session, *, actor: User, run_id: int, with_snapshot: bool 
         "kind": found.task.task_kind.value,
         "portfolio": found.portfolio,
         "status": run.status.value,
+        "worker": claim.worker,
+        "attempt": claim.attempt,
+        "retry_of": claim.retry_of,
         "slot_at": run.slot_at,
         "as_of": run.as_of,
         "started_at": run.started_at,

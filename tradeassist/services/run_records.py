@@ -1,9 +1,12 @@
 """Run records: the rows a task run is made of, read and written for the runner.
 
 * **Claims** (``task_run_claims``): ``lock_task`` locks the task's row (on PostgreSQL
-  ``SELECT ... FOR UPDATE SKIP LOCKED``), ``add_claim`` inserts the (task, slot) claim whose
-  ``run_id`` becomes the run's id. Claiming itself (one short transaction per claim, what a
-  lost race means) is ``tradeassist.runs.claims``.
+  ``SELECT ... FOR UPDATE SKIP LOCKED``), ``add_claim`` inserts the (task, slot, attempt)
+  claim whose ``run_id`` becomes the run's id. Claiming itself (one short transaction per
+  claim, what a lost race means) is ``tradeassist.runs.claims``.
+* **Leases**: ``renew_lease`` moves a claim's ``lease_expires_at`` (the worker's heartbeat);
+  ``unfinished_claims`` are the claims with no run yet (executing, or their worker died), and
+  ``unfinished_claim`` one of them. What a lapsed lease means is ``tradeassist.runs.reaping``.
 * **What a run is about**: its task, portfolio and owner (``run_context``); the claimed run as
   its task notebook opens it (``claimed_run``); the user the task's work acts as
   (``acting_user``).
@@ -20,7 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
 from ..core.enums import RunStatus
 from ..core.errors import NotFound, ValidationError
@@ -39,14 +43,67 @@ def lock_task(session: Session, task_id: int) -> TaskDefinition | None:
     ).first()
 
 
-def add_claim(session: Session, *, task_id: int, slot_at: datetime, worker: str, manual: bool = False) -> int:
-    """Insert the claim of (task, slot) and return its ``run_id``. ``UNIQUE(task_id, slot_at)``
-    makes a slot claimed already an ``IntegrityError``."""
-    row = TaskRunClaim(task_id=task_id, slot_at=slot_at, worker=worker, manual=manual)
+def add_claim(
+    session: Session,
+    *,
+    task_id: int,
+    slot_at: datetime,
+    worker: str,
+    manual: bool = False,
+    worker_process: str | None = None,
+    lease_expires_at: datetime | None = None,
+    attempt: int = 1,
+    retry_of: int | None = None,
+) -> int:
+    """Insert the claim of (task, slot, attempt) and return its ``run_id``. The unique key
+    makes an attempt claimed already an ``IntegrityError``."""
+    row = TaskRunClaim(
+        task_id=task_id,
+        slot_at=slot_at,
+        worker=worker,
+        manual=manual,
+        worker_process=worker_process,
+        lease_expires_at=lease_expires_at,
+        attempt=attempt,
+        retry_of=retry_of,
+    )
     session.add(row)
     session.flush()
     assert row.run_id is not None  # flushed
     return row.run_id
+
+
+# --------------------------------------------------------------------------------------------
+# Leases
+# --------------------------------------------------------------------------------------------
+def renew_lease(session: Session, run_id: int, until: datetime) -> None:
+    """Move the claim's lease to ``until`` (its one mutable column)."""
+    session.execute(
+        update(TaskRunClaim).where(col(TaskRunClaim.run_id) == run_id).values(lease_expires_at=until)
+    )
+
+
+def _unfinished() -> Any:
+    return (
+        select(TaskRunClaim)
+        .outerjoin(TaskRun, col(TaskRun.run_id) == col(TaskRunClaim.run_id))
+        .where(col(TaskRun.run_id).is_(None))
+    )
+
+
+def unfinished_claims(session: Session) -> list[TaskRunClaim]:
+    """Claims whose run has not been recorded (executing, or their worker died), oldest first."""
+    return list(session.exec(_unfinished().order_by(col(TaskRunClaim.run_id))).all())
+
+
+def unfinished_claim(session: Session, run_id: int) -> TaskRunClaim | None:
+    """The claim ``run_id`` if its run has not been recorded yet."""
+    found: TaskRunClaim | None = session.exec(_unfinished().where(col(TaskRunClaim.run_id) == run_id)).first()
+    return found
+
+
+def recorded_run(session: Session, run_id: int) -> TaskRun | None:
+    return session.get(TaskRun, run_id)
 
 
 # --------------------------------------------------------------------------------------------
