@@ -570,3 +570,63 @@ def test_shared_data_another_persons_book_uses_needs_access_to_it_on_a_login_too
     )  # fmt: skip
     assert split.returncode == 3, split.stdout + split.stderr
     assert split.stderr.count("\n") == 1 and "may not record a corporate action" in split.stderr
+
+
+@pytest.mark.postgres
+def test_raw_sql_on_a_login_cannot_plant_market_data_or_tasks_in_another_persons_book(world: World) -> None:
+    """Prices, accepted levels, corporate actions and FX rates are readable by every login, but a
+    login appends them only where no portfolio it may not use is touched (the admin's seeded
+    portfolio holds VWRP); and a login creates tasks as itself only (a task runs as its creator)."""
+    admins = _portfolio_id(world, "Seed")
+    alices = _portfolio_id(world, "Alice SIPP")
+    with world.connect("alice") as alice, world.connect("owner") as owner:
+        vwrp, instrument, source = owner.execute(
+            "SELECT listing_id, instrument_id, (SELECT min(source_id) FROM market_data_sources) "
+            "FROM instrument_listings WHERE ticker = 'VWRP'"
+        ).fetchone()
+        admin_id = owner.execute("SELECT user_id FROM users WHERE is_bootstrap_admin").fetchone()[0]
+        alice_id = alice.execute("SELECT tradeassist_user_id()").fetchone()[0]
+        assert alice.execute("SELECT count(*) FROM price_points").fetchone()[0] >= 1  # readable
+        refused = [
+            (
+                "INSERT INTO price_points (listing_id, as_of, source_id, raw_price, raw_currency, "
+                "raw_quote_scale, is_close, quality_flags, usable) "
+                "VALUES (%s, '2026-02-02', %s, 1, 'GBP', 'GBP', true, '[]', true)",
+                (vwrp, source),
+            ),
+            (
+                "INSERT INTO corporate_actions (instrument_id, action_type, effective_date, ratio_num, "
+                "ratio_den) VALUES (%s, 'SPLIT', '2026-02-02', 10, 1)",
+                (instrument,),
+            ),
+            (
+                "INSERT INTO price_level_acceptances (listing_id, effective_date, accepted_by_user_id, "
+                "details, created_at) VALUES (%s, '2026-02-02', %s, '{}', now())",
+                (vwrp, alice_id),
+            ),
+            (
+                "INSERT INTO task_definitions (scope, portfolio_id, name, schedule_type, schedule_expr, "
+                "timezone, task_kind, module_config, is_enabled, created_by_user_id, created_at) "
+                "VALUES ('PORTFOLIO', %s, 'planted', 'CRON', '0 9 * * *', 'Europe/London', "
+                "'WEEKLY_REVIEW', '{}', true, %s, now())",
+                (alices, admin_id),
+            ),
+        ]
+        for sql, params in refused:
+            assert "row-level security" in _refused(alice, sql, *params), sql
+        assert admins != alices
+        # A listing no portfolio uses touches nobody: its prices are anyone's to add.
+        owner.execute(
+            "INSERT INTO instrument_listings (instrument_id, ticker, exchange, trading_currency, "
+            "quote_scale, is_primary, created_at) VALUES (%s, 'VWRPX', 'XETR', 'EUR', 'EUR', false, now())",
+            (instrument,),
+        )
+        unused = owner.execute(
+            "SELECT listing_id FROM instrument_listings WHERE ticker = 'VWRPX'"
+        ).fetchone()[0]
+        alice.execute(
+            "INSERT INTO price_points (listing_id, as_of, source_id, raw_price, raw_currency, "
+            "raw_quote_scale, is_close, quality_flags, usable) "
+            "VALUES (%s, '2026-02-03', %s, 1, 'EUR', 'EUR', true, '[]', true)",
+            (unused, source),
+        )

@@ -51,7 +51,10 @@ _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Columns of the stream-ish tables that only the owner changes, whatever GUARDED_TABLES allows.
 OWNER_ONLY_COLUMNS: dict[str, tuple[str, ...]] = {"users": ("db_role",)}
 
-# Readable and appendable by every login: the registry, market data, strategy archives.
+# Readable and appendable by every login: the registry, market data sources, strategy archives.
+# Market data that changes what a portfolio holds or is worth (prices, accepted levels, FX
+# rates, corporate actions) is in POLICIES: readable by all, appendable only where it touches no
+# portfolio the login may not use (``_touches_only_mine``), as ``services.access.require_every``.
 SHARED_TABLES: tuple[str, ...] = (
     "instruments",
     "instrument_listings",
@@ -60,11 +63,7 @@ SHARED_TABLES: tuple[str, ...] = (
     "manifesto_archives",
     "sleeve_targets",
     "market_data_sources",
-    "price_points",
     "price_point_rechecks",
-    "fx_rates",
-    "corporate_actions",
-    "price_level_acceptances",
 )
 
 _ME = "(SELECT tradeassist_user_id())"
@@ -117,6 +116,32 @@ _AUDIT_VISIBLE = " OR ".join(
     ]
 )
 
+
+def _touches_only_mine(listings: str) -> str:
+    """The row changes no portfolio the login may not use: every portfolio whose ledger, holdings
+    or constituents name one of ``listings`` (a bigint[] expression) is the login's (a definer
+    function sees past row security), or the login is the bootstrap admin's."""
+    return (
+        f"{_ADMIN} OR NOT EXISTS (SELECT 1 FROM tradeassist_portfolios_using({listings}) AS touched(p) "
+        "WHERE touched.p NOT IN (SELECT tradeassist_portfolio_ids()))"
+    )
+
+
+def _market_data(listings: str) -> tuple[Policy, ...]:
+    return (Policy("read", "SELECT", "true"), Policy("add", "INSERT", None, _touches_only_mine(listings)))
+
+
+_LISTINGS_OF_ACTION = (
+    "ARRAY(SELECT l.listing_id FROM instrument_listings AS l WHERE l.instrument_id IN "
+    "(corporate_actions.instrument_id, corporate_actions.new_instrument_id))"
+)
+# As the FX import checks: the listings traded in the rate's quote currency.
+_LISTINGS_OF_RATE = (
+    "ARRAY(SELECT l.listing_id FROM instrument_listings AS l "
+    "WHERE upper(l.trading_currency) = upper(fx_rates.quote_currency))"
+)
+_TASK_VISIBLE = f"{_MINE} OR {_ADMIN}"
+
 # Row-level security, table by table (permissive policies: a row passes when one admits it).
 POLICIES: dict[str, tuple[Policy, ...]] = {
     "users": (
@@ -141,7 +166,16 @@ POLICIES: dict[str, tuple[Policy, ...]] = {
     "recommendation_lines": _rows(_VISIBLE_RECOMMENDATION),
     "llm_verdicts": _rows(f"recommendation_id IS NULL OR {_VISIBLE_RECOMMENDATION}"),
     # GLOBAL tasks (no portfolio) belong to the bootstrap admin.
-    "task_definitions": _rows(f"{_MINE} OR {_ADMIN}"),
+    # A task runs as its creator: a login creates tasks as itself only.
+    "task_definitions": (
+        Policy("read", "SELECT", _TASK_VISIBLE),
+        Policy("change", "UPDATE", _TASK_VISIBLE, _TASK_VISIBLE),
+        Policy("add", "INSERT", None, f"({_MINE} AND created_by_user_id = {_ME}) OR {_ADMIN}"),
+    ),
+    "price_points": _market_data("ARRAY[price_points.listing_id]"),
+    "price_level_acceptances": _market_data("ARRAY[price_level_acceptances.listing_id]"),
+    "corporate_actions": _market_data(_LISTINGS_OF_ACTION),
+    "fx_rates": _market_data(_LISTINGS_OF_RATE),
     "task_run_claims": _rows(_VISIBLE_TASK),
     "task_runs": _rows(_VISIBLE_TASK),
     "run_input_snapshots": _rows("run_id IN (SELECT run_id FROM task_runs)"),
