@@ -124,7 +124,9 @@ def info(message: str) -> None:
 
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON only (every row, no limit).")
 PORTFOLIO_OPTION = typer.Option(..., "--portfolio", help="Portfolio name.")
-AS_OF_OPTION = typer.Option(None, "--as-of", help="DATE (end of that day, Europe/London) or ISO timestamp.")
+AS_OF_OPTION = typer.Option(
+    None, "--as-of", help="DATE, YYYY-MM-DD or DD/MM/YYYY (end of that day, Europe/London), or ISO timestamp."
+)
 
 
 def stdout_is_terminal() -> bool:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from .errors import ValidationError
+
+_UK_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -30,17 +33,24 @@ def end_of_london_day(day: date) -> datetime:
 def parse_as_of(text: str | None) -> datetime:
     """``--as-of``: a date means the end of that day in London; a timestamp is taken as given.
 
-    None means now.
+    A date is ``YYYY-MM-DD`` or the UK's ``DD/MM/YYYY`` (as broker statements write it:
+    ``30/04/2024`` is the 30th of April). None means now.
     """
     if text is None or not text.strip():
         return utcnow()
     text = text.strip()
     try:
+        uk = _UK_DATE.fullmatch(text)
+        if uk:
+            day, month, year = (int(part) for part in uk.groups())
+            return end_of_london_day(date(year, month, day))
         if len(text) == 10:
             return end_of_london_day(date.fromisoformat(text))
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValidationError(f"--as-of: {text!r} is not a date (YYYY-MM-DD) or ISO timestamp") from None
+        raise ValidationError(
+            f"--as-of: {text!r} is not a date (YYYY-MM-DD or DD/MM/YYYY) or ISO timestamp"
+        ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=LONDON)
     return parsed.astimezone(UTC)
