@@ -129,7 +129,7 @@ def test_manual_posting_correction_and_one_line_errors(cli, tmp_path: Path) -> N
             "2024-01-02",
         )
     )
-    assert contribution.stdout.strip() == "posted batch 1; cash £1000", contribution.stderr
+    assert contribution.stdout.strip() == "posted batch 1; cash £1,000.00", contribution.stderr
     bad = tmp_path / "bad.csv"
     bad.write_text(
         "entry_time,entry_type,ticker,exchange,units,price,fees_base,cash_amount_base,external_ref,notes\n"
@@ -179,6 +179,6 @@ def test_manual_posting_correction_and_one_line_errors(cli, tmp_path: Path) -> N
         and "expected one of canonical, ajbell, trading212" in wrong_format.stderr
     )
     assert correct.returncode == 0, correct.stderr
-    assert correct.stdout.strip() == "correction posted as batch 2; cash £900"
+    assert correct.stdout.strip() == "correction posted as batch 2; cash £900.00"
     (cash,) = cli(("cash", "--portfolio", "ISA"))
     assert cash.stdout.split() == ["currency", "cash_balance", "GBP", "900"]

@@ -277,7 +277,7 @@ def test_ledger_correct_reverses_several_ids_in_one_batch(cli) -> None:  # type:
     )
     (both,) = cli(("ledger", "correct", "1", "2", "--portfolio", "ISA"))
     assert both.returncode == 0, both.stderr
-    assert both.stdout.strip() == "correction posted as batch 3; cash £0"
+    assert both.stdout.strip() == "correction posted as batch 3; cash £0.00"
     (listed,) = cli(("ledger", "list", "--portfolio", "ISA", "--json"))
     rows = json.loads(listed.stdout)
     assert sorted(r["ledger_entry_id"] for r in rows) == [1, 2, 3, 4]

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..core.errors import ConfigError
-from ..core.money import decimal_str
+from ..core.money import format_gbp
 from ..db.engine import unit_of_work
 from ..services import identity
 from .context import emit_table, info, state
@@ -24,7 +24,7 @@ def demo(
     summary = demo_data.summarize(engine, created)
     typer.echo(
         ("loaded" if created else "already loaded") + f": {summary.portfolio} "
-        f"({summary.broker}, {summary.tax_treatment}), cash £{decimal_str(summary.cash_balance)}"
+        f"({summary.broker}, {summary.tax_treatment}), cash {format_gbp(summary.cash_balance)}"
     )
     emit_table([{"ticker": t, "units": u} for t, u in summary.holdings])
     if no_run:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ..core.errors import ValidationError
+from ..core.money import format_gbp
 from ..providers.brokers.canonical import HEADER as CANONICAL_HEADER
 from ..services import corporate_actions, imports, ledger
 from .context import JSON_OPTION, PORTFOLIO_OPTION, emit, emit_json, work
@@ -50,12 +51,13 @@ def ledger_import(
             force=force,
         )
     if result.already_imported:
-        typer.echo(f"{result.file}: imported before; nothing added (cash £{result.cash_balance})")
+        typer.echo(f"{result.file}: imported before; nothing added (cash {format_gbp(result.cash_balance)})")
         return
     extra = f", {result.skipped} already recorded" if result.skipped else ""
     extra += f", {result.absorbed} left to recorded corporate actions" if result.absorbed else ""
     batch = f"batch {result.batch_id}" if result.batch_id else "no new batch"
-    typer.echo(f"{result.file}: {result.added} entries added ({batch}{extra}); cash £{result.cash_balance}")
+    cash = format_gbp(result.cash_balance)
+    typer.echo(f"{result.file}: {result.added} entries added ({batch}{extra}); cash {cash}")
 
 
 @ledger_app.command("list")
@@ -162,7 +164,7 @@ def ledger_add(
     if result.batch_id is None:
         typer.echo(f"already recorded (reference {ref}); nothing added")
     else:
-        typer.echo(f"posted batch {result.batch_id}; cash £{result.cash_balance}")
+        typer.echo(f"posted batch {result.batch_id}; cash {format_gbp(result.cash_balance)}")
 
 
 @ledger_app.command("correct")
@@ -216,7 +218,7 @@ def ledger_correct(
         result = ledger.reverse_entries(
             session, actor=actor, portfolio=portfolio, entry_ids=entry_ids, replacements=replacements
         )
-    typer.echo(f"correction posted as batch {result.batch_id}; cash £{result.cash_balance}")
+    typer.echo(f"correction posted as batch {result.batch_id}; cash {format_gbp(result.cash_balance)}")
 
 
 @ledger_app.command("transfer")
@@ -255,7 +257,7 @@ def ledger_rebuild(portfolio: str = PORTFOLIO_OPTION) -> None:
     state = "changed" if result.changed else "unchanged"
     typer.echo(
         f"rebuilt {result.portfolio} from {result.entries} entries: {result.holdings} holdings, "
-        f"cash £{result.cash_balance} ({state})"
+        f"cash {format_gbp(result.cash_balance)} ({state})"
     )
 
 

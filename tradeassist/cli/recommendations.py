@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 
+from ..core.money import format_gbp
 from .context import JSON_OPTION, emit, emit_json, emit_table, state, work
 
 reco_app = typer.Typer(
@@ -180,7 +181,8 @@ def execute(
     else:
         typer.echo(
             f"recommendation {recommendation_id} executed: ledger batch {result.batch_id}, "
-            f"{result.added} entr{'y' if result.added == 1 else 'ies'}, cash now £{result.cash_balance}"
+            f"{result.added} entr{'y' if result.added == 1 else 'ies'}, "
+            f"cash now {format_gbp(result.cash_balance)}"
         )
 
 

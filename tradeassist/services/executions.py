@@ -21,7 +21,7 @@ from sqlmodel import Session
 from ..core.enums import BatchType, EntryType, TradeAction
 from ..core.errors import LedgerError, ValidationError
 from ..core.limits import MAX_PRICE
-from ..core.money import ZERO, decimal_str, round_cash, to_decimal
+from ..core.money import ZERO, decimal_str, format_gbp, round_cash, to_decimal
 from ..core.timeutil import ensure_utc, utcnow
 from ..db.models import Portfolio, Recommendation, User
 from ..engine import book as bk
@@ -181,8 +181,8 @@ def _check_price(
     if ratio > PRICE_SANITY_FACTOR or ratio * PRICE_SANITY_FACTOR < 1:
         scale = "pence" if info.quote.exponent == 2 else info.quote.currency
         raise ValidationError(
-            f"{where}: £{decimal_str(round_cash(actual))} a unit is more than {PRICE_SANITY_FACTOR}x off "
-            f"the £{decimal_str(round_cash(expected))} the recommendation estimated; "
+            f"{where}: {format_gbp(actual)} a unit is more than {PRICE_SANITY_FACTOR}x off "
+            f"the {format_gbp(expected)} the recommendation estimated; "
             f"the price is in the listing's quote scale ({scale})"
         )
 
@@ -200,7 +200,7 @@ def _contribution_hint(reco: Recommendation, portfolio: Portfolio, message: str)
     if amount <= ZERO or "below zero" not in message:
         return ""
     return (
-        f" (the recommendation spends a £{decimal_str(amount)} contribution: record it in the ledger "
+        f" (the recommendation spends a {format_gbp(amount)} contribution: record it in the ledger "
         f"first, e.g. `tradeassist ledger add --portfolio {portfolio.name!r} --type CONTRIBUTION "
         f"--amount {decimal_str(amount)}`)"
     )
