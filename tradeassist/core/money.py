@@ -117,7 +117,9 @@ def format_gbp(amount: Decimal | int | str | None, *, exact: bool = False) -> st
     """
     if amount is None:
         return "—"
-    value = to_decimal(amount, what="amount")
+    # A Decimal is shown as it is: a balance or a total may lawfully pass the bound one typed
+    # amount is held to (10^15 in, plus what was there). Text and ints are read as input is.
+    value = amount if type(amount) is Decimal and amount.is_finite() else to_decimal(amount, what="amount")
     pennies = round_cash(value)
     if exact and value != pennies:
         sign = "-" if value < ZERO else ""
