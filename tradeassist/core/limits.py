@@ -288,10 +288,3 @@ def in_utc(moment: datetime, what: str = "time", text: str | None = None) -> dat
         raise ValueError(
             f"{what} {written!r} is out of range: in UTC it is outside the years 1 to 9999"
         ) from None
-
-
-def future_problem(day: date, what: str = "date") -> str | None:
-    """Why ``day`` cannot be a price's or a rate's date (it is after today), or None."""
-    if day > latest_date():
-        return f"{what} {day.isoformat()} is in the future"
-    return None
