@@ -1,16 +1,23 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
 
 from tradeassist.core.enums import EntryType
-from tradeassist.core.errors import FileFormatError
+from tradeassist.core.errors import FileFormatError, ValidationError
+from tradeassist.db.engine import create_db_engine, unit_of_work
+from tradeassist.db.models import LedgerBatch, LedgerEntry
 from tradeassist.providers.brokers import get_broker_format
 from tradeassist.providers.brokers.trading212 import parse_trading212
+from tradeassist.services import identity, imports, ledger, portfolios, registry
 
 # The current export layout, with the fee columns that appear when a period had such fees.
 HEAD = (
@@ -97,24 +104,82 @@ def test_gbp_account_export(real_data: Path) -> None:
     assert sum(e.cash_amount_base for e in parsed.entries) == Decimal("7286.89")
 
 
-def test_eur_account_is_refused_naming_every_line(real_data: Path) -> None:
+def test_eur_account_is_refused_in_one_line(real_data: Path) -> None:
     with pytest.raises(FileFormatError) as info:
         parse_trading212(brokers(real_data, "trading212-export_EUR_export-to-ghostfolio.csv"))
     error = info.value
     assert error.file == "trading212-export_EUR_export-to-ghostfolio.csv"
-    reasons = dict(error.problems)
-    assert sorted(reasons) == list(range(2, 15))
-    assert reasons[2] == "the Total is in EUR; cash is kept in GBP only, so this line is refused"
-    assert "action 'Stock distribution' is not supported" in reasons[11]
-    assert "action 'Transfer out' is not supported" in reasons[12]
+    assert len(error.problems) == 1  # one line, not one error per row
+    line, reason = error.problems[0]
+    assert line is None
+    assert "the account currency is EUR" in reason and "only GBP accounts are supported" in reason
+    assert str(error).startswith(
+        "trading212-export_EUR_export-to-ghostfolio.csv: the account currency is EUR"
+    )
 
 
-def test_multi_currency_export_names_the_non_gbp_lines(real_data: Path) -> None:
+def test_an_account_whose_every_total_is_in_another_currency_is_not_a_gbp_account(tmp_path: Path) -> None:
+    path = write(tmp_path, HEAD, 'Deposit,2024-01-01 08:00:00,,,,,,,,,,"100","USD",,,,D1,,,,')
+    with pytest.raises(FileFormatError) as info:
+        parse_trading212(path)
+    assert [line for line, _ in info.value.problems] == [None]
+    assert "the account currency is USD" in info.value.problems[0][1]
+
+
+def test_multi_currency_gbp_account_names_the_foreign_cash_lines_once(real_data: Path) -> None:
     with pytest.raises(FileFormatError) as info:
         parse_trading212(brokers(real_data, "trading212_multi-currency_investir.csv"))
     reasons = dict(info.value.problems)
-    assert sorted(reasons) == [3, 4, 6, 9, 10, 11, 14, 15, 20]
-    assert "in USD" in reasons[3] and "in EUR" in reasons[4]
+    # one reason, at the first such line, naming every line by currency
+    assert sorted(reasons) == [3]
+    reason = reasons[3]
+    assert "not in GBP on 9 lines (in USD on lines 3, 6, 9, 10, 14, 20; in EUR on lines 4, 11, 15)" in reason
+    assert "no GBP amount" in reason and "--option foreign_cash=skip" in reason
+
+
+def test_multi_currency_gbp_account_imports_its_gbp_lines_with_foreign_cash_skipped(real_data: Path) -> None:
+    path = brokers(real_data, "trading212_multi-currency_investir.csv")
+    parsed = get_broker_format("trading212").parse(path, foreign_cash="skip")
+    lines = sorted(e.line for e in parsed.entries)
+    assert lines == [2, 5, 7, 8, 12, 13, 16, 17, 18, 19]
+    by_line = {e.line: e for e in parsed.entries}
+    # the file's GBP Total and GBP fees are the amounts
+    msft = by_line[16]
+    assert (msft.entry_type, msft.cash_amount_base, msft.fees_base, msft.consideration_base) == (
+        EntryType.BUY,
+        Decimal("-843.26"),
+        Decimal("4.95"),
+        Decimal("838.31"),
+    )
+    assert (msft.price, msft.price_currency) == (Decimal("351.61207523"), "USD")
+    asml = by_line[13]  # a dividend paid in GBP on a EUR share: its GBP Total
+    assert (asml.entry_type, asml.cash_amount_base, asml.extra["withholding_tax"]) == (
+        EntryType.DIVIDEND,
+        Decimal("5.12"),
+        "1.23 EUR",
+    )
+    assert by_line[5].cash_amount_base == Decimal(-250)
+    with pytest.raises(ValidationError, match="foreign_cash"):
+        get_broker_format("trading212").parse(path, foreign_cash="convert")
+    with pytest.raises(ValidationError, match="unknown option"):
+        get_broker_format("trading212").parse(path, colour="blue")
+
+
+def test_crypto_lines_are_refused_as_crypto(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        HEAD,
+        'Deposit,2024-01-01 08:00:00,,,,,,,,,,"100","GBP",,,,D1,,,,',
+        "Crypto buy,2024-01-02 08:00:00,,BTC,Bitcoin,0.001,40000,USD,1.25,,,32.00,GBP,,,,C1,,,,",
+        "Crypto sell,2024-01-03 08:00:00,,BTC,Bitcoin,0.001,41000,USD,1.25,,,32.80,GBP,,,,C2,,,,",
+    )
+    with pytest.raises(FileFormatError) as info:
+        parse_trading212(path)
+    reasons = dict(info.value.problems)
+    assert sorted(reasons) == [3, 4]
+    for reason in reasons.values():
+        assert "crypto is not supported" in reason
+        assert "needs an instrument" not in reason
 
 
 def test_pence_prices_thousands_separators_bom_and_newest_first(tmp_path: Path) -> None:
@@ -223,3 +288,144 @@ def test_header_and_empty_files(tmp_path: Path) -> None:
 def test_registry(real_data: Path) -> None:
     fmt = get_broker_format("trading212")
     assert len(fmt.parse(brokers(real_data, "trading212_2021-2022_GBP_investir.csv")).entries) == 20
+
+
+# --- through the import service, on a real SQLite file --------------------------------------
+
+
+@pytest.fixture
+def book(sqlite_url: str) -> Iterator[Engine]:
+    engine = create_db_engine(sqlite_url)
+    yield engine
+    engine.dispose()
+
+
+def register(engine: Engine, *listings: tuple[str, str, str, str, str], portfolio: str = "T212") -> None:
+    """Listings (isin, ticker, exchange, currency, quote scale) and an ISA named ``portfolio``."""
+    with unit_of_work(engine) as s:
+        actor = identity.bootstrap_admin(s)
+        for isin, ticker, exchange, currency, scale in listings:
+            if registry.find_instrument(s, isin) is None:
+                registry.add_instrument(s, actor=actor, isin=isin, instrument_type="STOCK")
+            registry.add_listing(
+                s,
+                actor=actor,
+                isin=isin,
+                ticker=ticker,
+                exchange=exchange,
+                currency=currency,
+                quote_scale=scale,
+            )
+        portfolios.add_portfolio(s, actor=actor, name=portfolio, broker="Trading 212", tax_treatment="ISA")
+
+
+def contribute(engine: Engine, portfolio: str, when: datetime, amount: str) -> None:
+    with unit_of_work(engine) as s:
+        ledger.post_entries(
+            s,
+            actor=identity.bootstrap_admin(s),
+            portfolio=portfolio,
+            entries=[ledger.NewEntry(when, "CONTRIBUTION", Decimal(amount), external_ref="before")],
+            label="cash from before the export",
+            batch_type="MANUAL",
+        )
+
+
+def do_import(engine: Engine, portfolio: str, path: Path, fmt: str, **kw: Any) -> imports.ImportResult:
+    with unit_of_work(engine) as s:
+        return imports.import_file(
+            s, actor=identity.bootstrap_admin(s), portfolio=portfolio, path=path, format=fmt, **kw
+        )
+
+
+def written(engine: Engine) -> tuple[int, int]:
+    """(batches, entries) in the database."""
+    with unit_of_work(engine, readonly=True) as s:
+        return (
+            s.execute(select(func.count()).select_from(LedgerBatch)).scalar_one(),
+            s.execute(select(func.count()).select_from(LedgerEntry)).scalar_one(),
+        )
+
+
+MSFT = ("US5949181045", "MSFT", "XNAS", "USD", "USD")
+AMZN = ("US0231351067", "AMZN", "XNAS", "USD", "USD")
+
+
+def test_multi_currency_import_with_foreign_cash_skipped_is_atomic_and_idempotent(
+    book: Engine, real_data: Path
+) -> None:
+    register(book, MSFT, AMZN)
+    contribute(book, "T212", datetime(2022, 4, 1, tzinfo=UTC), "5000")
+    path = brokers(real_data, "trading212_multi-currency_investir.csv")
+    before = written(book)
+    with pytest.raises(FileFormatError, match="foreign_cash=skip"):
+        do_import(book, "T212", path, "trading212")
+    assert written(book) == before  # refused: nothing written
+    result = do_import(book, "T212", path, "trading212", options={"foreign_cash": "skip"})
+    assert result.added == 10
+    # 5,000 + 1,000 − 250 + 3 + 4 (interest) + 4.12 + 5.12 (dividends) − 843.26 − 3,464.02 + 4,912.43 + 317.88
+    assert result.cash_balance == Decimal("6689.27")
+    again = do_import(book, "T212", path, "trading212", options={"foreign_cash": "skip"})
+    assert again.already_imported and again.added == 0
+    assert written(book) == (before[0] + 1, before[1] + 10)
+
+
+def test_unknown_instruments_are_reported_once_each_with_the_commands_that_add_them(
+    book: Engine, tmp_path: Path
+) -> None:
+    register(book, MSFT)
+    path = write(
+        tmp_path,
+        HEAD,
+        'Deposit,2024-01-01 08:00:00,,,,,,,,,,"5000","GBP",,,,D1,,,,',
+        "Market buy,2024-01-02 08:00:00,US88160R1014,TSLA,Tesla,1,200,USD,1.25,,,160.00,GBP,,,,B1,,,,",
+        "Market buy,2024-01-03 08:00:00,US88160R1014,TSLA,Tesla,1,200,USD,1.25,,,160.00,GBP,,,,B2,,,,",
+        'Market buy,2024-01-03 09:00:00,GB00BLDYK618,SMT,"Scottish Mortgage",10,800,GBX,1,,,80.00,GBP,,,,B3'
+        ",,,,",
+        "Market buy,2024-01-04 08:00:00,US5949181045,MSFT,Microsoft,1,400,USD,1.25,,,320.00,GBP,,,,B4,,,,",
+        "Market sell,2024-01-05 08:00:00,US88160R1014,TSLA,Tesla,2,210,USD,1.25,,,336.00,GBP,,,,S1,,,,",
+    )
+    before = written(book)
+    with pytest.raises(FileFormatError) as info:
+        do_import(book, "T212", path, "trading212")
+    assert written(book) == before
+    assert info.value.file == "t212.csv"
+    reasons = dict(info.value.problems)
+    assert sorted(reasons) == [3, 5]  # once per instrument, at its first line
+    tesla = reasons[3]
+    for fragment in (
+        "US88160R1014",
+        "TSLA",
+        "Tesla",
+        "lines 3, 4, 7 (3 lines)",
+        "tradeassist instrument add --isin US88160R1014 --type",
+        "--name Tesla",
+        "tradeassist listing add --isin US88160R1014 --ticker TSLA --exchange",
+        "--currency USD --quote-scale USD",
+    ):
+        assert fragment in tesla, fragment
+    assert tesla.index("instrument add") < tesla.index("listing add")
+    smt = reasons[5]
+    assert "GB00BLDYK618" in smt and "'Scottish Mortgage'" in smt and "line 5 (1 line)" in smt
+    assert "--currency GBP --quote-scale GBX" in smt
+    assert str(info.value).count("US88160R1014") == 3  # named once (its ISIN in the two commands)
+
+
+def test_an_instrument_registered_without_a_listing_is_told_to_add_the_listing_only(
+    book: Engine, tmp_path: Path
+) -> None:
+    register(book, MSFT)
+    with unit_of_work(book) as s:
+        registry.add_instrument(
+            s, actor=identity.bootstrap_admin(s), isin="US88160R1014", instrument_type="STOCK"
+        )
+    path = write(
+        tmp_path,
+        HEAD,
+        'Deposit,2024-01-01 08:00:00,,,,,,,,,,"5000","GBP",,,,D1,,,,',
+        "Market buy,2024-01-02 08:00:00,US88160R1014,TSLA,Tesla,1,200,USD,1.25,,,160.00,GBP,,,,B1,,,,",
+    )
+    with pytest.raises(FileFormatError) as info:
+        do_import(book, "T212", path, "trading212")
+    (reason,) = dict(info.value.problems).values()
+    assert "instrument add" not in reason and "tradeassist listing add --isin US88160R1014" in reason

@@ -34,10 +34,19 @@ def ledger_import(
     cash_statement: Path = typer.Option(None, "--cash-statement", help="AJ Bell: the cash statement CSV."),
     label: str = typer.Option(None, "--label", help="The batch label (default: import FILE)."),
     force: bool = FORCE_OPTION,
+    option: list[str] = typer.Option(
+        None, "--option", help="The format's own option, KEY=VALUE (repeatable; see docs/ledger.md)."
+    ),
 ) -> None:
     """Import a broker file as one batch: all of it or nothing; importing it again adds nothing."""
     if fmt.strip().lower() not in imports.FORMATS:
         raise ValidationError(f"--format {fmt!r}: expected one of {', '.join(imports.FORMATS)}")
+    options = {}
+    for text in option or []:
+        key, equals, value = text.partition("=")
+        if not equals or not key.strip():
+            raise ValidationError(f"--option {text!r}: expected KEY=VALUE")
+        options[key.strip()] = value.strip()
     with work() as (session, actor):
         result = imports.import_file(
             session,
@@ -49,6 +58,7 @@ def ledger_import(
             cash_statement=cash_statement,
             label=label,
             force=force,
+            options=options,
         )
     if result.already_imported:
         typer.echo(f"{result.file}: imported before; nothing added (cash {format_gbp(result.cash_balance)})")

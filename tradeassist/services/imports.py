@@ -19,6 +19,7 @@ them), and an AJ Bell history imported without its cash statement.
 
 from __future__ import annotations
 
+import shlex
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,13 +37,13 @@ from ..engine import book as bk
 from ..engine import income as inc
 from ..engine.normalize import QuoteUnit, parse_quote_unit
 from ..providers.brokers import ParsedEntry, ParsedFile, Source, get_broker_format, load_mapping
-from ..providers.brokers.ajbell_files import CASH as AJBELL_CASH_STATEMENT
 from ..providers.brokers.base import Problems
-from . import access, ledger
+from . import access, ledger, registry
 from .income import listing_names
 from .ledger import BalanceCheck, ListingInfo, NewEntry
 
 FORMATS = ("canonical", "ajbell", "trading212")
+UNKNOWN_INSTRUMENT = "unknown instrument"
 # How far a broker's booking of a corporate action may lie from its recorded effective date.
 ACTION_WINDOW = timedelta(days=14)
 LABEL_LENGTH = 200  # ledger_batches.label
@@ -67,16 +68,20 @@ def parse_file(
     format: str,
     mapping: Source | None = None,
     cash_statement: Source | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> ParsedFile:
-    """Parse with the named broker format (no database)."""
+    """Parse with the named broker format (no database). ``options`` are the format's own
+    (``--option KEY=VALUE``); each format refuses those it does not take."""
     fmt = get_broker_format(format)
     if fmt.name != "ajbell" and (mapping is not None or cash_statement is not None):
         raise ValidationError("--mapping and --cash-statement are for the ajbell format only")
     if fmt.name == "ajbell":
+        if options:
+            raise ValidationError(f"the ajbell format takes no --option (got {', '.join(options)})")
         sources = (path,) if cash_statement is None else (path, cash_statement)
         # Without a mapping every description is reported as unmapped, all at once.
         return fmt.parse(*sources, mapping=load_mapping(mapping) if mapping is not None else {})
-    return fmt.parse(path)
+    return fmt.parse(path, **(options or {}))
 
 
 def import_file(
@@ -91,11 +96,13 @@ def import_file(
     label: str | None = None,
     now: datetime | None = None,
     force: bool = False,
+    options: Mapping[str, str] | None = None,
 ) -> ImportResult:
     """Import one broker file (AJ Bell: the history and/or its cash statement) as one batch.
-    ``force``: record ISA subscriptions over the year's allowance (refused otherwise)."""
+    ``force``: record ISA subscriptions over the year's allowance (refused otherwise).
+    ``options``: the format's own (``parse_file``)."""
     folio = access.portfolio_for(session, actor, portfolio, "import into the ledger")
-    parsed = parse_file(path, format=format, mapping=mapping, cash_statement=cash_statement)
+    parsed = parse_file(path, format=format, mapping=mapping, cash_statement=cash_statement, options=options)
     return import_parsed(
         session, actor=actor, portfolio=folio, parsed=parsed, label=label, now=now, force=force
     )
@@ -157,17 +164,12 @@ def _short_of_cash(
 ) -> FileFormatError | LedgerError:
     """A refusal for cash below zero, told its likely causes: entries typed by hand or posted by
     executing a recommendation that the file records again (and the command that reverses
-    them), and an AJ Bell history brought without the cash statement that funds its trades.
+    them), and the cash the file leaves out, as its parser says (``ParsedFile.cash_hint``: an
+    AJ Bell history without its cash statement, InvestEngine's trades without the money paid in).
     Any other refusal is returned as it is."""
     if bk.CASH_BELOW_ZERO not in str(exc):
         return exc
-    hints = [ledger.repeats_hint(session, folio, entries, listings)]
-    if parsed.format == "ajbell" and all(src.kind != AJBELL_CASH_STATEMENT for src in parsed.sources):
-        hints.append(
-            "this AJ Bell transaction history came without its cash statement, which holds the "
-            "contributions and income that pay for its trades: import the two together, with "
-            "`--cash-statement FILE`"
-        )
+    hints = [ledger.repeats_hint(session, folio, entries, listings), parsed.cash_hint]
     told = [h for h in hints if h]
     if not told:
         return exc
@@ -223,7 +225,8 @@ class _Resolver:
             if ids:
                 return f"ticker {ticker} is listed on several exchanges: name the exchange in the mapping"
         what = " ".join(x for x in (ticker, f"(ISIN {isin})" if isin else None) if x)
-        return f"unknown instrument {what or '(none named)'}: add its listing with `tradeassist listing add`"
+        what = what or "(none named)"
+        return f"{UNKNOWN_INSTRUMENT} {what}: add its listing with `tradeassist listing add`"
 
 
 def _scaled_price(price: Decimal, price_currency: str | None, quote: bk.Quote) -> Decimal | str:
@@ -250,6 +253,7 @@ def _to_new_entries(
 ) -> tuple[list[NewEntry], list[BalanceCheck], int]:
     resolve = _Resolver(listings)
     problems = Problems()
+    unknown: dict[tuple[str, str], list[ParsedEntry]] = {}  # (file, ISIN or ticker) -> its rows
     converted: list[NewEntry | None] = []
     payers: list[inc.ListingName] | None = None  # read once, and only for a file with dividends
     for p in parsed.entries:
@@ -259,7 +263,9 @@ def _to_new_entries(
             strict = problems if parsed.format == "canonical" else None
             converted.append(_dividend(p, resolve, payers, strict))
             continue
-        converted.append(_convert(p, resolve, listings, problems))
+        converted.append(_convert(p, resolve, listings, problems, unknown))
+    for rows in unknown.values():
+        problems.add(rows[0].source, rows[0].line, _unknown_instrument(session, rows))
     problems.raise_if_any()
     entries = [e for e in converted if e is not None]
     order, absorbed = _pair_corporate_actions(session, parsed.entries, entries, listings, problems)
@@ -277,13 +283,20 @@ def _to_new_entries(
 
 
 def _convert(
-    p: ParsedEntry, resolve: _Resolver, listings: Mapping[int, ListingInfo], problems: Problems
+    p: ParsedEntry,
+    resolve: _Resolver,
+    listings: Mapping[int, ListingInfo],
+    problems: Problems,
+    unknown: dict[tuple[str, str], list[ParsedEntry]],
 ) -> NewEntry | None:
     listing_id: int | None = None
     price = p.price
     original_currency = original_amount = None
     if p.ticker or p.isin:
         found = resolve(p.ticker, p.exchange, p.isin)
+        if isinstance(found, str) and found.startswith(UNKNOWN_INSTRUMENT):
+            unknown.setdefault((p.source, p.isin or p.ticker or ""), []).append(p)  # told once, below
+            return None
         if isinstance(found, str):
             problems.add(p.source, p.line, found)
             return None
@@ -320,6 +333,49 @@ def _convert(
         p.source,
         p.line,
     )
+
+
+def _unknown_instrument(session: Session, rows: Sequence[ParsedEntry]) -> str:
+    """One reason for every row of an instrument no listing matches: its ISIN, ticker and name,
+    the lines it is on, and the commands that register it (the instrument unless it is
+    registered already, then its listing)."""
+    first = rows[0]
+    name = next((r.description for r in rows if r.description), None)
+    lines = [r.line for r in rows]
+    where = f"line {lines[0]} (1 line)" if len(lines) == 1 else f"lines {', '.join(map(str, lines))}"
+    where += "" if len(lines) == 1 else f" ({len(lines)} lines)"
+    parts = (f"ISIN {first.isin}" if first.isin else None, f"ticker {first.ticker}" if first.ticker else None)
+    named = ", ".join(x for x in (*parts, name) if x)
+    quoted_in = next((r.price_currency for r in rows if r.price_currency), None)
+    currency, scale = _listing_unit(quoted_in)
+    isin = first.isin or "<ISIN>"
+    listing = (
+        f"`tradeassist listing add --isin {isin} --ticker {first.ticker or '<TICKER>'} --exchange <MIC> "
+        f"--currency {currency} --quote-scale {scale}`"
+    )
+    if first.isin and registry.find_instrument(session, first.isin) is not None:
+        return f"instrument {named} has no listing, on {where}: add one with {listing}, then import again"
+    add = f"`tradeassist instrument add --isin {isin} --type <ETF|STOCK|ETC|FUND>"
+    add += f" --name {shlex.quote(name)}`" if name else "`"
+    return (
+        f"{UNKNOWN_INSTRUMENT} ({named}) on {where}: add it with {add}, then its listing with {listing} "
+        "(<MIC>: its exchange, e.g. XLON or XNAS), then import again"
+    )
+
+
+def _listing_unit(price_currency: str | None) -> tuple[str, str]:
+    """The --currency and --quote-scale a file's price currency suggests for a new listing: pence
+    are a GBP listing quoted in GBX; a price in pounds does not say whether the listing quotes
+    in pounds or pence."""
+    if not price_currency:
+        return "<CURRENCY>", "<SCALE>"
+    try:
+        unit = parse_quote_unit(price_currency)
+    except ValidationError:
+        return "<CURRENCY>", "<SCALE>"
+    if unit.currency == "GBP":
+        return "GBP", "GBX" if unit.scale != "GBP" else "<GBP|GBX>"
+    return unit.currency, unit.scale
 
 
 def _dividend(

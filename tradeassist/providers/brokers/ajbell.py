@@ -53,7 +53,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ...core.errors import ValidationError
-from .ajbell_entries import PRICE_PLACES, Build, cash_entry, match_trades, trade_entry
+from .ajbell_entries import Build, cash_entry, match_trades, trade_entry
 from .ajbell_files import (
     CASH,
     CASH_HEADER,
@@ -69,6 +69,7 @@ from .ajbell_files import (
 )
 from .ajbell_mapping import MAPPING_HEADER, ListingRef, load_mapping, normalise_description
 from .base import (
+    PRICE_PLACES,
     ContentRefs,
     ParsedEntry,
     ParsedFile,
@@ -100,6 +101,12 @@ __all__ = [
 ]
 
 FORMAT = "ajbell"
+# Told when an import of a history alone leaves cash below zero (``ParsedFile.cash_hint``).
+NO_STATEMENT_HINT = (
+    "this AJ Bell transaction history came without its cash statement, which holds the "
+    "contributions and income that pay for its trades: import the two together, with "
+    "`--cash-statement FILE`"
+)
 
 
 def parse_ajbell(*sources: Source, mapping: Mapping[str, ListingRef | tuple[str, str | None]]) -> ParsedFile:
@@ -260,7 +267,8 @@ def _assemble(
         balances.insert(index, opening)
     sources = tuple(SourceFile(t.name, t.sha256, HISTORY if t is history_src else CASH) for t in texts)
     name = " + ".join(t.name for t in texts)
-    return ParsedFile(name, FORMAT, tuple(entries), combined_sha256(sources), sources, tuple(balances))
+    hint = NO_STATEMENT_HINT if cash_src is None else None
+    return ParsedFile(name, FORMAT, tuple(entries), combined_sha256(sources), sources, tuple(balances), hint)
 
 
 class AJBellFormat:

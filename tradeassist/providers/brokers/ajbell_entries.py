@@ -9,19 +9,18 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 from ...core.enums import EntryType
 from ...core.errors import ValidationError
 from ...core.frozen import FrozenDict
 from ...core.limits import shown
-from ...core.money import CONTEXT, ZERO, to_decimal
+from ...core.money import ZERO, to_decimal
 from ...engine.income import match_name
 from .ajbell_files import HISTORY_KINDS, TRADE_LINE, CashRow, HistoryRow
 from .ajbell_mapping import ListingRef, normalise_description
-from .base import ParsedEntry, Problems, convention_problem, midnight_utc
+from .base import ParsedEntry, Problems, convention_problem, derived_price, midnight_utc
 
-PRICE_PLACES = Decimal("1E-8")
 _DIVIDEND_LINE = re.compile(r"^(?:Dividend|Div)\b\.?\s*(\d[\d,]*(?:\.\d+)?)?\s*(.*)$", re.IGNORECASE)
 
 
@@ -62,11 +61,6 @@ def _quantity(text: str) -> Decimal | None:
     except ValidationError:
         return None
     return units if units > ZERO else None
-
-
-def _derived_price(amount: Decimal, units: Decimal) -> Decimal:
-    # The only place an AJ Bell price is made up: amount / units, 8 places, half-even.
-    return (abs(amount) / abs(units)).quantize(PRICE_PLACES, rounding=ROUND_HALF_EVEN, context=CONTEXT)
 
 
 def trade_entry(
@@ -110,7 +104,7 @@ def trade_entry(
             extra["cash_statement"] = "not covered"
     if listing is None:
         return None
-    price = _derived_price(amount, h.quantity) if amount else None
+    price = derived_price(amount, h.quantity) if amount else None
     # Trades carry unsigned units (the type says which way); stock movements are signed.
     units = -h.quantity if entry_type is EntryType.TRANSFER and sign < 0 else h.quantity
     problem = convention_problem(entry_type, listing.ticker, units, price, fees, cash_amount)
@@ -199,7 +193,7 @@ def _statement_trade(
     total = row.payment if buy else row.receipt
     entry_type = EntryType.BUY if buy else EntryType.SELL
     cash_amount = -total if buy else total
-    price = _derived_price(total, units)
+    price = derived_price(total, units)
     problem = convention_problem(entry_type, listing.ticker, units, price, ZERO, cash_amount)
     if problem:
         build.problems.add(source, row.line, problem)

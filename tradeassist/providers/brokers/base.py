@@ -31,16 +31,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from ...core import limits
 from ...core.enums import EntryType
-from ...core.errors import FileFormatError
+from ...core.errors import FileFormatError, ValidationError
 from ...core.frozen import FrozenDict
-from ...core.money import ZERO
+from ...core.money import CONTEXT, ZERO
 
 T = TypeVar("T")
 
@@ -115,6 +115,9 @@ class ParsedFile:
     content_sha256: str  # idempotency key of the import: the bytes of every source file
     sources: tuple[SourceFile, ...]
     balances: tuple[StatementBalance, ...] = ()
+    # What to tell the investor when the import leaves cash below zero because of what the file
+    # leaves out (AJ Bell's history without its statement; InvestEngine's trades without cash).
+    cash_hint: str | None = None
 
     @property
     def opening_balance(self) -> StatementBalance | None:
@@ -140,6 +143,25 @@ class BrokerFormat(Protocol):
     title: str
 
     def parse(self, *sources: Source, **options: Any) -> ParsedFile: ...
+
+
+def format_options(
+    title: str, given: Mapping[str, object], known: Mapping[str, tuple[str, ...]]
+) -> dict[str, str]:
+    """The options of a format (``--option KEY=VALUE``): each known one with the value given or
+    its default (the first of its values). Anything else is a ``ValidationError`` naming what
+    the format takes."""
+    takes = "; ".join(f"{key}={'|'.join(values)}" for key, values in known.items()) or "none"
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ValidationError(f"unknown option {', '.join(unknown)} for the {title}; it takes: {takes}")
+    chosen = {key: values[0] for key, values in known.items()}
+    for key, value in given.items():
+        text = str(value).strip().lower()
+        if text not in known[key]:
+            raise ValidationError(f"option {key}={value}: the {title} takes {key}={'|'.join(known[key])}")
+        chosen[key] = text
+    return chosen
 
 
 class UnmappedDescriptionsError(FileFormatError):
@@ -297,6 +319,17 @@ def midnight_utc(day: date) -> datetime:
     # Broker statements give dates only. Midnight UTC keeps the same calendar date in
     # Europe/London (UTC+0 or +1), so a date never moves to the previous day.
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+PRICE_PLACES = Decimal("1E-8")
+
+
+def derived_price(amount: Decimal, units: Decimal) -> Decimal:
+    """A price made up from what a file states, amount / units, to 8 places, half-even: for a
+    broker that gives only the amount (AJ Bell) or a price rounded coarser than its amount
+    (InvestEngine), so that units × price agrees with the amount; the amount itself is kept
+    exact as ``consideration_base``."""
+    return (abs(amount) / abs(units)).quantize(PRICE_PLACES, rounding=ROUND_HALF_EVEN, context=CONTEXT)
 
 
 def decimal_key(value: Decimal | None) -> str:

@@ -10,9 +10,15 @@ fee; older exports write ``Total (GBP)`` where newer ones write ``Total`` and
   held and the withholding tax go to ``extra``); ``Interest on cash``/``Lending interest`` →
   INTEREST; ``Stock split open/close`` → unit TRANSFER (+/−) marked as a corporate action.
   Other actions are refused by name.
-* V1 keeps cash in GBP only: a line whose Total (or a fee) is in another currency is refused
-  with that reason. A trade priced in USD whose Total is in GBP is fine: the price keeps its
-  own currency (``price_currency``; GBX means pence) and the cash is the GBP Total.
+* Only GBP accounts: the account currency is the Total's currency on trades converted from
+  another currency (else GBP if any Total is in GBP); an account in EUR or USD is refused in
+  one line. A trade priced in USD whose Total is in GBP is fine: the price keeps its own
+  currency (``price_currency``; GBX means pence) and the cash is the GBP Total. A line whose
+  Total is in another currency (a multi-currency account's USD or EUR cash: a deposit, interest
+  or a trade paid in USD) has no GBP amount and V1 keeps cash in GBP only, so it is refused,
+  once per currency, unless ``foreign_cash=skip`` leaves such lines out. A fee in another
+  currency on a GBP line is refused.
+* ``Crypto buy``/``Crypto sell`` are refused as crypto (no ISIN, not held in V1).
 * Total includes fees: BUY cash = −Total, consideration = Total − fees; SELL cash = +Total,
   consideration = Total + fees. Fees are the sum of the GBP fee/tax columns (currency
   conversion fee, stamp duty, transaction fee, …).
@@ -23,6 +29,7 @@ fee; older exports write ``Total (GBP)`` where newer ones write ``Total`` and
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -46,6 +53,7 @@ from .base import (
     convention_problem,
     csv_rows,
     decimal_key,
+    format_options,
     is_blank,
     oldest_first,
     read_source,
@@ -62,6 +70,7 @@ TYPICAL_HEADER = (
 _FEE_COLUMN = re.compile(r"^(?!withholding)(.*\b(?:fee|tax|duty))(?: \(([a-z]{3})\))?$", re.IGNORECASE)
 _TOTAL_IN = re.compile(r"^total \(([a-z]{3})\)$", re.IGNORECASE)
 _NOT_AVAILABLE = {"", "not available", "n/a", "-"}
+OPTIONS = {"foreign_cash": ("refuse", "skip")}
 
 
 class _Columns:
@@ -202,6 +211,11 @@ def _magnitude(total: Decimal, entry_type: EntryType, action: str) -> Decimal:
 
 
 def _action_kind(action: str) -> tuple[EntryType, int, str | None]:
+    if action.strip().lower().startswith("crypto"):
+        raise ValueError(
+            f"action {action.strip()!r}: crypto is not supported (the ledger holds instruments with an "
+            "ISIN: shares, ETFs, funds)"
+        )
     kind = _kind(action)
     if kind is None:
         raise ValueError(
@@ -259,33 +273,97 @@ def _dividend_extra(
     return extra
 
 
-def parse_trading212(source: Source) -> ParsedFile:
-    """Parse a Trading 212 CSV export; raise ``FileFormatError`` naming every bad line."""
+def parse_trading212(source: Source, *, foreign_cash: str = "refuse") -> ParsedFile:
+    """Parse a Trading 212 CSV export; raise ``FileFormatError`` naming every bad line.
+
+    ``foreign_cash="skip"`` leaves out the lines whose Total is not in GBP (see the module)."""
     src = read_source(source)
     records = list(csv_rows(src))
     cols = _Columns(records[0][1] if records else [])
     if lacking := cols.missing():
         why = f"not a Trading 212 export: no {', '.join(lacking)} column; expected {TYPICAL_HEADER!r}"
         raise FileFormatError(src.name, [(1, why)])
+    rows = [(line, row) for line, row in records[1:] if not is_blank(row)]
+    _check_account_currency(src.name, cols, rows)
     problems = Problems()
     refs = ContentRefs(FORMAT)
     entries: list[ParsedEntry] = []
-    for line, row in records[1:]:
-        if is_blank(row):
-            continue
+    foreign: dict[str, list[int]] = {}  # currency -> the lines whose Total is in it
+    for line, row in rows:
         if len(row) != len(cols.names):
             problems.add(src.name, line, f"has {len(row)} fields, expected {len(cols.names)}")
+            continue
+        currency = cols.currency(row, cols.total_currency)
+        if currency is not None and currency != BASE_CURRENCY:
+            foreign.setdefault(currency, []).append(line)
             continue
         try:
             entries.append(_parse_line(cols, row, line, src.name, refs))
         except (ValueError, ValidationError) as exc:
             problems.add(src.name, line, str(exc))
+    if foreign and foreign_cash != "skip":
+        first = min(lines[0] for lines in foreign.values())
+        problems.add(src.name, first, _foreign_cash_reason(foreign))
     if not entries and not problems:
         problems.add(src.name, None, "has a header but no entries")
     repeated_references(src.name, [(e.line, e.external_ref) for e in entries], problems)
     check_parsed_entries(entries, problems)
     problems.raise_if_any()
     return _result(src, entries)
+
+
+def _check_account_currency(name: str, cols: _Columns, rows: list[tuple[int, list[str]]]) -> None:
+    """Refuse, in one line, an account whose currency is not GBP. The account currency is the
+    Total's on trades converted from another currency (a USD price, a EUR Total and a rate);
+    with none, GBP if any Total is in GBP, else the commonest Total currency."""
+    totals: Counter[str] = Counter()
+    converted: Counter[str] = Counter()
+    for _, row in rows:
+        if len(row) != len(cols.names):
+            continue
+        total = cols.currency(row, cols.total_currency)
+        if not total:
+            continue
+        totals[total] += 1
+        quoted = canonical_scale(cols.get(row, "Currency (Price / share)").strip('"'))
+        major = BASE_CURRENCY if quoted == "GBX" else quoted
+        if major and major != total and cols.get(row, "Exchange rate").lower() not in _NOT_AVAILABLE:
+            converted[total] += 1
+    if converted:
+        account, _ = converted.most_common(1)[0]
+    elif not totals or BASE_CURRENCY in totals:
+        return
+    else:
+        account, _ = totals.most_common(1)[0]
+    if account == BASE_CURRENCY:
+        return
+    raise FileFormatError(
+        name,
+        [
+            (
+                None,
+                f"the account currency is {account} (its cash and trades are settled in {account}): only "
+                f"{BASE_CURRENCY} accounts are supported, since cash is kept in {BASE_CURRENCY} only",
+            )
+        ],
+    )
+
+
+def _foreign_cash_reason(foreign: dict[str, list[int]]) -> str:
+    """One reason for every line whose Total is in another currency, grouped by currency."""
+    count = sum(len(lines) for lines in foreign.values())
+    where = "; ".join(
+        f"in {currency} on line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines))}"
+        for currency, lines in foreign.items()
+    )
+    pockets = " and ".join(foreign)
+    return (
+        f"the Total is not in {BASE_CURRENCY} on {count} line{'s' if count > 1 else ''} ({where}): "
+        f"Trading 212 kept that money in the account's {pockets} cash and the file gives no "
+        f"{BASE_CURRENCY} amount for it; cash is kept in {BASE_CURRENCY} only and no exchange rate is "
+        "guessed. Import the rest with `--option foreign_cash=skip` (that cash, and what it bought or "
+        f"sold, is then left out of the book: record what matters of it by hand, in {BASE_CURRENCY})"
+    )
 
 
 def _result(src: SourceText, entries: list[ParsedEntry]) -> ParsedFile:
@@ -300,6 +378,7 @@ class Trading212Format:
     title = "Trading 212 CSV export"
 
     def parse(self, *sources: Source, **options: object) -> ParsedFile:
-        if len(sources) != 1 or options:
-            raise ValidationError("the Trading 212 format reads exactly one file and takes no options")
-        return parse_trading212(sources[0])
+        if len(sources) != 1:
+            raise ValidationError("the Trading 212 format reads exactly one file")
+        chosen = format_options(self.title, options, OPTIONS)
+        return parse_trading212(sources[0], foreign_cash=chosen["foreign_cash"])
