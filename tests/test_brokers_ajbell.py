@@ -9,8 +9,10 @@ import pytest
 
 from tradeassist.core.enums import EntryType
 from tradeassist.core.errors import FileFormatError, ValidationError
+from tradeassist.db.engine import create_db_engine, unit_of_work
 from tradeassist.providers.brokers import ParsedFile, UnmappedDescriptionsError, get_broker_format
 from tradeassist.providers.brokers.ajbell import ListingRef, load_mapping, parse_ajbell
+from tradeassist.services import identity, imports, portfolios
 
 BOM = "\ufeff"
 HISTORY_HEAD = "Date,Transaction,Description,Quantity,Amount (GBP),Reference"
@@ -443,3 +445,46 @@ def test_registry_needs_a_mapping(real_data: Path) -> None:
     with pytest.raises(ValidationError, match="mapping"):
         fmt.parse(*real(real_data, "ISA-2022"))
     assert len(fmt.parse(*real(real_data, "ISA-2022"), mapping=MAPPING).entries) == 22
+
+
+def test_a_header_only_history_with_a_cash_statement_is_accepted(tmp_path: Path, sqlite_url: str) -> None:
+    """A period with no trades: AJ Bell's history is its header alone, the statement holds the cash."""
+    history = write(tmp_path, "h.csv", HISTORY_HEAD)
+    cash = write(
+        tmp_path,
+        "c.csv",
+        CASH_HEAD,
+        "06/03/2024,Gross interest,-,-,0.42,-,100.42",
+        "05/03/2024,Subscription,-,-,100,-,100",
+        "01/01/2024,* BALANCE B/F *,-,-,0,0,0",
+    )
+    for order in ((history, cash), (cash, history)):
+        parsed = parse_ajbell(*order, mapping={})
+        assert [(e.entry_type, e.cash_amount_base) for e in parsed.entries] == [
+            (EntryType.CONTRIBUTION, Decimal(100)),
+            (EntryType.INTEREST, Decimal("0.42")),
+        ]
+        assert parsed.cash_hint is None  # the statement came with it
+        replay_balances(parsed)
+    # both header-only: nothing to import, still refused
+    with pytest.raises(FileFormatError, match="no entries"):
+        parse_ajbell(history, write(tmp_path, "c0.csv", CASH_HEAD), mapping={})
+
+    # and through the import service, into a real SQLite file, once
+    engine = create_db_engine(sqlite_url)
+    with unit_of_work(engine) as s:
+        portfolios.add_portfolio(
+            s, actor=identity.bootstrap_admin(s), name="ISA", broker="AJ Bell", tax_treatment="ISA"
+        )
+    for _ in range(2):
+        with unit_of_work(engine) as s:
+            result = imports.import_file(
+                s,
+                actor=identity.bootstrap_admin(s),
+                portfolio="ISA",
+                path=history,
+                cash_statement=cash,
+                format="ajbell",
+            )
+    assert result.already_imported and result.cash_balance == Decimal("100.42")
+    engine.dispose()

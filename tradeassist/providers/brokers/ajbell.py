@@ -151,7 +151,10 @@ def _read(
     if cash_src:
         check_running_balance(cash_src, cash, problems)
     for src, rows in ((history_src, history), (cash_src, cash)):
-        if src and not rows and not problems.lines(src.name):
+        # A period without trades has a history that is its header alone: fine beside a
+        # statement that holds the period's cash lines, but nothing to import on its own.
+        quiet_history = src is history_src and bool(cash)
+        if src and not rows and not quiet_history and not problems.lines(src.name):
             problems.add(src.name, None, "has a header but no entries")
     return history, cash
 
