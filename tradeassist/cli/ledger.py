@@ -29,7 +29,7 @@ FORCE_OPTION = typer.Option(
 def ledger_import(
     file: Path = typer.Argument(..., help="The broker export (AJ Bell: the transaction history)."),
     portfolio: str = PORTFOLIO_OPTION,
-    fmt: str = typer.Option(..., "--format", help="canonical, ajbell or trading212."),
+    fmt: str = typer.Option(..., "--format", help="canonical, ajbell, trading212 or freetrade."),
     mapping: Path = typer.Option(None, "--mapping", help="AJ Bell: description,ticker,exchange CSV."),
     cash_statement: Path = typer.Option(None, "--cash-statement", help="AJ Bell: the cash statement CSV."),
     label: str = typer.Option(None, "--label", help="The batch label (default: import FILE)."),

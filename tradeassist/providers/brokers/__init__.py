@@ -23,6 +23,7 @@ from .base import (
     UnmappedDescriptionsError,
 )
 from .canonical import CanonicalFormat, parse_canonical
+from .freetrade import FreetradeFormat, parse_freetrade
 from .trading212 import Trading212Format, parse_trading212
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "load_mapping",
     "parse_ajbell",
     "parse_canonical",
+    "parse_freetrade",
     "parse_trading212",
     "register_broker_format",
 ]
@@ -68,3 +70,4 @@ def broker_format_names() -> list[str]:
 register_broker_format(CanonicalFormat())
 register_broker_format(AJBellFormat())
 register_broker_format(Trading212Format())
+register_broker_format(FreetradeFormat())

@@ -261,6 +261,22 @@ def header_error(name: str, found: Sequence[str], expected: Sequence[str]) -> Fi
     return FileFormatError(name, [(1, f"the header is {','.join(found)!r}; expected {','.join(expected)!r}")])
 
 
+def account_currency_error(name: str, currency: str, why: str = "") -> FileFormatError:
+    """The one-line refusal of an export from an account kept in another currency than GBP (the
+    ledger's only cash currency): one line for the file, not one per row."""
+    because = f" ({why})" if why else ""
+    return FileFormatError(
+        name,
+        [
+            (
+                None,
+                f"the account currency is {currency}{because}: only GBP accounts are supported, since "
+                "cash is kept in GBP only",
+            )
+        ],
+    )
+
+
 def is_blank(row: Sequence[str]) -> bool:
     return not row or all(not cell.strip() for cell in row)
 

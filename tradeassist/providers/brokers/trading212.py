@@ -49,6 +49,7 @@ from .base import (
     Source,
     SourceFile,
     SourceText,
+    account_currency_error,
     check_parsed_entries,
     convention_problem,
     csv_rows,
@@ -335,18 +336,8 @@ def _check_account_currency(name: str, cols: _Columns, rows: list[tuple[int, lis
         return
     else:
         account, _ = totals.most_common(1)[0]
-    if account == BASE_CURRENCY:
-        return
-    raise FileFormatError(
-        name,
-        [
-            (
-                None,
-                f"the account currency is {account} (its cash and trades are settled in {account}): only "
-                f"{BASE_CURRENCY} accounts are supported, since cash is kept in {BASE_CURRENCY} only",
-            )
-        ],
-    )
+    if account != BASE_CURRENCY:
+        raise account_currency_error(name, account, f"its cash and trades are settled in {account}")
 
 
 def _foreign_cash_reason(foreign: dict[str, list[int]]) -> str:
