@@ -29,7 +29,9 @@ FORCE_OPTION = typer.Option(
 def ledger_import(
     file: Path = typer.Argument(..., help="The broker export (AJ Bell: the transaction history)."),
     portfolio: str = PORTFOLIO_OPTION,
-    fmt: str = typer.Option(..., "--format", help="canonical, ajbell, trading212 or freetrade."),
+    fmt: str = typer.Option(
+        ..., "--format", help="canonical, ajbell, trading212, freetrade or investengine."
+    ),
     mapping: Path = typer.Option(None, "--mapping", help="AJ Bell: description,ticker,exchange CSV."),
     cash_statement: Path = typer.Option(None, "--cash-statement", help="AJ Bell: the cash statement CSV."),
     label: str = typer.Option(None, "--label", help="The batch label (default: import FILE)."),

@@ -42,7 +42,7 @@ from . import access, ledger, registry
 from .income import listing_names
 from .ledger import BalanceCheck, ListingInfo, NewEntry
 
-FORMATS = ("canonical", "ajbell", "trading212", "freetrade")
+FORMATS = ("canonical", "ajbell", "trading212", "freetrade", "investengine")
 UNKNOWN_INSTRUMENT = "unknown instrument"
 # How far a broker's booking of a corporate action may lie from its recorded effective date.
 ACTION_WINDOW = timedelta(days=14)

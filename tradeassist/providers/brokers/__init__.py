@@ -24,6 +24,7 @@ from .base import (
 )
 from .canonical import CanonicalFormat, parse_canonical
 from .freetrade import FreetradeFormat, parse_freetrade
+from .investengine import InvestEngineFormat, parse_investengine
 from .trading212 import Trading212Format, parse_trading212
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "parse_ajbell",
     "parse_canonical",
     "parse_freetrade",
+    "parse_investengine",
     "parse_trading212",
     "register_broker_format",
 ]
@@ -71,3 +73,4 @@ register_broker_format(CanonicalFormat())
 register_broker_format(AJBellFormat())
 register_broker_format(Trading212Format())
 register_broker_format(FreetradeFormat())
+register_broker_format(InvestEngineFormat())
