@@ -84,7 +84,7 @@ def seed_every_table(session: Session, admin: m.User) -> dict[str, object]:
         m.PortfolioConstituent(portfolio_id=p.portfolio_id, listing_id=lst.listing_id, sleeve_code="CORE"),
     )
     src = add("market_data_sources", m.MarketDataSource(name="stooq"))
-    add(
+    wrong = add(
         "price_points",
         m.PricePoint(
             listing_id=lst.listing_id,
@@ -94,6 +94,29 @@ def seed_every_table(session: Session, admin: m.User) -> dict[str, object]:
             raw_currency="GBP",
             raw_quote_scale="GBP",
             normalized_price_base=Decimal("101.25"),
+        ),
+    )
+    right = add(
+        "price_points",
+        m.PricePoint(
+            listing_id=lst.listing_id,
+            as_of=T0,
+            source_id=src.source_id,
+            raw_price=Decimal("102.50"),
+            raw_currency="GBP",
+            raw_quote_scale="GBP",
+            normalized_price_base=Decimal("102.50"),
+            revision=1,
+        ),
+    )
+    add(
+        "price_supersessions",
+        m.PriceSupersession(
+            price_point_id=wrong.price_point_id,
+            superseded_by_point_id=right.price_point_id,
+            listing_id=lst.listing_id,
+            reason="the first close was wrong",
+            replaced_by_user_id=admin.user_id,
         ),
     )
     add(

@@ -31,7 +31,6 @@ APPEND_ONLY_MESSAGE = "is append-only"
 # Tables whose rows never change once written.
 STREAM_TABLES: tuple[str, ...] = (
     "instruments",
-    "instrument_listings",
     "sleeves",
     "policy_archives",
     "manifesto_archives",
@@ -39,6 +38,7 @@ STREAM_TABLES: tuple[str, ...] = (
     "strategy_version_portfolios",
     "market_data_sources",
     "price_points",
+    "price_supersessions",
     "fx_rates",
     "corporate_actions",
     "price_level_acceptances",
@@ -55,6 +55,8 @@ STREAM_TABLES: tuple[str, ...] = (
 GUARDED_TABLES: dict[str, tuple[str, ...]] = {
     "users": ("password_hash", "is_enabled", "last_login_at", "db_role"),
     "portfolios": ("name", "broker"),
+    # A listing's market-data settings (``listing set``); its identity never changes.
+    "instrument_listings": ("price_provider", "provider_symbol", "is_primary", "source_priority"),
     "strategy_versions": ("status", "approved_at"),
     "task_definitions": ("name", "schedule_type", "schedule_expr", "timezone", "module_config", "is_enabled"),
     # A run's claim: only its lease moves, renewed by the worker while the run executes.

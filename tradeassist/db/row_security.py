@@ -57,7 +57,6 @@ OWNER_ONLY_COLUMNS: dict[str, tuple[str, ...]] = {"users": ("db_role",)}
 # portfolio the login may not use (``_touches_only_mine``), as ``services.access.require_every``.
 SHARED_TABLES: tuple[str, ...] = (
     "instruments",
-    "instrument_listings",
     "sleeves",
     "policy_archives",
     "manifesto_archives",
@@ -173,6 +172,19 @@ POLICIES: dict[str, tuple[Policy, ...]] = {
         Policy("add", "INSERT", None, f"({_MINE} AND created_by_user_id = {_ME}) OR {_ADMIN}"),
     ),
     "price_points": _market_data("ARRAY[price_points.listing_id]"),
+    "price_supersessions": _market_data("ARRAY[price_supersessions.listing_id]"),
+    # The registry is shared; a listing's settings change only where no other login's
+    # portfolio uses it.
+    "instrument_listings": (
+        Policy("read", "SELECT", "true"),
+        Policy("add", "INSERT", None, "true"),
+        Policy(
+            "change",
+            "UPDATE",
+            _touches_only_mine("ARRAY[instrument_listings.listing_id]"),
+            _touches_only_mine("ARRAY[instrument_listings.listing_id]"),
+        ),
+    ),
     "price_level_acceptances": _market_data("ARRAY[price_level_acceptances.listing_id]"),
     "corporate_actions": _market_data(_LISTINGS_OF_ACTION),
     "fx_rates": _market_data(_LISTINGS_OF_RATE),

@@ -7,7 +7,14 @@ from .advice import LLMVerdict, Recommendation, RecommendationLine
 from .governance import Alert, AuditEvent, FreezeState, Notification
 from .identity import Portfolio, PortfolioMembership, User
 from .ledger import CashSnapshot, HoldingSnapshot, LedgerBatch, LedgerEntry, PortfolioSummary
-from .market import CorporateAction, FxRate, MarketDataSource, PriceLevelAcceptance, PricePoint
+from .market import (
+    CorporateAction,
+    FxRate,
+    MarketDataSource,
+    PriceLevelAcceptance,
+    PricePoint,
+    PriceSupersession,
+)
 from .operations import RunInputSnapshot, TaskDefinition, TaskRun, TaskRunClaim
 from .registry import Instrument, InstrumentListing
 from .strategy import (
@@ -43,6 +50,7 @@ __all__ = [
     "PortfolioSummary",
     "PriceLevelAcceptance",
     "PricePoint",
+    "PriceSupersession",
     "Recommendation",
     "RecommendationLine",
     "RunInputSnapshot",

@@ -11,7 +11,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Date, ForeignKey, Index, String, UniqueConstraint, false
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from ...core.enums import CorporateActionType
@@ -38,11 +49,16 @@ class PricePoint(SQLModel, table=True):
     point: it writes a :class:`PricePointRecheck` row that readers join.
     Added index: ``ix_price_points_latest`` (listing_id, is_close, as_of, price_point_id), for
     "the latest good close per listing as of a date" read backwards from the date.
+
+    Added column (revision 0010): ``revision``, 0 for the first point of a key and one more for
+    each point that supersedes it (``prices import --replace``; see :class:`PriceSupersession`).
+    The model's key (listing, as_of, source, is_close) therefore holds among *current* points:
+    the database key is that plus ``revision``, and a superseded point is kept, never changed.
     """
 
     __tablename__ = "price_points"
     __table_args__ = (
-        UniqueConstraint("listing_id", "as_of", "source_id", "is_close", name="uq_price_point"),
+        UniqueConstraint("listing_id", "as_of", "source_id", "is_close", "revision", name="uq_price_point"),
         Index("ix_price_points_latest", "listing_id", "is_close", "as_of", "price_point_id"),
     )
 
@@ -57,6 +73,34 @@ class PricePoint(SQLModel, table=True):
     normalized_price_base: Decimal | None = money_field(nullable=True)
     quality_flags: list[str] = json_field(default_factory=list)
     usable: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    revision: int = Field(default=0, sa_column=Column(SmallInteger, nullable=False, server_default=text("0")))
+
+
+class PriceSupersession(SQLModel, table=True):
+    """Added table (stream): a stored point replaced by a later one of the same key.
+
+    A price stored in the wrong unit (or simply wrong) is never changed or deleted: a later
+    import with ``--replace`` and a reason stores the right value as a new point (the next
+    ``revision`` of the same listing, as_of, source and is_close) and records here which point
+    it supersedes, who did it and why (audited as ``PRICES_REPLACED``). Readers skip superseded
+    points: valuations use the newest point of a key. ``listing_id`` repeats the point's, so
+    row security can judge the row on its own.
+    """
+
+    __tablename__ = "price_supersessions"
+
+    price_point_id: int = Field(
+        sa_column=Column(
+            ID_TYPE, ForeignKey("price_points.price_point_id"), primary_key=True, autoincrement=False
+        )
+    )
+    superseded_by_point_id: int = Field(
+        sa_column=Column(ID_TYPE, ForeignKey("price_points.price_point_id"), nullable=False, unique=True)
+    )
+    listing_id: int = fk_field("instrument_listings.listing_id")
+    reason: str = Field(sa_column=Column(String(500), nullable=False))
+    replaced_by_user_id: int | None = fk_field("users.user_id", nullable=True)
+    created_at: datetime = ts_field(now=True)
 
 
 class PricePointRecheck(SQLModel, table=True):

@@ -8,7 +8,7 @@ from sqlalchemy import Column, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from ...core.enums import InstrumentType
-from .base import enum_field, fk_field, id_field, text_field, ts_field
+from .base import enum_field, fk_field, id_field, json_field, text_field, ts_field
 
 
 class Instrument(SQLModel, table=True):
@@ -26,6 +26,17 @@ class InstrumentListing(SQLModel, table=True):
 
     Added column: ``price_provider`` (nullable), the registered provider that
     ``prices refresh`` uses for this listing, with ``provider_symbol`` as its symbol.
+
+    Added column (revision 0010): ``source_priority`` (nullable JSON list of source names), the
+    order in which sources value the listing when several have a usable close on one day
+    (None: the default order, see ``services.price_sources``).
+
+    Amendable (``listing set``, audited): ``price_provider``, ``provider_symbol``,
+    ``is_primary`` and ``source_priority``; the database refuses a change to any other column
+    (``immutability.GUARDED_TABLES``). The instrument, ticker, exchange, trading currency and
+    quote scale are the listing's identity: the book's trade prices and every stored price are
+    in that unit, so a listing registered with the wrong one is replaced by a new listing,
+    never edited.
     """
 
     __tablename__ = "instrument_listings"
@@ -41,3 +52,4 @@ class InstrumentListing(SQLModel, table=True):
     price_provider: str | None = text_field(length=32)
     is_primary: bool = Field(default=False, nullable=False)
     created_at: datetime = ts_field(now=True)
+    source_priority: list[str] | None = json_field(nullable=True, default_factory=lambda: None)
