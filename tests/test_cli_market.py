@@ -115,21 +115,25 @@ def test_suspect_prices_alert_freeze_accept_resolve_and_clear(
     )
     assert latest[0]["as_of"] == "2024-01-15" and latest[0]["price_gbp"] == "0.0605"
 
-    resolved = ok(cli("alerts", "resolve", str(alert["alert_id"])))
-    assert "still frozen" in resolved.stderr
+    # Accepting the level ended what it resolved: the alert and the freeze it set (issue #17).
+    assert "1 alert(s) resolved" in accepted.stdout and "1 portfolio(s) no longer frozen" in accepted.stdout
     assert json.loads(ok(cli("alerts", "--json")).stdout)[0]["resolved_at"] is not None
-    missing = cli("freeze", "clear", "--portfolio", "Holder")
-    assert missing.returncode != 0  # --reason is required
-    ok(cli("freeze", "clear", "--portfolio", "Holder", "--reason", "prices checked"))
     assert (
         json.loads(ok(cli("freeze", "status", "--portfolio", "Holder", "--json")).stdout)["is_frozen"]
         is False
     )
+    already = cli("alerts", "resolve", str(alert["alert_id"]))
+    assert already.returncode != 0 and "already resolved" in already.stderr
+
     ok(cli("freeze", "set", "--portfolio", "Bystander", "--reason", "going away"))
     assert (
         json.loads(ok(cli("freeze", "status", "--portfolio", "Bystander", "--json")).stdout)["is_frozen"]
         is True
     )
+    missing = cli("freeze", "clear", "--portfolio", "Bystander")
+    assert missing.returncode != 0  # --reason is required
+    ok(cli("freeze", "clear", "--portfolio", "Bystander", "--reason", "back"))
+    ok(cli("freeze", "set", "--portfolio", "Bystander", "--reason", "going away again"))
 
     again = ok(
         cli("prices", "import", str(path), "--ticker", "STAN", "--exchange", "XLON", "--format", "stooq")

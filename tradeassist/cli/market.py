@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from ..core.errors import ValidationError
-from ..core.timeutil import parse_as_of
+from ..core.timeutil import parse_as_of, parse_day
 from .context import AS_OF_OPTION, JSON_OPTION, PORTFOLIO_OPTION, emit, emit_json, info, work
 
 if TYPE_CHECKING:
@@ -32,12 +32,7 @@ EXCHANGE = typer.Option(..., "--exchange", help="The listing's exchange (MIC), e
 
 
 def _date(text: str | None, option: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise ValidationError(f"{option}: {text!r} is not a date (YYYY-MM-DD)") from None
+    return None if text is None else parse_day(text, option)
 
 
 # --------------------------------------------------------------------------------------------
@@ -49,6 +44,12 @@ def prices_import(
     ticker: str = TICKER,
     exchange: str = EXCHANGE,
     fmt: str = typer.Option(..., "--format", help="stooq, twelvedata, yahoo, csv or json (gsej)."),
+    replace: bool = typer.Option(
+        False, "--replace", help="Prices of the file that differ from stored ones supersede them (audited)."
+    ),
+    reason: str = typer.Option(
+        None, "--reason", help="Why the stored prices are wrong (needed with --replace)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Import a price file for one listing: normalised, checked, flagged points stored."""
@@ -56,16 +57,32 @@ def prices_import(
 
     with work() as (session, actor):
         result = prices.import_price_file(
-            session, actor=actor, path=file, ticker=ticker, exchange=exchange, fmt=fmt
+            session,
+            actor=actor,
+            path=file,
+            ticker=ticker,
+            exchange=exchange,
+            fmt=fmt,
+            replace=replace,
+            reason=reason,
         )
-    summary = result.summary() | {"conflict_details": [c.row() for c in result.conflicts]}
+    summary = result.summary() | {
+        "conflict_details": [c.row() for c in result.conflicts],
+        "replaced_details": [c.row() for c in result.replacements],
+    }
     if as_json:
         emit_json(summary)
         return
+    replaced = f", {len(result.replacements)} replaced" if result.replacements else ""
     typer.echo(
-        f"{result.listing} from {result.source}: {result.received} prices read, {result.inserted} new, "
-        f"{result.unchanged} already stored"
+        f"{result.listing} from {result.source}: {result.received} prices read, {result.inserted} new"
+        f"{replaced}, {result.unchanged} already stored"
     )
+    if result.level_basis.startswith("unverified") and result.inserted:
+        info(
+            f"note: {result.listing} has no trade in your book to check these prices' unit against: "
+            "their level is unverified"
+        )
     _report_quality(result)
 
 
@@ -77,6 +94,12 @@ def _report_quality(result: IngestResult) -> None:
         )
     if len(result.conflicts) > 20:
         info(f"warning: ... and {len(result.conflicts) - 20} more prices differ from the stored ones")
+    if result.conflicts:
+        info("to replace the stored prices with the file's, import it again with --replace --reason TEXT")
+    if result.resolved_alert_ids:
+        info(f"{len(result.resolved_alert_ids)} alert(s) resolved")
+    if result.unfrozen_portfolio_ids:
+        info(f"{len(result.unfrozen_portfolio_ids)} portfolio(s) no longer frozen")
     for issue in result.issues:
         level = "CRITICAL" if issue.flag.value in ("scale_suspect", "currency_mismatch") else "warning"
         info(f"{level}: {issue.message}")
@@ -120,14 +143,23 @@ def prices_list(
     exchange: str = EXCHANGE,
     start: str = typer.Option(None, "--from", help="First date (YYYY-MM-DD)."),
     end: str = typer.Option(None, "--to", help="Last date (YYYY-MM-DD)."),
+    superseded: bool = typer.Option(
+        False, "--all", help="Also the prices a later import replaced (marked with what replaced them)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Every stored price of a listing with its quality flags, oldest first."""
+    """Every stored price of a listing with its quality flags, oldest first; `values` marks the
+    close that values the portfolio on its day (one per day, by the listing's source priority)."""
     from ..services import prices  # lazy: keeps start-up fast
 
     with work(readonly=True) as (session, _actor):
         rows = prices.list_prices(
-            session, ticker=ticker, exchange=exchange, start=_date(start, "--from"), end=_date(end, "--to")
+            session,
+            ticker=ticker,
+            exchange=exchange,
+            start=_date(start, "--from"),
+            end=_date(end, "--to"),
+            include_superseded=superseded,
         )
     emit(
         rows,
@@ -140,6 +172,8 @@ def prices_list(
             "raw_quote_scale",
             "normalized_price_base",
             "quality_flags",
+            "values_portfolio",
+            *(["superseded_by"] if superseded else []),
         ],
     )
 
@@ -189,19 +223,24 @@ def prices_accept_level(
     start: str = typer.Option(..., "--from", help="The date from which the new level is right."),
     reason: str = typer.Option(..., "--reason", help="Why the new level is genuine (audited)."),
 ) -> None:
-    """Accept a listing's new price level from a date; its prices from then on are checked again."""
-    from ..services import price_checks  # lazy: keeps start-up fast
+    """Accept a listing's new price level from a date: its prices from then on are checked again,
+    and the alerts and freezes the check clears are ended."""
+    from ..services import market_workflows  # lazy: keeps start-up fast
 
     effective = _date(start, "--from")
     assert effective is not None
     with work() as (session, actor):
-        result = price_checks.accept_level(
+        result, resolved = market_workflows.accept_level(
             session, actor=actor, ticker=ticker, exchange=exchange, effective_date=effective, reason=reason
         )
     typer.echo(
         f"{result.listing}: level accepted from {effective}; {result.rechecked} stored prices checked again, "
         f"{result.now_usable} now usable, {result.now_flagged} now flagged"
     )
+    if resolved.alert_ids:
+        typer.echo(f"{len(resolved.alert_ids)} alert(s) resolved")
+    if resolved.unfrozen_portfolio_ids:
+        typer.echo(f"{len(resolved.unfrozen_portfolio_ids)} portfolio(s) no longer frozen")
 
 
 @prices_app.command("recheck")

@@ -61,6 +61,58 @@ def listing_add(
         typer.echo(f"listing added: {listing.ticker} on {listing.exchange} (id {listing.listing_id})")
 
 
+@listing_app.command("set")
+def listing_set(
+    ticker: str = typer.Option(..., "--ticker"),
+    exchange: str = typer.Option(..., "--exchange", help="A MIC such as XLON."),
+    provider: str = typer.Option(
+        None, "--provider", help="Price provider for `prices refresh` (none: no provider)."
+    ),
+    provider_symbol: str = typer.Option(
+        None, "--provider-symbol", help="The provider's symbol (none: clear)."
+    ),
+    primary: bool = typer.Option(
+        None, "--primary/--not-primary", help="Make it the instrument's primary listing (or not)."
+    ),
+    source_priority: str = typer.Option(
+        None,
+        "--source-priority",
+        help="Sources in the order they value the listing, e.g. stooq,yahoo (default: the default order).",
+    ),
+) -> None:
+    """Change a listing's market-data settings (audited). Its ISIN, ticker, exchange, currency and
+    quote scale never change: a listing registered with the wrong ones is replaced by a new one."""
+    with work() as (session, actor):
+        listing, changes = registry.amend_listing(
+            session,
+            actor=actor,
+            ticker=ticker,
+            exchange=exchange,
+            price_provider=provider,
+            provider_symbol=provider_symbol,
+            is_primary=primary,
+            source_priority=source_priority,
+        )
+        name = f"{listing.ticker} on {listing.exchange}"
+    if not changes:
+        typer.echo(f"{name}: nothing to change")
+        return
+    for field, change in changes.items():
+        if field == "no_longer_primary":
+            typer.echo(f"{name}: {', '.join(change)} no longer primary")
+            continue
+        label = field.replace("_", " ")
+        typer.echo(f"{name}: {label} {_shown(change['from'])} -> {_shown(change['to'])}")
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, list):
+        return ",".join(value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 @listing_app.command("list")
 def listing_list(as_json: bool = JSON_OPTION) -> None:
     """Every listing."""
@@ -77,6 +129,7 @@ def listing_list(as_json: bool = JSON_OPTION) -> None:
             "quote_scale",
             "provider_symbol",
             "price_provider",
+            "source_priority",
             "name",
         ],
     )

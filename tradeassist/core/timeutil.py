@@ -56,6 +56,20 @@ def parse_as_of(text: str | None) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def parse_day(text: str, option: str = "date") -> date:
+    """A date typed by a person: ``YYYY-MM-DD`` or the UK's ``DD/MM/YYYY`` (``option`` names
+    the option in the error)."""
+    text = text.strip()
+    try:
+        uk = _UK_DATE.fullmatch(text)
+        if uk:
+            day, month, year = (int(part) for part in uk.groups())
+            return date(year, month, day)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"{option}: {text!r} is not a date (YYYY-MM-DD or DD/MM/YYYY)") from None
+
+
 def business_days_between(earlier: date, later: date) -> int:
     """Weekdays after ``earlier`` up to and including ``later`` (0 when not later)."""
     if later <= earlier:
@@ -78,3 +92,14 @@ def uk_date(day: date | datetime) -> str:
     if isinstance(day, datetime):
         day = london_date(day)
     return f"{day:%d/%m/%Y}"
+
+
+def uk_moment(value: datetime) -> str:
+    """An instant as a person in the UK reads it, in London time: ``30 April 2024, end of day``
+    for the last instant of a London day (what ``--as-of DATE`` means), else
+    ``7 December 2026, 15:21``."""
+    local = ensure_utc(value).astimezone(LONDON)
+    day = f"{local.day} {local:%B %Y}"
+    if ensure_utc(value) == end_of_london_day(local.date()):
+        return f"{day}, end of day"
+    return f"{day}, {local:%H:%M}"

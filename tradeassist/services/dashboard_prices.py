@@ -120,6 +120,7 @@ def price_history(
             "price_adjusted": adjusted,
             "price_gbp": [r["normalized_price_base"] for r in rows],
             "usable": [bool(r["usable"]) for r in rows],
+            "values_portfolio": [bool(r.get("values_portfolio", r["usable"])) for r in rows],
             "flags": [", ".join(r["quality_flags"]) for r in rows],
             "source": [r["source"] for r in rows],
         },
@@ -129,10 +130,13 @@ def price_history(
 
 
 def gbp_closes(histories: Mapping[str, PriceHistory]) -> dict[str, pd.Series]:
-    """Usable GBP closes per listing on today's unit basis (the last source of a day wins)."""
+    """Usable GBP closes per listing on today's unit basis: each day's close from the source that
+    values the portfolio (``price_sources``)."""
     out = {}
     for key, history in histories.items():
-        good = history.frame[history.frame["usable"] & history.frame["price_gbp"].notna()]
+        frame = history.frame
+        chosen = frame["values_portfolio"] if "values_portfolio" in frame else frame["usable"]
+        good = frame[frame["usable"] & chosen & frame["price_gbp"].notna()]
         factors = [
             CONTEXT.divide(adj, raw) if raw else Decimal(1)
             for adj, raw in zip(good["price_adjusted"], good["price"], strict=True)

@@ -8,6 +8,10 @@
   action service (which replays the holders' ledgers), then every listing of the instrument
   has its stored prices checked again from the effective date
   (``price_checks.recheck_instrument``).
+* **Accepted level → resolve** (``accept_level``): the acceptance is recorded and the listing's
+  prices from that date on are checked again (``price_checks.accept_level``); an alert whose
+  flag no current point carries any more is resolved and the freeze it set is ended
+  (``price_alerts.resolve_cleared``), each audited.
 
 Each runs in the caller's transaction, like every service.
 """
@@ -28,7 +32,10 @@ from ..providers.fx import FxRate as ProvidedRate
 from . import access
 from .corporate_actions import add_corporate_action
 from .fx_rates import FxImportResult, read_fx_file, record_fx_import, store_crosses
-from .price_checks import RecheckResult, recheck_instrument, renormalize_missing_fx
+from .price_alerts import Resolved, resolve_cleared
+from .price_checks import RecheckResult, flags_left, recheck_instrument, renormalize_missing_fx
+from .price_checks import accept_level as record_acceptance
+from .registry import get_listing
 
 
 def import_fx_file(
@@ -111,3 +118,29 @@ def record_split(
         cause=f"{kind.value.lower()} recorded ({action.corp_action_id})",
     )
     return action, results
+
+
+def accept_level(
+    session: Session,
+    *,
+    actor: User,
+    ticker: str,
+    exchange: str,
+    effective_date: date,
+    reason: str,
+) -> tuple[RecheckResult, Resolved]:
+    """Accept a listing's price level from a date: re-check its prices from then on, resolve the
+    alerts the re-check cleared and end the freezes they set (see the module docstring)."""
+    result = record_acceptance(
+        session, actor=actor, ticker=ticker, exchange=exchange, effective_date=effective_date, reason=reason
+    )
+    listing = get_listing(session, ticker, exchange)
+    assert listing.listing_id is not None  # read from the database
+    resolved = resolve_cleared(
+        session,
+        actor,
+        listing,
+        flags_left(session, listing.listing_id),
+        f"price level of {listing.ticker} accepted from {effective_date}: {reason.strip()}",
+    )
+    return result, resolved

@@ -4,20 +4,27 @@ Suspect points (``scale_suspect``, ``currency_mismatch``) raise one CRITICAL ale
 portfolio holding or mapping the listing (one open alert per portfolio, listing and code) and
 freeze those portfolios; a listing nobody holds gets one alert with no portfolio.
 ``missing_fx`` and ``non_positive`` raise WARN alerts and freeze nothing.
+
+When the user accepts a level (or records a split) and the re-check leaves no point of the
+listing with the flag an alert was raised for, ``resolve_cleared`` resolves that alert and
+ends the freezes price alerts set, where no other freezing price alert stays open.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, cast
 
 from sqlmodel import Session
 
 from ..core.enums import QualityFlag, Severity
 from ..db.models import InstrumentListing, User
+from ..engine.price_issues import ISSUE_CODES
 from ..engine.price_quality import PriceIssue
-from . import governance
-from .price_reads import holders
+from . import governance, price_sources
+from .price_reads import day_candidates, holders
 
 # Issues that raise a CRITICAL alert and freeze the holding portfolios; the others only warn.
 _FREEZING = frozenset({QualityFlag.SCALE_SUSPECT, QualityFlag.CURRENCY_MISMATCH})
@@ -72,3 +79,99 @@ def _issue_context(
         "ratio_min": issue.ratio_min,
         "ratio_max": issue.ratio_max,
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Ending what a re-check resolved
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Resolved:
+    """The alerts a re-check resolved and the portfolios whose freeze it ended."""
+
+    alert_ids: tuple[int, ...] = ()
+    unfrozen_portfolio_ids: tuple[int, ...] = ()
+
+
+_FREEZING_CODES = frozenset(ISSUE_CODES[f] for f in _FREEZING)
+
+
+def resolve_cleared(
+    session: Session,
+    actor: User,
+    listing: InstrumentListing,
+    flags_left: frozenset[str],
+    note: str,
+) -> Resolved:
+    """After a re-check of ``listing``: resolve its open alerts whose flag no current point
+    carries any more (``flags_left``: the flags its current points still carry), then end the
+    freezes a price alert set on those portfolios where no freezing price alert stays open.
+    A freeze set by hand or for another reason is left to the user."""
+    resolved: list[int] = []
+    portfolios: set[int | None] = set()
+    for alert in governance.open_alerts(session, any_portfolio=True):
+        context = alert.context or {}
+        if context.get("listing_id") != listing.listing_id or "flag" not in context:
+            continue
+        if context["flag"] in flags_left or alert.code not in set(ISSUE_CODES.values()):
+            continue
+        governance.resolve_alert(session, actor=actor, alert_id=cast(int, alert.alert_id), note=note)
+        resolved.append(cast(int, alert.alert_id))
+        portfolios.add(alert.portfolio_id)
+    unfrozen: list[int] = []
+    for portfolio_id in sorted(p for p in portfolios if p is not None):
+        status = governance.freeze_status(session, portfolio_id)
+        if not status.is_frozen or status.reason_code not in _FREEZING_CODES:
+            continue
+        still_open = [
+            a for a in governance.open_alerts(session, portfolio_id=portfolio_id) if a.code in _FREEZING_CODES
+        ]
+        if still_open:
+            continue
+        governance.clear_freeze(session, actor=actor, portfolio_id=portfolio_id, reason=note)
+        unfrozen.append(portfolio_id)
+    return Resolved(tuple(resolved), tuple(unfrozen))
+
+
+# --------------------------------------------------------------------------------------------
+# Sources that disagree
+# --------------------------------------------------------------------------------------------
+def raise_disagreements(
+    session: Session,
+    actor: User | None,
+    listing: InstrumentListing,
+    first: date,
+    last: date,
+    file: str,
+) -> tuple[int, ...]:
+    """One WARN alert (nothing frozen) per portfolio holding the listing when its sources'
+    closes from ``first`` to ``last`` differ by more than the tolerance (``price_sources``)."""
+    assert listing.listing_id is not None
+    by_day = day_candidates(session, listing.listing_id, first, last)
+    if not by_day:
+        return ()
+    found = price_sources.disagreements(
+        by_day, provider=listing.price_provider, priority=listing.source_priority
+    )
+    if not found:
+        return ()
+    key = f"{listing.ticker}:{listing.exchange}"
+    raised = governance.raise_and_freeze(
+        session,
+        actor=actor,
+        portfolio_ids=holders(session, listing.listing_id),
+        code=price_sources.DISAGREEMENT_CODE,
+        severity=Severity.WARN,
+        message=price_sources.disagreement_message(key, found),
+        context={
+            "listing": key,
+            "listing_id": listing.listing_id,
+            "file": file,
+            "days": len(found),
+            "first_date": found[0].day,
+            "last_date": found[-1].day,
+            "chosen_source": found[0].chosen.source,
+            "largest_difference": max(d.spread for d in found),
+        },
+        freeze=False,
+    )
+    return raised.created

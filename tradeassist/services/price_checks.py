@@ -52,6 +52,7 @@ from .registry import get_listing
 
 POINTS: Table = SQLModel.metadata.tables["price_points"]
 RECHECKS: Table = SQLModel.metadata.tables["price_point_rechecks"]
+SUPERSEDED: Table = SQLModel.metadata.tables["price_supersessions"]
 # Flags that keep a point from becoming the accepted level (see price_quality._LevelWalk).
 NOT_LEVEL = frozenset({QualityFlag.SCALE_SUSPECT, QualityFlag.NON_POSITIVE, QualityFlag.CURRENCY_MISMATCH})
 
@@ -134,8 +135,12 @@ def prior_level(session: Session, listing: Listing, before: date) -> LevelState 
             POINTS.c.quality_flags,
             RECHECKS.c.quality_flags,
         )
-        .select_from(POINTS.outerjoin(RECHECKS, RECHECKS.c.price_point_id == POINTS.c.price_point_id))
-        .where(POINTS.c.listing_id == listing.listing_id, POINTS.c.as_of < day_start(before))
+        .select_from(_with_verdicts())
+        .where(
+            POINTS.c.listing_id == listing.listing_id,
+            POINTS.c.as_of < day_start(before),
+            SUPERSEDED.c.price_point_id.is_(None),
+        )
         .order_by(POINTS.c.as_of.desc(), POINTS.c.price_point_id.desc())
     )
     page, offset = 200, 0
@@ -154,8 +159,17 @@ def prior_level(session: Session, listing: Listing, before: date) -> LevelState 
         offset += page
 
 
-def stored_points_query(listing_id: int | None) -> Select[Any]:
-    return (
+def _with_verdicts() -> Any:
+    """The points with their re-check rows and the supersession that replaced them (if any)."""
+    return POINTS.outerjoin(RECHECKS, RECHECKS.c.price_point_id == POINTS.c.price_point_id).outerjoin(
+        SUPERSEDED, SUPERSEDED.c.price_point_id == POINTS.c.price_point_id
+    )
+
+
+def stored_points_query(listing_id: int | None, *, current_only: bool = True) -> Select[Any]:
+    """A listing's stored points with their current verdicts; ``current_only``: without the
+    points a later import superseded (``superseded_by`` says which point replaced one)."""
+    query = (
         select(
             POINTS.c.price_point_id,
             POINTS.c.as_of,
@@ -169,10 +183,12 @@ def stored_points_query(listing_id: int | None) -> Select[Any]:
             RECHECKS.c.quality_flags.label("r_flags"),
             RECHECKS.c.normalized_price_base.label("r_price"),
             RECHECKS.c.usable.label("r_usable"),
+            SUPERSEDED.c.superseded_by_point_id.label("superseded_by"),
         )
-        .select_from(POINTS.outerjoin(RECHECKS, RECHECKS.c.price_point_id == POINTS.c.price_point_id))
+        .select_from(_with_verdicts())
         .where(POINTS.c.listing_id == listing_id)
     )
+    return query.where(SUPERSEDED.c.price_point_id.is_(None)) if current_only else query
 
 
 def verdicts(
@@ -350,6 +366,14 @@ def accept_level(
         },
     )
     return result
+
+
+def flags_left(session: Session, listing_id: int) -> frozenset[str]:
+    """The flags the listing's current points still carry (their current verdicts)."""
+    rows = session.execute(
+        stored_points_query(listing_id).where(func.coalesce(RECHECKS.c.usable, POINTS.c.usable).is_(False))
+    ).all()
+    return frozenset(flag for row in rows for flag in verdicts(row)[1][0])
 
 
 def recheck_instrument(

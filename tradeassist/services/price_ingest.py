@@ -25,7 +25,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 from itertools import repeat
 from pathlib import Path
 from typing import Any, cast
@@ -52,8 +51,16 @@ from .market import (
     decimal_texts,
     source_id,
 )
-from .price_alerts import raise_for_issues
-from .price_checks import POINTS, engine_listing, listing_acceptances, listing_splits, prior_level
+from .price_alerts import Resolved, raise_disagreements, raise_for_issues
+from .price_anchor import explain_scale_issues, first_level
+from .price_checks import (
+    POINTS,
+    SUPERSEDED,
+    engine_listing,
+    listing_acceptances,
+    listing_splits,
+)
+from .price_replacements import PriceConflict, supersede
 from .registry import get_listing
 
 PRICE_FORMATS = ("stooq", "twelvedata", "yahoo", "csv", "json")
@@ -70,32 +77,13 @@ POINT_COLUMNS = (
     "normalized_price_base",
     "quality_flags",
     "usable",
+    "revision",
 )
 
 
 # --------------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PriceConflict:
-    """A stored point and a new one with the same key and a different raw value."""
-
-    as_of: date | datetime
-    is_close: bool
-    stored: tuple[Decimal, str, str]  # raw_price, raw_currency, raw_quote_scale
-    new: tuple[Decimal, str, str]
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "as_of": self.as_of,
-            "is_close": self.is_close,
-            "stored_raw_price": self.stored[0],
-            "stored_unit": self.stored[2],
-            "new_raw_price": self.new[0],
-            "new_unit": self.new[2],
-        }
-
-
 @dataclass(frozen=True)
 class IngestResult:
     listing: str
@@ -110,6 +98,10 @@ class IngestResult:
     issues: tuple[PriceIssue, ...] = ()
     alert_ids: tuple[int, ...] = ()
     frozen_portfolio_ids: tuple[int, ...] = ()
+    replacements: tuple[PriceConflict, ...] = ()
+    level_basis: str = "stored prices"
+    resolved_alert_ids: tuple[int, ...] = ()
+    unfrozen_portfolio_ids: tuple[int, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -119,7 +111,11 @@ class IngestResult:
             "received": self.received,
             "inserted": self.inserted,
             "unchanged": self.unchanged,
+            "replaced": len(self.replacements),
             "conflicts": len(self.conflicts),
+            "level_basis": self.level_basis,
+            "alerts_resolved": len(self.resolved_alert_ids),
+            "portfolios_unfrozen": len(self.unfrozen_portfolio_ids),
             "flagged": dict(self.flagged),
             "alerts_raised": len(self.alert_ids),
             "portfolios_frozen": len(self.frozen_portfolio_ids),
@@ -153,9 +149,22 @@ class _Verdicts:
 # Ingest
 # --------------------------------------------------------------------------------------------
 def import_price_file(
-    session: Session, *, actor: User | None, path: str | Path, ticker: str, exchange: str, fmt: str
+    session: Session,
+    *,
+    actor: User | None,
+    path: str | Path,
+    ticker: str,
+    exchange: str,
+    fmt: str,
+    replace: bool = False,
+    reason: str | None = None,
 ) -> IngestResult:
-    """Import a price file for one listing. A malformed file changes nothing."""
+    """Import a price file for one listing. A malformed file changes nothing.
+
+    ``replace`` (with a ``reason``): a point of the file whose stored point (same date, source
+    and kind) says otherwise supersedes it (see ``ingest_series``)."""
+    if replace and not (reason and reason.strip()):
+        raise ValidationError("replacing stored prices needs a reason (--reason), kept in the audit trail")
     if fmt not in PRICE_FORMATS:
         raise ValidationError(f"price format {fmt!r}: expected one of {', '.join(PRICE_FORMATS)}")
     series = parse_price_file(fmt, path)
@@ -166,7 +175,7 @@ def import_price_file(
             session, actor, touched, f"import prices for {listing.ticker} on {listing.exchange}"
         )
     _check_symbol(series, listing)
-    return ingest_series(session, actor=actor, listing=listing, series=series)
+    return ingest_series(session, actor=actor, listing=listing, series=series, replace=replace, reason=reason)
 
 
 def _check_symbol(series: PriceSeries, listing: InstrumentListing) -> None:
@@ -209,14 +218,29 @@ def ingest_series(
     listing: InstrumentListing,
     series: PriceSeries,
     source: str | None = None,
+    replace: bool = False,
+    reason: str | None = None,
 ) -> IngestResult:
     """Normalise, check and store a provider's series for ``listing`` (see the module docstring).
+
+    ``replace``: each new point whose stored point of the same key says otherwise is stored as
+    the key's next revision and supersedes it (``price_supersessions``, audited as
+    ``PRICES_REPLACED`` with ``reason``); the listing's points from the first replaced date on
+    are then checked again, and alerts and freezes the check clears are ended.
 
     The per-point work is done column by column (comprehensions, ``map``), with the garbage
     collector paused: it runs a million times on a bulk import.
     """
     with _bulk_objects():
-        return _ingest(session, actor=actor, listing=listing, series=series, source=source)
+        return _ingest(
+            session,
+            actor=actor,
+            listing=listing,
+            series=series,
+            source=source,
+            replace=replace,
+            reason=(reason or "").strip(),
+        )
 
 
 def _ingest(
@@ -226,6 +250,8 @@ def _ingest(
     listing: InstrumentListing,
     series: PriceSeries,
     source: str | None,
+    replace: bool = False,
+    reason: str = "",
 ) -> IngestResult:
     elisting = engine_listing(listing)
     source_name = source or series.source
@@ -235,11 +261,19 @@ def _ingest(
     given = _in_date_order(series.bars)
     normalized = _normalize(session, elisting, series, given)
     fresh, unchanged, conflicts = _partition(session, lid, src, given.bars, given.days, normalized)
+    replacing = conflicts if replace else []
+    if replacing:
+        conflicts = []
+    keep = sorted([*fresh, *(c.position for c in replacing)])
+    revisions = [0] * len(keep)
+    if replacing:
+        by_position = {c.position: c.stored_revision + 1 for c in replacing}
+        revisions = [by_position.get(k, 0) for k in keep]
     kept = given
-    if len(fresh) < len(given.bars):
-        normalized = tuple(normalized[k] for k in fresh)
-        kept = given.only(fresh)
-    prior = prior_level(session, elisting, normalized[0].as_of) if normalized else None
+    if len(keep) < len(given.bars):
+        normalized = tuple(normalized[k] for k in keep)
+        kept = given.only(keep)
+    prior, basis, anchor = first_level(session, listing, elisting, normalized)
     checked, _, issues = check_points(
         normalized,
         listing=elisting,
@@ -247,28 +281,42 @@ def _ingest(
         splits=listing_splits(session, listing.instrument_id),
         acceptances=listing_acceptances(session, elisting),
     )
+    issues = explain_scale_issues(issues, anchor, basis, listing)
     verdicts = _verdict_columns(checked)
     inserted = bulk_insert_chunks(
         session,
         "price_points",
         POINT_COLUMNS,
-        _row_chunks(lid, src, kept.stamps, kept.bars, checked, verdicts.flag_texts, verdicts.usable),
+        _row_chunks(
+            lid, src, kept.stamps, kept.bars, checked, verdicts.flag_texts, verdicts.usable, revisions
+        ),
         timestamp_columns=("as_of",),
     )
     alert_ids, frozen = raise_for_issues(session, actor, listing, source_name, series.source_name, issues)
+    resolved = Resolved()
+    if replacing:
+        resolved = supersede(session, actor, listing, src, replacing, reason)
+    if kept.days:
+        alert_ids += raise_disagreements(
+            session, actor, listing, kept.days[0], kept.days[-1], series.source_name
+        )
     result = IngestResult(
         listing=elisting.key,
         listing_id=lid,
         source=source_name,
         file=series.source_name,
-        received=len(kept.bars),
-        inserted=inserted,
+        received=len(given.bars),
+        inserted=inserted - len(replacing),
         unchanged=unchanged,
         conflicts=tuple(conflicts),
         flagged=verdicts.flagged,
         issues=issues,
         alert_ids=alert_ids,
         frozen_portfolio_ids=frozen,
+        replacements=tuple(replacing),
+        level_basis=basis,
+        resolved_alert_ids=resolved.alert_ids,
+        unfrozen_portfolio_ids=resolved.unfrozen_portfolio_ids,
     )
     _record_import(session, actor, result, given.days)
     return result
@@ -347,6 +395,7 @@ def _row_chunks(
     checked: Sequence[CheckedPoint],
     flag_texts: Sequence[str],
     usable: Sequence[bool],
+    revisions: Sequence[int],
     size: int = 50_000,
 ) -> Iterator[list[tuple[Any, ...]]]:
     """The rows to store, ``size`` at a time, built column by column."""
@@ -364,6 +413,7 @@ def _row_chunks(
                 decimal_texts([p.normalized_price_base for p in points]),
                 flag_texts[lo : lo + size],
                 usable[lo : lo + size],
+                revisions[lo : lo + size],
                 strict=False,
             )
         )
@@ -388,28 +438,34 @@ def _partition(
             POINTS.c.raw_price,
             POINTS.c.raw_currency,
             POINTS.c.raw_quote_scale,
-        ).where(
+            POINTS.c.price_point_id,
+            POINTS.c.revision,
+        )
+        .select_from(POINTS.outerjoin(SUPERSEDED, SUPERSEDED.c.price_point_id == POINTS.c.price_point_id))
+        .where(
             POINTS.c.listing_id == listing_id,
             POINTS.c.source_id == src,
             POINTS.c.as_of >= day_start(days[0]),
             POINTS.c.as_of <= end_of_london_day(days[-1]),
+            SUPERSEDED.c.price_point_id.is_(None),
         )
     ).all()
     if not stored_rows:
         return list(range(len(bars))), 0, []
-    stored = {(row[0], bool(row[1])): (row[2], row[3], row[4]) for row in stored_rows}
+    stored = {(row[0], bool(row[1])): row for row in stored_rows}
     fresh: list[int] = []
     unchanged = 0
     conflicts: list[PriceConflict] = []
     for k, (bar, point) in enumerate(zip(bars, normalized, strict=True)):
         when = ensure_utc(bar.as_of) if isinstance(bar.as_of, datetime) else close_time(bar.as_of)
-        existing = stored.get((when, bar.is_close))
-        if existing is None:
+        row = stored.get((when, bar.is_close))
+        if row is None:
             fresh.append(k)
             continue
+        existing = (row[2], row[3], row[4])
         new = (point.raw_price, point.raw_currency, point.raw_quote_scale)
         if existing == new:
             unchanged += 1
         else:
-            conflicts.append(PriceConflict(bar.as_of, bar.is_close, existing, new))
+            conflicts.append(PriceConflict(bar.as_of, bar.is_close, existing, new, k, row[5], row[6]))
     return fresh, unchanged, conflicts

@@ -2,8 +2,9 @@
 
 **Latest good close** (``latest_good_prices``): one statement; per listing, the index
 ``ix_price_points_latest`` is read backwards from the date to the first close whose current
-verdict (``price_point_rechecks`` over the ingest-time one) is usable. Several sources on the
-same day: the latest stored wins. Staleness is judged at read time against the policy's
+verdict (``price_point_rechecks`` over the ingest-time one) is usable and that no later
+import superseded. Several sources on the same day: the listing's source priority chooses
+(``price_sources``). Staleness is judged at read time against the policy's
 ``max_price_age_business_days`` (weekdays; no holiday calendar yet).
 """
 
@@ -15,7 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select, true
+from sqlalchemy import Select, and_, bindparam, func, select, true
 from sqlmodel import Session, SQLModel, col
 
 from ..core.timeutil import business_days_between, end_of_london_day, ensure_utc, utcnow
@@ -23,9 +24,10 @@ from ..db.models import HoldingSnapshot, InstrumentListing, User
 from ..db.models.strategy import PortfolioConstituent
 from ..engine.price_quality import staleness
 from ..policy import Policy
+from . import price_sources
 from .access import portfolio_for
 from .market import close_day, day_start, source_names
-from .price_checks import POINTS, RECHECKS, stored_points_query, verdicts
+from .price_checks import POINTS, RECHECKS, SUPERSEDED, stored_points_query, verdicts
 from .registry import get_listing
 
 DEFAULT_MAX_AGE_BUSINESS_DAYS: int = Policy.model_fields["max_price_age_business_days"].default
@@ -112,27 +114,31 @@ def _latest_query() -> Select[Any]:
 
     Per listing a correlated subquery walks ``ix_price_points_latest`` backwards from
     ``moment`` to the first close whose current verdict is usable (a re-check row, when there
-    is one, overrides the ingest-time ``usable``); the outer query reads those points.
+    is one, overrides the ingest-time ``usable``) and that no later import superseded; the
+    outer query reads every such close of that listing at that moment (one per source, for
+    ``price_sources.choose`` to pick from).
     """
-    p2, r2 = POINTS.alias("p2"), RECHECKS.alias("r2")
+    p2, r2, s2 = POINTS.alias("p2"), RECHECKS.alias("r2"), SUPERSEDED.alias("s2")
     listings = SQLModel.metadata.tables["instrument_listings"]
     sources = SQLModel.metadata.tables["market_data_sources"]
     best = (
-        select(p2.c.price_point_id)
-        .select_from(p2.outerjoin(r2, r2.c.price_point_id == p2.c.price_point_id))
+        select(p2.c.as_of)
+        .select_from(
+            p2.outerjoin(r2, r2.c.price_point_id == p2.c.price_point_id).outerjoin(
+                s2, s2.c.price_point_id == p2.c.price_point_id
+            )
+        )
         .where(
             p2.c.listing_id == listings.c.listing_id,
             p2.c.is_close == true(),
             p2.c.as_of <= bindparam("moment", type_=POINTS.c.as_of.type),
             func.coalesce(r2.c.usable, p2.c.usable) == true(),
+            s2.c.price_point_id.is_(None),
         )
         .order_by(p2.c.as_of.desc(), p2.c.price_point_id.desc())
         .limit(1)
         .correlate(listings)
         .scalar_subquery()
-    )
-    chosen = (
-        select(best).select_from(listings).where(listings.c.listing_id.in_(bindparam("ids", expanding=True)))
     )
     return (
         select(
@@ -141,13 +147,27 @@ def _latest_query() -> Select[Any]:
             POINTS.c.as_of,
             sources.c.name,
             func.coalesce(RECHECKS.c.normalized_price_base, POINTS.c.normalized_price_base),
+            listings.c.price_provider,
+            listings.c.source_priority,
         )
         .select_from(
-            POINTS.join(sources, sources.c.source_id == POINTS.c.source_id).outerjoin(
-                RECHECKS, RECHECKS.c.price_point_id == POINTS.c.price_point_id
+            listings.join(
+                POINTS,
+                and_(
+                    POINTS.c.listing_id == listings.c.listing_id,
+                    POINTS.c.is_close == true(),
+                    POINTS.c.as_of == best,
+                ),
             )
+            .join(sources, sources.c.source_id == POINTS.c.source_id)
+            .outerjoin(RECHECKS, RECHECKS.c.price_point_id == POINTS.c.price_point_id)
+            .outerjoin(SUPERSEDED, SUPERSEDED.c.price_point_id == POINTS.c.price_point_id)
         )
-        .where(POINTS.c.price_point_id.in_(chosen))
+        .where(
+            listings.c.listing_id.in_(bindparam("ids", expanding=True)),
+            func.coalesce(RECHECKS.c.usable, POINTS.c.usable) == true(),
+            SUPERSEDED.c.price_point_id.is_(None),
+        )
     )
 
 
@@ -164,6 +184,7 @@ def latest_good_prices(
     """The latest usable close of each listing as of ``as_of`` (a date: the end of that day in
     London; None: now), with its age. Listings without one are left out. One statement.
 
+    Several sources on that day: the listing's source priority chooses (``price_sources``).
     Staleness is ``price_quality.staleness`` (weekdays, no holiday calendar yet).
     """
     ids = sorted(set(listing_ids))
@@ -172,23 +193,33 @@ def latest_good_prices(
     moment = _as_of_time(as_of)
     rows = session.execute(_LATEST, {"moment": moment, "ids": ids}).all()
     today = close_day(moment)
+    by_listing: dict[int, list[Any]] = {}
+    for row in rows:
+        by_listing.setdefault(row[0], []).append(row)
     ages: dict[date, tuple[int, bool]] = {}
     result = {}
-    for listing_id, point_id, when, source, price in rows:
+    for listing_id, found in by_listing.items():
+        chosen = price_sources.choose(
+            (price_sources.Candidate(r[1], r[3], r[4]) for r in found),
+            provider=found[0][5],
+            priority=found[0][6],
+        )
+        assert chosen is not None
+        when = next(r[2] for r in found if r[1] == chosen.price_point_id)
         day = close_day(when)
         if day not in ages:
             ages[day] = (business_days_between(day, today), staleness(day, today, max_age_business_days))
         result[listing_id] = LatestPrice(
             listing_id=listing_id,
-            price_gbp=price,
+            price_gbp=chosen.price_gbp,
             as_of=day,
             as_of_time=when,
-            source=source,
+            source=chosen.source,
             age_days=(today - day).days,
             age_business_days=ages[day][0],
             is_stale=ages[day][1],
             max_age_business_days=max_age_business_days,
-            price_point_id=point_id,
+            price_point_id=chosen.price_point_id,
         )
     return result
 
@@ -231,6 +262,41 @@ def portfolio_latest(
     return rows
 
 
+def day_candidates(
+    session: Session, listing_id: int, first: date, last: date
+) -> dict[date, list[price_sources.Candidate]]:
+    """The listing's usable, current closes from ``first`` to ``last`` by day, when more than
+    one source has closes then (empty otherwise: each source is probed once, cheaply, first)."""
+    low, high = day_start(first), end_of_london_day(last)
+    in_range = (
+        POINTS.c.listing_id == listing_id,
+        POINTS.c.is_close == true(),
+        POINTS.c.as_of >= low,
+        POINTS.c.as_of <= high,
+    )
+    names = source_names(session)
+    present = [
+        sid
+        for sid in names
+        if session.execute(
+            select(POINTS.c.price_point_id).where(*in_range, POINTS.c.source_id == sid).limit(1)
+        ).first()
+    ]
+    if len(present) < 2:
+        return {}
+    rows = session.execute(
+        stored_points_query(listing_id).add_columns(POINTS.c.source_id).where(*in_range)
+    ).all()
+    by_day: dict[date, list[price_sources.Candidate]] = {}
+    for row in rows:
+        _, current = verdicts(row)
+        if current[2] and current[1] is not None:
+            by_day.setdefault(close_day(row.as_of), []).append(
+                price_sources.Candidate(row.price_point_id, names[row.source_id], current[1])
+            )
+    return by_day
+
+
 # --------------------------------------------------------------------------------------------
 # A listing's stored points
 # --------------------------------------------------------------------------------------------
@@ -241,26 +307,39 @@ def list_prices(
     exchange: str,
     start: date | None = None,
     end: date | None = None,
+    include_superseded: bool = False,
 ) -> list[dict[str, Any]]:
     """Every stored point of a listing, oldest first, with its current verdict.
 
     ``quality_flags`` and ``normalized_price_base`` are the current ones (a re-check may have
     changed them); ``ingest_quality_flags`` are the flags set when the point arrived.
+    ``values_portfolio``: this close is the one that values the portfolio on its day (usable,
+    current, first by the listing's source priority). ``superseded_by``: the point that
+    replaced this one (only with ``include_superseded``; otherwise superseded points are left out).
     """
     listing = get_listing(session, ticker, exchange)
-    query = stored_points_query(listing.listing_id).add_columns(POINTS.c.is_close, POINTS.c.source_id)
+    query = stored_points_query(listing.listing_id, current_only=not include_superseded).add_columns(
+        POINTS.c.is_close, POINTS.c.source_id, POINTS.c.revision
+    )
     if start is not None:
         query = query.where(POINTS.c.as_of >= day_start(start))
     if end is not None:
         query = query.where(POINTS.c.as_of <= end_of_london_day(end))
     names = source_names(session)
     rows = []
+    candidates: dict[date, list[price_sources.Candidate]] = {}
     for row in session.execute(query.order_by(POINTS.c.as_of, POINTS.c.source_id, POINTS.c.is_close)):
         _, current = verdicts(row)
+        source = names.get(row.source_id, "")
+        day = close_day(row.as_of)
+        if row.is_close and current[2] and current[1] is not None and row.superseded_by is None:
+            candidates.setdefault(day, []).append(
+                price_sources.Candidate(row.price_point_id, source, current[1])
+            )
         rows.append(
             {
-                "as_of": close_day(row.as_of) if row.is_close else row.as_of,
-                "source": names.get(row.source_id),
+                "as_of": day if row.is_close else row.as_of,
+                "source": source,
                 "is_close": bool(row.is_close),
                 "raw_price": row.raw_price,
                 "raw_currency": row.raw_currency,
@@ -269,6 +348,22 @@ def list_prices(
                 "quality_flags": current[0],
                 "usable": current[2],
                 "ingest_quality_flags": sorted(row.quality_flags),
+                "values_portfolio": False,
+                "revision": row.revision,
+                "superseded_by": row.superseded_by,
+                "price_point_id": row.price_point_id,
             }
         )
+    chosen = {
+        picked.price_point_id
+        for found in candidates.values()
+        if (
+            picked := price_sources.choose(
+                found, provider=listing.price_provider, priority=listing.source_priority
+            )
+        )
+        is not None
+    }
+    for item in rows:
+        item["values_portfolio"] = item["price_point_id"] in chosen
     return rows

@@ -12,7 +12,7 @@ from ..core.errors import AlreadyExists, NotFound, ValidationError
 from ..core.isin import validate_isin
 from ..db.models import Instrument, InstrumentListing, User
 from ..engine.normalize import parse_quote_unit
-from . import audit
+from . import access, audit
 
 _MIC = re.compile(r"^[A-Z0-9]{2,16}$")
 _TICKER = re.compile(r"^[A-Z0-9][A-Z0-9.\-_/]{0,31}$")
@@ -83,14 +83,7 @@ def add_listing(
             f"quote scale {quote_scale!r} is a {unit.currency} unit but the trading currency is {currency}"
         )
     if price_provider is not None:
-        # Imported here for start-up speed: the price providers bring httpx (~0.2 s), which
-        # only naming a provider needs.
-        from ..providers.prices import price_provider_names
-
-        if price_provider not in price_provider_names():
-            raise ValidationError(
-                f"price provider {price_provider!r}: expected one of {', '.join(price_provider_names())}"
-            )
+        _check_provider(price_provider)
     if find_listing(session, ticker, exchange) is not None:
         raise AlreadyExists(f"listing {ticker} on {exchange} exists already")
     listing = InstrumentListing(
@@ -114,6 +107,93 @@ def add_listing(
         details=listing_row(session, listing),
     )
     return listing
+
+
+def _check_provider(name: str) -> None:
+    # Imported here for start-up speed: the price providers bring httpx (~0.2 s), which only
+    # naming a provider needs.
+    from ..providers.prices import price_provider_names
+
+    if name not in price_provider_names():
+        raise ValidationError(f"price provider {name!r}: expected one of {', '.join(price_provider_names())}")
+
+
+# The settings ``listing set`` may change; the others are the listing's identity.
+AMENDABLE = ("price_provider", "provider_symbol", "is_primary", "source_priority")
+_CLEAR = ("", "none", "default")
+
+
+def amend_listing(
+    session: Session,
+    *,
+    actor: User,
+    ticker: str,
+    exchange: str,
+    price_provider: str | None = None,
+    provider_symbol: str | None = None,
+    is_primary: bool | None = None,
+    source_priority: str | None = None,
+) -> tuple[InstrumentListing, dict[str, Any]]:
+    """Change a listing's market-data settings (audited as ``LISTING_AMENDED`` with each field's
+    old and new value); None leaves a setting as it is, and ``none`` (or an empty text) clears
+    the provider, the provider symbol or the source priority (back to the default order).
+    Making a listing primary makes the instrument's other listings not primary. The actor must
+    be able to use every portfolio the listing's prices value. Returns the listing and the
+    changes (empty: nothing changed, nothing recorded)."""
+    listing = get_listing(session, ticker, exchange)
+    assert listing.listing_id is not None  # read from the database
+    wanted: dict[str, Any] = {}
+    if price_provider is not None:
+        provider = price_provider.strip().lower()
+        if provider not in _CLEAR:
+            _check_provider(provider)
+        wanted["price_provider"] = None if provider in _CLEAR else provider
+    if provider_symbol is not None:
+        symbol = provider_symbol.strip()
+        wanted["provider_symbol"] = None if symbol.lower() in _CLEAR else symbol
+    if is_primary is not None:
+        wanted["is_primary"] = is_primary
+    if source_priority is not None:
+        names = [n.strip().lower() for n in source_priority.split(",") if n.strip()]
+        if len(set(names)) != len(names):
+            raise ValidationError(f"--source-priority {source_priority!r} names a source twice")
+        wanted["source_priority"] = None if not names or names == ["default"] else names
+    changes: dict[str, Any] = {
+        name: {"from": getattr(listing, name), "to": value}
+        for name, value in wanted.items()
+        if getattr(listing, name) != value
+    }
+    if not changes:
+        return listing, {}
+    touched = access.portfolios_using(session, [listing.listing_id])
+    access.require_every(
+        session, actor, touched, f"change the listing {listing.ticker} on {listing.exchange}"
+    )
+    if changes.get("is_primary", {}).get("to"):
+        for other in listings_by_isin_id(session, listing.instrument_id):
+            if other.listing_id != listing.listing_id and other.is_primary:
+                other.is_primary = False
+                session.add(other)
+                changes.setdefault("no_longer_primary", []).append(f"{other.ticker}:{other.exchange}")
+    for name, value in wanted.items():
+        setattr(listing, name, value)
+    session.add(listing)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="LISTING_AMENDED",
+        entity_type="instrument_listing",
+        entity_id=listing.listing_id,
+        details={"listing": f"{listing.ticker}:{listing.exchange}", "changes": changes},
+    )
+    return listing, changes
+
+
+def listings_by_isin_id(session: Session, instrument_id: int) -> list[InstrumentListing]:
+    return list(
+        session.exec(select(InstrumentListing).where(InstrumentListing.instrument_id == instrument_id)).all()
+    )
 
 
 def find_listing(session: Session, ticker: str, exchange: str) -> InstrumentListing | None:
@@ -161,6 +241,7 @@ def listing_row(session: Session, listing: InstrumentListing) -> dict[str, Any]:
         "provider_symbol": listing.provider_symbol,
         "price_provider": listing.price_provider,
         "is_primary": listing.is_primary,
+        "source_priority": listing.source_priority,
     }
 
 
