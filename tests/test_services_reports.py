@@ -22,11 +22,13 @@ from sqlmodel import select
 
 from tests.support.smtp_server import SMTP_PASSWORD, SMTP_USER
 from tradeassist.core.enums import RunStatus
+from tradeassist.core.money import format_gbp
 from tradeassist.core.timeutil import end_of_london_day
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import AuditEvent, User
 from tradeassist.demo import DEMO_PORTFOLIO
 from tradeassist.providers.channels import DeliveryStatus, EmailChannel, SmtpSettings
+from tradeassist.presentation import run_charts, run_email
 from tradeassist.services import governance, reports
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -93,7 +95,7 @@ def test_the_email_has_both_bodies_inline_charts_and_the_report(
 ) -> None:  # type: ignore[no-untyped-def]
     controller, recorder = smtp_server
     with unit_of_work(engine, readonly=True) as s:
-        message, summary = reports.run_email(s, actor=s.get(User, admin.user_id), run_id=monthly_run)
+        message, summary = run_email.run_email(s, actor=s.get(User, admin.user_id), run_id=monthly_run)
     result = reports.send_email(
         message, "owner@example.org", channel=EmailChannel(settings(controller.port), timeout=5)
     )
@@ -117,7 +119,11 @@ def test_the_email_has_both_bodies_inline_charts_and_the_report(
     [attachment] = [p for p in received.iter_attachments()]
     assert attachment.get_filename() == f"run-{monthly_run}-MONTHLY_ALLOC.html"
     assert attachment.get_content_type() == "text/html"
-    assert attachment.get_payload(decode=True) == Path(summary.html_path).read_bytes()
+    report = attachment.get_payload(decode=True)
+    assert report == Path(summary.html_path).read_bytes()
+    # The copy that travels needs nothing but itself, and is small enough for any mailbox.
+    assert len(report) <= 1_000_000 and len(envelope.content) <= 1_500_000
+    assert b"<script" not in report and b'src="http' not in report and b"<link" not in report
 
     words = plain.get_content()
     assert summary.headline in words and summary.headline.replace("&", "&amp;") in html
@@ -126,6 +132,10 @@ def test_the_email_has_both_bodies_inline_charts_and_the_report(
             f"{line['ticker']}:{line['exchange']}" in words and f"{line['ticker']}:{line['exchange']}" in html
         )
     assert summary.verdict is not None and f"Review: {summary.verdict['verdict']} (builtin-rules)" in words
+    for line in summary.lines:  # pounds and pence, units and the fee
+        assert format_gbp(line["amount_base"]) in words and format_gbp(line["amount_base"]) in html
+    assert "£1.50" in words and "9 January 2026, end of day" in words
+    assert not re.search(r"\d\.\d{3,}", words)  # no unrounded money
     assert "PRICE_STALE: XLE <ARCX> has no close" in words
     assert "XLE &lt;ARCX&gt; has no close" in html  # escaped, not markup
     assert received["Subject"].startswith(
@@ -225,12 +235,15 @@ SLEEVES = {
 
 
 def test_charts_are_pngs_and_bands_are_the_tighter_limit() -> None:
-    assert reports.allocation_chart(SLEEVES).startswith(PNG_MAGIC)
-    assert reports.drift_chart(SLEEVES, {"absolute": "0.05", "relative": "0.25"}).startswith(PNG_MAGIC)
     bands = {"absolute": "0.05", "relative": "0.25"}
-    assert reports.band_of("0.70", bands) == pytest.approx(0.05)
-    assert reports.band_of("0.15", bands) == pytest.approx(0.0375)
-    assert reports.band_of("0", bands) == pytest.approx(0.05)
+    assert run_charts.allocation_chart(SLEEVES, "png").startswith(PNG_MAGIC)
+    assert run_charts.drift_chart(SLEEVES, bands, "png").startswith(PNG_MAGIC)
+    svg = run_charts.drift_chart(SLEEVES, bands)
+    assert svg.startswith(b"<?xml") and b"<svg" in svg and len(svg) < 30_000
+    assert svg == run_charts.drift_chart(SLEEVES, bands)  # no date, no random ids: the same bytes
+    assert run_charts.band_of("0.70", bands) == pytest.approx(0.05)
+    assert run_charts.band_of("0.15", bands) == pytest.approx(0.0375)
+    assert run_charts.band_of("0", bands) == pytest.approx(0.05)
 
 
 def test_a_run_with_nothing_to_chart_or_attach() -> None:
@@ -243,7 +256,7 @@ def test_a_run_with_nothing_to_chart_or_attach() -> None:
         headline="ALERT_ONLY run 5 FAILED",
         error="In [3] raised ValueError: <boom>",
     )
-    message = reports.build_message(summary, None)
+    message = run_email.build_message(summary, None)
     assert message.inline_images == () and message.attachments == ()
     assert "No full report was saved" in message.text and "&lt;boom&gt;" in message.html
     assert message.subject == "tradeassist: ALERT_ONLY run 5: ALERT_ONLY run 5 FAILED"
@@ -256,5 +269,5 @@ def test_email_without_settings_is_a_permanent_failure(monkeypatch: pytest.Monke
     summary = reports.RunSummary(
         run_id=1, kind="WEEKLY_REVIEW", portfolio="P", status="SUCCESS", as_of=None, headline="h"
     )
-    result = reports.send_email(reports.build_message(summary, b"<html></html>"), "me@example.org")
+    result = reports.send_email(run_email.build_message(summary, b"<html></html>"), "me@example.org")
     assert result.status is DeliveryStatus.PERMANENT and "TRADEASSIST_SMTP_HOST is not set" in result.error

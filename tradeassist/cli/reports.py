@@ -22,10 +22,11 @@ def email(
 ) -> None:
     """Email the run's summary (headline, lines, review, alerts, charts) with its HTML report
     attached, through SMTP (TRADEASSIST_SMTP_*) now, not the outbox."""
+    from ..presentation.run_email import run_email  # lazy: keeps start-up fast
     from ..services import audit, reports  # lazy: keeps start-up fast
 
     with work(readonly=True) as (session, actor):
-        message, summary = reports.run_email(session, actor=actor, run_id=run_id)
+        message, summary = run_email(session, actor=actor, run_id=run_id)
     if not message.attachments:
         info(f"note: run {run_id} has no saved HTML report to attach")
     result = reports.send_email(message, to, timeout=timeout)

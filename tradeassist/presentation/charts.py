@@ -5,9 +5,11 @@ cannot draw, so a renderer must be named:
 
 * ``use_notebook_charts()`` (the interactive notebooks): ``plotly_mimetype+notebook`` draws in
   JupyterLab and survives an HTML export;
-* ``show_figure(fig)`` (task notebooks): plotly.js embedded once per kernel (no CDN, no
-  MathJax download), then each chart as a ``text/html`` div, so the exported report works
-  offline; ``use_offline_charts()`` makes ``fig.show()`` do the same.
+* ``show_figure(fig)`` (task notebooks): the figure as plotly's own MIME type (interactive when
+  the notebook is opened in Jupyter) plus, where kaleido is installed, a static SVG the run's
+  report shows; never plotly.js itself (5 MB in every run's notebook and report).
+  ``use_offline_charts()`` makes ``fig.show()`` do the same. A run's own charts are not plotly
+  figures at all: they are drawn as SVG by ``run_charts``.
 
 plotly and IPython are imported inside the functions, never at module level: importing
 ``plotly.io``'s renderer registry costs over a second (it imports nbformat), and a task run's
@@ -20,8 +22,7 @@ from typing import Any
 
 NOTEBOOK_RENDERER = "plotly_mimetype+notebook"
 OFFLINE_RENDERER = "tradeassist"
-
-_plotlyjs_shown = False
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
 
 
 def use_notebook_charts(renderer: str = NOTEBOOK_RENDERER) -> None:
@@ -31,47 +32,41 @@ def use_notebook_charts(renderer: str = NOTEBOOK_RENDERER) -> None:
     pio.renderers.default = renderer
 
 
-def _ensure_plotlyjs() -> None:
-    """Display plotly.js once per kernel: every chart after it draws with it, offline."""
-    global _plotlyjs_shown
-    if _plotlyjs_shown:
-        return
-    from IPython.display import HTML, display  # lazy: only a kernel has a display
-    from plotly.offline import get_plotlyjs  # lazy: plotly only when a chart is shown
-
-    display(
-        HTML(
-            "<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>\n"
-            f'<script type="text/javascript">{get_plotlyjs()}</script>'
-        )
-    )
-    _plotlyjs_shown = True
+def static_svg(fig: Any) -> str | None:
+    """The figure as SVG text when plotly can draw one here (kaleido installed), else None."""
+    try:
+        import kaleido  # noqa: F401  # lazy and optional: plotly's static image engine
+    except ImportError:
+        return None
+    try:
+        return bytes(fig.to_image(format="svg")).decode("utf-8")
+    except Exception:  # kaleido present but unable to draw (no browser it can use)
+        return None
 
 
-def chart_html(fig: Any) -> str:
-    """One chart as a ``div`` (no plotly.js, no MathJax: nothing fetched from a CDN)."""
-    return str(
-        fig.to_html(
-            include_plotlyjs=False,
-            include_mathjax=False,
-            full_html=False,
-            default_width="100%",
-            default_height=420,
-            validate=False,
-        )
-    )
+def figure_bundle(fig: Any) -> dict[str, Any]:
+    """What a kernel displays for a plotly figure: plotly's JSON for Jupyter, a static SVG for a
+    report when one can be drawn, and a line of text for everything else."""
+    title = getattr(getattr(getattr(fig, "layout", None), "title", None), "text", None) or "a chart"
+    bundle: dict[str, Any] = {
+        PLOTLY_MIME: fig.to_plotly_json(),
+        "text/plain": f"(chart: {title}; interactive when the notebook is opened in Jupyter)",
+    }
+    svg = static_svg(fig)
+    if svg is not None:
+        bundle["image/svg+xml"] = svg
+    return bundle
 
 
 def show_figure(fig: Any) -> None:
-    """Show a chart that survives the HTML export: plotly.js embedded once, then the div."""
-    from IPython.display import HTML, display  # lazy: only a kernel has a display
+    """Show a plotly chart without embedding plotly.js (see the module's docstring)."""
+    from IPython.display import display  # lazy: only a kernel has a display
 
-    _ensure_plotlyjs()
-    display(HTML(chart_html(fig)))
+    display(figure_bundle(fig), raw=True)
 
 
 def use_offline_charts() -> None:
-    """Make ``fig.show()`` behave like ``show_figure`` (for interactive notebooks).
+    """Make ``fig.show()`` behave like ``show_figure``.
 
     Setting a renderer imports ``plotly.io``'s renderer registry (and with it nbformat, over a
     second here), so task notebooks call ``show_figure`` instead.
@@ -79,19 +74,15 @@ def use_offline_charts() -> None:
     import plotly.io as pio  # lazy: the renderer registry costs a second to import
     from plotly.io.base_renderers import MimetypeRenderer  # lazy: as plotly.io
 
-    class OfflineReportRenderer(MimetypeRenderer):
-        """plotly.js embedded once (when first shown); charts as plain divs; nothing from a CDN."""
+    class StaticReportRenderer(MimetypeRenderer):
+        """plotly's JSON for Jupyter, an SVG for the report when kaleido can draw one."""
 
-        def activate(self) -> None:
-            _ensure_plotlyjs()
-
-        def to_mimebundle(self, fig_dict: Any) -> dict[str, str]:
+        def to_mimebundle(self, fig_dict: Any) -> dict[str, Any]:
             import plotly.graph_objects as go  # lazy: as plotly.io
 
-            _ensure_plotlyjs()
-            return {"text/html": chart_html(go.Figure(fig_dict, skip_invalid=True))}
+            return figure_bundle(go.Figure(fig_dict, skip_invalid=True))
 
     if OFFLINE_RENDERER not in pio.renderers:
-        pio.renderers[OFFLINE_RENDERER] = OfflineReportRenderer()
+        pio.renderers[OFFLINE_RENDERER] = StaticReportRenderer()
     if pio.renderers.default != OFFLINE_RENDERER:
         pio.renderers.default = OFFLINE_RENDERER

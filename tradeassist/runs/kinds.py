@@ -71,7 +71,9 @@ class Issue:
 class KindResult:
     """What a run's work produced: ``inputs`` (the canonical snapshot of everything read),
     ``summary`` (short, for ``output_summary``), ``tables`` (name -> rows, for display),
-    ``issues`` (alerts to raise) and the engine ``recommendation`` (None: nothing to do)."""
+    ``issues`` (alerts to raise), the engine ``recommendation`` (None: nothing to do) and
+    ``analysis``, the engine's recommendation whatever its lines (what the report shows of a
+    run that recommends nothing: drift, what was left alone, the cash)."""
 
     kind: TaskKind
     inputs: Mapping[str, Any]
@@ -79,6 +81,7 @@ class KindResult:
     tables: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
     issues: tuple[Issue, ...] = ()
     recommendation: EngineRecommendation | None = None
+    analysis: EngineRecommendation | None = None
 
 
 @dataclass(frozen=True)
@@ -251,4 +254,5 @@ def recommendation_result(
         json.loads(jsonutil.dumps(tables)),
         (),
         recommendation if lines else None,
+        recommendation,
     )

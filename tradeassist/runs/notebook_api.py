@@ -22,17 +22,19 @@ Who the run acts as (``run_actor``): the connection's own user on a person's Pos
 Whoever it is must be allowed to run the task (its portfolio's owner, a member, or the
 bootstrap admin; a GLOBAL task is the admin's), or the run is refused with an access error.
 
-Charts: Plotly 7's default renderer in a kernel emits only the plotly MIME type, which the
-HTML export cannot draw, so charts shown with ``fig.show()`` would silently vanish from the
-report. Runs show them with ``show_figure``: plotly.js embedded once per notebook (no CDN, no
-MathJax download), then each chart as a ``text/html`` div, so the exported HTML works
-offline. ``use_offline_charts()`` sets a renderer doing the same for ``fig.show()``.
+What people see: ``header`` (a title for the notebook only: the report page draws its own)
+and ``show``, the run's report body (``presentation.run_report``: what to do, why, what was
+left alone, the cash; charts as static SVG, no JavaScript). The runner puts that body in the
+run's HTML page together with the review verdict and the run's provenance, known only once
+the run is recorded. ``show_figure(fig)`` shows any other plotly chart without embedding
+plotly.js (``presentation.charts``).
 """
 
 from __future__ import annotations
 
+import html
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -44,15 +46,17 @@ from ..core import jsonutil
 from ..core.config import settings
 from ..core.enums import TaskKind, TradeAction
 from ..core.errors import ValidationError
-from ..core.timeutil import parse_as_of
+from ..core.timeutil import parse_as_of, uk_moment
 from ..db.engine import get_engine, unit_of_work
 from ..db.models import TaskDefinition
 from ..engine.model import Recommendation, RecommendationLine
 
 # What a task notebook calls to show charts: one renderer setup, in presentation.charts.
 from ..presentation.charts import OFFLINE_RENDERER as RENDERER  # noqa: F401
-from ..presentation.charts import chart_html, show_figure, use_offline_charts  # noqa: F401
-from ..presentation.html import all_columns, table_html
+from ..presentation.charts import show_figure, use_offline_charts  # noqa: F401
+from ..presentation.notebook_html import NOTEBOOK_ONLY  # noqa: F401  # the tag a task notebook uses
+from ..presentation.run_page import KIND_TITLES
+from ..presentation.run_report import body_html
 from ..services import identity, run_records
 from ..services import tasks as task_service
 from ..services.run_records import claimed_run
@@ -62,64 +66,6 @@ from . import kinds
 RESULT_MIME = "application/vnd.tradeassist.run+json"
 RESULT_VERSION = 1
 PUBLISH_TAG = "tradeassist-publish"
-
-
-def _bar(
-    title: str, labels: Sequence[str], values: Sequence[Any], colors: Sequence[str] | None = None
-) -> Any:
-    import plotly.graph_objects as go
-
-    fig = go.Figure(go.Bar(x=list(labels), y=[float(v) for v in values], marker_color=colors))
-    fig.update_layout(title=title, margin={"l": 40, "r": 20, "t": 50, "b": 40})
-    return fig
-
-
-def figures(result: kinds.KindResult) -> list[Any]:
-    """The charts of a result (no charts when there is nothing to draw)."""
-    figs = []
-    lines = result.tables.get("recommendation_lines") or []
-    if lines:
-        signed = [
-            Decimal(row["amount_base"]) * (1 if row["action"] == TradeAction.BUY.value else -1)
-            for row in lines
-        ]
-        figs.append(
-            _bar(
-                "Proposed trades (GBP; sells negative)",
-                [f"{row['ticker']}:{row['exchange']}" for row in lines],
-                signed,
-                ["#2e7d32" if v >= 0 else "#c62828" for v in signed],
-            )
-        )
-    sleeves = result.tables.get("sleeves") or []
-    if sleeves:
-        figs.append(
-            _bar(
-                "Value by sleeve (GBP)",
-                [row["sleeve"] for row in sleeves],
-                [row["value_gbp"] for row in sleeves],
-            )
-        )
-    prices = [row for row in result.tables.get("prices") or [] if row.get("age_business_days") is not None]
-    if prices:
-        figs.append(
-            _bar(
-                "Age of the latest good price (business days)",
-                [f"{row['portfolio']} {row['ticker']}:{row['exchange']}" for row in prices],
-                [row["age_business_days"] for row in prices],
-                ["#c62828" if row["is_stale"] else "#1565c0" for row in prices],
-            )
-        )
-    refreshed = [row for row in result.tables.get("refresh") or [] if row.get("inserted")]
-    if refreshed:
-        figs.append(
-            _bar(
-                "Prices stored by this refresh",
-                [f"{row['ticker']}:{row['exchange']}" for row in refreshed],
-                [row["inserted"] for row in refreshed],
-            )
-        )
-    return figs
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,50 +98,47 @@ class Run:
         return kinds.compute(self.kind, self.context())
 
     def header(self) -> None:
-        from IPython.display import Markdown, display
+        """A title for the notebook (left out of the report page, which draws its own)."""
+        from IPython.display import HTML, display
 
-        scope = f"portfolio **{self.portfolio}**" if self.portfolio else "every portfolio"
+        scope = f"for {self.portfolio}" if self.portfolio else "for every portfolio"
+        how = "manual run" if self.manual else f"scheduled for {uk_moment(self.slot_at)}"
         display(
-            Markdown(
-                f"### {self.kind.value}: {self.task_name}\n\n"
-                f"Run {self.run_id} for {scope}, as of {self.as_of.isoformat()} "
-                f"({'manual run' if self.manual else 'slot ' + self.slot_at.isoformat()})."
-            )
+            HTML(
+                f"<h2>{html.escape(KIND_TITLES.get(self.kind.value, self.kind.value))} "
+                f"{html.escape(scope)}</h2>"
+                f"<p>Task “{html.escape(self.task_name)}”, run {self.run_id} ({html.escape(how)}), "
+                f"as of {html.escape(uk_moment(self.as_of))}.</p>"
+            ),
+            metadata={"tradeassist": {"report": False}},
         )
 
     def show(self, result: kinds.KindResult) -> None:
-        """The result for people: summary, issues, tables and charts."""
-        from IPython.display import HTML, Markdown, display
+        """The result for people: the report's body (``presentation.run_report``)."""
+        from IPython.display import HTML, display
 
-        display(Markdown("#### Summary"))
-        display(HTML(html_table([{"item": k, "value": v} for k, v in result.summary.items()])))
-        if result.issues:
-            display(Markdown("#### Issues raised as alerts"))
-            rows = [{k: v for k, v in issue.to_json().items() if k != "context"} for issue in result.issues]
-            display(HTML(html_table(rows)))
-        for name, rows in result.tables.items():
-            if rows:
-                display(Markdown(f"#### {name.replace('_', ' ').capitalize()}"))
-                display(HTML(html_table(rows)))
-        for fig in figures(result):
-            show_figure(fig)
+        display(HTML(report_body(result)))
 
     def publish(self, result: kinds.KindResult) -> dict[str, Any]:
         """Hand the result to the runner (a display output the runner reads back)."""
         from IPython.display import display
 
         payload = result_payload(self.run_id, result)
-        summary = ", ".join(f"{k}={_text(v)}" for k, v in list(result.summary.items())[:6])
-        display(
-            {RESULT_MIME: payload, "text/plain": f"run {self.run_id} result published ({summary})"}, raw=True
+        said = result.summary.get("headline") or ", ".join(
+            f"{k} {_text(v)}" for k, v in result.summary.items()
         )
+        display({RESULT_MIME: payload, "text/plain": f"run {self.run_id} result published: {said}"}, raw=True)
         return payload
 
 
-def html_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Rows as a plain HTML table (no pandas: importing it would cost each run half a second)."""
-    return table_html(
-        rows, all_columns(rows), empty=None, css_class="dataframe", align=False, cell=lambda v: str(_text(v))
+def report_body(result: kinds.KindResult) -> str:
+    """The report body of a result (the engine's analysis, its tables and its issues)."""
+    analysis = result.analysis or result.recommendation
+    return body_html(
+        recommendation=analysis.to_json_dict() if analysis is not None else None,
+        tables=result.tables,
+        summary=result.summary,
+        issues=[issue.to_json() for issue in result.issues],
     )
 
 

@@ -1,10 +1,12 @@
 """Recording a run once it has ended, in one transaction.
 
 What is written: the ``task_runs`` row, the ``run_input_snapshots`` row (``input_hash`` =
-SHA-256 of its canonical JSON), the recommendation (stored, reviewed and its owner told:
-``services.workflows.record_recommendation``), the alerts the run raised, and for a FAILED or
-FROZEN run an alert and a notification. If that transaction fails, the run alone is written,
-FAILED with the reason. Every secret value is masked before anything is stored.
+SHA-256 of its canonical JSON), the recommendation (stored and reviewed:
+``services.workflows.record_recommendation``; its owner told with the trades, the verdict
+and the report's path: ``presentation.run_email.ready_payload``), the alerts the run raised,
+and for a FAILED or FROZEN run an alert and a notification. If that transaction fails, the
+run alone is written, FAILED with the reason. Every secret value is masked before anything is
+stored.
 
 SQLite's "database is locked" is not a failure of the run: the transaction is tried again for
 a bounded time (``locked.retry_locked``). A worker whose lease lapsed while it was alive (a
@@ -25,6 +27,7 @@ from ..core import jsonutil
 from ..core.enums import Channel, RunStatus, Severity
 from ..core.timeutil import utcnow
 from ..db.engine import unit_of_work
+from ..presentation.run_email import ready_payload
 from ..services import audit, governance, notifications, run_records, workflows
 from . import kinds, notebook_api
 from .locked import DatabaseBusy, retry_locked
@@ -183,13 +186,16 @@ def write_run(session: Session, run: ActiveRun, *, full: bool) -> RunOutcome:
     recommendation_id = None
     if recommendation is not None and run.portfolio is not None and recommendation.lines:
         assert run.portfolio.portfolio_id is not None  # read from the database
-        recommendation_id = workflows.record_recommendation(
+        stored = workflows.record_recommendation(
             session,
             run_id=run.claim.run_id,
             portfolio_id=run.portfolio.portfolio_id,
             recommendation=recommendation,
-            owner=run.owner,
         )
+        if stored is not None:
+            recommendation_id = stored.recommendation_id
+            # The portfolio's owner is told: the trades, the review verdict, the report's path.
+            workflows.notify_ready(session, stored=stored, owner=run.owner, payload=ready_payload(stored))
     run_records.add_snapshot(session, run.claim.run_id, snapshot)
     _alerts_and_notices(session, run, issues)
     _audit(session, run, recommendation_id)

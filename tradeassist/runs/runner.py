@@ -10,11 +10,13 @@ One run, start to end:
    runs. The kernel gets the database password and every other secret through its
    environment only.
 3. **Artefacts** (``artefacts``): the executed notebook at
-   ``$TRADEASSIST_REPORTS_DIR/runs/<yyyy>/<mm>/<run_id>-<KIND>.ipynb`` and its HTML export
-   beside it. Every secret value is removed from both before they are written for good.
+   ``$TRADEASSIST_REPORTS_DIR/runs/<yyyy>/<mm>/<run_id>-<KIND>.ipynb`` and its HTML report
+   page beside it. Every secret value is removed from both before they are written for good.
 4. **Record** (``recording``), in one transaction: the run, its input snapshot, the
    recommendation (reviewed, and its owner told), the alerts the run raised, and for a FAILED
    or FROZEN run an alert and a notification.
+5. **Report** (``artefacts.finish_report``): the page again, now with the review verdict, the
+   input hash and the strategy version the recording wrote.
 
 From claim to record the run holds a lease on its claim, renewed by a heartbeat thread
 (``leases.Heartbeat``); a run whose worker died is found by the next ``run_due``, recorded
@@ -53,7 +55,7 @@ from ..services import governance, run_records
 from ..services import tasks as task_service
 from ..services.task_kinds import SPECS, parse_config
 from . import notebook_api
-from .artefacts import artefact_paths, finish_artefacts
+from .artefacts import artefact_paths, finish_artefacts, finish_report
 from .claims import Claim, claim_due, claim_manual, plan_due
 from .kernel import (
     check_parameters,
@@ -144,7 +146,9 @@ def execute_claim(
             run.status = RunStatus.FROZEN
         else:
             _execute(run, db_url=db_url, notebooks=notebooks, reports=reports, timeout=timeout)
-        return record(engine, run)
+        outcome = record(engine, run)
+        finish_report(engine, run)  # the page again, with the review the recording made
+        return outcome
 
 
 def _execute(

@@ -67,6 +67,7 @@ class ActiveRun:
     result: dict[str, Any] | None = None
     notebook_path: Path | None = None
     html_path: Path | None = None
+    notebook: Any = None  # the executed notebook as saved (secrets removed), for the final report
     extra_summary: dict[str, Any] = field(default_factory=dict)
     # Added to the RUN_FAILED alert's context and to the run's audit event (a lapsed lease).
     extra_context: dict[str, Any] = field(default_factory=dict)

@@ -115,6 +115,22 @@ def _image_subtype(data: bytes) -> str:
     return "png"
 
 
+# Names that never receive mail: what ``init`` calls the admin without TRADEASSIST_ADMIN_EMAIL
+# (admin@localhost.localdomain), a host without a domain, and RFC 6761's special-use names.
+PLACEHOLDER_DOMAINS = ("localhost", "localdomain", "invalid", "local")
+
+
+def placeholder_problem(address: str) -> str | None:
+    """Why mail to ``address`` can never be delivered, or None when it may be."""
+    domain = parseaddr(address)[1].rpartition("@")[2].strip().lower().rstrip(".")
+    if "." in domain and domain.rsplit(".", 1)[1] not in PLACEHOLDER_DOMAINS and domain != "localhost":
+        return None
+    return (
+        f"{address} is a placeholder address that no mail reaches (the administrator's, when "
+        "`tradeassist init` ran without TRADEASSIST_ADMIN_EMAIL): the portfolio's owner needs a real one"
+    )
+
+
 def build_email(message: OutgoingMessage, sender: str, to: str) -> EmailMessage:
     """The MIME message (see the module docstring for its structure)."""
     for role, address in (("sender", sender), ("recipient", to)):
@@ -331,6 +347,9 @@ class EmailChannel:
         except ConfigError as exc:
             return DeliveryResult.permanent(NAME, str(exc))
         hidden = _auth_secrets(settings.user, settings.password)
+        problem = placeholder_problem(target) if _is_address(target) else None
+        if problem is not None:  # refused here: the server would only bounce it, or worse, accept it
+            return DeliveryResult.permanent(NAME, f"EMAIL: {problem}")
         try:
             email_message = build_email(message, settings.sender, target)
         except ValidationError as exc:
