@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -14,6 +15,7 @@ import pytest
 
 from tests.support.recommendations import store
 from tests.test_services_recommendations import contribute, expected_cash, fills_at_estimates
+from tradeassist.core.money import format_gbp
 from tradeassist.db.engine import create_db_engine
 from tradeassist.demo import data
 
@@ -83,6 +85,9 @@ def test_list_approve_execute_ignore(cli, demo_url: str) -> None:  # type: ignor
     text = cli("reco", "show", str(first))
     assert f"recommendation {first} (REVIEWED) for {listed[1]['portfolio']}" in text.stdout
     assert "PASS by builtin-rules (rules-v2)" in text.stdout
+    for line in shown["lines"]:  # money in pounds and pence (the exact figures are in --json)
+        assert format_gbp(Decimal(line["amount_base"])) in text.stdout
+    assert not re.search(r"\d\.\d{3,}", text.stdout), text.stdout  # never 4607.0384345625
 
     fills = fills_at_estimates(shown["lines"])
     args = [arg for fill in fills for arg in ("--fill", fill_text(fill))]

@@ -14,16 +14,7 @@ reco_app = typer.Typer(
 )
 
 LIST_COLUMNS = ["recommendation_id", "portfolio", "run_id", "status", "latest_verdict", "blocked", "headline"]
-LINE_COLUMNS = [
-    "line_id",
-    "action",
-    "ticker",
-    "exchange",
-    "estimated_units",
-    "amount_base",
-    "suppressed_by_min_trade",
-    "reason_code",
-]
+LINE_COLUMNS = ["line_id", "action", "ticker", "exchange", "units", "amount", "note", "reason_code"]
 
 
 @reco_app.command("list")
@@ -47,6 +38,16 @@ def _verdict_line(verdict: dict[str, Any]) -> str:
     return f"review {verdict['llm_verdict_id']}: {verdict['verdict']} by {who}"
 
 
+def _line_shown(line: dict[str, Any]) -> dict[str, Any]:
+    """A line as people read it: pounds and pence (``--json`` keeps the exact figures)."""
+    return {
+        **line,
+        "units": line["estimated_units"],
+        "amount": format_gbp(line["amount_base"]),
+        "note": "below the minimum: not to place" if line["suppressed_by_min_trade"] else "",
+    }
+
+
 def _show(row: dict[str, Any]) -> None:
     typer.echo(
         f"recommendation {row['recommendation_id']} ({row['status']}) "
@@ -57,7 +58,7 @@ def _show(row: dict[str, Any]) -> None:
         typer.echo(f"reason: {row['status_reason']}")
     if row["frozen"]:
         typer.echo("the portfolio is FROZEN: nothing can be approved or executed")
-    emit_table(row["lines"], LINE_COLUMNS)
+    emit_table([_line_shown(line) for line in row["lines"]], LINE_COLUMNS)
     for verdict in row["verdicts"]:
         typer.echo(_verdict_line(verdict))
         for reason in verdict["reasons"]:
