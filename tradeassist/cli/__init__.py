@@ -62,6 +62,7 @@ COMMANDS = {
     "runs": LazyCommand("runs", "Task runs: list, show, replay."),
     "notify": LazyCommand("notify", "Notifications: send what is pending, list the outbox."),
     "report": LazyCommand("reports", "Run reports."),
+    "reports": LazyCommand("reports", "Run reports: email one now, prune old ones."),
     "tax": LazyCommand("tax", "UK tax from the book: capital gains, pools, allowances, the tax-year report."),
 }
 
