@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import cast
@@ -353,5 +353,5 @@ def _apply_flags(
         if i in new_flags:
             flags = flags | {new_flags[i]}
         if flags != point.flags:
-            out[i] = replace(point, flags=frozenset(flags))
+            out[i] = point._replace(flags=frozenset(flags))
     return tuple(out)

@@ -134,11 +134,15 @@ def close_texts(stamps: Sequence[date | datetime]) -> list[str]:
     """
     out: list[str] = []
     append = out.append
+    month = (0, 0)
+    change, before, after = 32, None, None
     for stamp in stamps:
-        if isinstance(stamp, datetime):
-            append(utc_text(stamp))
+        if type(stamp) is not date:
+            append(utc_text(stamp) if isinstance(stamp, datetime) else utc_text(close_time(stamp)))
             continue
-        change, before, after = _month_suffixes(stamp.year, stamp.month)
+        if (stamp.year, stamp.month) != month:
+            month = (stamp.year, stamp.month)
+            change, before, after = _month_suffixes(*month)
         suffix = before if stamp.day < change else after
         append(stamp.isoformat() + suffix if suffix is not None else utc_text(close_time(stamp)))
     return out

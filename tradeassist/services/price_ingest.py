@@ -348,9 +348,9 @@ def _normalize(
     declared: Iterable[str | None] = (
         repeat(fallback) if units <= {None} else [(b.quote_scale or b.currency or fallback) for b in bars]
     )
-    raws = list(map(RawPrice, days, [b.close for b in bars], declared))
+    raws = map(RawPrice, days, [b.close for b in bars], declared)
     fx = None
-    if listing.trading_currency != BASE_CURRENCY and raws:
+    if listing.trading_currency != BASE_CURRENCY and days:
         fx = fx_series(session, listing.trading_currency, days[0], days[-1])
     return normalize_prices(listing, raws, fx=fx)
 

@@ -8,7 +8,7 @@ transaction: the new points in one bulk insert, alerts and freezes for suspect p
 ``PRICES_IMPORTED`` audit row with the counts. See ``price_ingest``.
 
 **Latest good close** (``latest_good_prices``): one statement; per listing, the index
-``ix_price_points_latest`` is read backwards from the date to the first close whose current
+the unique key's index (listing, as_of, ...) is read backwards from the date to the first close whose current
 verdict (``price_point_rechecks`` over the ingest-time one) is usable. Several sources on the
 same day: the latest stored wins. Staleness is judged at read time against the policy's
 ``max_price_age_business_days`` (weekdays; no holiday calendar yet). See ``price_reads``.

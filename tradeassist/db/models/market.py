@@ -1,8 +1,9 @@
 """§4 Market data: sources, prices, FX rates, corporate actions, accepted price levels.
 
-Added by the market data work (revision 0003_market): ``price_points.usable`` and the index
-``ix_price_points_latest`` (see :class:`PricePoint`), and the snapshot table
-``price_point_rechecks`` (see :class:`PricePointRecheck`).
+Added by the market data work (revision 0003_market): ``price_points.usable`` (see
+:class:`PricePoint`), and the snapshot table ``price_point_rechecks`` (see
+:class:`PricePointRecheck`); by revision 0010: ``price_points.revision`` and
+``price_supersessions``.
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ class PricePoint(SQLModel, table=True):
     ``normalized_price_base`` is known, i.e. the point may feed valuations. A later re-check
     (an accepted level, a recorded split, FX imported after the price) never rewrites the
     point: it writes a :class:`PricePointRecheck` row that readers join.
-    Added index: ``ix_price_points_latest`` (listing_id, is_close, as_of, price_point_id), for
-    "the latest good close per listing as of a date" read backwards from the date.
+    "The latest good close per listing as of a date" reads the unique key's index (listing_id,
+    as_of, ...) backwards from the date. (Revision 0003 added a second index for it,
+    ``ix_price_points_latest``; 0010 dropped it: the key's index serves the read as well, and
+    every insert paid for both.)
 
     Added column (revision 0010): ``revision``, 0 for the first point of a key and one more for
     each point that supersedes it (``prices import --replace``; see :class:`PriceSupersession`).
@@ -59,7 +62,6 @@ class PricePoint(SQLModel, table=True):
     __tablename__ = "price_points"
     __table_args__ = (
         UniqueConstraint("listing_id", "as_of", "source_id", "is_close", "revision", name="uq_price_point"),
-        Index("ix_price_points_latest", "listing_id", "is_close", "as_of", "price_point_id"),
     )
 
     price_point_id: int | None = id_field()

@@ -4,6 +4,8 @@
   stores the right value as the next revision of the same key, so the unique key becomes
   (listing, as_of, source, is_close, revision). The model's key holds among current points.
 * ``price_supersessions`` (stream): which point a later one supersedes, who did it and why.
+* ``ix_price_points_latest`` is dropped: the unique key's index (listing, as_of, ...) serves
+  the latest-close read as well, and every insert paid for both (price ingest, item 8).
 * ``instrument_listings.source_priority`` (nullable JSON): the order in which sources value
   the listing. The table moves from the stream tables to the guarded ones: its market-data
   settings (provider, provider symbol, primary flag, source priority) may change (audited by
@@ -76,9 +78,13 @@ def _sqlite_rebuild(*, revisions: bool) -> None:
     op.create_table(TABLE, *_columns(revisions=revisions))
     bind.exec_driver_sql(f"INSERT INTO {TABLE} ({OLD_COLUMNS}) SELECT {OLD_COLUMNS} FROM {_COPY}")
     bind.exec_driver_sql(f"DROP TABLE {_COPY}")
-    op.create_index(
-        "ix_price_points_latest", TABLE, ["listing_id", "is_close", "as_of", "price_point_id"], unique=False
-    )
+    if not revisions:
+        op.create_index(
+            "ix_price_points_latest",
+            TABLE,
+            ["listing_id", "is_close", "as_of", "price_point_id"],
+            unique=False,
+        )
 
 
 def upgrade() -> None:
@@ -91,6 +97,7 @@ def upgrade() -> None:
         )
         op.drop_constraint("uq_price_point", TABLE, type_="unique")
         op.create_unique_constraint("uq_price_point", TABLE, [*OLD_KEY, "revision"])
+        op.drop_index("ix_price_points_latest", table_name=TABLE)
         bind.exec_driver_sql(
             "DROP TRIGGER IF EXISTS trg_instrument_listings_no_change ON instrument_listings"
         )
@@ -142,6 +149,9 @@ def downgrade() -> None:
     op.drop_constraint("uq_price_point", TABLE, type_="unique")
     op.create_unique_constraint("uq_price_point", TABLE, list(OLD_KEY))
     op.drop_column(TABLE, "revision")
+    op.create_index(
+        "ix_price_points_latest", TABLE, ["listing_id", "is_close", "as_of", "price_point_id"], unique=False
+    )
     op.drop_column("instrument_listings", "source_priority")
     for statement in (
         "DROP TRIGGER IF EXISTS trg_instrument_listings_fixed_columns ON instrument_listings",
