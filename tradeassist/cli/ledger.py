@@ -11,6 +11,7 @@ from ..core.money import format_gbp
 from ..providers.brokers.canonical import HEADER as CANONICAL_HEADER
 from ..services import corporate_actions, imports, ledger
 from .context import JSON_OPTION, PORTFOLIO_OPTION, emit, emit_json, work
+from .progress import progress
 
 ledger_app = typer.Typer(
     help="The book of record: import, post, correct, list, rebuild.", no_args_is_help=True
@@ -264,7 +265,7 @@ def ledger_transfer(
 @ledger_app.command("rebuild")
 def ledger_rebuild(portfolio: str = PORTFOLIO_OPTION) -> None:
     """Recompute the portfolio's holding and cash snapshots from its ledger."""
-    with work() as (session, actor):
+    with work() as (session, actor), progress(None, f"rebuilding {portfolio}", unit="step"):
         result = ledger.rebuild(session, actor=actor, portfolio=portfolio)
     state = "changed" if result.changed else "unchanged"
     typer.echo(

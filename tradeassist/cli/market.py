@@ -11,6 +11,7 @@ import typer
 from ..core.errors import ValidationError
 from ..core.timeutil import parse_as_of, parse_day
 from .context import AS_OF_OPTION, JSON_OPTION, PORTFOLIO_OPTION, emit, emit_json, info, work
+from .progress import progress
 
 if TYPE_CHECKING:
     from ..services.prices import IngestResult
@@ -126,7 +127,8 @@ def prices_refresh(
         options.setdefault(name.strip(), {})["base_url"] = url.strip()
     with work(readonly=True) as (session, actor):
         targets, skipped = price_refresh.plan_refresh(session, actor=actor, portfolio=portfolio)
-    fetched = price_refresh.fetch_targets(targets, provider_options=options)
+    with progress(len(targets), "downloading prices", json=as_json, unit="listing") as step:
+        fetched = price_refresh.fetch_targets(targets, provider_options=options, on_step=step)
     with work() as (session, actor):
         outcomes = price_refresh.apply_refresh(session, actor=actor, fetched=fetched)
     rows = [o.row() for o in [*skipped, *outcomes]]

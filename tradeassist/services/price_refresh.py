@@ -15,7 +15,7 @@ the order of the targets whatever order the downloads finish in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -135,16 +135,25 @@ def fetch_targets(
     *,
     provider_options: Mapping[str, Mapping[str, Any]] | None = None,
     workers: int = MAX_PARALLEL_DOWNLOADS,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[Fetched]:
     """Download each target (no database), at most ``workers`` at once; one ``Fetched`` per
-    target, in the targets' order. A failure is kept with its message, never raised."""
+    target, in the targets' order. A failure is kept with its message, never raised.
+    ``on_step(1)`` is called as each download ends (a progress bar)."""
     if workers < 1:
         raise ValidationError("workers must be at least 1")
     if not targets:
         return []
     options = provider_options or {}
+
+    def fetch(target: RefreshTarget) -> Fetched:
+        fetched = _fetch(target, options)
+        if on_step is not None:
+            on_step(1)
+        return fetched
+
     with ThreadPoolExecutor(max_workers=min(workers, len(targets)), thread_name_prefix="price-fetch") as pool:
-        return list(pool.map(lambda target: _fetch(target, options), targets))
+        return list(pool.map(fetch, targets))
 
 
 def _fetch(target: RefreshTarget, provider_options: Mapping[str, Mapping[str, Any]]) -> Fetched:
