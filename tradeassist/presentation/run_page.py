@@ -53,6 +53,7 @@ table.ta-table th, table.ta-table td { border: 1px solid #b0bec5; padding: 3px 6
 table.ta-table th { background: #eceff1; text-align: left; }
 table.ta-table td { font-variant-numeric: tabular-nums; }
 .totals { font-size: 14px; }
+section.cash table.ta-table { width: auto; min-width: 24rem; }
 .charts { display: flex; flex-wrap: wrap; gap: 8px; margin: 6px 0; }
 .charts img.chart { flex: 1 1 22rem; min-width: 0; max-width: 100%; height: auto; }
 ul { margin: 4px 0; padding-left: 20px; }

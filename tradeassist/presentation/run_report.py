@@ -146,7 +146,8 @@ def decision_section(reco: Mapping[str, Any]) -> str:
     report = reco.get("constraints_report") or {}
     parts = [f'<p class="headline">{_e(reco.get("headline") or "")}</p>']
     if executed:
-        parts.append(_p(f"Place these {len(executed)} trade(s) at your broker:"))
+        count = "this trade" if len(executed) == 1 else f"these {len(executed)} trades"
+        parts.append(_p(f"Place {count} at your broker:"))
         parts.append(trades_table(executed, report, _sleeve_of(reco.get("rationale") or {})))
     else:
         parts.append(_p("Nothing to trade.", "nothing"))
@@ -278,7 +279,7 @@ def cash_section(report: Mapping[str, Any]) -> str:
         ("Left unspent above the buffer", "cash_left"),
         ("Cash after the trades", "cash_after"),
     ]
-    shown = [{"": label, "Amount": money(report.get(key))} for label, key in rows if key in report]
+    shown = [{"Cash": label, "Amount": money(report.get(key))} for label, key in rows if key in report]
     return _section("cash", "Cash", _table(shown, numeric=("Amount",)))
 
 
