@@ -7,10 +7,12 @@ import os
 import subprocess
 import sys
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from tradeassist.core.money import format_gbp
 from tradeassist.db.engine import create_db_engine
 
 TRADEASSIST = [sys.executable, "-m", "tradeassist"]
@@ -151,6 +153,9 @@ def test_run_list_show_replay(cli, sqlite_url: str, tmp_path: Path) -> None:  # 
     shown = json.loads(cli("runs", "show", str(outcome["run_id"]), "--json").stdout)
     assert shown["kind"] == "MONTHLY_ALLOC" and shown["recommendation"]["lines"]
     assert shown["recommendation"]["recommendation_id"] == outcome["recommendation_id"]
+    text = cli("runs", "show", str(outcome["run_id"])).stdout.split("recommendation ")[1]
+    for line in shown["recommendation"]["lines"]:  # pounds and pence for people, exact in --json
+        assert format_gbp(Decimal(line["amount_base"])) in text and f" {line['amount_base']} " not in text
     with_snapshot = json.loads(cli("runs", "show", str(outcome["run_id"]), "--json", "--snapshot").stdout)
     assert with_snapshot["input_snapshot"]["inputs"]["parameters"]["contribution"] == "1000"
 

@@ -439,3 +439,14 @@ def test_chromium_shows_the_page_offline_decision_first(
     for word in NOT_FOR_PEOPLE:
         assert word not in seen, word
     assert not UNROUNDED.findall(seen) and "Buy" in seen and "£" in seen
+
+
+def test_the_first_page_says_the_review_is_still_to_come() -> None:
+    """Written when the notebook ends, before the run is recorded (and left in place if the
+    second write fails): it never pretends the run was reviewed."""
+    facts = PageFacts(
+        run_id=3, kind="MONTHLY_ALLOC", task="t", portfolio="P", as_of=AT, status="SUCCESS", recorded=False
+    )
+    soup = BeautifulSoup(page_html(facts, "<p>body</p>"), "html.parser")
+    assert soup.select_one("header .box h2").get_text() == "Review: not made yet"
+    assert "Input hash: known once the run is recorded." in soup.select_one("footer").get_text()

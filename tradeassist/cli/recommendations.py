@@ -38,7 +38,7 @@ def _verdict_line(verdict: dict[str, Any]) -> str:
     return f"review {verdict['llm_verdict_id']}: {verdict['verdict']} by {who}"
 
 
-def _line_shown(line: dict[str, Any]) -> dict[str, Any]:
+def line_shown(line: dict[str, Any]) -> dict[str, Any]:
     """A line as people read it: pounds and pence (``--json`` keeps the exact figures)."""
     return {
         **line,
@@ -58,7 +58,7 @@ def _show(row: dict[str, Any]) -> None:
         typer.echo(f"reason: {row['status_reason']}")
     if row["frozen"]:
         typer.echo("the portfolio is FROZEN: nothing can be approved or executed")
-    emit_table([_line_shown(line) for line in row["lines"]], LINE_COLUMNS)
+    emit_table([line_shown(line) for line in row["lines"]], LINE_COLUMNS)
     for verdict in row["verdicts"]:
         typer.echo(_verdict_line(verdict))
         for reason in verdict["reasons"]:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import typer
 
 from ..services import run_history as history
-from .context import JSON_OPTION, emit, emit_json, work
+from .context import JSON_OPTION, emit, emit_json, emit_table, work
+from .recommendations import line_shown
+
+SHOWN_LINE_COLUMNS = ["action", "ticker", "exchange", "units", "amount", "note", "reason_code"]
 
 runs_app = typer.Typer(help="Task runs: list, show, replay.", no_args_is_help=True)
 
@@ -42,7 +45,7 @@ def show(
     reco = detail["recommendation"]
     if reco:
         typer.echo(f"\nrecommendation {reco['recommendation_id']} ({reco['status']}): {reco['headline']}")
-        emit(reco["lines"], False)
+        emit_table([line_shown(line) for line in reco["lines"]], SHOWN_LINE_COLUMNS)
     if detail["alerts"]:
         typer.echo("\nalerts:")
         emit(detail["alerts"], False)
