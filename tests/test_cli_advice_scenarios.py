@@ -7,12 +7,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import DEMO_END
+from tests.support.cli import run_cli
 from tradeassist.demo import DEMO_PORTFOLIO
 
 AS_OF = DEMO_END.isoformat()
@@ -38,9 +38,7 @@ def cli(sqlite_demo_template: Path, tmp_path: Path):  # type: ignore[no-untyped-
     }
 
     def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, "-m", "tradeassist", *args], env=env, capture_output=True, text=True, timeout=300
-        )
+        done = run_cli(args, env, timeout=300)
         assert "Traceback" not in done.stderr, done.stderr
         if ok:
             assert done.returncode == 0, done.stderr

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from tests.support.cli import run_cli
 from tests.support.http_server import Reply, ScriptedServer
 from tests.test_services_market import STAN, add_listing, add_portfolio, stan_tail
 from tradeassist.db.models import User
@@ -37,9 +38,7 @@ def cli(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     env["TWELVEDATA_API_KEY"] = "td-test-key"
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*TRADEASSIST, "--db", db_url, *args], env=env, capture_output=True, text=True, timeout=120
-        )
+        return run_cli(["--db", db_url, *args], env)
 
     return run
 

@@ -7,12 +7,12 @@ import json
 import os
 import re
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_cli
 from tests.support.recommendations import store
 from tests.test_services_recommendations import contribute, expected_cash, fills_at_estimates
 from tradeassist.core.money import format_gbp
@@ -44,9 +44,7 @@ def cli(demo_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     env |= {"TRADEASSIST_HOME": str(tmp_path / "home"), "TRADEASSIST_DB_URL": demo_url}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, "-m", "tradeassist", *args], env=env, capture_output=True, text=True, timeout=120
-        )
+        done = run_cli(args, env)
         assert "Traceback" not in done.stderr, done.stderr
         return done
 

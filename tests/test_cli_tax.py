@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ADMIN_EMAIL
+from tests.support.cli import run_cli
 from tradeassist.db.engine import create_db_engine, unit_of_work
 from tradeassist.services import identity, portfolios, registry
 
@@ -38,7 +39,7 @@ def cli(sqlite_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     env |= {"TRADEASSIST_HOME": str(tmp_path / "home"), "TRADEASSIST_DB_URL": sqlite_url}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*TRADEASSIST, *args], env=env, capture_output=True, text=True, timeout=120)
+        return run_cli(args, env)
 
     return run
 

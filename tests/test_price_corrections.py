@@ -82,7 +82,7 @@ def listing(cli: Cli, isin: str, ticker: str, scale: str, *extra: str) -> None:
 
 def bought(cli: Cli, ticker: str, day: str, price: str, units: str = "10") -> None:
     """A GIA holding the listing, bought at ``price`` (in its quote unit) on ``day``."""
-    code, out, _ = cli("portfolio", "list", "--json")
+    _code, out, _ = cli("portfolio", "list", "--json")
     if "GIA" not in out:
         ok(cli("portfolio", "add", "GIA", "--broker", "AJBell", "--tax-treatment", "GIA"))
         ok(cli("ledger", "add", "--portfolio", "GIA", "--type", "CONTRIBUTION", "--amount", "100000",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
+from tests.support.cli import run_cli as run_tradeassist
 from tradeassist.core.enums import EntryType
 from tradeassist.core.errors import LedgerError
 from tradeassist.db.engine import unit_of_work
@@ -288,9 +288,7 @@ def test_verify_reports_every_differing_snapshot_and_nothing_else(book: Engine, 
 def run_cli(db_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")}
     env |= {"TRADEASSIST_HOME": str(tmp_path / "home"), "TRADEASSIST_DB_URL": db_url}
-    return subprocess.run(
-        [sys.executable, "-m", "tradeassist", *args], env=env, capture_output=True, text=True, timeout=120
-    )
+    return run_tradeassist(args, env)
 
 
 def test_ledger_verify_command(book: Engine, admin: User, db_url: str, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from tests.conftest import ADMIN_EMAIL
+from tests.support.cli import run_cli
 from tests.test_services_tax import ALICE, VUSA, cash_in, post, trade
 from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tradeassist.db.engine import create_db_engine, unit_of_work
@@ -213,9 +214,7 @@ def cli(sqlite_url: str, tmp_path: Path) -> Callable[..., subprocess.CompletedPr
     env |= {"TRADEASSIST_HOME": str(tmp_path / "home"), "TRADEASSIST_DB_URL": sqlite_url}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*TRADEASSIST, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
-        )
+        return run_cli(args, env, cwd=tmp_path)
 
     return run
 

@@ -1,0 +1,75 @@
+"""Running ``tradeassist`` from the tests: in this process by default, as a real process on demand.
+
+Most CLI tests run dozens of commands; each real process paid about a second of imports, a
+good share of the suite's time. ``run_cli`` runs the command in this process instead, exactly
+as ``python -m tradeassist`` would (the same ``main``, ``sys.argv``, environment and working
+directory, stdout and stderr captured, the exit status from ``SystemExit``), then puts the
+process back as it was (environment, directory, argv, cached engines). The tests of what only
+a real process shows (start-up time, a terminal, signals, a login's environment, notebooks run
+by a worker) keep spawning one; ``TRADEASSIST_TEST_PROCESSES=1`` makes every test spawn one,
+to check the two ways agree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+TRADEASSIST = [sys.executable, "-m", "tradeassist"]
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """This process's environment without any ``TRADEASSIST_*`` setting, a private home, and ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")}
+    return env | {"TRADEASSIST_HOME": str(tmp_path / "home"), **extra}
+
+
+def run_cli(
+    args: list[str] | tuple[str, ...],
+    env: Mapping[str, str],
+    *,
+    cwd: str | Path | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """``tradeassist ARGS`` with ``env`` (see the module docstring)."""
+    if os.environ.get("TRADEASSIST_TEST_PROCESSES", "").strip().lower() in ("1", "true", "yes"):
+        return subprocess.run(
+            [*TRADEASSIST, *args], env=dict(env), cwd=cwd, capture_output=True, text=True, timeout=timeout
+        )
+    return _in_process(list(args), env, cwd)
+
+
+def _in_process(
+    args: list[str], env: Mapping[str, str], cwd: str | Path | None
+) -> subprocess.CompletedProcess[str]:
+    from tradeassist.cli import main
+    from tradeassist.db.engine import dispose_engines
+
+    saved_env, saved_argv, saved_cwd = dict(os.environ), sys.argv, os.getcwd()
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    os.environ.clear()
+    os.environ.update(env)
+    sys.argv = ["tradeassist", *args]
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                if not isinstance(exc.code, int | None):
+                    err.write(f"{exc.code}\n")
+    finally:
+        os.chdir(saved_cwd)
+        sys.argv = saved_argv
+        os.environ.clear()
+        os.environ.update(saved_env)
+        dispose_engines()
+    return subprocess.CompletedProcess(["tradeassist", *args], code, out.getvalue(), err.getvalue())
