@@ -16,6 +16,7 @@ from tradeassist.core.errors import FileFormatError, ValidationError
 from tradeassist.db.engine import create_db_engine, unit_of_work
 from tradeassist.db.models import LedgerBatch, LedgerEntry
 from tradeassist.providers.brokers import get_broker_format
+from tradeassist.providers.brokers.base import CASH_CURRENCY
 from tradeassist.providers.brokers.trading212 import parse_trading212
 from tradeassist.services import identity, imports, ledger, portfolios, registry
 
@@ -126,15 +127,75 @@ def test_an_account_whose_every_total_is_in_another_currency_is_not_a_gbp_accoun
     assert "the account currency is USD" in info.value.problems[0][1]
 
 
-def test_multi_currency_gbp_account_names_the_foreign_cash_lines_once(real_data: Path) -> None:
+def test_multi_currency_gbp_account_gives_its_foreign_lines_in_their_own_currency(real_data: Path) -> None:
+    """The parser reads no rate (it knows no database): a line whose Total is in USD or EUR is
+    given in that currency (``extra["cash_currency"]``) for the import service to convert; a GBP
+    line has no such mark, as in every other format."""
+    parsed = parse_trading212(brokers(real_data, "trading212_multi-currency_investir.csv"))
+    by_line = {e.line: e for e in parsed.entries}
+    assert sorted(by_line) == list(range(2, 21))  # every line
+    foreign = {line: e.extra[CASH_CURRENCY] for line, e in by_line.items() if CASH_CURRENCY in e.extra}
+    assert foreign == {
+        3: "USD",
+        6: "USD",
+        9: "USD",
+        10: "USD",
+        14: "USD",
+        20: "USD",
+        4: "EUR",
+        11: "EUR",
+        15: "EUR",
+    }
+    assert (by_line[3].entry_type, by_line[3].cash_amount_base) == (EntryType.CONTRIBUTION, Decimal(1000))
+    assert (by_line[6].entry_type, by_line[6].cash_amount_base) == (EntryType.WITHDRAWAL, Decimal(-100))
+    assert (by_line[11].entry_type, by_line[11].cash_amount_base) == (EntryType.INTEREST, Decimal("1.0"))
+    paypal = by_line[14]  # bought with the account's dollars
+    assert (paypal.entry_type, paypal.cash_amount_base, paypal.fees_base, paypal.consideration_base) == (
+        EntryType.BUY,
+        Decimal("-313.67"),
+        0,
+        Decimal("313.67"),
+    )
+    assert (paypal.units, paypal.price, paypal.price_currency) == (
+        Decimal("4.13171759"),
+        Decimal("75.918548"),
+        "USD",
+    )
+    assert (by_line[20].entry_type, by_line[20].cash_amount_base) == (EntryType.SELL, Decimal("354.99"))
+    assert CASH_CURRENCY not in by_line[16].extra and by_line[16].cash_amount_base == Decimal("-843.26")
+
+
+def test_a_foreign_line_s_fees_are_in_its_total_s_currency_and_currencies_are_codes(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        HEAD,
+        'Deposit,2024-01-01 08:00:00,,,,,,,,,,"1000","GBP",,,,D1,,,,',  # 2: fine
+        "Market buy,2024-01-02 08:00:00,US0378331005,AAPL,Apple,1,100,USD,,,,100.50,USD,,,,B1,0.5,USD,,",  # 3
+        "Market buy,2024-01-02 09:00:00,US0378331005,AAPL,Apple,1,100,USD,,,,100.50,USD,,,,B2,0.5,GBP,,",  # 4
+        "Deposit,2024-01-03 08:00:00,,,,,,,,,,100,US D,,,,D2,,,,",  # 5
+        "Deposit,2024-01-03 09:00:00,,,,,,,,,,100,usd,,,,D3,,,,",  # 6: upper-cased, as every code
+    )
     with pytest.raises(FileFormatError) as info:
-        parse_trading212(brokers(real_data, "trading212_multi-currency_investir.csv"))
+        parse_trading212(path)
     reasons = dict(info.value.problems)
-    # one reason, at the first such line, naming every line by currency
-    assert sorted(reasons) == [3]
-    reason = reasons[3]
-    assert "not in GBP on 9 lines (in USD on lines 3, 6, 9, 10, 14, 20; in EUR on lines 4, 11, 15)" in reason
-    assert "no GBP amount" in reason and "--option foreign_cash=skip" in reason
+    assert sorted(reasons) == [4, 5]
+    assert "Currency conversion fee is in GBP" in reasons[4] and "the Total's currency (USD)" in reasons[4]
+    assert reasons[5] == "Currency (Total) 'US D' is not a three-letter currency code"
+    good = [path.read_text().splitlines()[line - 1] for line in (2, 3, 6)]
+    kept = parse_trading212(write(tmp_path, HEAD, *good, name="ok.csv"))
+    apple = next(e for e in kept.entries if e.entry_type is EntryType.BUY)
+    assert (
+        apple.extra[CASH_CURRENCY],
+        apple.cash_amount_base,
+        apple.fees_base,
+        apple.consideration_base,
+    ) == (
+        "USD",
+        Decimal("-100.50"),
+        Decimal("0.50"),
+        Decimal("100.00"),
+    )
+    assert [e.extra.get(CASH_CURRENCY) for e in kept.entries] == [None, "USD", "USD"]
 
 
 def test_multi_currency_gbp_account_imports_its_gbp_lines_with_foreign_cash_skipped(real_data: Path) -> None:
@@ -159,8 +220,8 @@ def test_multi_currency_gbp_account_imports_its_gbp_lines_with_foreign_cash_skip
         "1.23 EUR",
     )
     assert by_line[5].cash_amount_base == Decimal(-250)
-    with pytest.raises(ValidationError, match="foreign_cash"):
-        get_broker_format("trading212").parse(path, foreign_cash="convert")
+    with pytest.raises(ValidationError, match=r"foreign_cash=convert\|skip"):
+        get_broker_format("trading212").parse(path, foreign_cash="refuse")
     with pytest.raises(ValidationError, match="unknown option"):
         get_broker_format("trading212").parse(path, colour="blue")
 
@@ -358,8 +419,9 @@ def test_multi_currency_import_with_foreign_cash_skipped_is_atomic_and_idempoten
     contribute(book, "T212", datetime(2022, 4, 1, tzinfo=UTC), "5000")
     path = brokers(real_data, "trading212_multi-currency_investir.csv")
     before = written(book)
-    with pytest.raises(FileFormatError, match="foreign_cash=skip"):
-        do_import(book, "T212", path, "trading212")
+    with pytest.raises(FileFormatError, match="no GBP exchange rate is stored") as info:
+        do_import(book, "T212", path, "trading212")  # every line, the foreign ones converted: no rates
+    assert "foreign_cash=skip" in str(info.value)
     assert written(book) == before  # refused: nothing written
     result = do_import(book, "T212", path, "trading212", options={"foreign_cash": "skip"})
     assert result.added == 10

@@ -15,6 +15,11 @@ what is new). An import refused because cash would go below zero names what prob
 it: entries typed by hand or posted by executing a recommendation that the file records again
 under its own references (``ledger.repeats_hint``, with the ``ledger correct`` that reverses
 them), and an AJ Bell history imported without its cash statement.
+
+A line a file gives in a currency other than GBP (a Trading 212 multi-currency account's USD or
+EUR cash) is converted to GBP at the stored rate of its day before anything else
+(``import_fx``); without that rate the file is refused, naming the days and the command that
+stores the rates.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from ..engine import income as inc
 from ..engine.normalize import QuoteUnit, parse_quote_unit
 from ..providers.brokers import ParsedEntry, ParsedFile, Source, get_broker_format, load_mapping
 from ..providers.brokers.base import Problems
-from . import access, ledger, registry
+from . import access, import_fx, ledger, registry
 from .income import listing_names
 from .ledger import BalanceCheck, ListingInfo, NewEntry
 
@@ -123,8 +128,10 @@ def import_parsed(
     if label is not None and len(label) > LABEL_LENGTH:
         raise ValidationError(f"the batch label is {len(label)} characters long; at most {LABEL_LENGTH}")
     listings = ledger.load_listings(session)
+    converted = import_fx.convert_foreign_cash(session, parsed)  # lines in USD, EUR…: to GBP first
     with ledger.paused_gc():
-        entries, balances, absorbed = _to_new_entries(session, parsed, listings)
+        entries, balances, absorbed = _to_new_entries(session, converted.parsed, listings)
+    entries = converted.record_originals(entries)
     try:
         result = ledger.post_entries(
             session,

@@ -19,6 +19,11 @@ Sign conventions of a ``ParsedEntry`` (the ledger's, ``ledger_entries`` in the L
 * TRANSFER moves units (signed: + in, − out; no cash) or cash alone (signed).
 * ``consideration_base``, where the broker states it, is the GBP value of the units traded
   before fees, so no precision is lost when a price had to be derived from it.
+* ``extra[CASH_CURRENCY]`` is set only on a line a file gives in a currency other than GBP (a
+  Trading 212 multi-currency account's USD or EUR cash): ``cash_amount_base``, ``fees_base``
+  and ``consideration_base`` are then in that currency, with the signs above, and the import
+  service converts them to GBP at the stored rate (``services.import_fx``) before anything
+  else reads them. A parser knows no rate: it says what the file says.
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ FrozenMap = FrozenDict
 
 
 EMPTY_MAP: Mapping[str, str] = FrozenDict()
+# The ``extra`` key naming the currency of an entry's amounts when it is not GBP (see the module).
+CASH_CURRENCY = "cash_currency"
 
 
 class ParsedEntry(NamedTuple):

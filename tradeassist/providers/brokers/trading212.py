@@ -15,9 +15,10 @@ fee; older exports write ``Total (GBP)`` where newer ones write ``Total`` and
   one line. A trade priced in USD whose Total is in GBP is fine: the price keeps its own
   currency (``price_currency``; GBX means pence) and the cash is the GBP Total. A line whose
   Total is in another currency (a multi-currency account's USD or EUR cash: a deposit, interest
-  or a trade paid in USD) has no GBP amount and V1 keeps cash in GBP only, so it is refused,
-  once per currency, unless ``foreign_cash=skip`` leaves such lines out. A fee in another
-  currency on a GBP line is refused.
+  or a trade paid in USD) has no GBP amount: its amounts are given in that currency, marked
+  ``extra["cash_currency"]`` (``base.CASH_CURRENCY``), and the import service converts them to
+  GBP at the stored rate of the line's day (``services.import_fx``); ``foreign_cash=skip``
+  leaves such lines out instead. A line's fees must be in its Total's currency.
 * ``Crypto buy``/``Crypto sell`` are refused as crypto (no ISIN, not held in V1).
 * Total includes fees: BUY cash = −Total, consideration = Total − fees; SELL cash = +Total,
   consideration = Total + fees. Fees are the sum of the GBP fee/tax columns (currency
@@ -38,10 +39,11 @@ from ...core.enums import EntryType
 from ...core.errors import FileFormatError, ValidationError
 from ...core.frozen import FrozenDict
 from ...core.isin import validate_isin
-from ...core.limits import MAX_AMOUNT, MAX_PRICE, in_utc
+from ...core.limits import MAX_AMOUNT, MAX_PRICE, in_utc, shown
 from ...core.money import ZERO, to_decimal
 from ...core.units import canonical_scale
 from .base import (
+    CASH_CURRENCY,
     ContentRefs,
     ParsedEntry,
     ParsedFile,
@@ -71,7 +73,8 @@ TYPICAL_HEADER = (
 _FEE_COLUMN = re.compile(r"^(?!withholding)(.*\b(?:fee|tax|duty))(?: \(([a-z]{3})\))?$", re.IGNORECASE)
 _TOTAL_IN = re.compile(r"^total \(([a-z]{3})\)$", re.IGNORECASE)
 _NOT_AVAILABLE = {"", "not available", "n/a", "-"}
-OPTIONS = {"foreign_cash": ("refuse", "skip")}
+OPTIONS = {"foreign_cash": ("convert", "skip")}
+_CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 
 
 class _Columns:
@@ -162,6 +165,8 @@ def _parse_line(cols: _Columns, row: list[str], line: int, name: str, refs: Cont
     quoted_in = cols.get(row, "Currency (Price / share)").strip('"')
     price_currency = canonical_scale(quoted_in) if quoted_in else None  # any pence spelling: GBX
     extra: dict[str, str] = {}
+    if total_currency != BASE_CURRENCY:
+        extra[CASH_CURRENCY] = total_currency  # for the import service to convert to GBP
     rate = cols.get(row, "Exchange rate")
     if rate.lower() not in _NOT_AVAILABLE:
         extra["exchange_rate"] = rate
@@ -227,14 +232,12 @@ def _action_kind(action: str) -> tuple[EntryType, int, str | None]:
 
 
 def _total_currency(cols: _Columns, row: list[str]) -> str:
-    """The Total's currency: it must be GBP, the only cash currency kept."""
+    """The Total's currency, a three-letter code (GBP, or another for the service to convert)."""
     total_currency = cols.currency(row, cols.total_currency)
     if total_currency is None:
         raise ValueError("Currency (Total) is empty")
-    if total_currency != BASE_CURRENCY:
-        raise ValueError(
-            f"the Total is in {total_currency}; cash is kept in {BASE_CURRENCY} only, so this line is refused"
-        )
+    if not _CURRENCY_CODE.match(total_currency):
+        raise ValueError(f"Currency (Total) {shown(total_currency)!r} is not a three-letter currency code")
     return total_currency
 
 
@@ -248,15 +251,19 @@ def _time(text: str) -> datetime:
 
 
 def _fees(cols: _Columns, row: list[str], total_currency: str) -> Decimal:
-    """Every fee column of the line, added up (each must be in GBP)."""
+    """Every fee column of the line, added up (each must be in the Total's currency, converted
+    with it when that is not GBP)."""
     fees = ZERO
     for index, fee_name, where in cols.fees:
         amount = _number(row[index], fee_name) if index < len(row) else None
         if not amount:
             continue
         currency = cols.currency(row, where) or total_currency
-        if currency != BASE_CURRENCY:
-            raise ValueError(f"{fee_name} is in {currency}; fees are kept in {BASE_CURRENCY} only")
+        if currency != total_currency:
+            raise ValueError(
+                f"{shown(fee_name)} is in {shown(currency)}; a line's fees must be in the Total's currency "
+                f"({total_currency})"
+            )
         fees += abs(amount)
     return fees
 
@@ -274,10 +281,11 @@ def _dividend_extra(
     return extra
 
 
-def parse_trading212(source: Source, *, foreign_cash: str = "refuse") -> ParsedFile:
+def parse_trading212(source: Source, *, foreign_cash: str = "convert") -> ParsedFile:
     """Parse a Trading 212 CSV export; raise ``FileFormatError`` naming every bad line.
 
-    ``foreign_cash="skip"`` leaves out the lines whose Total is not in GBP (see the module)."""
+    A line whose Total is in another currency than GBP is given in that currency, for the
+    import service to convert (``foreign_cash="convert"``), or left out (``"skip"``)."""
     src = read_source(source)
     records = list(csv_rows(src))
     cols = _Columns(records[0][1] if records else [])
@@ -289,22 +297,18 @@ def parse_trading212(source: Source, *, foreign_cash: str = "refuse") -> ParsedF
     problems = Problems()
     refs = ContentRefs(FORMAT)
     entries: list[ParsedEntry] = []
-    foreign: dict[str, list[int]] = {}  # currency -> the lines whose Total is in it
     for line, row in rows:
         if len(row) != len(cols.names):
             problems.add(src.name, line, f"has {len(row)} fields, expected {len(cols.names)}")
             continue
-        currency = cols.currency(row, cols.total_currency)
-        if currency is not None and currency != BASE_CURRENCY:
-            foreign.setdefault(currency, []).append(line)
-            continue
+        if foreign_cash == "skip":
+            currency = cols.currency(row, cols.total_currency)
+            if currency is not None and currency != BASE_CURRENCY and _CURRENCY_CODE.match(currency):
+                continue
         try:
             entries.append(_parse_line(cols, row, line, src.name, refs))
         except (ValueError, ValidationError) as exc:
             problems.add(src.name, line, str(exc))
-    if foreign and foreign_cash != "skip":
-        first = min(lines[0] for lines in foreign.values())
-        problems.add(src.name, first, _foreign_cash_reason(foreign))
     if not entries and not problems:
         problems.add(src.name, None, "has a header but no entries")
     repeated_references(src.name, [(e.line, e.external_ref) for e in entries], problems)
@@ -338,23 +342,6 @@ def _check_account_currency(name: str, cols: _Columns, rows: list[tuple[int, lis
         account, _ = totals.most_common(1)[0]
     if account != BASE_CURRENCY:
         raise account_currency_error(name, account, f"its cash and trades are settled in {account}")
-
-
-def _foreign_cash_reason(foreign: dict[str, list[int]]) -> str:
-    """One reason for every line whose Total is in another currency, grouped by currency."""
-    count = sum(len(lines) for lines in foreign.values())
-    where = "; ".join(
-        f"in {currency} on line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines))}"
-        for currency, lines in foreign.items()
-    )
-    pockets = " and ".join(foreign)
-    return (
-        f"the Total is not in {BASE_CURRENCY} on {count} line{'s' if count > 1 else ''} ({where}): "
-        f"Trading 212 kept that money in the account's {pockets} cash and the file gives no "
-        f"{BASE_CURRENCY} amount for it; cash is kept in {BASE_CURRENCY} only and no exchange rate is "
-        "guessed. Import the rest with `--option foreign_cash=skip` (that cash, and what it bought or "
-        f"sold, is then left out of the book: record what matters of it by hand, in {BASE_CURRENCY})"
-    )
 
 
 def _result(src: SourceText, entries: list[ParsedEntry]) -> ParsedFile:
