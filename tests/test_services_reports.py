@@ -27,8 +27,8 @@ from tradeassist.core.timeutil import end_of_london_day
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import AuditEvent, User
 from tradeassist.demo import DEMO_PORTFOLIO
-from tradeassist.providers.channels import DeliveryStatus, EmailChannel, SmtpSettings
 from tradeassist.presentation import run_charts, run_email
+from tradeassist.providers.channels import DeliveryStatus, EmailChannel, SmtpSettings
 from tradeassist.services import governance, reports
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
