@@ -461,17 +461,22 @@ def sqlite_file(db_url: str) -> Path:
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_writer_holding_the_lock_past_the_busy_timeout_is_waited_out(
-    db_url: str, engine: Engine, admin: User
+    db_url: str, engine: Engine, admin: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     task = add_task(engine, admin, "alerts")
     now = ensure_utc(task.created_at) + timedelta(days=2)
-    with WriteLock(sqlite_file(db_url)) as lock:
-        threading.Timer(13, lock.release.set).start()  # 3 s past SQLite's 10 s busy timeout
-        started = time.monotonic()
-        claim = claims.claim_due(engine, task.task_id, now)
-        waited = time.monotonic() - started
+    monkeypatch.setenv("TRADEASSIST_SQLITE_BUSY_TIMEOUT_MS", "1000")  # 1 s rather than 10: a short test
+    waiting = create_db_engine(db_url)
+    try:
+        with WriteLock(sqlite_file(db_url)) as lock:
+            threading.Timer(2.5, lock.release.set).start()  # 1.5 s past the busy timeout
+            started = time.monotonic()
+            claim = claims.claim_due(waiting, task.task_id, now)
+            waited = time.monotonic() - started
+    finally:
+        waiting.dispose()
     assert claim is not None and claim.run_id == 1
-    assert waited > 10  # the first attempt was refused: the claim is the retry's
+    assert waited > 1  # the first attempt was refused: the claim is the retry's
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -480,10 +485,16 @@ def test_a_lock_held_past_the_bound_is_one_line_and_exit_2_and_nothing_half_done
 ) -> None:
     scene = Scene(db_url, engine, admin, tmp_path, lease=None)
     scene.hold.unlink()
+    # The bounds are settings: 1 s of busy timeout and 3 s of retries keep this test short
+    # (the defaults, 10 s and 30 s, are what the other tests and every user get).
+    short = scene.env | {"TRADEASSIST_SQLITE_BUSY_TIMEOUT_MS": "1000", "TRADEASSIST_LOCK_RETRY_SECONDS": "3"}
     with WriteLock(sqlite_file(db_url)):
+        started = time.monotonic()
         stuck = subprocess.run(
-            scene.command(), cwd=REPO, env=scene.env, capture_output=True, text=True, timeout=300
+            scene.command(), cwd=REPO, env=short, capture_output=True, text=True, timeout=300
         )
+        waited = time.monotonic() - started
+    assert 3 <= waited < 30  # the settings bound the wait
     assert stuck.returncode == 2 and stuck.stdout == ""
     assert "Traceback" not in stuck.stderr and len(stuck.stderr.strip().splitlines()) == 1
     assert stuck.stderr.startswith("error: claiming task 1: the database stayed locked by other writers (")
@@ -492,7 +503,8 @@ def test_a_lock_held_past_the_bound_is_one_line_and_exit_2_and_nothing_half_done
     assert code == 0 and [(o["run_id"], o["status"]) for o in outcomes] == [(1, "SUCCESS")]
 
 
-def test_retry_locked_leaves_every_other_error_alone(tmp_path: Path) -> None:
+def test_retry_locked_leaves_every_other_error_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADEASSIST_SQLITE_BUSY_TIMEOUT_MS", "300")  # the lock refused in 0.3 s, not 10
     calls: list[int] = []
 
     def broken() -> None:
@@ -594,7 +606,7 @@ def test_migration_0009_keeps_every_claim_and_lets_only_the_lease_change(old_eng
     _old_runs(old_engine)
     before = _claims(old_engine)
 
-    migrate.upgrade(old_engine)
+    migrate.upgrade(old_engine, "0009_run_leases")
 
     assert migrate.current_revision(old_engine) == "0009_run_leases"
     assert _claims(old_engine) == before
@@ -632,10 +644,10 @@ def test_migration_0009_keeps_every_claim_and_lets_only_the_lease_change(old_eng
 def test_migration_0009_goes_down_and_up_again_without_retries(old_engine: Engine) -> None:
     _old_runs(old_engine)
     before = _claims(old_engine)
-    migrate.upgrade(old_engine)
+    migrate.upgrade(old_engine, "0009_run_leases")
     _downgrade(old_engine, "0008_row_security")
     assert _claims(old_engine) == before
     with pytest.raises(DBAPIError, match="append-only"), old_engine.begin() as conn:
         conn.execute(text("UPDATE task_run_claims SET worker = worker"))
-    migrate.upgrade(old_engine)
+    migrate.upgrade(old_engine, "0009_run_leases")
     assert _claims(old_engine) == before

@@ -60,6 +60,18 @@ class Settings(BaseSettings):
     reports_dir: str | None = Field(
         None, alias="TRADEASSIST_REPORTS_DIR", description="where run artefacts go; default `reports/`"
     )
+    sqlite_busy_timeout_ms: int = Field(
+        10_000,
+        alias="TRADEASSIST_SQLITE_BUSY_TIMEOUT_MS",
+        ge=1,
+        description="how long an SQLite connection waits for another writer's lock (ms); default 10000",
+    )
+    lock_retry_seconds: float = Field(
+        30.0,
+        alias="TRADEASSIST_LOCK_RETRY_SECONDS",
+        gt=0,
+        description="how long a task run retries a transaction SQLite keeps locked (s); default 30",
+    )
     task_notebooks_dir: str | None = Field(
         None,
         alias="TRADEASSIST_TASK_NOTEBOOKS_DIR",
@@ -93,6 +105,16 @@ class Settings(BaseSettings):
         None,
         alias="TRADEASSIST_TELEGRAM_BASE_URL",
         description="Telegram API; default `https://api.telegram.org`",
+    )
+    vapid_private_key: SecretStr | None = Field(
+        None,
+        alias="TRADEASSIST_VAPID_PRIVATE_KEY",
+        description="WEBPUSH's VAPID key: base64url of the raw P-256 private key, or PEM",
+    )
+    vapid_subject: str | None = Field(
+        None,
+        alias="TRADEASSIST_VAPID_SUBJECT",
+        description="WEBPUSH's VAPID contact: `mailto:you@example.com` or an `https:` URL",
     )
     reviewer: str | None = Field(
         None,

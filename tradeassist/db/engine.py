@@ -30,10 +30,10 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
 from ..core import jsonutil
-from ..core.config import resolve_db_url
+from ..core.config import resolve_db_url, settings
 from ..core.errors import AccessDenied
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_BUSY_TIMEOUT_MS = 10_000  # the default; TRADEASSIST_SQLITE_BUSY_TIMEOUT_MS sets another
 _READONLY = "tradeassist_readonly"
 
 _engines: dict[str, Engine] = {}
@@ -57,11 +57,20 @@ def on_access_denied(callback: _Hook) -> _Hook:
     return callback
 
 
-def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect_hook(busy_ms: int) -> Callable[[Any, Any], None]:
+    """The pragmas every SQLite connection of ours starts with (``busy_ms``: the busy timeout)."""
+
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        _on_sqlite_connect(dbapi_connection, record, busy_ms)
+
+    return on_connect
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any, busy_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
     # Autocommit at the driver level so that SQLAlchemy's "begin" event issues our BEGIN.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA recursive_triggers=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -82,11 +91,13 @@ def create_db_engine(url: str | None = None, **kwargs: Any) -> Engine:
         "json_serializer": jsonutil.dumps,
         "json_deserializer": jsonutil.loads_decimal,
     }
+    busy_ms = SQLITE_BUSY_TIMEOUT_MS
     if parsed.get_backend_name() == "sqlite":
         path = sqlite_path(url)
         if path is not None:
             _create_private(path)
-        options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        busy_ms = settings().sqlite_busy_timeout_ms
+        options["connect_args"] = {"timeout": busy_ms / 1000, "check_same_thread": False}
         options["poolclass"] = NullPool if kwargs.pop("nullpool", False) else None
         if options["poolclass"] is None:
             del options["poolclass"]
@@ -95,7 +106,7 @@ def create_db_engine(url: str | None = None, **kwargs: Any) -> Engine:
     options.update(kwargs)
     engine = create_engine(url, **options)
     if parsed.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _on_sqlite_connect)
+        event.listen(engine, "connect", _sqlite_connect_hook(busy_ms))
         event.listen(engine, "begin", _on_sqlite_begin)
     return engine
 

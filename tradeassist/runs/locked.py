@@ -7,9 +7,10 @@ the others' ``BEGIN IMMEDIATE`` fail with ``sqlite3.OperationalError: database i
 
 ``retry_locked(work)`` runs ``work`` (one whole transaction) again when that happens, after
 0.1 s, 0.2 s, 0.4 s ... (doubling, at most 2 s, each with up to 50 % random jitter so that
-waiting runners do not retry in step), until ``LOCK_RETRY_SECONDS`` (30 s) have passed since the
-first failure; the attempt started last may itself wait out the busy timeout, so the whole is at
-most about 40 s. Then ``DatabaseBusy`` says so in one line (the CLI prints it and exits 2).
+waiting runners do not retry in step), until ``LOCK_RETRY_SECONDS`` (30 s; the setting
+``TRADEASSIST_LOCK_RETRY_SECONDS``) have passed since the first failure; the attempt started
+last may itself wait out the busy timeout, so the whole is at most about 40 s. Then
+``DatabaseBusy`` says so in one line (the CLI prints it and exits 2).
 Retrying is safe because the lock is refused at ``BEGIN IMMEDIATE``, before the transaction
 has read or written anything, and a failed transaction is rolled back whole.
 
@@ -57,11 +58,15 @@ def retry_locked(
     work: Callable[[], T],
     *,
     what: str = "the database",
-    budget: float = LOCK_RETRY_SECONDS,
+    budget: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """``work()``, run again while SQLite says the database is locked, for ``budget`` seconds
-    after the first refusal; then ``DatabaseBusy``."""
+    (default: the ``lock_retry_seconds`` setting) after the first refusal; then ``DatabaseBusy``."""
+    if budget is None:
+        from ..core.config import settings
+
+        budget = settings().lock_retry_seconds
     first: float | None = None
     delay = FIRST_DELAY
     attempts = 0
