@@ -41,7 +41,8 @@ def old_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engin
         ))  # fmt: skip
         conn.execute(text(
             "INSERT INTO instrument_listings (instrument_id, ticker, exchange, trading_currency, "
-            "quote_scale, is_primary, created_at) VALUES (1, 'STAN', 'XLON', 'GBP', 'GBX', FALSE, '2024-01-01 00:00:00')"
+            "quote_scale, is_primary, created_at) "
+            "VALUES (1, 'STAN', 'XLON', 'GBP', 'GBX', FALSE, '2024-01-01 00:00:00')"
         ))  # fmt: skip
         conn.execute(text("INSERT INTO market_data_sources (name) VALUES ('stooq')"))
         for day, price in (("2024-01-02", "613.6"), ("2024-01-03", "615.2")):
