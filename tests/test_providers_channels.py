@@ -21,7 +21,6 @@ from tests.support.ports import free_port
 from tests.support.smtp_server import SMTP_PASSWORD, SMTP_USER
 from tradeassist.core.errors import ConfigError, ValidationError
 from tradeassist.providers.channels import (
-    WEBPUSH_REASON,
     DeliveryStatus,
     EmailChannel,
     OutgoingMessage,
@@ -106,13 +105,6 @@ def test_registry_names_and_lookup() -> None:
     assert isinstance(get_channel("Telegram", token=TG_TOKEN), TelegramChannel)
     with pytest.raises(ConfigError, match=r"unknown notification channel 'SMS'.*EMAIL, SLACK"):
         get_channel("SMS")
-
-
-def test_webpush_is_a_permanent_failure_with_the_reason() -> None:
-    result = get_channel("WEBPUSH").send(OutgoingMessage("s", "t"), "https://push.example/abc")
-    assert result.status is DeliveryStatus.PERMANENT
-    assert result.error == WEBPUSH_REASON
-    assert result.error.startswith("WEBPUSH is not supported in V1: ")
 
 
 @pytest.mark.parametrize(

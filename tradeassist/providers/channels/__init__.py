@@ -4,8 +4,8 @@
 >>> channel_names()
 ('EMAIL', 'SLACK', 'TELEGRAM', 'WEBPUSH')
 >>> result = get_channel("webpush").send(OutgoingMessage("Subject", "Body"), "anyone")
->>> result.status.value, result.error.split(":")[0]
-('PERMANENT', 'WEBPUSH is not supported in V1')
+>>> result.status.value, result.error.split(" (")[0]
+('PERMANENT', 'WEBPUSH: the target is not a push subscription')
 
 ``get_channel(name, **options)`` builds a new instance (names are case-insensitive);
 options go to the channel's constructor (``timeout``, ``settings``, ``token``...). A
@@ -30,26 +30,7 @@ from .base import (
 from .email import EmailChannel, SmtpSettings, build_email
 from .slack import SlackChannel, slack_payload
 from .telegram import TelegramChannel
-
-WEBPUSH_REASON = (
-    "WEBPUSH is not supported in V1: VAPID web push needs a browser push subscription "
-    "(endpoint and keys registered by a web page with a service worker), message encryption "
-    "(RFC 8291, pywebpush/cryptography) and the browser vendor's push service on the internet; "
-    "a notebook workbench has no such subscriber. Use EMAIL, TELEGRAM or SLACK."
-)
-
-
-class WebPushChannel:
-    """Registered so that configuring WEBPUSH gives a clear answer rather than 'unknown channel'."""
-
-    name = "WEBPUSH"
-
-    def __init__(self, **_options: object) -> None:
-        pass
-
-    def send(self, message: OutgoingMessage, target: str) -> DeliveryResult:
-        return DeliveryResult.permanent(self.name, WEBPUSH_REASON)
-
+from .webpush import VapidKey, WebPushChannel, generate_vapid_keys, parse_subscription
 
 _factories: dict[str, Callable[..., Channel]] = {
     EmailChannel.name: EmailChannel,
@@ -78,7 +59,6 @@ def register_channel(name: str, factory: Callable[..., Channel]) -> None:
 
 
 __all__ = [
-    "WEBPUSH_REASON",
     "Channel",
     "DeliveryResult",
     "DeliveryStatus",
@@ -87,10 +67,13 @@ __all__ = [
     "SlackChannel",
     "SmtpSettings",
     "TelegramChannel",
+    "VapidKey",
     "WebPushChannel",
     "build_email",
     "channel_names",
+    "generate_vapid_keys",
     "get_channel",
+    "parse_subscription",
     "register_channel",
     "retry_after_from_http_error",
     "slack_payload",
