@@ -10,13 +10,14 @@ import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tradeassist.core.enums import EntryType
 from tradeassist.core.errors import FileFormatError
 from tradeassist.core.money import round_cash
-from tradeassist.providers.brokers import get_broker_format
+from tradeassist.providers.brokers import canonical, get_broker_format
 from tradeassist.providers.brokers.base import NamedBytes
 from tradeassist.providers.brokers.canonical import HEADER, parse_canonical
 
@@ -182,6 +183,78 @@ def test_the_fast_path_and_the_careful_path_agree(tmp_path: Path) -> None:
     path = write(tmp_path, f"{HEAD}\n{row.format(ref='a')}\n{row.format(ref='b')}\n")
     one, two = parse_canonical(path).entries
     assert one._replace(line=0, external_ref="") == two._replace(line=0, external_ref="")
+
+
+# --- the column path (a chunk of rows at a time) against the row path --------------------
+
+ROWS = [
+    "2024-01-02T09:00:00Z,CONTRIBUTION,,,,,0.00,5000.00,c1,",
+    "2024-01-03T10:15:00Z,BUY,VWRP,LSE,10,112.34,1.50,-1124.90,b1,first",
+    "2024-01-03T10:16:00Z,buy,vwrp,lse,3,112.3400,0,-337.02,b2,",
+    "2024-01-04,SELL,VWRP,LSE,5,812.5,0,40.62,s1,",  # a date alone: midnight UTC
+    "2024-01-05T00:00:00,FEE,,,,,0.72,-0.72,f1,  custody  ",  # naive: UTC
+    "2024-01-06T09:00:00+01:00,INTEREST,,,,,,0.23,i1,",  # an offset: the row path converts it
+    '2024-01-07T00:00:00Z,CONTRIBUTION,,,,,,"1,000.00",c2,',  # thousands: the row path
+    "2024-01-08T00:00:00Z,INTEREST,,,,,,1,,",  # no reference: the row path hashes one
+    '2024-01-09T00:00:00Z,INTEREST,,,,,,2,i2,"two\nlines"',  # a record over two lines
+    "2024-01-10T00:00:00Z,BUY,VWRP,LSE,1,1000000000,0,-1000000000,b3,",  # price 10^9: the bound
+    "2024-01-11T00:00:00Z,TRANSFER,VWRP,LSE,-2,,,0,t1,",
+    "2024-01-12T00:00:00Z,WITHDRAWAL,,,,,,-0.5,w1,",
+    "2024-01-13T00:00:00Z,INTEREST,,,,,,000.10,i3,",
+]
+
+
+def parse_both(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any, list[bool]]:
+    """The file parsed in chunks of two rows (each by columns where it can be), then row by row;
+    and which chunks the column path took."""
+    took: list[bool] = []
+    bulk = canonical._Rows.bulk
+
+    def watched(self: Any, *args: Any) -> Any:
+        result = bulk(self, *args)
+        took.append(result is not None)
+        return result
+
+    monkeypatch.setattr(canonical, "_CHUNK", 2)
+    monkeypatch.setattr(canonical._Rows, "bulk", watched)
+    by_columns = parse_canonical(path)
+    monkeypatch.setattr(canonical._Rows, "bulk", lambda self, *args: None)
+    by_rows = parse_canonical(path)
+    return by_columns, by_rows, took
+
+
+def test_the_column_path_and_the_row_path_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, HEAD + "\n" + "\n".join(ROWS) + "\n")
+    by_columns, by_rows, took = parse_both(path, monkeypatch)
+    assert by_columns.entries == by_rows.entries
+    assert [type(e) for e in by_columns.entries] == [type(e) for e in by_rows.entries]
+    assert [e.line for e in by_columns.entries] == [2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15]
+    assert took == [True, True, False, False, False, True, True]  # a chunk of two rows each
+    notes = {e.external_ref: e.notes for e in by_columns.entries}
+    assert notes["b1"] == "first" and notes["f1"] == "custody" and notes["c1"] is None
+    prices = {e.external_ref: e.price for e in by_columns.entries}
+    assert prices["b2"] == Decimal("112.34") and str(prices["b2"]) == "112.3400"
+
+
+def test_bad_rows_and_repeats_in_later_chunks_are_named_with_their_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [
+        "2024-01-01T00:00:00Z,CONTRIBUTION,,,,,,100,a,",  # 2
+        "2024-01-02T00:00:00Z,CONTRIBUTION,,,,,,100,b,",  # 3
+        "2024-01-03T00:00:00Z,CONTRIBUTION,,,,,,100,c,",  # 4
+        "2024-01-04T00:00:00Z,WITHDRAWAL,,,,,,100,d,",  # 5: the wrong sign
+        "2024-01-05T00:00:00Z,CONTRIBUTION,,,,,,100,e,",  # 6
+        "2024-01-06T00:00:00Z,CONTRIBUTION,,,,,,100,a,",  # 7: repeats line 2
+    ]
+    path = write(tmp_path, HEAD + "\n" + "\n".join(rows) + "\n")
+    monkeypatch.setattr(canonical, "_CHUNK", 2)
+    with pytest.raises(FileFormatError) as info:
+        parse_canonical(path)
+    reasons = dict(info.value.problems)
+    assert sorted(reasons) == [5, 7]
+    assert "WITHDRAWAL's cash must be negative" in reasons[5]
+    assert reasons[7] == "external_ref 'a' repeats line 2"
 
 
 def test_blank_references_and_notes_are_treated_as_empty(tmp_path: Path) -> None:
