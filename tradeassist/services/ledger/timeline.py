@@ -17,6 +17,8 @@ import shlex
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
+from operator import attrgetter, is_not
 from typing import NamedTuple
 
 from sqlmodel import Session
@@ -30,6 +32,11 @@ from .model import BalanceCheck, ListingInfo
 from .problems import Problems
 from .reads import load_actions, load_timeline, relevant_actions, snapshot_book
 from .validate import Checked
+
+# A batch holds up to a million entries: its columns are read without a Python frame per entry.
+_time_of, _listing_of = attrgetter("entry_time"), attrgetter("listing_id")
+_corrects, _cost_from = attrgetter("corrects"), attrgetter("cost_from")
+_not_none = partial(is_not, None)
 
 
 class Validated(NamedTuple):
@@ -56,11 +63,11 @@ def validate_timeline(
     start = snapshot_book(session, portfolio_id)
     actions = load_actions(session, listings)
     incremental = start is not None and _can_advance(new, start, actions, quotes, latest)
-    ordered = sorted(new, key=lambda e: e.entry_time)
+    ordered = sorted(new, key=_time_of)
     track = {-(b.after_entries) for b in balances if b.after_entries > 0}
     existing_times: dict[int, datetime] = {}
     new_keys = {e.key for e in new} if watch_new else set()
-    new_keys |= {e.cost_from for e in new if e.cost_from is not None}
+    new_keys |= set(filter(_not_none, map(_cost_from, new)))
     if incremental:
         assert start is not None
         check_start(session, portfolio_id, start, new, listings, actions)  # checked, not trusted
@@ -111,13 +118,13 @@ def _can_advance(
 ) -> bool:
     """Whether the snapshot can be advanced: no correction, and no new entry before the latest
     entry or before the latest corporate action touching the instruments involved."""
-    earliest = min(e.entry_time for e in new)
-    instruments = {quotes[lid].instrument_id for lid in {e.listing_id for e in new} if lid}
+    earliest = min(map(_time_of, new))
+    instruments = {quotes[lid].instrument_id for lid in set(map(_listing_of, new)) if lid}
     instruments |= {quotes[lid].instrument_id for lid in start.holdings}
     relevant = relevant_actions(actions, instruments)
     last_action = max((bk.action_instant(a.effective) for a in relevant), default=None)
     return (
-        not any(e.corrects is not None for e in new)
+        not any(map(_not_none, map(_corrects, new)))
         and (latest is None or earliest >= ensure_utc(latest))
         and (last_action is None or earliest >= last_action)
     )
