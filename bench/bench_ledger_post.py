@@ -27,15 +27,12 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _ledger_setup import Clock, default_data, ensure_data, postgres_database, setup
 
-from bench_ledger import Clock, ensure_data, setup  # noqa: E402
-
-from tradeassist.core.timeutil import utcnow  # noqa: E402
-from tradeassist.db.engine import create_db_engine, unit_of_work  # noqa: E402
-from tradeassist.services import identity, imports, ledger  # noqa: E402
+from tradeassist.core.timeutil import utcnow
+from tradeassist.db.engine import create_db_engine, unit_of_work
+from tradeassist.services import identity, imports, ledger
 
 PORTFOLIO = "p01"
 
@@ -147,34 +144,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--posts", type=int, default=15, help="postings of each kind")
     parser.add_argument("--postgres", default=None, help="a server URL, or 'auto' for a throwaway cluster")
     args = parser.parse_args(argv)
-    out = ROOT / "bench" / "out"
-    data = args.data or (out if args.rows == 1_000_000 else out / f"rows-{args.rows}")
-    ensure_data(data, args.rows, False)
+    data = args.data or default_data(args.rows)
+    ensure_data(data, args.rows)
     with tempfile.TemporaryDirectory(prefix="bench-post-") as tmp:
         run(f"sqlite:///{Path(tmp) / 'bench.db'}", data, f"SQLite, {args.rows:,} rows", args.posts)
     if args.postgres:
-        from sqlalchemy import create_engine, text
-
-        from tests.support import pg
-
-        cluster = None
-        url = args.postgres
-        if url == "auto":
-            cluster = pg.start_cluster()
-            if cluster is None:
+        with postgres_database(args.postgres, "bench_post") as url:
+            if url is None:
                 print("\nPostgreSQL: no server binaries found, skipped")
                 return
-            admin = create_engine(cluster.url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text("DROP DATABASE IF EXISTS bench_post"))
-                conn.execute(text("CREATE DATABASE bench_post"))
-            admin.dispose()
-            url = cluster.url.rsplit("/", 1)[0] + "/bench_post"
-        try:
             run(url, data, f"PostgreSQL, {args.rows:,} rows", args.posts)
-        finally:
-            if cluster is not None:
-                cluster.stop()
 
 
 if __name__ == "__main__":
