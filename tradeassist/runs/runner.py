@@ -2,8 +2,10 @@
 
 One run, start to end:
 
-1. **Frozen?** A kind that recommends, on a frozen portfolio, is not executed: the run is
-   FROZEN, with no recommendation, and the owner is notified.
+1. **Frozen? Skipped?** A kind that recommends, on a frozen portfolio, is not executed: the
+   run is FROZEN, with no recommendation, and the owner is notified. A scheduled PRICE_REFRESH
+   slot on a day the London Stock Exchange does not trade (``engine.market_calendar``) is not
+   executed either: the run is SKIPPED, its reason in the summary (``skipped_because``).
 2. **Execute** ``<notebooks_dir>/<KIND>.ipynb`` with papermill and a real kernel (``kernel``).
    Parameters: ``run_id``, ``portfolio``, ``as_of`` and ``db_url`` without its password; a
    parameter the notebook's ``parameters`` cell does not declare is refused before anything
@@ -45,12 +47,13 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from ..core.config import redact_url, reports_dir, resolve_db_url, settings
-from ..core.enums import RunStatus
+from ..core.enums import RunStatus, TaskKind
 from ..core.errors import ValidationError
 from ..core.redaction import secret_values
-from ..core.timeutil import ensure_utc, utcnow
+from ..core.timeutil import ensure_utc, london_date, utcnow
 from ..db.engine import unit_of_work
 from ..db.models import User
+from ..engine.market_calendar import closed_because
 from ..services import governance, run_records
 from ..services import tasks as task_service
 from ..services.task_kinds import SPECS, parse_config
@@ -144,11 +147,27 @@ def execute_claim(
         run = _load(engine, claim, as_of or claim.slot_at, secrets)
         if run.frozen is not None:
             run.status = RunStatus.FROZEN
+        elif (reason := skip_reason(run)) is not None:
+            run.status = RunStatus.SKIPPED
+            run.extra_summary["skipped_because"] = reason
         else:
             _execute(run, db_url=db_url, notebooks=notebooks, reports=reports, timeout=timeout)
         outcome = record(engine, run)
         finish_report(engine, run)  # the page again, with the review the recording made
         return outcome
+
+
+def skip_reason(run: ActiveRun) -> str | None:
+    """Why a scheduled slot is recorded SKIPPED rather than run, or None: a PRICE_REFRESH slot
+    on a day the London Stock Exchange does not trade has no new close to fetch. A run asked
+    for by hand (``tasks run``) always runs."""
+    if run.kind is not TaskKind.PRICE_REFRESH or run.claim.manual:
+        return None
+    day = london_date(run.claim.slot_at)
+    why = closed_because(day)
+    if why is None:
+        return None
+    return f"no new prices to fetch: the London Stock Exchange is closed on {day.isoformat()} ({why})"
 
 
 def _execute(

@@ -5,7 +5,8 @@ the unique key's index (listing, as_of, ...) is read backwards from the date to 
 verdict (``price_point_rechecks`` over the ingest-time one) is usable and that no later
 import superseded. Several sources on the same day: the listing's source priority chooses
 (``price_sources``). Staleness is judged at read time against the policy's
-``max_price_age_business_days`` (weekdays; no holiday calendar yet).
+``max_price_age_business_days``: trading days of the listing's exchange (for XLON, weekdays
+that are not London Stock Exchange holidays: ``engine.market_calendar``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlmodel import Session, SQLModel, col
 from ..core.timeutil import business_days_between, end_of_london_day, ensure_utc, utcnow
 from ..db.models import HoldingSnapshot, InstrumentListing, User
 from ..db.models.strategy import PortfolioConstituent
+from ..engine.market_calendar import holidays_between
 from ..engine.price_quality import staleness
 from ..policy import Policy
 from . import price_sources
@@ -149,6 +151,7 @@ def _latest_query() -> Select[Any]:
             func.coalesce(RECHECKS.c.normalized_price_base, POINTS.c.normalized_price_base),
             listings.c.price_provider,
             listings.c.source_priority,
+            listings.c.exchange,
         )
         .select_from(
             listings.join(
@@ -185,7 +188,8 @@ def latest_good_prices(
     London; None: now), with its age. Listings without one are left out. One statement.
 
     Several sources on that day: the listing's source priority chooses (``price_sources``).
-    Staleness is ``price_quality.staleness`` (weekdays, no holiday calendar yet).
+    Staleness is ``price_quality.staleness`` over the exchange's trading days (XLON holidays
+    do not count; ``engine.market_calendar``).
     """
     ids = sorted(set(listing_ids))
     if not ids:
@@ -196,7 +200,7 @@ def latest_good_prices(
     by_listing: dict[int, list[Any]] = {}
     for row in rows:
         by_listing.setdefault(row[0], []).append(row)
-    ages: dict[date, tuple[int, bool]] = {}
+    ages: dict[tuple[date, str], tuple[int, bool]] = {}
     result = {}
     for listing_id, found in by_listing.items():
         chosen = price_sources.choose(
@@ -206,9 +210,13 @@ def latest_good_prices(
         )
         assert chosen is not None
         when = next(r[2] for r in found if r[1] == chosen.price_point_id)
-        day = close_day(when)
-        if day not in ages:
-            ages[day] = (business_days_between(day, today), staleness(day, today, max_age_business_days))
+        day, exchange = close_day(when), found[0][7]
+        if (day, exchange) not in ages:
+            closed = holidays_between(day, today, exchange)
+            ages[day, exchange] = (
+                business_days_between(day, today) - len(closed),
+                staleness(day, today, max_age_business_days, holidays=closed),
+            )
         result[listing_id] = LatestPrice(
             listing_id=listing_id,
             price_gbp=chosen.price_gbp,
@@ -216,8 +224,8 @@ def latest_good_prices(
             as_of_time=when,
             source=chosen.source,
             age_days=(today - day).days,
-            age_business_days=ages[day][0],
-            is_stale=ages[day][1],
+            age_business_days=ages[day, exchange][0],
+            is_stale=ages[day, exchange][1],
             max_age_business_days=max_age_business_days,
             price_point_id=chosen.price_point_id,
         )

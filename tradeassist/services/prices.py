@@ -10,8 +10,8 @@ transaction: the new points in one bulk insert, alerts and freezes for suspect p
 **Latest good close** (``latest_good_prices``): one statement; per listing, the index
 the unique key's index (listing, as_of, ...) is read backwards from the date to the first close whose current
 verdict (``price_point_rechecks`` over the ingest-time one) is usable. Several sources on the
-same day: the latest stored wins. Staleness is judged at read time against the policy's
-``max_price_age_business_days`` (weekdays; no holiday calendar yet). See ``price_reads``.
+same day: the listing's source priority chooses (``price_sources``). Staleness is judged at read time against the policy's
+``max_price_age_business_days`` (trading days: XLON holidays do not count). See ``price_reads``.
 
 This module is the price service as its callers know it: the names below live in
 ``price_ingest`` and ``price_reads``.
