@@ -1,7 +1,7 @@
 """Reading prices: who holds a listing, the latest good close, and a listing's stored points.
 
-**Latest good close** (``latest_good_prices``): one statement; per listing, the index
-the unique key's index (listing, as_of, ...) is read backwards from the date to the first close whose current
+**Latest good close** (``latest_good_prices``): one statement; per listing, the unique key's
+index (listing, as_of, ...) is read backwards from the date to the first close whose current
 verdict (``price_point_rechecks`` over the ingest-time one) is usable and that no later
 import superseded. Several sources on the same day: the listing's source priority chooses
 (``price_sources``). Staleness is judged at read time against the policy's
@@ -114,8 +114,8 @@ def _as_of_time(as_of: date | datetime | None) -> datetime:
 def _latest_query() -> Select[Any]:
     """The latest-good statement, built once; ``moment`` and ``ids`` are bound per call.
 
-    Per listing a correlated subquery walks the unique key's index (listing, as_of, ...) backwards from
-    ``moment`` to the first close whose current verdict is usable (a re-check row, when there
+    Per listing a correlated subquery walks the unique key's index (listing, as_of, ...)
+    backwards from ``moment`` to the first close whose current verdict is usable (a re-check row, when there
     is one, overrides the ingest-time ``usable``) and that no later import superseded; the
     outer query reads every such close of that listing at that moment (one per source, for
     ``price_sources.choose`` to pick from).

@@ -7,11 +7,12 @@ level, with its recorded splits and acceptances: see ``price_checks``) → in th
 transaction: the new points in one bulk insert, alerts and freezes for suspect points, one
 ``PRICES_IMPORTED`` audit row with the counts. See ``price_ingest``.
 
-**Latest good close** (``latest_good_prices``): one statement; per listing, the index
-the unique key's index (listing, as_of, ...) is read backwards from the date to the first close whose current
-verdict (``price_point_rechecks`` over the ingest-time one) is usable. Several sources on the
-same day: the listing's source priority chooses (``price_sources``). Staleness is judged at read time against the policy's
-``max_price_age_business_days`` (trading days: XLON holidays do not count). See ``price_reads``.
+**Latest good close** (``latest_good_prices``): one statement; per listing, the unique key's
+index (listing, as_of, ...) is read backwards from the date to the first close whose current
+verdict (``price_point_rechecks`` over the ingest-time one) is usable and not superseded.
+Several sources on the same day: the listing's source priority chooses (``price_sources``).
+Staleness is judged at read time against the policy's ``max_price_age_business_days``
+(trading days: XLON holidays do not count). See ``price_reads``.
 
 This module is the price service as its callers know it: the names below live in
 ``price_ingest`` and ``price_reads``.
