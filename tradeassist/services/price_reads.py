@@ -115,9 +115,9 @@ def _latest_query() -> Select[Any]:
     """The latest-good statement, built once; ``moment`` and ``ids`` are bound per call.
 
     Per listing a correlated subquery walks the unique key's index (listing, as_of, ...)
-    backwards from ``moment`` to the first close whose current verdict is usable (a re-check row, when there
-    is one, overrides the ingest-time ``usable``) and that no later import superseded; the
-    outer query reads every such close of that listing at that moment (one per source, for
+    backwards from ``moment`` to the first close whose current verdict is usable (a re-check
+    row, when there is one, overrides the ingest-time ``usable``) and that no later import
+    superseded; the outer query reads every such close of that listing at that moment (one per source, for
     ``price_sources.choose`` to pick from).
     """
     p2, r2, s2 = POINTS.alias("p2"), RECHECKS.alias("r2"), SUPERSEDED.alias("s2")
