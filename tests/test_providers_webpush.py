@@ -15,6 +15,7 @@ may show in a result's error, a log line or the outbox's ``last_error``.
 from __future__ import annotations
 
 import base64
+import pathlib
 import json
 import logging
 import os
@@ -667,3 +668,17 @@ def test_the_outbox_delivers_a_webpush_notification(engine, admin, vapid_key, mo
         raw_private(vapid_key),
         *service.tokens,
     )
+
+
+def test_the_cli_makes_a_key_pair_that_loads(tmp_path: pathlib.Path) -> None:
+    from tests.support.cli import clean_env, run_cli
+
+    made = run_cli(["notify", "vapid-keys"], clean_env(tmp_path))
+    assert made.returncode == 0, made.stderr
+    private = made.stdout.splitlines()[0].split("=", 1)[1]
+    public = run_cli(
+        ["notify", "vapid-keys", "--public"], clean_env(tmp_path, TRADEASSIST_VAPID_PRIVATE_KEY=private)
+    )
+    assert public.returncode == 0 and public.stdout.strip() in made.stdout
+    missing = run_cli(["notify", "vapid-keys", "--public"], clean_env(tmp_path))
+    assert missing.returncode == 1 and "TRADEASSIST_VAPID_PRIVATE_KEY" in missing.stderr

@@ -160,6 +160,22 @@ def test_retry_after_is_honoured_then_sent(engine: Engine, admin: User, caplog) 
     assert listed["target"] == "http://127.0.0.1/***" and SLACK_SECRET not in json.dumps(listed, default=str)
 
 
+def test_a_push_subscription_is_listed_by_its_origin_only(engine: Engine, admin: User) -> None:
+    """``notify list`` never shows a subscription's endpoint path or its ``auth`` secret."""
+    subscription = json.dumps(
+        {
+            "endpoint": "https://push.example.net/wpush/v2/gAAAAAB-secret-path",
+            "keys": {"p256dh": "BPublicKeyOfTheBrowser", "auth": "auth-secret-16b"},
+        }
+    )
+    enqueue(engine, admin, channel="WEBPUSH", target=subscription)
+    with unit_of_work(engine, readonly=True) as s:
+        [listed] = notifications.list_notifications(s, actor=s.get(User, admin.user_id))
+    shown = json.dumps(listed, default=str)
+    assert listed["target"] == "https://push.example.net/***"
+    assert "secret-path" not in shown and "auth-secret" not in shown
+
+
 def test_retries_back_off_then_fail(engine: Engine, admin: User, monkeypatch: pytest.MonkeyPatch) -> None:
     smtp_env(monkeypatch, free_port())  # nothing listens there: retryable, no Retry-After
     nid = enqueue(engine, admin)
@@ -189,7 +205,7 @@ def test_permanent_failures_are_failed_at_once(engine: Engine, admin: User, monk
     unconfigured, unsupported = row(engine, email), row(engine, push)
     assert (unconfigured.status, unconfigured.attempts) == (FAILED, 1)
     assert "TRADEASSIST_SMTP_HOST is not set" in unconfigured.last_error
-    assert unsupported.status is FAILED and "not supported in V1" in unsupported.last_error
+    assert unsupported.status is FAILED and "not a push subscription" in unsupported.last_error
     assert notifications.dispatch(engine, now=T0 + timedelta(days=1)).counts()["attempted"] == 0
 
 

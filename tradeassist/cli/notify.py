@@ -66,3 +66,18 @@ def list_(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(notify_app, name="notify")
+
+
+@notify_app.command("vapid-keys")
+def vapid_keys(
+    public: bool = typer.Option(
+        False, "--public", help="Print the configured key's applicationServerKey instead of a new pair."
+    ),
+) -> None:
+    """Make the key pair WEBPUSH signs with: put the private key in TRADEASSIST_VAPID_PRIVATE_KEY,
+    give the public one to the page that subscribes (see docs/notifications.md)."""
+    from ..providers.channels import webpush  # lazy: cryptography only for this command
+
+    code = webpush.main(["--public"] if public else [])
+    if code:
+        raise typer.Exit(code)

@@ -44,6 +44,7 @@ from ..db.engine import unit_of_work
 from ..db.models import Notification, Portfolio, User
 from ..providers.channels import Channel as ChannelProvider
 from ..providers.channels import DeliveryResult, DeliveryStatus, OutgoingMessage, get_channel
+from ..providers.channels.webpush import describe_target
 
 log = logging.getLogger(__name__)
 
@@ -354,7 +355,10 @@ def dispatch(
 # Listing
 # --------------------------------------------------------------------------------------------
 def shown_target(channel: Channel, target: str) -> str:
-    """The target safe to show: a webhook URL (its path is the secret) reduced to its host."""
+    """The target safe to show: a webhook URL (its path is the secret) reduced to its host; a
+    push subscription (its endpoint's path and its ``auth`` key are secrets) to its origin."""
+    if channel is Channel.WEBPUSH:
+        return describe_target(target)
     if channel is Channel.SLACK or target.lower().startswith(("http://", "https://")):
         parts = urlsplit(target)
         return f"{parts.scheme}://{parts.hostname or ''}/{MASK}"
