@@ -15,10 +15,10 @@ may show in a result's error, a log line or the outbox's ``last_error``.
 from __future__ import annotations
 
 import base64
-import pathlib
 import json
 import logging
 import os
+import pathlib
 import re
 import subprocess
 import sys
