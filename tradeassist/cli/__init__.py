@@ -27,6 +27,9 @@ COMMANDS = {
     "init": LazyCommand(
         "identity", "Create or upgrade the database schema; create the bootstrap admin once."
     ),
+    "setup": LazyCommand(
+        "setup", "A broker account's first steps, one command each: listings, strategy, imports, prices."
+    ),
     "holdings": LazyCommand(
         "ledger", "The holdings: ticker, exchange, isin, units, avg_cost_base (GBP per unit, Section 104)."
     ),
