@@ -51,12 +51,12 @@ def test_business_days_agree_with_numpy(start: date, span: int) -> None:
     assert business_days_between(start, end) == expected
 
 
-def test_the_readme_lists_every_setting_from_the_one_settings_class() -> None:
+def test_the_configuration_doc_lists_every_setting_from_the_one_settings_class() -> None:
     from pathlib import Path
 
     from tradeassist.core.config import settings, settings_table
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text(encoding="utf-8")
     start = readme.index("<!-- settings-table: generated from tradeassist.core.config.Settings -->\n")
     end = readme.index("\n<!-- /settings-table -->")
     assert readme[start:end].split("\n", 1)[1] == settings_table()

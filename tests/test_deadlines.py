@@ -47,7 +47,7 @@ STEP = 5.0  # every per-step timeout: longer than the deadline, so it never deci
 MARGIN = 1.0
 TG_TOKEN = "123456789:CANARY-telegram-token_XYZ"
 SLACK_PATH = "/services/T0001AAAA/B0002BBBB/CANARYslacksecret123"
-README = Path(__file__).resolve().parents[1] / "README.md"
+CONFIGURATION = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"  # its deadline table
 
 
 def policy() -> HttpPolicy:
@@ -294,7 +294,7 @@ def test_the_default_deadlines_are_the_documented_ones() -> None:
     for channel in (SlackChannel(), TelegramChannel()):
         assert channel._client.policy.deadline == 30 and channel._client.policy.read_timeout == 10
     assert price_refresh.MAX_PARALLEL_DOWNLOADS == 4
-    table = README.read_text(encoding="utf-8")
+    table = CONFIGURATION.read_text(encoding="utf-8")
     for row, numbers in (
         ("price downloads", ("120 s", "4 listings at once")),
         ("reviewers", ("120 s",)),
