@@ -414,9 +414,17 @@ def test_an_import_refused_for_cash_with_nothing_it_repeats_says_only_why(
     setup(engine)
     statement = tmp_path / "broker.csv"
     statement.write_text(HEADER + "2024-01-04,WITHDRAWAL,,,,,,-8416.93,X1,\n")
-    with pytest.raises(FileFormatError) as info:
+    with pytest.raises(FileFormatError) as info:  # an empty book: perhaps earlier years are missing
         import_file(engine, statement)
-    assert str(info.value) == "broker.csv: line 2: cash would go below zero: -£8,416.93 after this entry"
+    assert str(info.value) == (
+        "broker.csv: line 2: cash would go below zero: -£8,416.93 after this entry; this file starts "
+        "on 04/01/2024 and the book of 'ISA' holds nothing earlier: if you have statements for "
+        "earlier years, import those first, oldest first"
+    )
+    post(engine, [NewEntry(datetime(2024, 1, 2, tzinfo=UTC), EntryType.CONTRIBUTION, D(1000))])
+    with pytest.raises(FileFormatError) as info:  # history before it, nothing it repeats: only why
+        import_file(engine, statement)
+    assert str(info.value) == "broker.csv: line 2: cash would go below zero: -£7,416.93 after this entry"
 
 
 def test_an_ajbell_history_without_its_cash_statement_is_told_to_bring_it(
@@ -594,3 +602,23 @@ def test_reversing_a_random_subset_in_one_batch_leaves_the_book_of_the_ledger_wi
     assert cash == expected.book.cash
     assert held == {k: (h.units, h.cost) for k, h in expected.book.holdings.items()}
     assert verified(engine, name)
+
+
+def test_a_later_year_imported_first_is_told_to_bring_the_earlier_ones(
+    engine: Engine, admin: User, real_data: Path, tmp_path: Path
+) -> None:
+    setup_listings(engine, admin, "ISA")
+    history, statement = ajbell(real_data, "ISA-2023")
+    with pytest.raises((FileFormatError, LedgerError)) as info:
+        import_file(
+            engine, history, format="ajbell", mapping=mapping_file(tmp_path), cash_statement=statement
+        )
+    assert str(info.value).endswith(
+        "and the book of 'ISA' holds nothing earlier: if you have statements for earlier years, "
+        "import those first, oldest first"
+    )
+    for year in ("ISA-2022", "ISA-2023"):  # in order, both go in
+        history, statement = ajbell(real_data, year)
+        import_file(
+            engine, history, format="ajbell", mapping=mapping_file(tmp_path), cash_statement=statement
+        )

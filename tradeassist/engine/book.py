@@ -91,6 +91,8 @@ _CORRECTS = Entry._fields.index("corrects")
 
 # The start of the reason an entry is refused for when cash would go below zero after it.
 CASH_BELOW_ZERO = "cash would go below zero"
+# The end of the reason a SELL or TRANSFER out of more units than held is refused for.
+UNITS_NOT_HELD = "are held then"
 
 
 def cancelled_pairs(entries: Collection[Row]) -> frozenset[int]:
@@ -238,7 +240,7 @@ def _move(
         held = pool[0] if pool is not None else ZERO
         if out > held:
             verb = "sells" if sale else "transfers out"
-            raise _Stop(Issue(key, f"{verb} {out} units but only {held} are held then"))
+            raise _Stop(Issue(key, f"{verb} {out} units but only {held} {UNITS_NOT_HELD}"))
         assert pool is not None
         removed = pool[1] if out == held else round_cash(CONTEXT.divide(CONTEXT.multiply(pool[1], out), held))
         pool[0] -= out
@@ -350,6 +352,7 @@ __all__ = [
     "INTEREST",
     "SELL",
     "TRANSFER",
+    "UNITS_NOT_HELD",
     "UNITS_QUANTUM",
     "WITHDRAWAL",
     "Action",

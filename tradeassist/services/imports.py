@@ -174,10 +174,17 @@ def _short_of_cash(
     executing a recommendation that the file records again (and the command that reverses
     them), and the cash the file leaves out, as its parser says (``ParsedFile.cash_hint``: an
     AJ Bell history without its cash statement, InvestEngine's trades without the money paid in).
-    Any other refusal is returned as it is."""
-    if bk.CASH_BELOW_ZERO not in str(exc):
+    A refusal for cash or for selling units not held, when the book holds nothing before the
+    file: earlier years not imported yet. Any other refusal is returned as it is."""
+    text = str(exc)
+    short_of_units = bk.UNITS_NOT_HELD in text
+    if bk.CASH_BELOW_ZERO not in text and not short_of_units:
         return exc
-    hints = [ledger.repeats_hint(session, folio, entries, listings), parsed.cash_hint]
+    hints = (
+        [] if short_of_units else [ledger.repeats_hint(session, folio, entries, listings), parsed.cash_hint]
+    )
+    if not any(hints):  # nothing else explains it: perhaps the earlier years are missing
+        hints.append(ledger.earlier_history_hint(session, folio, entries))
     told = [h for h in hints if h]
     if not told:
         return exc

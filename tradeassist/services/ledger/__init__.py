@@ -41,7 +41,7 @@ from .corrections import reverse_entries
 from .integrity import SnapshotCheck, verify_snapshots
 from .manual import lookup_listing, manual_entry, parse_entry_time
 from .model import BalanceCheck, ListingInfo, NewEntry, PostResult, RebuildResult
-from .overlaps import Repeat, probable_repeats, repeats_hint
+from .overlaps import Repeat, earlier_history_hint, probable_repeats, repeats_hint
 from .post import paused_gc, post_entries
 from .queries import cash, holdings, list_batches, list_entries
 from .reads import instrument_listing, load_actions, load_listings, load_timeline, snapshot_book
@@ -59,6 +59,7 @@ __all__ = [
     "Repeat",
     "SnapshotCheck",
     "cash",
+    "earlier_history_hint",
     "holdings",
     "instrument_listing",
     "list_batches",

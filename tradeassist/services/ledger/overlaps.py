@@ -181,3 +181,23 @@ def _where(line: NewEntry, several_files: bool) -> str:
     if line.line is None:
         return "a line"
     return f"{line.source} line {line.line}" if several_files else f"line {line.line}"
+
+
+def earlier_history_hint(session: Session, portfolio: Portfolio, lines: Sequence[NewEntry]) -> str | None:
+    """When the book holds nothing before a refused file's first line: the years may have been
+    imported out of order (a 2023 history sells units its 2022 history bought). None otherwise."""
+    assert portfolio.portfolio_id is not None
+    if not lines:
+        return None
+    first = min(ensure_utc(e.entry_time) for e in lines)
+    earlier = session.execute(
+        select(E.ledger_entry_id)
+        .where(E.portfolio_id == portfolio.portfolio_id, E.entry_time < first)
+        .limit(1)
+    ).first()
+    if earlier is not None:
+        return None
+    return (
+        f"this file starts on {first:%d/%m/%Y} and the book of {portfolio.name!r} holds nothing earlier: "
+        "if you have statements for earlier years, import those first, oldest first"
+    )
