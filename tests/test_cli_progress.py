@@ -65,3 +65,24 @@ def test_the_switch_reads_like_every_boolean_setting(monkeypatch: pytest.MonkeyP
     with progress(3, "nothing drawn") as step:
         seen.append(step(1))
     assert seen == [None]
+
+
+def test_a_ledger_import_and_run_due_show_their_stages(sqlite_url: str, tmp_path: Path) -> None:
+    from tests.support.cli import clean_env, run_cli
+    from tradeassist.providers.brokers.canonical import HEADER
+
+    env = clean_env(tmp_path, TRADEASSIST_DB_URL=sqlite_url, TRADEASSIST_PROGRESS="1")
+    assert (
+        run_cli(["portfolio", "add", "ISA", "--broker", "AJBell", "--tax-treatment", "ISA"], env).returncode
+        == 0
+    )
+    book = tmp_path / "book.csv"
+    book.write_text(",".join(HEADER) + "\n2024-01-02,CONTRIBUTION,,,,,,1000,C1,\n")
+    imported = run_cli(["ledger", "import", str(book), "--portfolio", "ISA", "--format", "canonical"], env)
+    assert imported.returncode == 0, imported.stderr
+    assert "reading book.csv" in imported.stderr and "checking and writing 1 entries" in imported.stderr
+    assert "1 entries added" in imported.stdout
+    due = run_cli(["tasks", "run-due"], env)
+    assert due.returncode == 0 and "nothing due" in due.stderr and "running due tasks" in due.stderr
+    quiet = run_cli(["tasks", "run-due", "--json"], env)
+    assert quiet.stdout.strip() == "[]" and "running due tasks" not in quiet.stderr

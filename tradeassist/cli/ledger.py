@@ -11,7 +11,7 @@ from ..core.money import format_gbp
 from ..providers.brokers.canonical import HEADER as CANONICAL_HEADER
 from ..services import corporate_actions, imports, ledger
 from .context import JSON_OPTION, PORTFOLIO_OPTION, emit, emit_json, work
-from .progress import progress
+from .progress import progress, stages
 
 ledger_app = typer.Typer(
     help="The book of record: import, post, correct, list, rebuild.", no_args_is_help=True
@@ -50,7 +50,11 @@ def ledger_import(
         if not equals or not key.strip():
             raise ValidationError(f"--option {text!r}: expected KEY=VALUE")
         options[key.strip()] = value.strip()
-    with work() as (session, actor):
+    with work() as (session, actor), stages([f"reading {file.name}", "checking and writing"]) as done:
+
+        def parsed(found: imports.ParsedFile) -> None:
+            done(f"checking and writing {len(found.entries):,} entries")
+
         result = imports.import_file(
             session,
             actor=actor,
@@ -62,7 +66,9 @@ def ledger_import(
             label=label,
             force=force,
             options=options,
+            on_parsed=parsed,
         )
+        done()
     if result.already_imported:
         typer.echo(f"{result.file}: imported before; nothing added (cash {format_gbp(result.cash_balance)})")
         return

@@ -50,17 +50,17 @@ def progress(total: int | None, what: str, *, json: bool = False, unit: str = "i
 
 
 @contextmanager
-def stages(names: list[str], *, json: bool = False) -> Iterator[Callable[[], None]]:
-    """A bar over named stages (parse, check, write...): call the function once per finished
-    stage; the label shows the stage under way."""
+def stages(names: list[str], *, json: bool = False) -> Iterator[Callable[..., None]]:
+    """A bar over named stages (read, check, write...): call the function once per finished
+    stage, optionally with the label of the one that starts (it defaults to the next name)."""
     with progress(len(names), names[0], json=json, unit="step") as step:
         done = [0]
 
-        def next_stage() -> None:
+        def next_stage(label: str | None = None) -> None:
             done[0] += 1
             step(1)
             bar = getattr(step, "__self__", None)
             if bar is not None and done[0] < len(names):
-                bar.set_description(names[done[0]])
+                bar.set_description(label or names[done[0]])
 
         yield next_stage

@@ -16,6 +16,7 @@ from ..core.timeutil import parse_as_of
 from ..runs import runner
 from ..services import tasks as task_service
 from .context import JSON_OPTION, emit, emit_json, info, state, work
+from .progress import progress
 
 tasks_app = typer.Typer(help="Scheduled tasks: add, list, see what is due, run.", no_args_is_help=True)
 
@@ -108,7 +109,8 @@ def run_due(at: str = AT_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Run every due slot once (what cron or a systemd timer calls), after failing and retrying
     once the runs whose worker died; exits 1 if a run FAILED, 2 if the database stayed locked."""
     moment = parse_as_of(at)
-    outcomes = runner.run_due(state.initialised_engine(), now=moment, db_url=state.url)
+    with progress(None, "running due tasks", json=as_json, unit="run") as step:
+        outcomes = runner.run_due(state.initialised_engine(), now=moment, db_url=state.url, on_step=step)
     if not outcomes and not as_json:
         info("nothing due")
     _report(outcomes, as_json)

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -234,19 +235,24 @@ def run_due(
     notebooks: str | Path | None = None,
     reports: str | Path | None = None,
     timeout: int | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[RunOutcome]:
     """Record every run whose worker died FAILED and retry its slot once; then run every due
     slot once (missed ones collapsed), claiming each before running it, until none is left.
-    Safe to start on several processes or machines at once."""
+    Safe to start on several processes or machines at once. ``on_step(1)`` after each run
+    (a progress bar)."""
     now = ensure_utc(now or utcnow())
     db_url = resolve_db_url(db_url)
     worker = this_worker()
     lease = lease_seconds()
 
     def execute(claim: Claim) -> RunOutcome:
-        return execute_claim(
+        outcome = execute_claim(
             engine, claim, db_url=db_url, as_of=now, notebooks=notebooks, reports=reports, timeout=timeout
         )
+        if on_step is not None:
+            on_step(1)
+        return outcome
 
     outcomes = []
     seen: set[int] = set()

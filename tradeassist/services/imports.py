@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import shlex
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -103,12 +103,16 @@ def import_file(
     now: datetime | None = None,
     force: bool = False,
     options: Mapping[str, str] | None = None,
+    on_parsed: Callable[[ParsedFile], None] | None = None,
 ) -> ImportResult:
     """Import one broker file (AJ Bell: the history and/or its cash statement) as one batch.
     ``force``: record ISA subscriptions over the year's allowance (refused otherwise).
-    ``options``: the format's own (``parse_file``)."""
+    ``options``: the format's own (``parse_file``). ``on_parsed``: told the parsed file before
+    it is checked and written (a progress bar)."""
     folio = access.portfolio_for(session, actor, portfolio, "import into the ledger")
     parsed = parse_file(path, format=format, mapping=mapping, cash_statement=cash_statement, options=options)
+    if on_parsed is not None:
+        on_parsed(parsed)
     return import_parsed(
         session, actor=actor, portfolio=folio, parsed=parsed, label=label, now=now, force=force
     )
