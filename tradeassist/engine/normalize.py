@@ -41,7 +41,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
 from ..core.enums import QualityFlag
 from ..core.errors import ValidationError
@@ -243,23 +243,28 @@ def normalize_prices(
 
 
 def _normalize_base(listing: Listing, prices: Iterable[RawPrice]) -> tuple[PricePoint, ...]:
-    units: dict[str | None, QuoteUnit] = {None: listing.unit}
+    # Per declared unit, once: (currency, stored scale code, minor exponent).
+    units: dict[str | None, tuple[str, str, int]] = {}
     mismatch = frozenset({QualityFlag.CURRENCY_MISMATCH})
+    trading = listing.trading_currency
     out: list[PricePoint] = []
     append = out.append
     for raw in prices:
-        as_of, price, declared = raw.as_of, raw.price, raw.declared_unit
+        as_of, price, declared = raw
         if type(price) is not Decimal or not price.is_finite() or type(as_of) is not date:
             append(normalize_price(listing, raw))  # raises the point's error
             continue
-        unit = units.get(declared)
-        if unit is None:
-            unit = units[declared] = parse_quote_unit(cast(str, declared))
-        if unit.currency != listing.trading_currency:
-            append(PricePoint(as_of, price, unit.currency, unit.scale, None, None, None, mismatch))
+        try:
+            known = units[declared]
+        except KeyError:
+            unit = listing.unit if declared is None else parse_quote_unit(declared)
+            known = units[declared] = (unit.currency, unit.scale, unit.minor_exponent)
+        currency, scale, exponent = known
+        if currency != trading:
+            append(PricePoint(as_of, price, currency, scale, None, None, None, mismatch))
             continue
-        local = price.scaleb(-unit.minor_exponent) if unit.minor_exponent else price
-        append(PricePoint(as_of, price, unit.currency, unit.scale, local, local))
+        local = price.scaleb(-exponent) if exponent else price
+        append(PricePoint(as_of, price, currency, scale, local, local))
     return tuple(out)
 
 
