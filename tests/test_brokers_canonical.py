@@ -229,7 +229,7 @@ def test_the_column_path_and_the_row_path_agree(tmp_path: Path, monkeypatch: pyt
     assert by_columns.entries == by_rows.entries
     assert [type(e) for e in by_columns.entries] == [type(e) for e in by_rows.entries]
     assert [e.line for e in by_columns.entries] == [2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15]
-    assert took == [True, True, False, False, False, True, True]  # a chunk of two rows each
+    assert took == [True, True, False, False, True, True, True]  # a chunk of two rows each
     notes = {e.external_ref: e.notes for e in by_columns.entries}
     assert notes["b1"] == "first" and notes["f1"] == "custody" and notes["c1"] is None
     prices = {e.external_ref: e.price for e in by_columns.entries}

@@ -110,12 +110,19 @@ def import_file(
     ``options``: the format's own (``parse_file``). ``on_parsed``: told the parsed file before
     it is checked and written (a progress bar)."""
     folio = access.portfolio_for(session, actor, portfolio, "import into the ledger")
-    parsed = parse_file(path, format=format, mapping=mapping, cash_statement=cash_statement, options=options)
-    if on_parsed is not None:
-        on_parsed(parsed)
-    return import_parsed(
-        session, actor=actor, portfolio=folio, parsed=parsed, label=label, now=now, force=force
-    )
+    # A big file makes millions of objects without cycles, all freed before the collector is
+    # back (``del``): it would only scan them between the steps, and once more at the end.
+    with ledger.paused_gc():
+        parsed = parse_file(
+            path, format=format, mapping=mapping, cash_statement=cash_statement, options=options
+        )
+        if on_parsed is not None:
+            on_parsed(parsed)
+        result = import_parsed(
+            session, actor=actor, portfolio=folio, parsed=parsed, label=label, now=now, force=force
+        )
+        del parsed
+    return result
 
 
 def import_parsed(

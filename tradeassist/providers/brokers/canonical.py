@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import csv
 import gc
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from itertools import islice, pairwise, repeat
-from operator import attrgetter
+from operator import attrgetter, is_not
 from typing import Any
 
 from ...core import limits
@@ -80,12 +80,8 @@ _CACHE_LIMIT = 50_000  # distinct number texts remembered per column group
 # within the bounds but for its size, which the fast path compares.
 _PLAIN_CASH = 19
 _CHUNK = 50_000  # rows converted a column at a time
-# Plain decimal texts inside the bounds of ``core.limits`` whatever their digits: under 10^15
-# (prices: under 10^9), at most 27 significant digits and 12 decimal places. ASCII digits only
-# (``Decimal`` reads other scripts' digits too, and the careful path says so).
-_AMOUNT_TEXT = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{1,12})?")
-_PRICE_TEXT = re.compile(r"-?[0-9]{1,9}(?:\.[0-9]{1,12})?")
 _zone = attrgetter("tzinfo")
+_not_none = partial(is_not, None)
 
 
 class _BadRow(Exception):
@@ -114,22 +110,35 @@ def _fresh(cache: dict[str, Any], text: str) -> Decimal:
 
 
 def _numbers(
-    texts: Sequence[str], plain: re.Pattern[str], empty: Decimal | None, *, shared: bool
+    texts: Sequence[str], empty: Decimal | None, limit: Decimal, *, shared: bool
 ) -> list[Any] | None:
-    """A column's numbers ("" is ``empty``); None unless every text is ``plain`` (a plain
-    decimal text inside the bounds, which the pattern guarantees). ``shared``: one Decimal per
-    distinct text, for a column of few (units, fees); prices are mostly different."""
-    if not shared:
-        if not all(map(plain.fullmatch, filter(None, texts))):
-            return None
-        return [Decimal(text) if text else empty for text in texts]
-    distinct = set(texts)
-    distinct.discard("")
-    if not all(map(plain.fullmatch, distinct)):
+    """A column's numbers ("" is ``empty``), or None unless every text is plainly a number
+    inside the bounds: at most ``_PLAIN_CASH`` characters without an exponent (so within the
+    digits and places of ``core.limits``), finite, and at most ``limit`` in size. ``shared``:
+    one Decimal per distinct text, for a column of few (units, fees); prices are mostly
+    different. (The texts the fast path takes, and a price's bound as the careful path's.)"""
+    distinct = set(texts) if shared else texts
+    if max(map(len, distinct)) > _PLAIN_CASH:
         return None
-    values: dict[str, Decimal | None] = dict(zip(distinct, map(Decimal, distinct), strict=True))
-    values[""] = empty
-    return list(map(values.__getitem__, texts))
+    joined = "".join(distinct)
+    if "e" in joined or "E" in joined:
+        return None
+    given: Iterable[Decimal | None]
+    try:
+        if shared:
+            values = {text: Decimal(text) if text else empty for text in distinct}
+            column = list(map(values.__getitem__, texts))
+            given = values.values()
+        else:
+            column = given = [Decimal(text) if text else empty for text in texts]
+    except ArithmeticError:  # no number at all: the careful path says so
+        return None
+    numbers: list[Decimal] = list(filter(_not_none, given))  # type: ignore[arg-type]
+    if not numbers:
+        return column
+    if not all(map(Decimal.is_finite, numbers)):
+        return None
+    return column if -limit <= min(numbers) and max(numbers) <= limit else None
 
 
 def _time(text: str) -> datetime:
@@ -241,12 +250,12 @@ class _Rows:
         exchanges = list(map(names.__getitem__, exchange_t))
         if any(exchange and not ticker for ticker, exchange in set(zip(tickers, exchanges, strict=True))):
             return None
-        units = _numbers(units_t, _AMOUNT_TEXT, None, shared=True)
-        prices = _numbers(price_t, _PRICE_TEXT, None, shared=False)
-        fees = _numbers(fees_t, _AMOUNT_TEXT, ZERO, shared=True)
-        if units is None or prices is None or fees is None or not all(map(_AMOUNT_TEXT.fullmatch, cash_t)):
+        units = _numbers(units_t, None, MAX_AMOUNT, shared=True)
+        prices = _numbers(price_t, None, MAX_PRICE, shared=False)
+        fees = _numbers(fees_t, ZERO, MAX_AMOUNT, shared=True)
+        cash = _numbers(cash_t, None, MAX_AMOUNT, shared=False) if min(cash_t) else None  # "": none
+        if units is None or prices is None or fees is None or cash is None:
             return None
-        cash = list(map(Decimal, cash_t))  # never empty: "" is no plain text
         if set(map(convention_problem, kinds, tickers, units, prices, fees, cash)) != {None}:
             return None
         refs = list(map(str.strip, ref_t))

@@ -10,8 +10,9 @@ one search of the column's text finds).
 
 On SQLite one row per statement costs a statement's overhead per row (its statement journal,
 its foreign-key and trigger bookkeeping): a few hundred rows per statement halve the time of
-the insert itself (``bench/bench_ledger.py`` prints it beside a plain ``executemany``). The
-rows are the same, in the same order, so they take the same ids.
+the insert itself (``bench/bench_ledger.py`` prints it beside a plain ``executemany``), and
+what every row shares (the batch, the portfolio, a column NULL throughout) is bound once or not
+at all. The rows are the same, in the same order, so they take the same ids.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import chain, repeat
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, insert
@@ -56,6 +58,7 @@ ROWS_PER_STATEMENT = 400
 Row = tuple[Any, ...]
 Column = Sequence[Any]
 
+_zone = attrgetter("tzinfo")
 # A number text that is no plain decimal text: an exponent, or a negative zero (one a line).
 _NOT_PLAIN = re.compile(r"E|^-0(?:\.0*)?$", re.MULTILINE)
 
@@ -121,8 +124,9 @@ def _sqlite_moments(values: Sequence[datetime]) -> list[str]:
     """What UTCDateTime stores on SQLite: naive UTC, "YYYY-MM-DD HH:MM:SS.ffffff". (The date's
     and the naive time's own texts: a third faster than an aware datetime's, whose offset is
     asked for and then cut off.)"""
-    utc = [value if value.tzinfo is UTC else value.astimezone(UTC) for value in values]
-    return [value.date().isoformat() + " " + value.time().isoformat("microseconds") for value in utc]
+    if set(map(_zone, values)) != {UTC}:
+        values = [value.astimezone(UTC) for value in values]
+    return [value.date().isoformat() + " " + value.time().isoformat("microseconds") for value in values]
 
 
 def _plain_texts(values: Sequence[Decimal | None]) -> list[str | None]:
@@ -135,21 +139,33 @@ def _plain_texts(values: Sequence[Decimal | None]) -> list[str | None]:
 
 
 def _insert_values(connection: Connection, batch_id: int, portfolio_id: int, columns: list[Column]) -> None:
-    """The rows in order, ``ROWS_PER_STATEMENT`` to an ``INSERT … VALUES (…), (…)``."""
-    width = len(ENTRY_COLUMNS)
+    """The rows in order, ``ROWS_PER_STATEMENT`` to an ``INSERT … VALUES (…), (…)``. What every
+    row shares is no parameter: the batch and the portfolio are written in the statement (ids
+    of ours, integers), and a column NULL in every row is left to its default, NULL."""
+    assert type(batch_id) is int and type(portfolio_id) is int  # written into the SQL
     count = len(columns[0])
-    rows = zip(repeat(batch_id, count), repeat(portfolio_id, count), *columns, strict=True)
-    flat = list(chain.from_iterable(rows))
+    names, given = ["ledger_batch_id", "portfolio_id"], []
+    for name, column in zip(ENTRY_COLUMNS[2:], columns, strict=True):
+        if column.count(None) != count or not _null_by_default(name):
+            names.append(name)
+            given.append(column)
+    width = len(given)
+    flat = list(chain.from_iterable(zip(*given, strict=True)))
     per = min(ROWS_PER_STATEMENT, _variable_limit(connection) // width)
     full = count // per * per
-    head = f"INSERT INTO {ENTRIES.name} ({', '.join(ENTRY_COLUMNS)}) VALUES "
-    one = "(" + ", ".join("?" * width) + ")"
+    head = f"INSERT INTO {ENTRIES.name} ({', '.join(names)}) VALUES "
+    one = f"({batch_id}, {portfolio_id}, {', '.join('?' * width)})"
     if full:
         step = per * width
         chunks = [tuple(flat[start : start + step]) for start in range(0, full * width, step)]
         connection.exec_driver_sql(head + ", ".join([one] * per), chunks)
     if full < count:
         connection.exec_driver_sql(head + ", ".join([one] * (count - full)), tuple(flat[full * width :]))
+
+
+def _null_by_default(name: str) -> bool:
+    column = ENTRIES.c[name]
+    return bool(column.nullable) and column.server_default is None
 
 
 def _variable_limit(connection: Connection) -> int:
