@@ -45,6 +45,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _ledger_setup import (
     OUT,
+    ROOT,
     Clock,
     child_cpu,
     default_data,
@@ -189,8 +190,10 @@ def time_hledger(data: Path) -> Times | None:
 
 
 def command_env(home: str, url: str) -> dict[str, str]:
+    """The command's environment: its own home and database, and this checkout's package."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")}
     env |= {"TRADEASSIST_HOME": home, "TRADEASSIST_DB_URL": url}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     if env.pop("PYTHONDONTWRITEBYTECODE", None):
         env.setdefault("PYTHONPYCACHEPREFIX", str(OUT / "pycache"))
     return env
