@@ -172,7 +172,11 @@ POLICIES: dict[str, tuple[Policy, ...]] = {
         Policy("add", "INSERT", None, f"({_MINE} AND created_by_user_id = {_ME}) OR {_ADMIN}"),
     ),
     "price_points": _market_data("ARRAY[price_points.listing_id]"),
-    "price_supersessions": _market_data("ARRAY[price_supersessions.listing_id]"),
+    # Judged by the points' own listing, not by the row's listing_id (whatever the writer wrote).
+    "price_supersessions": _market_data(
+        "ARRAY(SELECT p.listing_id FROM price_points AS p WHERE p.price_point_id IN "
+        "(price_supersessions.price_point_id, price_supersessions.superseded_by_point_id))"
+    ),
     # The registry is shared; a listing's settings change only where no other login's
     # portfolio uses it.
     "instrument_listings": (

@@ -119,8 +119,35 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("price_point_id"),
         sa.UniqueConstraint("superseded_by_point_id"),
     )
+    for statement in _GUARD[bind.dialect.name]:
+        bind.exec_driver_sql(statement)
     immutability.install(bind)
     row_security.install(bind)
+
+
+# A supersession names two points of the same key, the new one the next revision, and the
+# points' listing: otherwise a row could hide any stored price (the readers skip superseded
+# points) or claim another listing than its points'.
+_SAME_KEY = (
+    "SELECT 1 FROM price_points AS o JOIN price_points AS n ON n.listing_id = o.listing_id "
+    "AND n.as_of = o.as_of AND n.source_id = o.source_id AND n.is_close = o.is_close "
+    "AND n.revision = o.revision + 1 WHERE o.price_point_id = NEW.price_point_id "
+    "AND n.price_point_id = NEW.superseded_by_point_id AND o.listing_id = NEW.listing_id"
+)
+_REFUSAL = "price_supersessions: the new point must be the next revision of the same listing, day and source"
+_GUARD = {
+    "sqlite": [
+        "CREATE TRIGGER IF NOT EXISTS trg_price_supersessions_same_key BEFORE INSERT ON price_supersessions "
+        f"WHEN NOT EXISTS ({_SAME_KEY}) BEGIN SELECT RAISE(ABORT, '{_REFUSAL}'); END"
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION tradeassist_supersession_same_key() RETURNS trigger AS $$ "
+        f"BEGIN IF NOT EXISTS ({_SAME_KEY}) THEN RAISE EXCEPTION USING ERRCODE = 'check_violation', "
+        f"MESSAGE = '{_REFUSAL}'; END IF; RETURN NEW; END; $$ LANGUAGE plpgsql",
+        "CREATE OR REPLACE TRIGGER trg_price_supersessions_same_key BEFORE INSERT ON price_supersessions "
+        "FOR EACH ROW EXECUTE FUNCTION tradeassist_supersession_same_key()",
+    ],
+}
 
 
 def downgrade() -> None:
@@ -132,6 +159,15 @@ def downgrade() -> None:
             f"cannot downgrade below 0010_price_revisions: {replaced} stored prices were replaced"
         )
     op.drop_table("price_supersessions")
+    if bind.dialect.name == "postgresql":
+        bind.exec_driver_sql("DROP FUNCTION IF EXISTS tradeassist_supersession_same_key()")
+        # The listings were shared before: no row security, no column grant.
+        bind.exec_driver_sql("ALTER TABLE instrument_listings DISABLE ROW LEVEL SECURITY")
+        for policy in bind.exec_driver_sql(
+            "SELECT policyname FROM pg_catalog.pg_policies WHERE schemaname = current_schema() "
+            "AND tablename = 'instrument_listings'"
+        ).scalars():
+            bind.exec_driver_sql(f'DROP POLICY IF EXISTS "{policy}" ON instrument_listings')
     if bind.dialect.name == "sqlite":
         _sqlite_rebuild(revisions=False)
         immutability.install(bind)
