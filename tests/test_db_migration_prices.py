@@ -109,8 +109,8 @@ def test_0010_keeps_every_point_and_makes_only_the_settings_amendable(old_engine
             old_engine.begin() as conn,
         ):
             conn.execute(text(
-                "INSERT INTO price_supersessions (price_point_id, superseded_by_point_id, listing_id, reason, "
-                f"created_at) VALUES {wrong}, 'hide it', '2024-01-04 00:00:00')"
+                "INSERT INTO price_supersessions (price_point_id, superseded_by_point_id, listing_id, "
+                f"reason, created_at) VALUES {wrong}, 'hide it', '2024-01-04 00:00:00')"
             ))  # fmt: skip
     with pytest.raises(RuntimeError, match="1 stored prices were replaced"):
         _downgrade(old_engine, "0009_run_leases")
