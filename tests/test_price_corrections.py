@@ -144,6 +144,10 @@ def test_a_first_file_in_pounds_is_flagged_against_your_own_trade(
     rows = prices_of(cli, "STAN")
     flagged = [i for i, r in enumerate(rows) if "scale_suspect" in r["quality_flags"]]
     assert flagged == [0, 1, 2]  # before: [3, ..., 39] (the pounds became the level)
+    # A re-check (after a split, an accepted level, a replacement) starts from the trade too.
+    ok(cli("prices", "recheck", "--ticker", "STAN", "--exchange", "XLON", "--from", rows[0]["as_of"]))
+    again = [i for i, r in enumerate(prices_of(cli, "STAN")) if "scale_suspect" in r["quality_flags"]]
+    assert again == [0, 1, 2]
     latest = json.loads(
         ok(cli("prices", "latest", "--portfolio", "GIA", "--json", "--as-of", rows[-1]["as_of"]))
     )
@@ -171,6 +175,18 @@ def test_first_rows_in_the_wrong_unit_are_found_exactly_on_real_series(
         false_positive += len(flagged - set(range(k)))
         false_negative += k - len(flagged & set(range(k)))
     assert (true_positive, false_positive, false_negative) == (55, 0, 0)  # precision 1, recall 1
+
+
+def test_a_trade_years_away_does_not_judge_the_first_prices(
+    cli: Cli, real_data: Path, tmp_path: Path
+) -> None:
+    """A price may move twentyfold in years: only a trade near the first price anchors it."""
+    listing(cli, STAN_ISIN, "STAN", "GBX")
+    bought(cli, "STAN", "2021-06-01", format(D(stan_rows(real_data, 30)[0][4]) * 25, "f"))
+    path = stooq_file(tmp_path, real_data, 30, wrong=range(0), factor=D(1), name="stan.csv")
+    out = ok(import_prices(cli, path, "STAN"))
+    assert "level is unverified" in out and "CRITICAL" not in out
+    assert not any(r["quality_flags"] for r in prices_of(cli, "STAN"))
 
 
 def test_a_pence_file_into_a_listing_declared_in_pounds_is_reported(
@@ -266,13 +282,21 @@ def test_a_listing_gets_a_provider_later_and_its_identity_stays_fixed(cli: Cli, 
     assert "yahooo" in fails(
         cli("listing", "set", "--ticker", "VWRP", "--exchange", "XLON", "--provider", "yahooo")
     )
+    assert "unknown source(s) stoq" in fails(
+        cli("listing", "set", "--ticker", "VWRP", "--exchange", "XLON", "--source-priority", "stoq,yahoo")
+    )
+    ok(cli("listing", "set", "--ticker", "VWRP", "--exchange", "XLON", "--source-priority", "yahoo,csv"))
+    cleared = ok(cli("listing", "set", "--ticker", "VWRP", "--exchange", "XLON", "--source-priority", "none"))
+    assert "source priority yahoo,csv -> (none)" in cleared
     engine = create_db_engine(db_url)
     try:
         with engine.connect() as conn:
             changes = conn.execute(
-                text("SELECT details FROM audit_events WHERE action = 'LISTING_AMENDED'")
-            ).scalar_one()
-            assert "VWRP.UK" in json.dumps(changes)
+                text(
+                    "SELECT details FROM audit_events WHERE action = 'LISTING_AMENDED' ORDER BY audit_event_id"
+                )
+            ).scalars()
+            assert "VWRP.UK" in json.dumps(list(changes))
             with pytest.raises(DBAPIError, match="append-only"):
                 conn.execute(text("UPDATE instrument_listings SET quote_scale = 'GBX' WHERE ticker = 'VWRP'"))
     finally:

@@ -29,10 +29,10 @@ from typing import Any
 from sqlalchemy import Select, Table, func, select
 from sqlmodel import Session, SQLModel, col
 
-from ..core.enums import CorporateActionType, QualityFlag
+from ..core.enums import CorporateActionType, EntryType, QualityFlag
 from ..core.errors import ValidationError
 from ..core.timeutil import utcnow
-from ..db.models import CorporateAction, InstrumentListing, PriceLevelAcceptance, User
+from ..db.models import CorporateAction, InstrumentListing, LedgerEntry, PriceLevelAcceptance, User
 from ..db.models.market import PricePointRecheck
 from ..engine.normalize import (
     BASE_CURRENCY,
@@ -159,6 +159,87 @@ def prior_level(session: Session, listing: Listing, before: date) -> LevelState 
         offset += page
 
 
+STORED = "stored prices"
+ANCHORED = "your trades"
+UNVERIFIED = "unverified (no trades to check it against)"
+ANCHOR_WINDOW_DAYS = 31  # a trade this close to the first price (either side) anchors its level
+
+
+@dataclass(frozen=True)
+class TradeAnchor:
+    """A trade of the listing in the book whose price anchors a first price level."""
+
+    level: LevelState
+    price: Decimal  # as the trade was booked, in the listing's quote unit
+    quote_scale: str
+
+    def describe(self) -> str:
+        return f"your own trade on {self.level.as_of} at {self.price.normalize():f} {self.quote_scale}"
+
+
+def trade_anchor(session: Session, listing: InstrumentListing, day: date) -> TradeAnchor | None:
+    """The book's trade of ``listing`` nearest to ``day`` and at most ``ANCHOR_WINDOW_DAYS``
+    from it, its price in the listing's major unit as a level; None without one.
+
+    Trade prices are booked in the listing's quote unit (pence for a GBX listing), and the book
+    checked units × price against the cash paid, so they are the one price of the listing
+    known to be in the right unit. A trade years away says nothing of the first prices' unit
+    (the price may have moved twentyfold since), so it is not used."""
+    trades = (
+        select(col(LedgerEntry.entry_time), col(LedgerEntry.price))
+        .where(
+            col(LedgerEntry.listing_id) == listing.listing_id,
+            col(LedgerEntry.entry_type).in_([EntryType.BUY, EntryType.SELL]),
+            col(LedgerEntry.price).is_not(None),
+            col(LedgerEntry.price) > 0,
+        )
+        .limit(1)
+    )
+    moment = day_start(day + timedelta(days=1))
+    before = session.execute(
+        trades.where(col(LedgerEntry.entry_time) < moment).order_by(col(LedgerEntry.entry_time).desc())
+    ).first()
+    after = session.execute(
+        trades.where(col(LedgerEntry.entry_time) >= moment).order_by(col(LedgerEntry.entry_time))
+    ).first()
+    near = [
+        (abs((close_day(when) - day).days), close_day(when), price)
+        for when, price in (row for row in (before, after) if row is not None)
+    ]
+    near = [n for n in near if n[0] <= ANCHOR_WINDOW_DAYS]
+    if not near:
+        return None
+    _, traded, price = min(near)
+    unit = parse_quote_unit(listing.quote_scale)
+    level = price.scaleb(-unit.minor_exponent) if unit.minor_exponent else price
+    return TradeAnchor(LevelState(level, traded), price, listing.quote_scale)
+
+
+def starting_level(
+    session: Session, listing: InstrumentListing, elisting: Listing, first: date
+) -> tuple[LevelState | None, str, TradeAnchor | None]:
+    """The level points from ``first`` on are checked from, what it rests on, and the trade
+    behind it: the stored points' accepted level before ``first`` when there is one; else the
+    price of the book's trade of the listing near ``first`` (``trade_anchor``: a first file in
+    the wrong unit is then flagged like any other unit error); else none (the first point sets
+    the level, unverified). Ingest and every re-check start from it."""
+    prior = prior_level(session, elisting, first)
+    if prior is not None:
+        return prior, STORED, None
+    anchor = trade_anchor(session, listing, first)
+    if anchor is None:
+        return None, UNVERIFIED, None
+    level = anchor.level
+    if level.as_of > first:
+        # A trade after the first point: its price before the splits in between, dated then.
+        price = level.level
+        for split in listing_splits(session, listing.instrument_id):
+            if first < split.effective_date <= level.as_of:
+                price = price * split.ratio_num / split.ratio_den
+        level = LevelState(price, first)
+    return level, ANCHORED, anchor
+
+
 def _with_verdicts() -> Any:
     """The points with their re-check rows and the supersession that replaced them (if any)."""
     return POINTS.outerjoin(RECHECKS, RECHECKS.c.price_point_id == POINTS.c.price_point_id).outerjoin(
@@ -231,7 +312,7 @@ def recheck_listing(
     """Check the listing's stored points dated ``from_date`` or later again, from the level
     before that date, with every recorded split and acceptance; record changed verdicts."""
     elisting = engine_listing(listing)
-    prior = prior_level(session, elisting, from_date)
+    prior, _, _ = starting_level(session, listing, elisting, from_date)
     rows = session.execute(
         stored_points_query(listing.listing_id)
         .where(POINTS.c.as_of >= day_start(from_date))

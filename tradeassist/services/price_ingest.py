@@ -52,13 +52,15 @@ from .market import (
     source_id,
 )
 from .price_alerts import Resolved, raise_disagreements, raise_for_issues
-from .price_anchor import explain_scale_issues, first_level
+from .price_anchor import explain_scale_issues
 from .price_checks import (
     POINTS,
+    STORED,
     SUPERSEDED,
     engine_listing,
     listing_acceptances,
     listing_splits,
+    starting_level,
 )
 from .price_replacements import PriceConflict, supersede
 from .registry import get_listing
@@ -273,7 +275,11 @@ def _ingest(
     if len(keep) < len(given.bars):
         normalized = tuple(normalized[k] for k in keep)
         kept = given.only(keep)
-    prior, basis, anchor = first_level(session, listing, elisting, normalized)
+    prior, basis, anchor = (
+        starting_level(session, listing, elisting, normalized[0].as_of)
+        if normalized
+        else (None, STORED, None)
+    )
     checked, _, issues = check_points(
         normalized,
         listing=elisting,

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 from ..core.enums import InstrumentType
 from ..core.errors import AlreadyExists, NotFound, ValidationError
 from ..core.isin import validate_isin
-from ..db.models import Instrument, InstrumentListing, User
+from ..db.models import Instrument, InstrumentListing, MarketDataSource, User
 from ..engine.normalize import parse_quote_unit
 from . import access, audit
 
@@ -157,7 +157,10 @@ def amend_listing(
         names = [n.strip().lower() for n in source_priority.split(",") if n.strip()]
         if len(set(names)) != len(names):
             raise ValidationError(f"--source-priority {source_priority!r} names a source twice")
-        wanted["source_priority"] = None if not names or names == ["default"] else names
+        cleared = not names or (len(names) == 1 and names[0] in _CLEAR)
+        if not cleared:
+            _check_sources(session, names)
+        wanted["source_priority"] = None if cleared else names
     changes: dict[str, Any] = {
         name: {"from": getattr(listing, name), "to": value}
         for name, value in wanted.items()
@@ -165,7 +168,12 @@ def amend_listing(
     }
     if not changes:
         return listing, {}
-    touched = access.portfolios_using(session, [listing.listing_id])
+    affected: list[int | None] = [listing.listing_id]
+    if changes.get("is_primary", {}).get("to"):  # the instrument's other listings lose the flag
+        affected += [
+            o.listing_id for o in listings_by_isin_id(session, listing.instrument_id) if o.is_primary
+        ]
+    touched = access.portfolios_using(session, [a for a in affected if a is not None])
     access.require_every(
         session, actor, touched, f"change the listing {listing.ticker} on {listing.exchange}"
     )
@@ -188,6 +196,19 @@ def amend_listing(
         details={"listing": f"{listing.ticker}:{listing.exchange}", "changes": changes},
     )
     return listing, changes
+
+
+def _check_sources(session: Session, names: list[str]) -> None:
+    """Refuse a source no price came from and no provider or file format is called."""
+    from ..providers.prices import price_provider_names  # httpx: only when naming sources
+
+    stored = {n.lower() for n in session.exec(select(MarketDataSource.name)).all()}
+    known = stored | {p.lower() for p in price_provider_names()} | {"csv", "json", "broker"}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValidationError(
+            f"--source-priority: unknown source(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
 
 
 def listings_by_isin_id(session: Session, instrument_id: int) -> list[InstrumentListing]:
