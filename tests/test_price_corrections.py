@@ -293,7 +293,8 @@ def test_a_listing_gets_a_provider_later_and_its_identity_stays_fixed(cli: Cli, 
         with engine.connect() as conn:
             changes = conn.execute(
                 text(
-                    "SELECT details FROM audit_events WHERE action = 'LISTING_AMENDED' ORDER BY audit_event_id"
+                    "SELECT details FROM audit_events "
+                    "WHERE action = 'LISTING_AMENDED' ORDER BY audit_event_id"
                 )
             ).scalars()
             assert "VWRP.UK" in json.dumps(list(changes))
