@@ -32,7 +32,8 @@ def long_date(day: date) -> str:
     return f"{day.day} {day:%B %Y}"
 
 
-def _units(units: Decimal) -> str:
+def units_phrase(units: Decimal) -> str:
+    """12 units; 1 unit; 0.5 units."""
     text = format(units.normalize(), "f")
     return f"{text} unit" if units == 1 else f"{text} units"
 
@@ -64,7 +65,7 @@ def missing_price_sentence(gap: PriceGap, history: PriceHistory | None, portfoli
     `tradeassist prices import FILE --ticker XDWL --exchange XLON --format csv`; it has no
     price provider, so `tradeassist prices refresh` skips it."
     """
-    held = f"{gap.ticker} on {gap.exchange} ({_units(gap.units)})"
+    held = f"{gap.ticker} on {gap.exchange} ({units_phrase(gap.units)})"
     flagged = history.unusable(last=gap.until) if history is not None else pd.DataFrame()
     usable = "usable " if len(flagged) else ""
     command = f"`tradeassist prices import FILE --ticker {gap.ticker} --exchange {gap.exchange} --format csv`"
@@ -135,13 +136,18 @@ def flagged_in_view(
         if not held:
             continue
         rows = rows[[pd.Timestamp(x).date() in held for x in rows.index]]
-        units = units_held(events, key, held[-1])
-        out.append(
-            f"{history.ticker} on {history.exchange} ({_units(units)}): {_closes_phrase(rows)} flagged "
-            f"({_flags(rows)}) and not used, so the value uses the last usable close before it; "
-            f"{_fix_flagged(rows)}."
-        )
+        out.append(flagged_sentence(history, rows, units_held(events, key, held[-1])))
     return out
+
+
+def flagged_sentence(history: PriceHistory, rows: pd.DataFrame, units: Decimal) -> str:
+    """A held listing's flagged closes (``rows``, of ``history.unusable``) in one sentence: which,
+    why, and what to do."""
+    return (
+        f"{history.ticker} on {history.exchange} ({units_phrase(units)}): {_closes_phrase(rows)} flagged "
+        f"({_flags(rows)}) and not used, so the value uses the last usable close before it; "
+        f"{_fix_flagged(rows)}."
+    )
 
 
 def allocation_note(positions: Sequence[Any]) -> str | None:
@@ -149,5 +155,5 @@ def allocation_note(positions: Sequence[Any]) -> str | None:
     unpriced = [p for p in positions if p.units > ZERO and p.price_gbp is None]
     if not unpriced:
         return None
-    names = ", ".join(f"{p.ticker} on {p.exchange} ({_units(p.units)})" for p in unpriced)
+    names = ", ".join(f"{p.ticker} on {p.exchange} ({units_phrase(p.units)})" for p in unpriced)
     return f"The allocation leaves out what has no price, never counting it as zero: {names}."

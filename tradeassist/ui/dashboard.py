@@ -1,9 +1,10 @@
-"""The dashboard notebook's entry point: gather from the configured database, then draw.
+"""One account's dashboard data from the configured database, then drawn.
 
 ``load(portfolio)`` opens one read-only unit of work as the acting user (``ui.common.work``)
 and returns ``services.dashboard.gather``'s ``DashboardData``; ``figures_for`` and
-``notes_markdown`` (``presentation.dashboard``) draw it. The names the notebook and the tests
-use stay importable from here.
+``notes_markdown`` (``presentation.dashboard``) draw it. The names scripts and the tests use
+stay importable from here; the dashboard notebook shows ``ui.dashboard_app`` (a portfolio
+picker over all accounts together and each account, holdings and income included).
 """
 
 from __future__ import annotations
