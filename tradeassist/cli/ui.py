@@ -1,4 +1,5 @@
-"""``tradeassist ui``: serve the approval view (``notebooks/approval.ipynb``) with Voilà.
+"""``tradeassist ui``: serve the approval view (``notebooks/approval.ipynb``) with Voilà, and
+the dashboard (``notebooks/dashboard.ipynb``) beside it at ``/dashboard``.
 
 Voilà runs as a child process (``tradeassist.ui.server``: Voilà with logins) on 127.0.0.1
 with this command's environment, so the kernels find the same database (``--db``, else
@@ -118,7 +119,8 @@ def ui(
     port: int = typer.Option(DEFAULT_PORT, "--port", help="Port on 127.0.0.1."),
     no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a web browser."),
 ) -> None:
-    """Serve the approval view (Voilà) on 127.0.0.1 behind a login and open it in a browser.
+    """Serve the approval view (Voilà) on 127.0.0.1 behind a login and open it in a browser;
+    the dashboard is served beside it at /dashboard.
 
     Prints a one-time address with a token that logs in the acting user (--as); anyone else
     logs in on the page with email and password. Ctrl-C stops it."""
@@ -153,7 +155,10 @@ def ui(
             time.sleep(0.1)
         login_url = f"{url}?token={token}"
         typer.echo(login_url)
-        info(f"serving the approval view; the address above logs {email} in once; Ctrl-C stops it")
+        info(
+            f"serving the approval view, and the dashboard at {url}dashboard; the address above logs "
+            f"{email} in once; Ctrl-C stops it"
+        )
         if not no_browser:
             with tempfile.TemporaryDirectory(prefix="tradeassist-ui-") as private:
                 webbrowser.open(redirect_page(Path(private), login_url).as_uri())

@@ -74,6 +74,13 @@ def logout_link() -> str:
     return f" · <a class='ta-logout' href='{ah.esc(base)}logout'>log out</a>" if base else ""
 
 
+def dashboard_link() -> str:
+    """Served by ``tradeassist ui``: a link to the dashboard it serves beside this view
+    (``ui.server.SIDE_PAGES``); in JupyterLab, nothing (the notebook is a file beside this one)."""
+    base = os.environ.get("VOILA_BASE_URL")
+    return f" · <a class='ta-dashboard-link' href='{ah.esc(base)}dashboard'>dashboard</a>" if base else ""
+
+
 @dataclass(frozen=True)
 class Page:
     """What one refresh read."""
@@ -258,7 +265,9 @@ class ApprovalView:
             self.portfolio_picker.value = page.chosen if page.chosen is not None else ALL_PORTFOLIOS
         finally:
             self._drawing = False
-        self.who.value = f"<span class='ta-muted'>acting as {ah.esc(page.email)}{logout_link()}</span>"
+        self.who.value = (
+            f"<span class='ta-muted'>acting as {ah.esc(page.email)}{dashboard_link()}{logout_link()}</span>"
+        )
         self.banner.value = ah.freeze_banner_html(page.frozen)
         self.alerts.value = ah.alerts_html(page.alerts)
         self.summary.value = ah.summary_html(page.pending)

@@ -15,7 +15,10 @@ What it adds to Voilà (0.5, on jupyter_server 2):
   the kernel acts as that user and no one else (with no logged-in user no kernel starts; the
   browser cannot run code in it, Voilà passes only widget messages). The kernel's websocket
   is open only to the user it was started for;
-* request logs with tokens masked (jupyter_server's ``log_request``).
+* request logs with tokens masked (jupyter_server's ``log_request``);
+* the notebooks of ``SIDE_PAGES`` beside the approval view, each at a path of its own
+  (``/dashboard``: ``notebooks/dashboard.ipynb``, the approval view's sibling), behind the same
+  login; everything else stays Voilà's single-notebook page at ``/``.
 """
 
 from __future__ import annotations
@@ -32,12 +35,16 @@ from jupyter_server.auth.identity import User
 from jupyter_server.base.call_context import CallContext
 from jupyter_server.log import log_request
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from jupyter_server.utils import url_path_join
 from tornado import web
 from voila.app import Voila
 
 from .auth import LoginIdentityProvider
 
 ACTING_USER_VARIABLE = "TRADEASSIST_USER"
+
+# Pages served beside the approval view: path -> notebook, in the approval notebook's directory.
+SIDE_PAGES = {"dashboard": "dashboard.ipynb"}
 
 # Settings of the tornado application (jupyter_server reads them), applied last.
 LOCKED_DOWN: dict[str, Any] = {
@@ -119,6 +126,27 @@ class ApprovalServer(Voila):
         self.voila_configuration.preheat_kernel = False  # a pre-heated kernel would have no user
         # last, over any configuration file: ``start`` applies these after the settings above
         self.tornado_settings = {**self.tornado_settings, **LOCKED_DOWN}  # type: ignore[has-type]
+
+    def init_handlers(self) -> list[Any]:
+        """Voilà's handlers with a page for each of ``SIDE_PAGES`` before its catch-all (``/(.*)``,
+        the approval view, which would send ``/dashboard`` to a file download)."""
+        handlers: list[Any] = super().init_handlers()
+        if not self.notebook_path:
+            return handlers
+        folder = os.path.dirname(os.path.abspath(self.notebook_path))
+        every_path = url_path_join(self.server_url, r"/(.*)")
+        catch_all = next(i for i, h in enumerate(handlers) if h[0] == every_path)
+        _pattern, handler, options = handlers[catch_all]
+        pages = [
+            (
+                url_path_join(self.server_url, rf"/{path}/?"),
+                handler,
+                {**options, "notebook_path": os.path.relpath(os.path.join(folder, name), self.root_dir)},
+            )
+            for path, name in SIDE_PAGES.items()
+            if os.path.isfile(os.path.join(folder, name))
+        ]
+        return handlers[:catch_all] + pages + handlers[catch_all:]
 
     def init_settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = {**super().init_settings(), **LOCKED_DOWN}
