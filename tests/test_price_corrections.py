@@ -225,6 +225,8 @@ def test_wrong_first_prices_are_replaced_and_what_they_caused_is_ended(
     assert "1 portfolio(s) frozen" in out
     assert json.loads(ok(cli("freeze", "status", "--portfolio", "SIPP", "--json")))["is_frozen"] is True
 
+    # A person's own freeze on top of the price alert's is theirs: the replacement leaves it.
+    ok(cli("freeze", "set", "--portfolio", "SIPP", "--reason", "checking with the broker"))
     right = stooq_file(tmp_path, real_data, 3, wrong=range(0), factor=D(1), name="right.csv")
     right.write_text("\n".join(stooq_file(tmp_path, real_data, 30, wrong=range(0), factor=D(1),
                                           name="all.csv").read_text().splitlines()[:4]) + "\n")  # fmt: skip
@@ -235,7 +237,10 @@ def test_wrong_first_prices_are_replaced_and_what_they_caused_is_ended(
 
     replaced = ok(import_prices(cli, right, "STAN", "--replace", "--reason", "the feed sent pounds"))
     assert "3 prices read, 0 new, 3 replaced, 0 already stored" in replaced
-    assert "1 alert(s) resolved" in replaced and "1 portfolio(s) no longer frozen" in replaced
+    assert "1 alert(s) resolved" in replaced and "no longer frozen" not in replaced
+    status = json.loads(ok(cli("freeze", "status", "--portfolio", "SIPP", "--json")))
+    assert (status["is_frozen"], status["reason_code"]) == (True, "MANUAL")
+    ok(cli("freeze", "clear", "--portfolio", "SIPP", "--reason", "the broker confirmed"))
     rows = prices_of(cli, "STAN")
     assert len(rows) == 30 and all(r["usable"] and r["quality_flags"] == [] for r in rows)
     assert [r["revision"] for r in rows[:4]] == [1, 1, 1, 0]

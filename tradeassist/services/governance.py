@@ -7,8 +7,10 @@
   that stays wrong for a month raises one alert, not one per price.
 * A **freeze** stops a portfolio's trading runs until a person clears it: one mutable row of
   ``freeze_states`` per portfolio. Services freeze (``set_freeze``, ``raise_and_freeze``);
-  clearing is always an explicit user action (``unfreeze_portfolio``). Freezing a portfolio
-  that is already frozen keeps the first reason (the alerts carry every later detail).
+  clearing is an explicit user action (``unfreeze_portfolio``), or a price check that
+  resolves the alert which set it (``price_alerts.resolve_cleared``). Freezing a portfolio
+  that is already frozen keeps the first reason (the alerts carry every later detail), but a
+  person freezing what a service froze makes the freeze theirs (MANUAL): only they clear it.
 
 Every change is audited in the caller's transaction. Functions taking ``portfolio_id`` are for
 services that have already checked access; the ``*_portfolio`` functions and
@@ -251,7 +253,23 @@ def set_freeze(
         raise ValidationError(f"freeze reason code {reason_code!r}: 1 to 64 characters")
     state = _locked_state(session, portfolio_id)
     if state is not None and state.is_frozen:
-        return _status(portfolio_id, state)
+        if reason_code != MANUAL_FREEZE or state.reason_code == MANUAL_FREEZE:
+            return _status(portfolio_id, state)
+        # A person freezes what a service froze: the freeze becomes theirs, so that ending the
+        # service's reason (a price alert resolved) never lifts it.
+        previous = {"reason_code": state.reason_code, "reason_detail": state.reason_detail}
+        state.reason_code, state.reason_detail = reason_code, reason_detail
+        session.add(state)
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="FREEZE_SET",
+            entity_type="portfolio",
+            entity_id=portfolio_id,
+            details={"reason_code": reason_code, "reason_detail": reason_detail, "was": previous},
+        )
+        return _status(portfolio_id, state, changed=True)
     if state is None:
         state = FreezeState(portfolio_id=portfolio_id)
     state.is_frozen = True
