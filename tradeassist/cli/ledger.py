@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import typer
@@ -10,7 +11,7 @@ from ..core.errors import ValidationError
 from ..core.money import format_gbp
 from ..providers.brokers.canonical import HEADER as CANONICAL_HEADER
 from ..services import corporate_actions, imports, ledger
-from .context import JSON_OPTION, PORTFOLIO_OPTION, emit, emit_json, work
+from .context import AS_OF_OPTION, JSON_OPTION, PORTFOLIO_OPTION, emit, emit_json, info, work
 from .progress import progress, stages
 
 ledger_app = typer.Typer(
@@ -305,11 +306,77 @@ def ledger_verify(
         raise typer.Exit(1)
 
 
-def holdings_command(portfolio: str = PORTFOLIO_OPTION, as_json: bool = JSON_OPTION) -> None:
-    """The holdings: ticker, exchange, isin, units, avg_cost_base (GBP per unit, Section 104)."""
+HOLDING_COLUMNS = [
+    "ticker",
+    "exchange",
+    "units",
+    "price_gbp",
+    "market_value",
+    "book_cost",
+    "unrealised_gain",
+    "weight",
+]
+
+
+def holdings_command(
+    portfolio: str = PORTFOLIO_OPTION, as_of: str = AS_OF_OPTION, as_json: bool = JSON_OPTION
+) -> None:
+    """The holdings valued: units, latest usable price, market value, book cost (Section 104,
+    fees included), unrealised gain and weight of the account (holdings plus cash). A holding
+    without a usable price has no value, gain or weight (never £0), and says why.
+
+    JSON keys: ticker, exchange, isin, units, avg_cost_base, price_gbp, price_date, market_value,
+    book_cost, unrealised_gain, weight (a fraction), price_status, note."""
+    from ..core.timeutil import parse_as_of
+    from ..services import dashboard_accounts  # lazy: keeps start-up fast
+
+    moment = parse_as_of(as_of) if as_of else None
     with work(readonly=True) as (session, actor):
-        rows = ledger.holdings(session, actor=actor, portfolio=portfolio)
-    emit(rows, as_json, ["ticker", "exchange", "isin", "units", "avg_cost_base"])
+        basic = {
+            (r["ticker"], r["exchange"]): r
+            for r in ledger.holdings(session, actor=actor, portfolio=portfolio)
+        }
+        valued = dashboard_accounts.account_holdings(session, actor=actor, portfolio=portfolio, as_of=moment)
+    rows = []
+    for held in valued.holdings:
+        row = dict(
+            basic.get((held.ticker, held.exchange), {"ticker": held.ticker, "exchange": held.exchange})
+        )
+        row |= {
+            "units": held.units,
+            "price_gbp": held.price_gbp,
+            "price_date": held.price_day,
+            "market_value": held.value,
+            "book_cost": held.book_cost,
+            "unrealised_gain": held.gain,
+            "weight": None if held.weight is None else Decimal(repr(held.weight)).quantize(Decimal("0.0001")),
+            "price_status": held.status,
+            "note": held.note,
+        }
+        rows.append(row)
+    if as_json:
+        emit_json(rows)
+        return
+    shown = [
+        {
+            "ticker": r["ticker"],
+            "exchange": r["exchange"],
+            "units": r["units"],
+            "price_gbp": format_gbp(r["price_gbp"], exact=True) if r["price_gbp"] is not None else "no price",
+            "market_value": format_gbp(r["market_value"]),
+            "book_cost": format_gbp(r["book_cost"]),
+            "unrealised_gain": format_gbp(r["unrealised_gain"]),
+            "weight": "—" if r["weight"] is None else f"{r['weight'] * 100:.1f}%",
+        }
+        for r in rows
+    ]
+    emit(shown, False, HOLDING_COLUMNS)
+    typer.echo(
+        f"cash {format_gbp(valued.cash)}; total {format_gbp(valued.total)}"
+        + (f" ({len(valued.unpriced)} holding(s) without a price left out)" if valued.unpriced else "")
+    )
+    for note in valued.notes:
+        info(f"note: {note}")
 
 
 def cash_command(portfolio: str = PORTFOLIO_OPTION, as_json: bool = JSON_OPTION) -> None:
