@@ -7,14 +7,8 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from tests.test_price_corrections import (  # noqa: F401  (cli: the in-process fixture)
-    STAN_ISIN,
-    VWRP_ISIN,
-    Cli,
-    cli,
-    listing,
-    ok,
-)
+from tests.test_price_corrections import STAN_ISIN, VWRP_ISIN, Cli, listing, ok
+from tests.test_price_corrections import cli as cli  # the in-process fixture
 
 KEYS = {
     "ticker", "exchange", "isin", "units", "avg_cost_base", "price_gbp", "price_date", "market_value",

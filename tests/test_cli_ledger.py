@@ -85,9 +85,11 @@ def test_import_list_holdings_cash_and_corporate_actions(cli, tmp_path: Path) ->
         ("corporate-action", "list", "--json"),
         ("ledger", "rebuild", "--portfolio", "ISA"),
     )
-    assert json.loads(holdings.stdout) == [
-        {"ticker": "VWRL", "exchange": "XLON", "isin": VWRL, "units": "20", "avg_cost_base": "42.8125000000"}
-    ]
+    [held] = json.loads(holdings.stdout)
+    assert {k: held[k] for k in ("ticker", "exchange", "isin", "units", "avg_cost_base")} == {
+        "ticker": "VWRL", "exchange": "XLON", "isin": VWRL, "units": "20", "avg_cost_base": "42.8125000000"
+    }  # fmt: skip
+    assert (held["book_cost"], held["market_value"], held["price_status"]) == ("856.25", None, "no price")
     assert json.loads(cash.stdout) == {"currency": "GBP", "cash_balance": "143.75"}
     rows = json.loads(entries.stdout)
     assert [
