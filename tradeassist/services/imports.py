@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from operator import attrgetter, methodcaller
 
 from sqlmodel import Session
 
@@ -281,7 +282,7 @@ def _to_new_entries(
     problems = Problems()
     unknown: dict[tuple[str, str], list[ParsedEntry]] = {}  # (file, ISIN or ticker) -> its rows
     plain = _plain_entries(parsed.entries, resolve, listings)
-    converted: list[NewEntry | None] = [*plain] if plain is not None else []
+    converted: list[NewEntry | None] = []
     payers: list[inc.ListingName] | None = None  # read once, and only for a file with dividends
     for p in () if plain is not None else parsed.entries:  # any other file, entry by entry
         if p.entry_type is EntryType.DIVIDEND:
@@ -294,13 +295,13 @@ def _to_new_entries(
     for rows in unknown.values():
         problems.add(rows[0].source, rows[0].line, _unknown_instrument(session, rows))
     problems.raise_if_any()
-    entries = [e for e in converted if e is not None]
+    entries = plain if plain is not None else [e for e in converted if e is not None]
     order, absorbed = _pair_corporate_actions(session, parsed.entries, entries, listings, problems)
     problems.raise_if_any()
-    final = [entries[i] for i in order]
+    final = entries if isinstance(order, range) else [entries[i] for i in order]  # range: as they are
     # Positions moved (a receipt placed after its removal; absorbed rows dropped) only for
     # entries that move no cash, so a balance holds after the same cash entries as before.
-    position_of = {old: new for new, old in enumerate(order)}
+    position_of = {old: new for new, old in enumerate(order)} if parsed.balances else {}
     balances = []
     for b in parsed.balances:
         before = [position_of[i] for i in range(b.after_entries) if i in position_of]
@@ -337,6 +338,7 @@ def _plain_entries(
     )  # fmt: skip
 
 
+_extra, _corporate_action = attrgetter("extra"), methodcaller("get", "corporate_action")
 # What ``_plain_entries`` reads of a parsed entry (or, for the description and the trace
 # details, knows ``_convert`` leaves alone); every other field must hold its default.
 _PLAIN_FIELDS = frozenset(
@@ -476,7 +478,7 @@ def _pair_corporate_actions(
     entries: list[NewEntry],
     listings: Mapping[int, ListingInfo],
     problems: Problems,
-) -> tuple[list[int], int]:
+) -> tuple[Sequence[int], int]:
     """Corporate-action removals and receipts (AJ Bell's "Removal/Receipt of stock following a
     corporate action", Trading 212's "Stock split close/open") on one day, one of each:
 
@@ -485,11 +487,12 @@ def _pair_corporate_actions(
     * otherwise they become a transfer out and a transfer in that carries the removed cost
       (``cost_from``), so the pooled cost moves to the new shares as Section 104 requires.
 
-    Returns the order to post the entries in, and how many rows were dropped.
+    Returns the order to post the entries in (a ``range`` when it is theirs), and how many rows
+    were dropped.
     """
+    if not any(map(_corporate_action, map(_extra, parsed))):  # a Python frame per row saved
+        return range(len(entries)), 0
     marked = [i for i, p in enumerate(parsed) if p.extra.get("corporate_action")]
-    if not marked:
-        return list(range(len(entries))), 0
     by_day: dict[object, list[int]] = defaultdict(list)
     for i in marked:
         by_day[parsed[i].entry_time.date()].append(i)

@@ -26,8 +26,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
-from itertools import islice, pairwise, repeat
-from operator import attrgetter, is_not
+from itertools import islice, repeat
+from operator import attrgetter, is_not, le
 from typing import Any
 
 from ...core import limits
@@ -417,11 +417,11 @@ def _records(reader: Any, name: str, problems: Problems) -> Iterator[list[str]]:
 
 def _ascending(entries: list[ParsedEntry]) -> bool:
     """Whether the entries are already oldest first (the usual case)."""
-    return all(a.entry_time <= b.entry_time for a, b in pairwise(entries))
+    times = list(map(_entry_time, entries))
+    return all(map(le, times, islice(times, 1, None)))
 
 
-def _entry_time(entry: ParsedEntry) -> datetime:
-    return entry.entry_time
+_entry_time = attrgetter("entry_time")
 
 
 class CanonicalFormat:

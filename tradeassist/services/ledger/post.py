@@ -21,12 +21,11 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from ...core.enums import BatchType, EntryType
+from ...core.enums import BatchType, EntryType, TaxTreatment
 from ...core.errors import ValidationError
 from ...core.timeutil import ensure_utc, london_date, utcnow
 from ...db.models import LedgerBatch, Portfolio, User
 from .. import access, audit
-from ..tax.allowances import isa_subscription_problems
 from .insert import insert_entries
 from .model import BalanceCheck, NewEntry, PostResult
 from .problems import Problems
@@ -103,12 +102,12 @@ def post_entries(
 
     problems = Problems(entries)
     listings = load_listings(session)
-    normalised, listing_ids = normalise_entries(entries, listings, problems)
+    normalised, listing_ids, columns = normalise_entries(entries, listings, problems)
     latest = latest_entry_time(session, pid)
     keep = entries_to_add(session, pid, normalised, listing_ids, latest, problems)
     skipped = len(normalised) - len(keep)
     quotes = {k: v.quote for k, v in listings.items()}
-    checked = check_entries(session, pid, normalised, listing_ids, keep, kind, quotes, now, problems)
+    checked = check_entries(session, pid, normalised, listing_ids, keep, kind, quotes, now, problems, columns)
     if not force:
         _check_isa_allowance(session, folio, checked, problems)
     if not checked.entries:
@@ -123,6 +122,10 @@ def post_entries(
 
 
 def _check_isa_allowance(session: Session, folio: Portfolio, checked: Checked, problems: Problems) -> None:
+    if folio.tax_treatment != TaxTreatment.ISA:
+        return  # subscriptions are paid into ISAs: nothing else to count (nor to import the rules)
+    from ..tax.allowances import isa_subscription_problems
+
     contributions = [
         (-e.key - 1, london_date(e.entry_time), e.cash)
         for e in checked.entries

@@ -90,6 +90,7 @@ def normalise(e: NewEntry) -> NewEntry:
     )
 
 
+Columns = dict[str, tuple[Any, ...]]  # a batch's values by field (``core.rows.columns_of``)
 _not_none = partial(is_not, None)
 _zone = attrgetter("tzinfo")
 
@@ -106,7 +107,7 @@ def _finite_column(values: Iterable[object]) -> bool:
 
 def _already_normal(
     entries: Sequence[NewEntry], listings: Mapping[int, ListingInfo]
-) -> tuple[list[NewEntry], list[int | None]] | None:
+) -> tuple[list[NewEntry], list[int | None], Columns] | None:
     """``normalise_entries`` of a batch that needs nothing converted, a column at a time: every
     entry what ``normalise`` passes on as it is, naming its listing by a known id (or none);
     None when any entry needs the entry-by-entry path."""
@@ -127,7 +128,7 @@ def _already_normal(
         and _finite_column(filter(_not_none, columns["price"]))
     ):
         return None
-    return list(entries), list(listing_ids)
+    return list(entries), list(listing_ids), columns
 
 
 def _finite(value: object) -> bool:
@@ -142,8 +143,9 @@ def _finite(value: object) -> bool:
 
 def normalise_entries(
     entries: Sequence[NewEntry], listings: Mapping[int, ListingInfo], problems: Problems
-) -> tuple[list[NewEntry], list[int | None]]:
-    """The entries normalised, and the listing id each names (by id, or by ticker and exchange)."""
+) -> tuple[list[NewEntry], list[int | None], Columns | None]:
+    """The entries normalised, the listing id each names (by id, or by ticker and exchange),
+    and their columns when they were read a column at a time (for ``check_entries``)."""
     plain = _already_normal(entries, listings)
     if plain is not None:
         return plain
@@ -166,7 +168,7 @@ def normalise_entries(
         normalised.append(e)
         listing_ids.append(listing_id)
     problems.raise_if_any()
-    return normalised, listing_ids
+    return normalised, listing_ids, None
 
 
 def _listing_named(
@@ -290,10 +292,12 @@ def check_entries(
     quotes: Mapping[int, bk.Quote],
     now: datetime,
     problems: Problems,
+    columns: Columns | None = None,
 ) -> Checked:
     """Each new entry on its own (``engine.book.entry_problem``); reversals against the entries
-    they undo. New entries are keyed -(index + 1)."""
-    plain = _plain_entries(normalised, listing_ids, keep, quotes, now, problems)
+    they undo. New entries are keyed -(index + 1). ``columns``: ``normalised``'s, when
+    ``normalise_entries`` read them."""
+    plain = _plain_entries(normalised, listing_ids, keep, quotes, now, problems, columns)
     if plain is not None:
         problems.raise_if_any()
         return Checked(plain, set())
@@ -339,6 +343,7 @@ def _plain_entries(
     quotes: Mapping[int, bk.Quote],
     now: datetime,
     problems: Problems,
+    columns: Columns | None,
 ) -> list[bk.Entry] | None:
     """``check_entries`` a column at a time for a batch without corrections or carried costs
     (an import's): the book's entries, every entry's own problem recorded. None for a batch
@@ -346,7 +351,8 @@ def _plain_entries(
     if not keep:
         return None
     everything = len(keep) == len(normalised)
-    columns = columns_of(NewEntry, normalised if everything else [normalised[i] for i in keep])
+    if columns is None or not everything:
+        columns = columns_of(NewEntry, normalised if everything else [normalised[i] for i in keep])
     if not only_defaults(NewEntry, columns, ("corrects_entry_id", "cost_from")):
         return None
     ids = listing_ids if everything else [listing_ids[i] for i in keep]
