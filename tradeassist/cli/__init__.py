@@ -31,7 +31,9 @@ COMMANDS = {
         "setup", "A broker account's first steps, one command each: listings, strategy, imports, prices."
     ),
     "holdings": LazyCommand(
-        "ledger", "The holdings: ticker, exchange, isin, units, avg_cost_base (GBP per unit, Section 104)."
+        "ledger",
+        "The holdings valued: units, latest usable price, market value, book cost (Section 104, fees "
+        "included), unrealised gain and weight of the account (holdings plus cash).",
     ),
     "cash": LazyCommand("ledger", "The cash balance: currency, cash_balance (a JSON object with --json)."),
     "recommend": LazyCommand(
@@ -46,7 +48,9 @@ COMMANDS = {
         "demo", "Load the demo SIPP (once), then run each of its tasks and print where the reports are."
     ),
     "ui": LazyCommand(
-        "ui", "Serve the approval view (Voilà) on 127.0.0.1 behind a login and open it in a browser."
+        "ui",
+        "Serve the approval view (Voilà) on 127.0.0.1 behind a login and open it in a browser; the "
+        "dashboard is served beside it at /dashboard.",
     ),
     "user": LazyCommand("identity", "Users."),
     "portfolio": LazyCommand("identity", "Portfolios."),
