@@ -245,7 +245,7 @@ def report(
         bound = TARGETS[name]
         return f"target ≤ {bound:g}{unit}: {'PASS' if value <= bound else 'FAIL'}"
 
-    print(f"\n== {label} ==   (wall s / CPU s; the targets are on the wall clock)")
+    print(f"\n== {label} ==   (wall s / CPU s; the targets, for a million rows, on the wall clock)")
     line("import to snapshots", iw, ic, target("import", iw, " s"))
     if raw is not None:
         line("raw SQLite load", raw[0], raw[1], "(the floor: no checks, plain executemany)")
