@@ -33,7 +33,9 @@ test: $(KERNEL)
 	$(BIN)/ruff format --check tradeassist tests bench tools
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n auto
+	# Three workers on two cores: many tests wait on kernels, subprocesses and PostgreSQL, so a
+	# third worker fills the gaps (the whole suite, 2,245 tests: 661 s with -n 3, 842 s with -n 2).
+	$(BIN)/python -m pytest -n 3
 
 lab: $(KERNEL)
 	$(BIN)/jupyter lab notebooks/
