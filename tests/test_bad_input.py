@@ -23,10 +23,11 @@ import pytest
 from sqlalchemy import inspect, text
 
 from tests.conftest import ADMIN_EMAIL
+from tests.support.cli import admin_cli
 from tradeassist.core import limits
 from tradeassist.core.errors import FileFormatError, ValidationError
 from tradeassist.core.money import to_decimal
-from tradeassist.db.engine import create_db_engine, dispose_engines, unit_of_work
+from tradeassist.db.engine import create_db_engine, unit_of_work
 from tradeassist.services import identity, ledger, portfolios, registry
 
 VWRL = "IE00B3RBWM25"
@@ -67,23 +68,7 @@ def dump(url: str) -> dict[str, list[tuple[str, ...]]]:
 @pytest.fixture
 def cli(db_url: str, capsys: pytest.CaptureFixture[str]) -> Cli:
     """``tradeassist --db URL ARGS...`` in this process: (exit code, stdout, stderr)."""
-    from tradeassist.cli import main
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        argv, sys.argv = sys.argv, ["tradeassist", "--db", db_url, "--as", ADMIN_EMAIL, *args]
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        finally:
-            sys.argv = argv
-            dispose_engines()
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return admin_cli(db_url, capsys)
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -29,8 +28,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from tests.conftest import ADMIN_EMAIL
-from tradeassist.db.engine import create_db_engine, dispose_engines
+from tests.support.cli import admin_cli
+from tradeassist.db.engine import create_db_engine
 
 Cli = Callable[..., tuple[int, str, str]]
 D = Decimal
@@ -42,23 +41,7 @@ VWRP_ISIN = "IE00BK5BQT80"
 @pytest.fixture
 def cli(db_url: str, capsys: pytest.CaptureFixture[str]) -> Cli:
     """``tradeassist --db URL ARGS...`` in this process: (exit code, stdout, stderr)."""
-    from tradeassist.cli import main
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        argv, sys.argv = sys.argv, ["tradeassist", "--db", db_url, "--as", ADMIN_EMAIL, *args]
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        finally:
-            sys.argv = argv
-            dispose_engines()
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return admin_cli(db_url, capsys)
 
 
 def ok(result: tuple[int, str, str]) -> str:

@@ -17,8 +17,9 @@ import io
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 TRADEASSIST = [sys.executable, "-m", "tradeassist"]
 
@@ -73,3 +74,28 @@ def _in_process(
         os.environ.update(saved_env)
         dispose_engines()
     return subprocess.CompletedProcess(["tradeassist", *args], code, out.getvalue(), err.getvalue())
+
+
+def admin_cli(db_url: str, capsys: Any) -> Callable[..., tuple[int, str, str]]:
+    """``tradeassist --db URL --as <the bootstrap admin> ARGS...`` in this process, its output
+    read through pytest's ``capsys``: (exit code, stdout, stderr). For the tests that look at
+    one command's answer at a time."""
+    from tests.conftest import ADMIN_EMAIL
+    from tradeassist.cli import main
+    from tradeassist.db.engine import dispose_engines
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        argv, sys.argv = sys.argv, ["tradeassist", "--db", db_url, "--as", ADMIN_EMAIL, *args]
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            sys.argv = argv
+            dispose_engines()
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
