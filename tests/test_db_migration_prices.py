@@ -6,34 +6,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from uuid import uuid4
 
 import pytest
-from alembic import command
-from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from tests.support.migrations import database_at, downgrade
 from tradeassist.db import migrate
-from tradeassist.db.engine import create_db_engine
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def old_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A database migrated to 0009 with a listing and two prices, on each backend."""
-    if request.param == "sqlite":
-        url, server = f"sqlite:///{tmp_path / 'old.db'}", None
-    else:
-        server = request.getfixturevalue("pg_cluster").url
-        name = f"ta_prices_{uuid4().hex[:12]}"
-        admin = sa_create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name} TEMPLATE template0"))
-        admin.dispose()
-        url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    engine = create_db_engine(url)
-    migrate.upgrade(engine, "0009_run_leases")
+    with database_at(request, tmp_path, "0009_run_leases") as engine:
+        _prices(engine)
+        yield engine
+
+
+def _prices(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO instruments (isin, instrument_type, created_at) "
@@ -51,20 +42,6 @@ def old_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engin
                 "raw_quote_scale, normalized_price_base, quality_flags, usable) VALUES "
                 f"(1, '{day} 23:59:59.999999', 1, TRUE, '{price}', 'GBP', 'GBX', '6.136', '[]', TRUE)"
             ))  # fmt: skip
-    yield engine
-    engine.dispose()
-    if server is not None:
-        admin = sa_create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {make_url(url).database} WITH (FORCE)"))
-        admin.dispose()
-
-
-def _downgrade(engine: Engine, revision: str) -> None:
-    config = migrate.alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
 
 
 def _points(engine: Engine) -> list[tuple[object, ...]]:
@@ -113,14 +90,14 @@ def test_0010_keeps_every_point_and_makes_only_the_settings_amendable(old_engine
                 f"reason, created_at) VALUES {wrong}, 'hide it', '2024-01-04 00:00:00')"
             ))  # fmt: skip
     with pytest.raises(RuntimeError, match="1 stored prices were replaced"):
-        _downgrade(old_engine, "0009_run_leases")
+        downgrade(old_engine, "0009_run_leases")
     assert len(_points(old_engine)) == 3
 
 
 def test_0010_goes_down_and_up_again_while_nothing_was_replaced(old_engine: Engine) -> None:
     before = _points(old_engine)
     migrate.upgrade(old_engine)
-    _downgrade(old_engine, "0009_run_leases")
+    downgrade(old_engine, "0009_run_leases")
     assert migrate.current_revision(old_engine) == "0009_run_leases"
     assert _points(old_engine) == before
     with pytest.raises(DBAPIError, match="append-only"), old_engine.begin() as conn:

@@ -26,17 +26,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import nbformat
 import pytest
-from alembic import command
-from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import col, select
 
+from tests.support.migrations import database_at, downgrade
 from tradeassist.core.enums import RunStatus, Severity
 from tradeassist.core.timeutil import ensure_utc, utcnow
 from tradeassist.db import migrate
@@ -536,26 +534,8 @@ def _locked_once(tmp_path: Path) -> None:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def old_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """An empty database migrated to 0008 only, on each backend."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-        server = None
-    else:
-        server = request.getfixturevalue("pg_cluster").url
-        name = f"ta_leases_{uuid4().hex[:12]}"
-        admin = sa_create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name} TEMPLATE template0"))
-        admin.dispose()
-        url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    engine = create_db_engine(url)
-    migrate.upgrade(engine, "0008_row_security")
-    yield engine
-    engine.dispose()
-    if server is not None:
-        admin = sa_create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {make_url(url).database} WITH (FORCE)"))
-        admin.dispose()
+    with database_at(request, tmp_path, "0008_row_security") as engine:
+        yield engine
 
 
 def _old_runs(engine: Engine) -> None:
@@ -595,13 +575,6 @@ def _claims(engine: Engine) -> list[tuple[Any, ...]]:
         ))]  # fmt: skip
 
 
-def _downgrade(engine: Engine, revision: str) -> None:
-    config = migrate.alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-
-
 def test_migration_0009_keeps_every_claim_and_lets_only_the_lease_change(old_engine: Engine) -> None:
     _old_runs(old_engine)
     before = _claims(old_engine)
@@ -638,14 +611,14 @@ def test_migration_0009_keeps_every_claim_and_lets_only_the_lease_change(old_eng
             assert conn.execute(text(may), {"column": "worker"}).scalar() is False
 
     with pytest.raises(RuntimeError, match="1 retried runs hold their slot twice"):
-        _downgrade(old_engine, "0008_row_security")
+        downgrade(old_engine, "0008_row_security")
 
 
 def test_migration_0009_goes_down_and_up_again_without_retries(old_engine: Engine) -> None:
     _old_runs(old_engine)
     before = _claims(old_engine)
     migrate.upgrade(old_engine, "0009_run_leases")
-    _downgrade(old_engine, "0008_row_security")
+    downgrade(old_engine, "0008_row_security")
     assert _claims(old_engine) == before
     with pytest.raises(DBAPIError, match="append-only"), old_engine.begin() as conn:
         conn.execute(text("UPDATE task_run_claims SET worker = worker"))
