@@ -8,18 +8,16 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from uuid import uuid4
 
 import pytest
-from alembic import command
-from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import insert, select, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from tests.support.migrations import database_at, downgrade
 from tradeassist.core.enums import BatchType, EntryType, TaxTreatment
 from tradeassist.db import migrate
-from tradeassist.db.engine import create_db_engine, unit_of_work
+from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import LedgerBatch, LedgerEntry, Portfolio, User
 from tradeassist.services import income, ledger
 
@@ -35,24 +33,8 @@ OLD = [  # what the imports wrote before DIVIDEND existed
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def old_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """An empty database on each backend, migrated up to the revision before 0006 only."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        url = _empty_pg_database(request.getfixturevalue("pg_cluster").url)
-    engine = create_db_engine(url)
-    migrate.upgrade(engine, "0005_strategy_scope")
-    yield engine
-    engine.dispose()
-
-
-def _empty_pg_database(server_url: str) -> str:
-    """A new, empty database on the test cluster (from template0: no schema at all)."""
-    name = f"ta_dividends_{uuid4().hex[:12]}"
-    admin = sa_create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE template0"))
-    admin.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    with database_at(request, tmp_path, "0005_strategy_scope") as engine:
+        yield engine
 
 
 def _old_ledger(engine: Engine) -> None:
@@ -146,12 +128,7 @@ def test_upgrading_a_ledger_with_interest_rows_keeps_them_and_accepts_dividends(
     assert _rows(old_engine)[:3] == before  # reading never writes
 
     # the ledger holds DIVIDEND rows now: going back would mean rewriting them, so it is refused
-    config = migrate.alembic_config()
-    with old_engine.begin() as conn:  # the later migrations go back without a word
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0006_dividends")
-    with old_engine.begin() as conn:
-        config.attributes["connection"] = conn
-        with pytest.raises(RuntimeError, match="holds 1 DIVIDEND entries"):
-            command.downgrade(config, "0005_strategy_scope")
+    downgrade(old_engine, "0006_dividends")  # the later migrations go back without a word
+    with pytest.raises(RuntimeError, match="holds 1 DIVIDEND entries"):
+        downgrade(old_engine, "0005_strategy_scope")
     assert migrate.current_revision(old_engine) == "0006_dividends"
