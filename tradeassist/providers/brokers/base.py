@@ -45,7 +45,7 @@ from ...core import limits
 from ...core.enums import EntryType
 from ...core.errors import FileFormatError, ValidationError
 from ...core.frozen import FrozenDict
-from ...core.money import CONTEXT, ZERO
+from ...core.money import CONTEXT, ZERO, to_decimal
 
 T = TypeVar("T")
 
@@ -234,6 +234,22 @@ def read_source(source: Source) -> SourceText:
         raise FileFormatError(name, [(None, "the file is empty")])
     limits.check_text_file(name, data)
     return SourceText(name, data, hashlib.sha256(data).hexdigest())
+
+
+class Cells:
+    """One CSV row's cells by column name (stripped; a column the file lacks reads as "")."""
+
+    def __init__(self, index: Mapping[str, int], row: Sequence[str]) -> None:
+        self.index, self.row = index, row
+
+    def __getitem__(self, name: str) -> str:
+        i = self.index.get(name)
+        return self.row[i].strip() if i is not None else ""
+
+    def number(self, name: str, limit: Decimal = limits.MAX_AMOUNT) -> Decimal | None:
+        """The cell as an exact number (``to_decimal``, bounded by ``limit``), None when empty."""
+        text = self[name]
+        return to_decimal(text, what=name, limit=limit) if text else None
 
 
 def csv_rows(src: SourceText, *, skip: int = 0) -> Iterator[tuple[int, list[str]]]:

@@ -30,7 +30,7 @@ currency, written positive.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -38,10 +38,11 @@ from ...core.enums import EntryType
 from ...core.errors import FileFormatError, ValidationError
 from ...core.frozen import FrozenDict
 from ...core.isin import validate_isin
-from ...core.limits import MAX_AMOUNT, MAX_PRICE, in_utc
-from ...core.money import PENNY, ZERO, format_gbp, to_decimal
+from ...core.limits import MAX_PRICE, in_utc
+from ...core.money import PENNY, ZERO, format_gbp
 from ...core.units import canonical_scale
 from .base import (
+    Cells,
     ContentRefs,
     ParsedEntry,
     ParsedFile,
@@ -96,21 +97,6 @@ _PROPERTY = (
 )
 
 
-class _Cells:
-    """One row's cells by column name."""
-
-    def __init__(self, index: Mapping[str, int], row: Sequence[str]) -> None:
-        self.index, self.row = index, row
-
-    def __getitem__(self, name: str) -> str:
-        i = self.index.get(name)
-        return self.row[i].strip() if i is not None else ""
-
-    def number(self, name: str, limit: Decimal = MAX_AMOUNT) -> Decimal | None:
-        text = self[name]
-        return to_decimal(text, what=name, limit=limit) if text else None
-
-
 def parse_freetrade(source: Source, *, property_income: str = "refuse") -> ParsedFile:
     """Parse a Freetrade CSV export; raise ``FileFormatError`` naming every bad line."""
     src = read_source(source)
@@ -129,7 +115,7 @@ def parse_freetrade(source: Source, *, property_income: str = "refuse") -> Parse
         if len(row) != len(header):
             problems.add(src.name, line, f"has {len(row)} fields, expected {len(header)}")
             continue
-        cells = _Cells(index, row)
+        cells = Cells(index, row)
         if cells["Type"].upper() == _LEFT_OUT:
             continue
         try:
@@ -153,14 +139,14 @@ def _check_account_currency(
     others: Counter[str] = Counter()
     for _, row in rows:
         if len(row) == width:
-            currency = _Cells(index, row)["Account Currency"].upper()
+            currency = Cells(index, row)["Account Currency"].upper()
             if currency and currency != BASE_CURRENCY:
                 others[currency] += 1
     if others:
         raise account_currency_error(name, others.most_common(1)[0][0])
 
 
-def _entry(cells: _Cells, line: int, name: str, refs: ContentRefs, property_income: str) -> ParsedEntry:
+def _entry(cells: Cells, line: int, name: str, refs: ContentRefs, property_income: str) -> ParsedEntry:
     """One line as an entry; ValueError/ValidationError with the reason if it cannot be."""
     kind = cells["Type"].upper()
     if kind == "PROPERTY" and property_income != "dividend":
@@ -206,13 +192,13 @@ def _time(text: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else in_utc(moment, "Timestamp", text)
 
 
-def _instrument(cells: _Cells) -> tuple[str | None, str | None, str | None]:
+def _instrument(cells: Cells) -> tuple[str | None, str | None, str | None]:
     """(ISIN, ticker, name) of the line's instrument."""
     isin = validate_isin(cells["ISIN"]) if cells["ISIN"] else None
     return isin, cells["Ticker"].upper() or None, cells["Title"] or None
 
 
-def _price(cells: _Cells) -> tuple[Decimal | None, str | None]:
+def _price(cells: Cells) -> tuple[Decimal | None, str | None]:
     """The price per share in the instrument's currency (GBX when pence), else in GBP."""
     price = cells.number("Price per Share", MAX_PRICE)
     if price is not None and cells["Instrument Currency"]:
@@ -221,7 +207,7 @@ def _price(cells: _Cells) -> tuple[Decimal | None, str | None]:
 
 
 def _order(
-    cells: _Cells, line: int, name: str, when: datetime, total: Decimal, refs: ContentRefs
+    cells: Cells, line: int, name: str, when: datetime, total: Decimal, refs: ContentRefs
 ) -> ParsedEntry:
     side = cells["Buy / Sell"].upper()
     if side not in ("BUY", "SELL"):
@@ -251,7 +237,7 @@ def _order(
 
 
 def _free_share(
-    cells: _Cells, line: int, name: str, when: datetime, total: Decimal, refs: ContentRefs
+    cells: Cells, line: int, name: str, when: datetime, total: Decimal, refs: ContentRefs
 ) -> ParsedEntry:
     if cells["Buy / Sell"].upper() not in ("", "BUY"):
         raise ValueError(f"a FREESHARE_ORDER is a share received, not {cells['Buy / Sell']!r}")
@@ -267,7 +253,7 @@ def _free_share(
 
 
 def _income(
-    cells: _Cells, line: int, name: str, when: datetime, total: Decimal, refs: ContentRefs, kind: str
+    cells: Cells, line: int, name: str, when: datetime, total: Decimal, refs: ContentRefs, kind: str
 ) -> ParsedEntry:
     """A dividend, or a property income distribution booked as one (``property_income``)."""
     isin, ticker, title = _instrument(cells)

@@ -21,7 +21,6 @@ a ``£``; times are UK local time, ``dd/mm/yy hh:mm:ss`` (``23/12/24 15:18:12``)
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from ...core.enums import EntryType
@@ -32,6 +31,7 @@ from ...core.limits import MAX_PRICE
 from ...core.money import ZERO, to_decimal
 from ...core.timeutil import LONDON
 from .base import (
+    Cells,
     ContentRefs,
     ParsedEntry,
     ParsedFile,
@@ -73,14 +73,6 @@ NO_CASH_HINT = (
 )
 
 
-class _Cells:
-    def __init__(self, index: Mapping[str, int], row: Sequence[str]) -> None:
-        self.index, self.row = index, row
-
-    def __getitem__(self, name: str) -> str:
-        return self.row[self.index[name]].strip()
-
-
 def parse_investengine(source: Source, *, contributions: str = "none") -> ParsedFile:
     """Parse an InvestEngine CSV export; raise ``FileFormatError`` naming every bad line.
     ``contributions="each-buy"``: each buy is paid in as it is made (see the module)."""
@@ -101,7 +93,7 @@ def parse_investengine(source: Source, *, contributions: str = "none") -> Parsed
             problems.add(src.name, line, f"has {len(row)} fields, expected {len(header)}")
             continue
         try:
-            trades.append(_trade(_Cells(index, row), line, src.name, refs))
+            trades.append(_trade(Cells(index, row), line, src.name, refs))
         except (ValueError, ValidationError) as exc:
             problems.add(src.name, line, str(exc))
     if not trades and not problems:
@@ -116,7 +108,7 @@ def parse_investengine(source: Source, *, contributions: str = "none") -> Parsed
     return ParsedFile(src.name, FORMAT, tuple(entries), src.sha256, sources, (), hint)
 
 
-def _trade(cells: _Cells, line: int, name: str, refs: ContentRefs) -> ParsedEntry:
+def _trade(cells: Cells, line: int, name: str, refs: ContentRefs) -> ParsedEntry:
     """One row as a BUY or SELL; ValueError/ValidationError with the reason if it cannot be."""
     security = cells["Security / ISIN"]
     match = _SECURITY.match(security)
