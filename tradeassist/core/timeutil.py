@@ -40,12 +40,9 @@ def parse_as_of(text: str | None) -> datetime:
         return utcnow()
     text = text.strip()
     try:
-        uk = _UK_DATE.fullmatch(text)
-        if uk:
-            day, month, year = (int(part) for part in uk.groups())
-            return end_of_london_day(date(year, month, day))
-        if len(text) == 10:
-            return end_of_london_day(date.fromisoformat(text))
+        day = _typed_day(text)
+        if day is not None:
+            return end_of_london_day(day)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValidationError(
@@ -61,13 +58,20 @@ def parse_day(text: str, option: str = "date") -> date:
     the option in the error)."""
     text = text.strip()
     try:
-        uk = _UK_DATE.fullmatch(text)
-        if uk:
-            day, month, year = (int(part) for part in uk.groups())
-            return date(year, month, day)
-        return date.fromisoformat(text)
+        day = _typed_day(text)
+        return day if day is not None else date.fromisoformat(text)
     except ValueError:
         raise ValidationError(f"{option}: {text!r} is not a date (YYYY-MM-DD or DD/MM/YYYY)") from None
+
+
+def _typed_day(text: str) -> date | None:
+    """``DD/MM/YYYY`` or ``YYYY-MM-DD`` as a date; None for other text; ``ValueError`` for an
+    impossible date in either form."""
+    uk = _UK_DATE.fullmatch(text)
+    if uk:
+        day, month, year = (int(part) for part in uk.groups())
+        return date(year, month, day)
+    return date.fromisoformat(text) if len(text) == 10 else None
 
 
 def business_days_between(earlier: date, later: date) -> int:
