@@ -168,21 +168,21 @@ def amend_listing(
     }
     if not changes:
         return listing, {}
-    affected: list[int | None] = [listing.listing_id]
-    if changes.get("is_primary", {}).get("to"):  # the instrument's other listings lose the flag
-        affected += [
-            o.listing_id for o in listings_by_isin_id(session, listing.instrument_id) if o.is_primary
-        ]
-    touched = access.portfolios_using(session, [a for a in affected if a is not None])
+    # Making a listing primary makes the instrument's other primary listings not primary.
+    unmarked = (
+        [o for o in instrument_listings(session, listing.instrument_id) if o.is_primary and o is not listing]
+        if changes.get("is_primary", {}).get("to")
+        else []
+    )
+    affected = [o.listing_id for o in (listing, *unmarked) if o.listing_id is not None]
+    touched = access.portfolios_using(session, affected)
     access.require_every(
         session, actor, touched, f"change the listing {listing.ticker} on {listing.exchange}"
     )
-    if changes.get("is_primary", {}).get("to"):
-        for other in listings_by_isin_id(session, listing.instrument_id):
-            if other.listing_id != listing.listing_id and other.is_primary:
-                other.is_primary = False
-                session.add(other)
-                changes.setdefault("no_longer_primary", []).append(f"{other.ticker}:{other.exchange}")
+    for other in unmarked:
+        other.is_primary = False
+        session.add(other)
+        changes.setdefault("no_longer_primary", []).append(f"{other.ticker}:{other.exchange}")
     for name, value in wanted.items():
         setattr(listing, name, value)
     session.add(listing)
@@ -211,9 +211,14 @@ def _check_sources(session: Session, names: list[str]) -> None:
         )
 
 
-def listings_by_isin_id(session: Session, instrument_id: int) -> list[InstrumentListing]:
+def instrument_listings(session: Session, instrument_id: int) -> list[InstrumentListing]:
+    """An instrument's listings, the primary one first."""
     return list(
-        session.exec(select(InstrumentListing).where(InstrumentListing.instrument_id == instrument_id)).all()
+        session.exec(
+            select(InstrumentListing)
+            .where(InstrumentListing.instrument_id == instrument_id)
+            .order_by(col(InstrumentListing.is_primary).desc(), col(InstrumentListing.listing_id))
+        ).all()
     )
 
 
@@ -237,15 +242,9 @@ def get_listing(session: Session, ticker: str, exchange: str) -> InstrumentListi
 
 def listings_by_isin(session: Session, isin: str) -> list[InstrumentListing]:
     instrument = find_instrument(session, isin)
-    if instrument is None:
+    if instrument is None or instrument.instrument_id is None:
         return []
-    return list(
-        session.exec(
-            select(InstrumentListing)
-            .where(InstrumentListing.instrument_id == instrument.instrument_id)
-            .order_by(col(InstrumentListing.is_primary).desc(), col(InstrumentListing.listing_id))
-        ).all()
-    )
+    return instrument_listings(session, instrument.instrument_id)
 
 
 def listing_row(session: Session, listing: InstrumentListing) -> dict[str, Any]:
