@@ -53,6 +53,11 @@ class PriceConflict:
         }
 
 
+def _stored_time(as_of: date | datetime) -> datetime:
+    """A bar's stored ``as_of``: the instant of an intraday bar, the close time of a daily one."""
+    return ensure_utc(as_of) if isinstance(as_of, datetime) else close_time(as_of)
+
+
 def day_of(as_of: date | datetime) -> date:
     """A bar's date: its own for daily bars, the London date of an intraday timestamp."""
     return close_day(ensure_utc(as_of)) if isinstance(as_of, datetime) else as_of
@@ -69,20 +74,24 @@ def supersede(
     """Link each replaced point to the point that supersedes it, audit, and check again."""
     assert listing.listing_id is not None
     lid = listing.listing_id
-    new_ids = {}
-    for conflict in replacing:
-        when = (
-            ensure_utc(conflict.as_of) if isinstance(conflict.as_of, datetime) else close_time(conflict.as_of)
+    keys = {(_stored_time(c.as_of), c.is_close, c.stored_revision + 1): c.stored_point_id for c in replacing}
+    times = [key[0] for key in keys]
+    # The points just stored for these keys, read in one statement.
+    rows = session.execute(
+        select(POINTS.c.price_point_id, POINTS.c.as_of, POINTS.c.is_close, POINTS.c.revision).where(
+            POINTS.c.listing_id == lid,
+            POINTS.c.source_id == src,
+            POINTS.c.as_of >= min(times),
+            POINTS.c.as_of <= max(times),
+            POINTS.c.revision > 0,
         )
-        new_ids[conflict.stored_point_id] = session.execute(
-            select(POINTS.c.price_point_id).where(
-                POINTS.c.listing_id == lid,
-                POINTS.c.source_id == src,
-                POINTS.c.as_of == when,
-                POINTS.c.is_close == conflict.is_close,
-                POINTS.c.revision == conflict.stored_revision + 1,
-            )
-        ).scalar_one()
+    ).all()
+    new_ids = {
+        keys[key]: point_id
+        for point_id, when, is_close, revision in rows
+        if (key := (ensure_utc(when), bool(is_close), revision)) in keys
+    }
+    assert len(new_ids) == len(keys)  # every replacement was stored just now
     session.execute(
         insert(SUPERSEDED),
         [
