@@ -34,7 +34,7 @@ from sqlmodel import Session
 
 from ..core import jsonutil
 from ..core.errors import ValidationError
-from ..core.timeutil import end_of_london_day, ensure_utc
+from ..core.timeutil import end_of_london_day
 from ..db.models import InstrumentListing, User
 from ..engine.normalize import BASE_CURRENCY, Listing, RawPrice, normalize_prices
 from ..engine.normalize import PricePoint as CheckedPoint
@@ -44,9 +44,7 @@ from . import access, audit
 from .fx_series import fx_series
 from .market import (
     bulk_insert_chunks,
-    close_day,
     close_texts,
-    close_time,
     day_start,
     decimal_texts,
     source_id,
@@ -62,7 +60,7 @@ from .price_checks import (
     listing_splits,
     starting_level,
 )
-from .price_replacements import PriceConflict, supersede
+from .price_replacements import PriceConflict, day_of, stored_time, supersede
 from .registry import get_listing
 
 PRICE_FORMATS = ("stooq", "twelvedata", "yahoo", "csv", "json")
@@ -328,16 +326,11 @@ def _ingest(
     return result
 
 
-def _day_of(as_of: date | datetime) -> date:
-    """A bar's date: its own for daily bars, the London date of an intraday timestamp."""
-    return close_day(ensure_utc(as_of)) if isinstance(as_of, datetime) else as_of
-
-
 def _in_date_order(bars: tuple[PriceBar, ...]) -> _Bars:
     """The bars sorted by London date (stable: a provider's order is kept within a day)."""
     stamps = [b.as_of for b in bars]
     all_daily = all(type(a) is date for a in stamps)
-    days = cast("list[date]", list(stamps)) if all_daily else [_day_of(a) for a in stamps]
+    days = cast("list[date]", list(stamps)) if all_daily else [day_of(a) for a in stamps]
     if any(a > b for a, b in itertools.pairwise(days)):
         order = sorted(range(len(bars)), key=days.__getitem__)
         return _Bars(tuple(bars[i] for i in order), [stamps[i] for i in order], [days[i] for i in order])
@@ -463,7 +456,7 @@ def _partition(
     unchanged = 0
     conflicts: list[PriceConflict] = []
     for k, (bar, point) in enumerate(zip(bars, normalized, strict=True)):
-        when = ensure_utc(bar.as_of) if isinstance(bar.as_of, datetime) else close_time(bar.as_of)
+        when = stored_time(bar.as_of)
         row = stored.get((when, bar.is_close))
         if row is None:
             fresh.append(k)

@@ -53,7 +53,7 @@ class PriceConflict:
         }
 
 
-def _stored_time(as_of: date | datetime) -> datetime:
+def stored_time(as_of: date | datetime) -> datetime:
     """A bar's stored ``as_of``: the instant of an intraday bar, the close time of a daily one."""
     return ensure_utc(as_of) if isinstance(as_of, datetime) else close_time(as_of)
 
@@ -74,7 +74,7 @@ def supersede(
     """Link each replaced point to the point that supersedes it, audit, and check again."""
     assert listing.listing_id is not None
     lid = listing.listing_id
-    keys = {(_stored_time(c.as_of), c.is_close, c.stored_revision + 1): c.stored_point_id for c in replacing}
+    keys = {(stored_time(c.as_of), c.is_close, c.stored_revision + 1): c.stored_point_id for c in replacing}
     times = [key[0] for key in keys]
     # The points just stored for these keys, read in one statement.
     rows = session.execute(
