@@ -270,6 +270,23 @@ class Policy(BaseModel):
         "like an untargeted holding. It is never valued at zero.",
     )
 
+    cgt: Literal["ignore", "avoid_gains_over_allowance"] = Field(
+        default="ignore",
+        description='Capital gains in a general account, for a household recommendation (one strategy '
+        'over several accounts): "ignore" (default) lets the objective decide, sales in an ISA or SIPP '
+        'still coming before equally good ones in the general account; "avoid_gains_over_allowance" '
+        "never proposes sales whose estimated gains exceed the owner's annual exempt amount left for "
+        "the tax year. A hard rule.",
+    )
+    fee_per_trade_by_portfolio: Annotated[
+        Mapping[str, NonNegativeDecimal], AfterValidator(_freeze), PlainSerializer(_dump_mapping)
+    ] = Field(
+        default_factory=dict,
+        description="A dealing fee per executed line (GBP) for named portfolios, where the broker "
+        "charges differently; the others pay fee_per_trade_base. Default: none.",
+        validate_default=True,
+    )
+
     @property
     def line_penalty(self) -> Decimal:
         """The per-line penalty actually used: ``line_penalty_base``, else ``min_trade_base``."""
@@ -292,6 +309,10 @@ class Policy(BaseModel):
             if sleeve not in self.sleeve_targets:
                 raise ValueError(f"constituent_split: {sleeve}: not a sleeve of sleeve_targets")
         return self
+
+    def fee_for(self, portfolio: str) -> Decimal:
+        """The dealing fee per executed line in the named portfolio."""
+        return self.fee_per_trade_by_portfolio.get(portfolio, self.fee_per_trade_base)
 
     def sells_allowed(self, kind: TaskKind | str) -> bool:
         return bool(self.allow_sells.get(str(kind), False))

@@ -94,7 +94,13 @@ def policy_to_dict(
     policy rebuilt from the dict produces output spelled exactly like the original's.
     """
     parsed = parse_policy(policy)
-    return _as_written(parsed) if as_written else parsed.model_dump(mode="json")
+    plain = _as_written(parsed) if as_written else parsed.model_dump(mode="json")
+    return {k: v for k, v in plain.items() if k not in OMITTED_AT_DEFAULT or v != OMITTED_AT_DEFAULT[k]}
+
+
+# Keys added after policies were first stored: left out of the canonical form while at their
+# default, so every policy stored before them keeps its SHA-256.
+OMITTED_AT_DEFAULT: dict[str, Any] = {"cgt": "ignore", "fee_per_trade_by_portfolio": {}}
 
 
 def _as_written(value: Any) -> Any:
