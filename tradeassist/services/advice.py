@@ -82,7 +82,7 @@ class _Priced:
     keys: dict[tuple[str, str], int]
 
 
-def _kind(value: TaskKind | str) -> TaskKind:
+def parse_kind(value: TaskKind | str) -> TaskKind:
     try:
         return TaskKind(str(value).upper())
     except ValueError:
@@ -139,10 +139,11 @@ def _portfolio(session: Session, portfolio: str | Portfolio, actor: User | None)
     return found
 
 
-def _contribution(contribution: Decimal | str | None) -> Decimal:
-    amount = to_decimal(contribution, what="contribution") if contribution not in (None, "") else ZERO
+def contribution_amount(contribution: Decimal | str | None, what: str = "contribution") -> Decimal:
+    """A contribution in pounds (none: £0); refused when negative or not a number."""
+    amount = to_decimal(contribution, what=what) if contribution not in (None, "") else ZERO
     if amount < ZERO:
-        raise ValidationError("contribution must not be negative")
+        raise ValidationError(f"{what} must not be negative")
     return amount
 
 
@@ -220,24 +221,11 @@ def _priced(session: Session, portfolio_id: int, book: bk.Book, as_of: datetime,
     return _Priced(listings, tuple(positions), price_rows, fx_rows, keys)
 
 
-def _snapshot(
-    parameters: dict[str, Any],
-    strategy_version_id: int | None,
-    policy: Policy,
-    state: PortfolioState,
-    book: bk.Book,
-    priced: _Priced,
-) -> dict[str, Any]:
-    """The canonical input snapshot: plain JSON, enough to recompute the recommendation."""
-    snapshot = {
-        "schema": SNAPSHOT_SCHEMA,
-        "parameters": parameters,
-        "strategy": {
-            "strategy_version_id": strategy_version_id,
-            "policy_sha256": policy_sha256(policy),
-            "policy": policy_to_dict(policy),
-        },
-        "state": state_to_dict(state),
+def book_facts(book: bk.Book, priced: _Priced) -> dict[str, Any]:
+    """What the snapshot keeps of one portfolio's book and prices beside its engine state (for
+    people and audits; the engine reads the state): holdings with their cost, cash, the prices
+    and FX rates used."""
+    return {
         "holdings": [
             {
                 "ticker": priced.listings[i].ticker,
@@ -251,8 +239,68 @@ def _snapshot(
         "prices": priced.prices,
         "fx": priced.fx,
     }
+
+
+def strategy_facts(strategy_version_id: int | None, policy: Policy) -> dict[str, Any]:
+    """The snapshot's ``strategy``: the version and its effective policy, with its hash."""
+    return {
+        "strategy_version_id": strategy_version_id,
+        "policy_sha256": policy_sha256(policy),
+        "policy": policy_to_dict(policy),
+    }
+
+
+def _snapshot(
+    parameters: dict[str, Any],
+    strategy_version_id: int | None,
+    policy: Policy,
+    read: PortfolioRead,
+) -> dict[str, Any]:
+    """The canonical input snapshot: plain JSON, enough to recompute the recommendation."""
+    snapshot = {
+        "schema": SNAPSHOT_SCHEMA,
+        "parameters": parameters,
+        "strategy": strategy_facts(strategy_version_id, policy),
+        "state": state_to_dict(read.state),
+        **book_facts(read.book, read.priced),
+    }
+    if read.tax is not None:
+        snapshot["tax"] = context_to_dict(read.tax)
     result: dict[str, Any] = plain(snapshot)
     return result
+
+
+@dataclass(frozen=True)
+class PortfolioRead:
+    """One portfolio as of a moment, read for a recommendation: its book, its listings priced,
+    the engine's state (with this run's contribution) and, for a general account, the tax
+    context of its sales (None for an ISA or SIPP)."""
+
+    portfolio: Portfolio
+    book: bk.Book
+    priced: _Priced
+    state: PortfolioState
+    tax: TaxContext | None
+
+    @property
+    def listing_ids(self) -> Mapping[tuple[str, str], int]:
+        return self.priced.keys
+
+
+def read_portfolio(
+    session: Session, folio: Portfolio, policy: Policy, as_of: datetime, contribution: Decimal
+) -> PortfolioRead:
+    """Read ``folio`` as of ``as_of`` into the engine's state (what ``prepare_inputs`` and the
+    household's inputs both do for each portfolio)."""
+    assert folio.portfolio_id is not None  # read from the database
+    book = book_as_of(session, folio.portfolio_id, as_of)
+    priced = _priced(session, folio.portfolio_id, book, as_of, policy)
+    frozen = governance.is_frozen(session, folio.portfolio_id)
+    state = PortfolioState(
+        cash_gbp=book.cash, positions=priced.positions, contribution_gbp=contribution, frozen=frozen
+    )
+    tax = tax_context(session, folio, london_date(as_of), [(p.ticker, p.exchange) for p in priced.positions])
+    return PortfolioRead(folio, book, priced, state, tax)
 
 
 def prepare_inputs(
@@ -273,25 +321,17 @@ def prepare_inputs(
     strategy notebook). ``RunInputs.strategy_version_id`` (and the snapshot's) is the
     governing version, which a run records as ``task_runs.strategy_version_id``.
     """
-    kind = _kind(kind)
+    kind = parse_kind(kind)
     as_of = ensure_utc(as_of) if as_of is not None else utcnow()
     folio = _portfolio(session, portfolio, actor)
     assert folio.portfolio_id is not None  # read from the database
     if policy is None:
         governing = governing_strategy(session, folio)
         policy, strategy_version_id = governing.policy, governing.version.strategy_version_id
-    amount = _contribution(contribution)
-    book = book_as_of(session, folio.portfolio_id, as_of)
-    priced = _priced(session, folio.portfolio_id, book, as_of, policy)
-    frozen = governance.is_frozen(session, folio.portfolio_id)
-    state = PortfolioState(
-        cash_gbp=book.cash, positions=priced.positions, contribution_gbp=amount, frozen=frozen
-    )
+    amount = contribution_amount(contribution)
+    read = read_portfolio(session, folio, policy, as_of, amount)
     parameters = {"portfolio": folio.name, "kind": kind.value, "as_of": as_of, "contribution": amount}
-    tax = tax_context(session, folio, london_date(as_of), [(p.ticker, p.exchange) for p in priced.positions])
-    snapshot = _snapshot(parameters, strategy_version_id, policy, state, book, priced)
-    if tax is not None:
-        snapshot["tax"] = plain(context_to_dict(tax))
+    snapshot = _snapshot(parameters, strategy_version_id, policy, read)
     return RunInputs(
         portfolio_id=folio.portfolio_id,
         portfolio=folio.name,
@@ -299,10 +339,10 @@ def prepare_inputs(
         as_of=as_of,
         strategy_version_id=strategy_version_id or 0,
         policy=policy,
-        state=state,
+        state=read.state,
         snapshot=snapshot,
-        listing_ids=priced.keys,
-        tax=tax,
+        listing_ids=read.listing_ids,
+        tax=read.tax,
     )
 
 
@@ -324,7 +364,7 @@ def recommend_from_snapshot(snapshot: Mapping[str, Any]) -> Recommendation:
         raise ValidationError(f"input snapshot schema {snapshot.get('schema')!r} is not {SNAPSHOT_SCHEMA}")
     policy = parse_stored_policy(snapshot["strategy"]["policy"])
     state = state_from_dict(snapshot["state"])
-    recommendation = engine_recommend(state, policy, _kind(snapshot["parameters"]["kind"]))
+    recommendation = engine_recommend(state, policy, parse_kind(snapshot["parameters"]["kind"]))
     if "tax" not in snapshot:  # an ISA or SIPP, or a snapshot from before tax estimates
         return recommendation
     as_of = london_date(datetime.fromisoformat(snapshot["parameters"]["as_of"]))

@@ -24,7 +24,7 @@ from fractions import Fraction
 from typing import Any
 
 from ...core.enums import TradeAction
-from ...core.money import ZERO, format_gbp
+from ...core.money import CONTEXT, ZERO, format_gbp
 from ..model import Recommendation, RecommendationLine
 from .matching import BED_AND_BREAKFAST_DAYS, PoolTransfer, Reorganisation, Trade, match_shares, to_pennies
 
@@ -118,6 +118,32 @@ def apply_tax(recommendation: Recommendation, context: TaxContext, as_of: date) 
     }
     constraints = dict(recommendation.constraints_report) | {"tax": report}
     return Recommendation(recommendation.headline, rationale, constraints, tuple(lines))
+
+
+def gain_per_unit(
+    context: TaxContext, key: str, price: Decimal, units: Decimal, as_of: date
+) -> Decimal | None:
+    """The capital gain per unit (negative: a loss) of selling ``units`` of listing ``key``
+    (``TICKER:EXCHANGE``) at ``price`` (GBP per unit, before dealing costs) on ``as_of``, with
+    the owner's share matching (same day, then 30 days, then the Section 104 pool) exactly as
+    ``apply_tax`` estimates a SELL line. None when the listing has no ISIN in the context or
+    ``units`` is not positive.
+
+    On a Section 104 pool the gain is linear in the units sold (price less the pool's average
+    cost per unit), so the household's search may treat it as a gain per unit; where the
+    same-day or 30-day rules match part of the sale, this is the average over ``units`` (the
+    household asks for the units held: the most it could sell). Not rounded to the penny: the
+    per-unit figure times the units is the sale's gain before its one rounding.
+    """
+    isin = context.isin_by_listing.get(key)
+    if isin is None or units <= ZERO:
+        return None
+    ticker = key.split(":", 1)[0]
+    baseline = _total(context.trades, context, as_of)
+    sale = Trade(as_of, isin, units, CONTEXT.multiply(price, units), True, ZERO, -1, ticker)
+    change = _total([*context.trades, sale], context, as_of) - baseline
+    per_unit = change / Fraction(units)
+    return CONTEXT.divide(Decimal(per_unit.numerator), Decimal(per_unit.denominator))
 
 
 def _flag_message(ticker: str, sold_on: date, rule: str, change: Decimal) -> str:
