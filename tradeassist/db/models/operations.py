@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Integer, String, UniqueConstraint, false, text
+from sqlalchemy import Boolean, Column, Integer, SmallInteger, String, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 from ...core.enums import RunStatus, ScheduleType, TaskKind, TaskScope
@@ -46,10 +46,17 @@ class TaskRunClaim(SQLModel, table=True):
     it while its run executes. A claim with no run whose lease has expired (or whose process is
     gone) is a dead run: it is recorded FAILED, and retried once as ``attempt`` 2 of the same
     slot, ``retry_of`` naming the dead run.
+
+    Households (migration 0011): ``member`` is 0 for the claim a runner takes; a household
+    task's run records one run per account, and the runs after the first are claims of the same
+    (task, slot, attempt) with ``member`` 1, 2, ..., written with their runs (never taken by a
+    runner, never RUNNING). The unique key is (task, slot, attempt, member).
     """
 
     __tablename__ = "task_run_claims"
-    __table_args__ = (UniqueConstraint("task_id", "slot_at", "attempt", name="uq_task_slot_attempt"),)
+    __table_args__ = (
+        UniqueConstraint("task_id", "slot_at", "attempt", "member", name="uq_task_slot_attempt_member"),
+    )
 
     run_id: int | None = id_field()
     task_id: int = fk_field("task_definitions.task_id")
@@ -61,6 +68,7 @@ class TaskRunClaim(SQLModel, table=True):
     retry_of: int | None = fk_field("task_run_claims.run_id", nullable=True)
     worker_process: str | None = text_field(length=200)
     lease_expires_at: datetime | None = ts_field(nullable=True)
+    member: int = Field(default=0, sa_column=Column(SmallInteger, nullable=False, server_default=text("0")))
 
 
 class TaskRun(SQLModel, table=True):
@@ -72,6 +80,11 @@ class TaskRun(SQLModel, table=True):
     were read (``strategy.governing_strategy``), the same as the input snapshot's: the review
     of the run's recommendation is made against it, whatever is approved later. NULL for a run
     that read no strategy (prices, alerts, a frozen portfolio, a failure before its inputs).
+
+    ``household_run_id`` (migration 0011): on each run of a household (one run per account of
+    a strategy over several accounts, solved together), the id of the household's first run
+    (on that run, its own id); NULL on every other run. The runs of a household share their
+    task, slot, input hash and input snapshot (the joint one).
     """
 
     __tablename__ = "task_runs"
@@ -90,6 +103,7 @@ class TaskRun(SQLModel, table=True):
     notebook_path: str | None = text_field(length=1000)
     html_path: str | None = text_field(length=1000)
     error_message: str | None = text_field()
+    household_run_id: int | None = fk_field("task_runs.run_id", nullable=True, index=True)
 
 
 class RunInputSnapshot(SQLModel, table=True):
