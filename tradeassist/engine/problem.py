@@ -198,7 +198,11 @@ def _named(names: tuple[str, ...], position: Position) -> bool:
     return any(name.upper() in own for name in names)
 
 
-def build_problem(state: PortfolioState, policy: Policy, *, sells: bool) -> AllocationProblem:
+def build_problem(
+    state: PortfolioState, policy: Policy, *, sells: bool, places: int = 0
+) -> AllocationProblem:
+    """The problem in integers; ``places`` is the fewest decimal places of its money unit (a
+    household builds each account's problem on one common unit)."""
     sleeves = sleeve_codes(state, policy)
     values = sleeve_values(state, policy)
     budget = state.cash_available_gbp - policy.cash_buffer_base
@@ -214,7 +218,7 @@ def build_problem(state: PortfolioState, policy: Policy, *, sells: bool) -> Allo
         *(() if policy.max_trade_base is None else (policy.max_trade_base,)),
         *(p.price_gbp for p in tradeable if p.price_gbp is not None),
     ]
-    places = max(_places(a) for a in amounts)
+    places = max(places, *(_places(a) for a in amounts))
     target_places = max(_places(target_of(policy, code)) for code in sleeves)
 
     def money(value: Decimal) -> int:

@@ -113,7 +113,8 @@ __all__ = [
 SNAPSHOT_VERSION = 1
 
 
-def _kind(kind: TaskKind | str) -> TaskKind:
+def recommendation_kind(kind: TaskKind | str) -> TaskKind:
+    """The task kind, checked to be one that produces recommendations."""
     try:
         value = TaskKind(str(kind))
     except ValueError:
@@ -165,7 +166,7 @@ def _ideal_units(
     return ideal
 
 
-def _lines(
+def trade_lines(
     state: PortfolioState,
     kind: TaskKind,
     trades: Mapping[int, int],
@@ -221,7 +222,7 @@ def recommend(
 ) -> Recommendation:
     """The recommendation for one portfolio and one task kind. Pure: same input, same output."""
     policy = parse_policy(policy)
-    kind = _kind(kind)
+    kind = recommendation_kind(kind)
     scoped = scope(state, policy)
     work, rules_policy = scoped.state, scoped.policy
     before = drift_report(work, rules_policy)
@@ -229,7 +230,7 @@ def recommend(
     rules = _standing_rules(scoped, before, policy, money_available)
     total_before = total_value(work)
     trades, ideal, search = _search(state, kind, policy, scoped, before, rules, total_before, max_nodes)
-    lines = _lines(work, kind, trades, ideal, policy.min_trade_base)
+    lines = trade_lines(work, kind, trades, ideal, policy.min_trade_base)
     after_state = apply_trades(
         work,
         {work.positions[i].key: q for i, q in trades.items()},
@@ -368,7 +369,7 @@ def snapshot(
     """Everything ``recommend`` reads, as plain JSON (decimals as strings): a run's input snapshot."""
     return {
         "snapshot_version": SNAPSHOT_VERSION,
-        "kind": _kind(kind).value,
+        "kind": recommendation_kind(kind).value,
         "max_nodes": max_nodes,
         "policy": policy_to_dict(policy, as_written=True),
         "state": state_to_dict(state),

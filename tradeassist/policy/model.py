@@ -272,7 +272,7 @@ class Policy(BaseModel):
 
     cgt: Literal["ignore", "avoid_gains_over_allowance"] = Field(
         default="ignore",
-        description='Capital gains in a general account, for a household recommendation (one strategy '
+        description="Capital gains in a general account, for a household recommendation (one strategy "
         'over several accounts): "ignore" (default) lets the objective decide, sales in an ISA or SIPP '
         'still coming before equally good ones in the general account; "avoid_gains_over_allowance" '
         "never proposes sales whose estimated gains exceed the owner's annual exempt amount left for "

@@ -1,0 +1,144 @@
+"""Lower bounds for the household search: a sleeve's least cost under budget multipliers.
+
+With a multiplier ``mu_a >= 0`` on each account's budget and ``gamma >= 0`` on the turnover cap
+(and a run's total after fees fixed, so each sleeve's deviation ``D`` is a constant), every
+feasible completion costs at least the sum over sleeves of
+
+    (D + ts * y_s)**2 + sum over its lines of (mu_a * (amount + fee_a) + gamma * sold)
+
+less ``sum_a mu_a * money left_a + gamma * turnover left`` (both terms are never positive for a
+feasible list), so any multipliers give a valid bound. A sleeve's cost with ``r`` lines is exact
+for ``r = 0`` and ``r = 1`` (its best single line in whole units) and, for ``r >= 2``, the
+continuous least cost over every amount its listings can reach plus ``r`` of its cheapest fees.
+Floats: the search prunes only with a relative margin far above their rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+INF = float("inf")
+
+
+@dataclass(frozen=True)
+class Line:
+    """One listing as the bound sees it: units ``q`` in ``[low, high]`` (one side of zero, or
+    both sides for a free listing: ``low <= 0 <= high`` with ``0`` allowed), its price ``step``,
+    the slopes of its Lagrangian cost per money unit bought (``buy``) and sold (``sell``), and
+    the fixed cost of a line (``fixed``: ``mu_a * fee_a``)."""
+
+    low: int
+    high: int
+    step: int
+    buy: float
+    sell: float
+    fixed: float
+    min_units: int = 1
+
+
+def single(line: Line, low: int, high: int, deviation: float, ts: int) -> float:
+    """Least ``(D + ts*q*step)**2 + slope*q*step + fixed`` over whole ``q`` in ``[low, high]``,
+    one side of zero (``low >= 1`` buys, ``high <= -1`` sells); INF when the range is empty."""
+    if low > high:
+        return INF
+    slope = line.buy if low > 0 else line.sell
+    unit = ts * line.step
+    best = -(deviation + slope / (2 * ts)) / unit
+    result = INF
+    for q in {min(max(math.floor(best), low), high), min(max(math.ceil(best), low), high)}:
+        x = deviation + unit * q
+        result = min(result, x * x + slope * q * line.step + line.fixed)
+    return result
+
+
+def best_single(lines: Sequence[Line], deviation: float, ts: int) -> float:
+    """The best one-line completion over free listings (each side of each)."""
+    result = INF
+    for line in lines:
+        if line.high >= line.min_units:
+            result = min(result, single(line, max(line.min_units, line.low), line.high, deviation, ts))
+        if line.low <= -line.min_units:
+            result = min(result, single(line, line.low, min(-line.min_units, line.high), deviation, ts))
+    return result
+
+
+def continuous(segments: Sequence[tuple[float, float, float, float]], deviation: float, ts: int) -> float:
+    """Least ``(D + ts*Y)**2 + cost(Y)`` over real amounts: each listing's amount ``y`` in
+    ``[lo, hi]`` at ``slope_below`` per unit below zero and ``slope_above`` above (convex:
+    ``slope_below <= slope_above``); ``segments`` holds ``(lo, hi, slope_below, slope_above)``."""
+    start = cost = 0.0
+    pieces: list[tuple[float, float]] = []
+    for lo, hi, below, above in segments:
+        start += lo
+        if hi <= 0:
+            cost += below * lo
+            pieces.append((below, hi - lo))
+        elif lo >= 0:
+            cost += above * lo
+            pieces.append((above, hi - lo))
+        else:
+            cost += below * lo
+            pieces.append((below, -lo))
+            pieces.append((above, hi))
+    pieces.sort()
+    y = start
+    for slope, length in pieces:
+        gradient = slope + 2 * ts * (deviation + ts * y)
+        if gradient >= 0:
+            break
+        step = min(length, -gradient / (2 * ts * ts))
+        y += step
+        cost += slope * step
+        if step < length:
+            break
+    x = deviation + ts * y
+    return x * x + cost
+
+
+def segment(line: Line, low: int, high: int) -> tuple[float, float, float, float]:
+    return (low * line.step, high * line.step, line.sell, line.buy)
+
+
+def sleeve_costs(
+    lines: Sequence[Line], deviation: float, ts: int, most: int, forced: tuple[int, int] | None = None
+) -> list[float]:
+    """The sleeve's least cost with exactly ``r`` lines, ``r = 0..most``. With ``forced``
+    (``(low, high)`` for ``lines[0]``, one side of zero), ``lines[0]`` is a line in that range."""
+    costs = [INF] * (most + 1)
+    free = lines[1:] if forced is not None else lines
+    if forced is None:
+        costs[0] = deviation * deviation
+        if most >= 1:
+            costs[1] = best_single(free, deviation, ts)
+    elif most >= 1:
+        costs[1] = single(lines[0], forced[0], forced[1], deviation, ts)
+    if most >= 2 and len(lines) >= 2:
+        parts = [segment(line, line.low, line.high) for line in free]
+        if forced is not None:
+            parts.append(segment(lines[0], *forced))
+        relaxed = continuous(parts, deviation, ts)
+        fixed = sorted(line.fixed for line in lines)
+        total = relaxed + fixed[0]
+        for r in range(2, min(most, len(lines)) + 1):
+            total += fixed[r - 1]  # the r cheapest fixed costs
+            costs[r] = total
+    return costs
+
+
+def combine(costs: Sequence[Sequence[float]], most: int) -> list[list[float]]:
+    """``tables[k][r]``: the least total cost of sleeves ``k, k+1, ...`` with exactly ``r``
+    lines between them (``r <= most``); ``tables[len(costs)]`` is ``[0, INF, ...]``."""
+    tables = [[INF] * (most + 1) for _ in range(len(costs) + 1)]
+    tables[len(costs)][0] = 0.0
+    for k in range(len(costs) - 1, -1, -1):
+        after, own, row = tables[k + 1], costs[k], tables[k]
+        for r_own, c in enumerate(own):
+            if c == INF:
+                continue
+            for r_rest in range(most + 1 - r_own):
+                value = after[r_rest]
+                if value != INF and c + value < row[r_own + r_rest]:
+                    row[r_own + r_rest] = c + value
+    return tables
