@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 INF = float("inf")
+GOLDEN = (math.sqrt(5) - 1) / 2
 
 
 @dataclass(frozen=True)
@@ -142,3 +143,47 @@ def combine(costs: Sequence[Sequence[float]], most: int) -> list[list[float]]:
                 if value != INF and c + value < row[r_own + r_rest]:
                     row[r_own + r_rest] = c + value
     return tables
+
+
+def climb(
+    at, point: list[float], directions: list[list[float]], top: float, steps: int, sweeps: int
+) -> list[float]:
+    """Climb a concave function of non-negative multipliers from ``point`` by golden-section
+    searches along ``directions``; leaves ``at`` evaluated at the point returned."""
+    best = at(point)
+    for _ in range(sweeps):
+        before = best
+        for e in directions:
+            low = -min(point[k] for k in range(len(point)) if e[k])
+            base = list(point)
+
+            def along(t: float, e: list[float] = e, base: list[float] = base) -> float:
+                return at([max(0.0, x + t * d) for x, d in zip(base, e, strict=True)])
+
+            t, value = golden(along, low, top, steps)
+            if value > best:
+                best = value
+                point = [max(0.0, x + t * d) for x, d in zip(base, e, strict=True)]
+        if best - before <= 1e-7 * abs(best):
+            break
+    at(point)
+    return point
+
+
+def golden(at, low: float, high: float, steps: int) -> tuple[float, float]:
+    """The maximum of a concave function on [low, high] by golden-section search."""
+    a, b = low, high
+    c, d = b - GOLDEN * (b - a), a + GOLDEN * (b - a)
+    fc, fd = at(c), at(d)
+    for _ in range(steps):
+        if fc >= fd:
+            b, d, fd = d, c, fc
+            c = b - GOLDEN * (b - a)
+            fc = at(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + GOLDEN * (b - a)
+            fd = at(d)
+    candidates = [(fc, c), (fd, d), (at(0.0), 0.0)]
+    value, x = max(candidates)
+    return x, value

@@ -25,17 +25,13 @@ with ``proven_optimal=False`` and the least root bound of the runs not finished.
 from __future__ import annotations
 
 import contextlib
-import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
 
-from .household_bound import INF, Line, combine, sleeve_costs
+from .household_bound import INF, Line, climb, combine, sleeve_costs
+from .household_primal import Best, block_descent
 from .household_problem import HouseholdEvaluation, HouseholdProblem
-from .optimizer import solve
-from .problem import AllocationProblem
 
-BLOCK_NODES = 20_000  # the single-portfolio engine's nodes per account in the block descent
-GOLDEN = (math.sqrt(5) - 1) / 2
 FIRST_SLICE = 2_000  # a run's nodes in the first round
 ROOT_STEPS = 24  # golden-section steps per direction at a run's root
 NODE_STEPS = 10  # and entering a sleeve
@@ -57,75 +53,6 @@ class HouseholdSolution:
 
 class _Limit(Exception):
     pass
-
-
-class _Best:
-    def __init__(self, problem: HouseholdProblem) -> None:
-        self.problem = problem
-        self.units: tuple[int, ...] | None = None
-        self.found: HouseholdEvaluation | None = None
-        self.key: tuple[object, ...] | None = None
-
-    def offer(self, units: tuple[int, ...]) -> bool:
-        found = self.problem.evaluate(units)
-        if found is None:
-            return False
-        key = self.problem.order_key(units, found)
-        if self.key is None or key < self.key:
-            self.units, self.found, self.key = units, found, key
-            return True
-        return False
-
-
-# --------------------------------------------------------------------------------------------
-# The block descent: one account at a time, exactly, with the others fixed
-# --------------------------------------------------------------------------------------------
-def _account_problem(
-    problem: HouseholdProblem, units: tuple[int, ...], account: int
-) -> tuple[AllocationProblem, list[int]]:
-    base = problem.base
-    values = list(base.values)
-    others_fees = sold = 0
-    for index, (item, q) in enumerate(zip(base.items, units, strict=True)):
-        if q and problem.account_of[index] != account:
-            values[item.sleeve] += q * item.price
-            others_fees += problem.fees[problem.account_of[index]]
-            sold += max(0, -q * item.price)
-    own = [i for i in range(len(base.items)) if problem.account_of[i] == account]
-    cap = None if base.turnover_cap is None else max(0, base.turnover_cap - sold)
-    sub = replace(
-        base,
-        values=tuple(values),
-        total=base.total - others_fees,
-        fee=problem.fees[account],
-        budget=problem.budgets[account],
-        items=tuple(base.items[i] for i in own),
-        turnover_cap=cap,
-        keeps=base.keeps,
-    )
-    return sub, own
-
-
-def block_descent(problem: HouseholdProblem, best: _Best, rounds: int = 4) -> None:
-    """Improve ``best`` by re-solving each account exactly with the others' trades fixed."""
-    if best.units is None:
-        return
-    for _ in range(rounds):
-        improved = False
-        for account in range(problem.accounts):
-            assert best.units is not None
-            sub, own = _account_problem(problem, best.units, account)
-            if not sub.items:
-                continue
-            solution = solve(sub, max_nodes=BLOCK_NODES)
-            if solution is None:
-                continue
-            units = list(best.units)
-            for i, q in zip(own, solution.units, strict=True):
-                units[i] = q
-            improved |= best.offer(tuple(units))
-        if not improved:
-            return
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,7 +87,7 @@ class _Run:
 
 
 class _Search:
-    def __init__(self, problem: HouseholdProblem, best: _Best, max_nodes: int) -> None:
+    def __init__(self, problem: HouseholdProblem, best: Best, max_nodes: int) -> None:
         self.problem = problem
         self.best = best
         self.nodes = 0
@@ -280,7 +207,7 @@ class _Search:
             return self.bound(j, closed)
 
         if self.node_directions:
-            _climb(at, [*run.mu, run.gamma], self.node_directions, self.top(run), NODE_STEPS, 1)
+            climb(at, [*run.mu, run.gamma], self.node_directions, self.top(run), NODE_STEPS, 1)
         else:
             at([*run.mu, run.gamma])
 
@@ -318,7 +245,7 @@ class _Search:
             run.mu, run.gamma = values[:-1], values[-1]
             return self.prepare(run)
 
-        point = _climb(at, point, self.directions(run), self.top(run), ROOT_STEPS, 4)
+        point = climb(at, point, self.directions(run), self.top(run), ROOT_STEPS, 4)
         run.root = at(point)
 
     def account_has_items(self, a: int) -> bool:
@@ -627,53 +554,9 @@ class _Search:
         self.best.offer(tuple(self.units))
 
 
-def _climb(
-    at, point: list[float], directions: list[list[float]], top: float, steps: int, sweeps: int
-) -> list[float]:
-    """Climb a concave function of non-negative multipliers from ``point`` by golden-section
-    searches along ``directions``; leaves ``at`` evaluated at the point returned."""
-    best = at(point)
-    for _ in range(sweeps):
-        before = best
-        for e in directions:
-            low = -min(point[k] for k in range(len(point)) if e[k])
-            base = list(point)
-
-            def along(t: float, e: list[float] = e, base: list[float] = base) -> float:
-                return at([max(0.0, x + t * d) for x, d in zip(base, e, strict=True)])
-
-            t, value = _golden(along, low, top, steps)
-            if value > best:
-                best = value
-                point = [max(0.0, x + t * d) for x, d in zip(base, e, strict=True)]
-        if best - before <= 1e-7 * abs(best):
-            break
-    at(point)
-    return point
-
-
-def _golden(at, low: float, high: float, steps: int) -> tuple[float, float]:
-    """The maximum of a concave function on [low, high] by golden-section search."""
-    a, b = low, high
-    c, d = b - GOLDEN * (b - a), a + GOLDEN * (b - a)
-    fc, fd = at(c), at(d)
-    for _ in range(steps):
-        if fc >= fd:
-            b, d, fd = d, c, fc
-            c = b - GOLDEN * (b - a)
-            fc = at(c)
-        else:
-            a, c, fc = c, d, fd
-            d = a + GOLDEN * (b - a)
-            fd = at(d)
-    candidates = [(fc, c), (fd, d), (at(0.0), 0.0)]
-    value, x = max(candidates)
-    return x, value
-
-
 def solve_household(problem: HouseholdProblem, *, max_nodes: int) -> HouseholdSolution | None:
     """The optimal household trade list, or None when nothing (not even no trade) is affordable."""
-    best = _Best(problem)
+    best = Best(problem)
     n = len(problem.items)
     best.offer((0,) * n)
     with contextlib.suppress(_Limit):
