@@ -35,6 +35,7 @@ ROW_KEYS = {
     "latest_verdict",
     "blocked",
     "frozen",
+    "household_run_id",
 }
 
 

@@ -32,6 +32,13 @@ def add(
         ..., "--kind", help="PRICE_REFRESH, WEEKLY_REVIEW, MONTHLY_ALLOC, QUARTERLY_REBAL or ALERT_ONLY."
     ),
     portfolio: str = typer.Option(None, "--portfolio", help="The portfolio (none: a GLOBAL task)."),
+    strategy: str = typer.Option(
+        None,
+        "--strategy",
+        help="A strategy over several accounts: a household task (GLOBAL, MONTHLY_ALLOC or "
+        "QUARTERLY_REBAL) recommending for every account at once, e.g. with "
+        '--config \'{"contributions": {"AJ Bell ISA": "500"}}\'.',
+    ),
     cron: str = typer.Option(None, "--cron", help="A 5-field cron expression, e.g. '0 7 * * 1'."),
     rrule: str = typer.Option(None, "--rrule", help="An RFC 5545 RRULE, e.g. 'FREQ=MONTHLY;BYMONTHDAY=1'."),
     config: str = typer.Option(
@@ -39,7 +46,9 @@ def add(
     ),
     timezone: str = typer.Option("Europe/London", "--timezone", help="The zone the schedule is read in."),
 ) -> None:
-    """Add a task; its schedule and module_config are checked now."""
+    """Add a task; its schedule and module_config are checked now. ``--strategy LABEL``: a
+    household task over every account of that strategy (one run and one recommendation per
+    account, solved together)."""
     if (cron is None) == (rrule is None):
         raise ValidationError("give exactly one of --cron EXPR or --rrule EXPR")
     with work() as (session, actor):
@@ -53,6 +62,7 @@ def add(
             portfolio=portfolio,
             config=config,
             timezone=timezone,
+            strategy=strategy,
         )
         typer.echo(f"task added: {task.name} ({task.task_kind.value}, id {task.task_id})")
 
@@ -76,6 +86,8 @@ def due(as_json: bool = JSON_OPTION, at: str = AT_OPTION) -> None:
 
 
 def _report(outcomes: list[runner.RunOutcome], as_json: bool) -> None:
+    # A household's run is one run per account: each is listed.
+    outcomes = [member for o in outcomes for member in (o, *o.members)]
     if as_json:
         emit_json([o.row() for o in outcomes])
     else:

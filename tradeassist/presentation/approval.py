@@ -61,6 +61,9 @@ STYLE = """
 .ta-status .ta-msg.ta-error, .ta-card-status .ta-msg.ta-error { background: #ffebee; }
 .ta-status .ta-msg:not(:first-child) { opacity: .55; font-size: 12px; padding: 2px 10px; }
 .ta-fills { background: #f5f7f8; border-radius: 6px; padding: 8px !important; }
+.ta-household { border: 1px dashed #90a4ae; border-radius: 10px; padding: 6px 10px !important;
+                margin: 10px 0 !important; }
+.ta-household .ta-household-sleeves td, .ta-household .ta-household-sleeves th { padding: 2px 10px; }
 </style>
 """
 
@@ -221,6 +224,10 @@ def rationale_html(rationale: Mapping[str, Any], report: Mapping[str, Any]) -> s
         if report.get(key) is not None and (key != "contribution" or number(report[key]))
     )
     drift = table + band_text + (f"<div><b>Rules fired:</b> {esc(rules)}</div>" if rules else "")
+    why = rationale.get("why") or []  # a household's account: why money went here
+    if why:
+        items = "".join(f"<li>{esc(text)}</li>" for text in why)
+        drift += f"<div><b>Why this account:</b><ul>{items}</ul></div>"
     drift += tax_html(rationale, report)
     cash = f"<table class='ta-table ta-money'>{money_rows}</table>" if money_rows else ""
     return (

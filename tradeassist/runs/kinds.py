@@ -30,7 +30,8 @@ from ..engine.model import Recommendation as EngineRecommendation
 from ..services import advice, governance, price_refresh, prices
 from ..services.access import accessible_portfolios, portfolio_for
 from ..services.run_records import acting_user
-from ..services.task_kinds import KindConfig, parse_kind
+from ..services.task_kinds import HouseholdConfig, KindConfig, parse_kind
+from . import household
 from .locked import retry_locked
 
 
@@ -73,7 +74,9 @@ class KindResult:
     ``summary`` (short, for ``output_summary``), ``tables`` (name -> rows, for display),
     ``issues`` (alerts to raise), the engine ``recommendation`` (None: nothing to do) and
     ``analysis``, the engine's recommendation whatever its lines (what the report shows of a
-    run that recommends nothing: drift, what was left alone, the cash)."""
+    run that recommends nothing: drift, what was left alone, the cash). A household's run
+    has ``household`` instead of the last two: each account's recommendation, and the
+    household's own headline and rationale."""
 
     kind: TaskKind
     inputs: Mapping[str, Any]
@@ -82,6 +85,8 @@ class KindResult:
     issues: tuple[Issue, ...] = ()
     recommendation: EngineRecommendation | None = None
     analysis: EngineRecommendation | None = None
+    # A household's run: every account's recommendation (``runs.household.household_json``).
+    household: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -213,6 +218,10 @@ def _alert_only(ctx: WorkContext) -> KindResult:
 
 
 def _recommend(kind: TaskKind, ctx: WorkContext) -> KindResult:
+    if isinstance(ctx.config, HouseholdConfig):  # a household's task: every account at once
+        snapshot, solved = household.solve(ctx.engine, ctx.actor_user_id, ctx.as_of, kind, ctx.config)
+        summary, tables = household.summary_and_tables(solved)
+        return KindResult(kind, snapshot, summary, tables, household=household.household_json(solved))
     if ctx.portfolio is None:  # the task service refuses such a task: a recommendation is for a portfolio
         raise ValidationError(f"a {kind.value} run needs a portfolio")
     contribution = getattr(ctx.config, "contribution", None)

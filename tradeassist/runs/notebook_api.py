@@ -54,6 +54,7 @@ from ..engine.model import Recommendation, RecommendationLine
 # What a task notebook calls to show charts: one renderer setup, in presentation.charts.
 from ..presentation.charts import OFFLINE_RENDERER as RENDERER  # noqa: F401
 from ..presentation.charts import show_figure, use_offline_charts  # noqa: F401
+from ..presentation.household import body_html as household_body_html
 from ..presentation.notebook_html import NOTEBOOK_ONLY  # noqa: F401  # the tag a task notebook uses
 from ..presentation.run_page import KIND_TITLES
 from ..presentation.run_report import body_html
@@ -101,7 +102,11 @@ class Run:
         """A title for the notebook (left out of the report page, which draws its own)."""
         from IPython.display import HTML, display
 
-        scope = f"for {self.portfolio}" if self.portfolio else "for every portfolio"
+        strategy = getattr(self.config, "strategy", None)
+        if self.portfolio:
+            scope = f"for {self.portfolio}"
+        else:
+            scope = f"for the accounts of strategy {strategy}" if strategy else "for every portfolio"
         how = "manual run" if self.manual else f"scheduled for {uk_moment(self.slot_at)}"
         display(
             HTML(
@@ -132,7 +137,10 @@ class Run:
 
 
 def report_body(result: kinds.KindResult) -> str:
-    """The report body of a result (the engine's analysis, its tables and its issues)."""
+    """The report body of a result (the engine's analysis, its tables and its issues; a
+    household's: every account, grouped, and the household's allocation)."""
+    if result.household is not None:
+        return household_body_html(result.household, issues=[issue.to_json() for issue in result.issues])
     analysis = result.analysis or result.recommendation
     return body_html(
         recommendation=analysis.to_json_dict() if analysis is not None else None,
@@ -195,19 +203,19 @@ def run_actor(session: Session, task: TaskDefinition) -> int:
 # --------------------------------------------------------------------------------------------
 def result_payload(run_id: int, result: kinds.KindResult) -> dict[str, Any]:
     recommendation = result.recommendation
-    return json.loads(
-        jsonutil.dumps(
-            {
-                "version": RESULT_VERSION,
-                "run_id": run_id,
-                "kind": result.kind.value,
-                "summary": dict(result.summary),
-                "inputs": dict(result.inputs),
-                "issues": [issue.to_json() for issue in result.issues],
-                "recommendation": recommendation.to_json_dict() if recommendation is not None else None,
-            }
-        )
-    )
+    payload = {
+        "version": RESULT_VERSION,
+        "run_id": run_id,
+        "kind": result.kind.value,
+        "summary": dict(result.summary),
+        "inputs": dict(result.inputs),
+        "issues": [issue.to_json() for issue in result.issues],
+        "recommendation": recommendation.to_json_dict() if recommendation is not None else None,
+    }
+    if result.household is not None:  # a household's run: every account's recommendation
+        payload["household"] = dict(result.household)
+    published: dict[str, Any] = json.loads(jsonutil.dumps(payload))
+    return published
 
 
 def read_result(nb: Any) -> dict[str, Any] | None:
@@ -236,6 +244,11 @@ def recommendation_from_json(data: Mapping[str, Any] | None) -> Recommendation |
             estimated_units=Decimal(str(line["estimated_units"])),
             suppressed_by_min_trade=bool(line["suppressed_by_min_trade"]),
             reason_code=str(line["reason_code"]),
+            estimated_gain_base=(
+                Decimal(str(line["estimated_gain_base"]))
+                if line.get("estimated_gain_base") is not None
+                else None
+            ),
         )
         for line in data.get("lines", [])
     )

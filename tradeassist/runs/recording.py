@@ -16,6 +16,7 @@ it then writes nothing and says so.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -159,6 +160,8 @@ def _write(engine: Engine, run: ActiveRun, *, full: bool) -> RunOutcome:
 def write_run(session: Session, run: ActiveRun, *, full: bool) -> RunOutcome:
     """Everything ``record`` writes, in the caller's transaction (``full``: with what the
     notebook produced; else the run alone)."""
+    if full and run.result is not None and run.result.get("household"):
+        return write_household(session, run)
     ended = utcnow()
     recommendation = None
     issues: list[kinds.Issue] = []
@@ -202,6 +205,83 @@ def write_run(session: Session, run: ActiveRun, *, full: bool) -> RunOutcome:
     return _outcome(run, run.status, run.error, row.output_summary, recommendation_id)
 
 
+def write_household(session: Session, run: ActiveRun) -> RunOutcome:
+    """A household's run, recorded as one run per account, in the caller's transaction.
+
+    The first account's run is the claimed run; each other account's is a claim of the same
+    task, slot and attempt with its ``member`` number (1, 2, ...), written here with its run.
+    Every run has the joint input snapshot (the same JSON, so the same ``input_hash``), its own
+    portfolio, its account's figures in ``output_summary`` (``household``: the strategy, the
+    first run, the accounts) and ``household_run_id`` the first run's id. Each account's
+    recommendation, if it has lines, is stored on its own run, reviewed, and its owner told.
+    The alerts the run raised go on the first run.
+    """
+    assert run.result is not None
+    household = run.result["household"]
+    issues = [kinds.Issue.from_json(item) for item in run.result.get("issues") or []]
+    snapshot = _snapshot(run)
+    input_hash = jsonutil.sha256_of(snapshot)
+    strategy_version_id = _strategy_version_id(snapshot)
+    base = _summary(run)
+    ended = utcnow()
+    first = run.claim.run_id
+    names = [str(a["portfolio"]) for a in household["accounts"]]
+    outcomes: list[RunOutcome] = []
+    for member, account in enumerate(household["accounts"]):
+        portfolio_id = int(account["portfolio_id"])
+        run_id = first
+        if member:
+            run_id = run_records.add_claim(
+                session,
+                task_id=run.claim.task_id,
+                slot_at=run.claim.slot_at,
+                worker=run.claim.worker or "",
+                manual=run.claim.manual,
+                attempt=run.claim.attempt,
+                member=member,
+            )
+        recommendation = notebook_api.recommendation_from_json(account["recommendation"])
+        mine = kinds.recommendation_result(run.kind, {}, recommendation).summary
+        part = {"strategy": household["strategy"], "run_id": first, "member": member, "accounts": names}
+        summary = {**base, **mine, "household": {**part, "headline": household["headline"]}}
+        stored_summary = strip_secrets(jsonutil.loads_decimal(jsonutil.dumps(summary)), run.secrets)
+        row = run_records.add_run(
+            session,
+            run_id=run_id,
+            task_id=run.claim.task_id,
+            portfolio_id=portfolio_id,
+            strategy_version_id=strategy_version_id,
+            started_at=run.started_at,
+            ended_at=ended,
+            status=run.status,
+            input_hash=input_hash,
+            output_summary=stored_summary,
+            slot_at=run.claim.slot_at,
+            as_of=run.as_of,
+            notebook_path=str(run.notebook_path) if run.notebook_path else None,
+            html_path=str(run.html_path) if run.html_path else None,
+            error_message=None,
+            household_run_id=first,
+        )
+        run_records.add_snapshot(session, run_id, snapshot)
+        recommendation_id = None
+        if recommendation is not None and recommendation.lines:
+            stored = workflows.record_recommendation(
+                session, run_id=run_id, portfolio_id=portfolio_id, recommendation=recommendation
+            )
+            if stored is not None:
+                recommendation_id = stored.recommendation_id
+                owner = run_records.portfolio_owner(session, portfolio_id)
+                workflows.notify_ready(session, stored=stored, owner=owner, payload=ready_payload(stored))
+        _audit(session, run, recommendation_id, run_id=run_id, household=part)
+        outcome = _outcome(run, run.status, None, row.output_summary, recommendation_id)
+        outcomes.append(
+            dataclasses.replace(outcome, run_id=run_id, portfolio=names[member], household_run_id=first)
+        )
+    _alerts_and_notices(session, run, issues)
+    return dataclasses.replace(outcomes[0], members=tuple(outcomes[1:]))
+
+
 def _alerts_and_notices(session: Session, run: ActiveRun, issues: list[kinds.Issue]) -> None:
     """The alerts the run raised; for a FAILED run its own alert; the owner told of a FAILED or
     FROZEN run."""
@@ -213,14 +293,22 @@ def _alerts_and_notices(session: Session, run: ActiveRun, issues: list[kinds.Iss
         _notify(session, run)
 
 
-def _audit(session: Session, run: ActiveRun, recommendation_id: int | None) -> None:
+def _audit(
+    session: Session,
+    run: ActiveRun,
+    recommendation_id: int | None,
+    *,
+    run_id: int | None = None,
+    household: Mapping[str, Any] | None = None,
+) -> None:
     audit.record(
         session,
         actor=None,
         action="TASK_RUN_RECORDED",
         entity_type="task_run",
-        entity_id=run.claim.run_id,
+        entity_id=run_id if run_id is not None else run.claim.run_id,
         details={
+            **({"household": dict(household)} if household is not None else {}),
             "task": run.task.name,
             "kind": run.kind.value,
             "status": run.status.value,

@@ -31,6 +31,10 @@ class RunOutcome:
     recommendation_id: int | None = None
     attempt: int = 1
     retry_of: int | None = None  # the dead run this one retried
+    # A household's run (one run per account): the household's first run, and on that run the
+    # outcomes of the others.
+    household_run_id: int | None = None
+    members: tuple[RunOutcome, ...] = ()
 
     def row(self) -> dict[str, Any]:
         return {
@@ -47,6 +51,7 @@ class RunOutcome:
             "error": self.error,
             "attempt": self.attempt,
             "retry_of": self.retry_of,
+            "household_run_id": self.household_run_id,
         }
 
 

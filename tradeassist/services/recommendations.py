@@ -103,17 +103,18 @@ def _overridden(session: Session, ids: Sequence[int]) -> set[int]:
     return {int(e.details["llm_verdict_id"]) for e in events if e.details.get("llm_verdict_id") is not None}
 
 
-def _run_kinds(session: Session, recos: Sequence[Recommendation]) -> dict[int, str]:
-    """The task kind of each run the recommendations came from."""
+def _run_kinds(session: Session, recos: Sequence[Recommendation]) -> dict[int, tuple[str, int | None]]:
+    """The task kind of each run the recommendations came from, and its household's first run
+    (None for a run of one portfolio)."""
     run_ids = [r.run_id for r in recos if r.run_id is not None]
     if not run_ids:
         return {}
     rows = session.exec(
-        select(TaskRun.run_id, TaskDefinition.task_kind)
+        select(TaskRun.run_id, TaskDefinition.task_kind, TaskRun.household_run_id)
         .join(TaskDefinition, col(TaskDefinition.task_id) == col(TaskRun.task_id))
         .where(col(TaskRun.run_id).in_(run_ids))
     ).all()
-    return {run_id: TaskKind(kind).value for run_id, kind in rows}
+    return {run_id: (TaskKind(kind).value, household) for run_id, kind, household in rows}
 
 
 def _row(
@@ -123,9 +124,10 @@ def _row(
     verdicts: list[LLMVerdict],
     overridden: set[int],
     frozen: bool,
-    run_kind: str | None,
+    run: tuple[str, int | None] | None,
 ) -> dict[str, Any]:
     latest = verdicts[-1] if verdicts else None
+    run_kind, household_run_id = run if run is not None else (None, None)
     return {
         "recommendation_id": reco.recommendation_id,
         "portfolio": portfolio,
@@ -144,6 +146,7 @@ def _row(
             latest is not None and latest.verdict is Verdict.FAIL and latest.llm_verdict_id not in overridden
         ),
         "frozen": frozen,
+        "household_run_id": household_run_id,
     }
 
 

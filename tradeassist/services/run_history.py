@@ -9,7 +9,9 @@ with status RUNNING. ``show_run`` says which worker ran it, and which attempt at
 **Replay** recomputes the recommendation with the engine from ``run_input_snapshots`` alone
 (no other table is read) and compares it with what the run stored: the headline, the
 rationale, the constraints report and every line. It also checks the snapshot still hashes
-to the run's ``input_hash``.
+to the run's ``input_hash``. A run of a household (``task_runs.household_run_id``) holds the
+joint snapshot: replaying any of its runs recomputes the joint solve and compares every
+account's recommendation with what that account's run stored.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ from ..db.models import (
     TaskRunClaim,
     User,
 )
-from . import advice
+from . import advice, household_results
 from .access import accessible_portfolios, require_access
+from .household import is_household_snapshot
 from .recommendation_records import line_json, stored_lines
 
 RUNNING = "RUNNING"
@@ -174,6 +177,8 @@ def show_run(session: Session, *, actor: User, run_id: int, with_snapshot: bool 
         "html_path": run.html_path,
         "error_message": run.error_message,
         "output_summary": run.output_summary,
+        "household_run_id": run.household_run_id,
+        "household": household_members(session, run),
         "recommendation": stored_recommendation(session, run_id),
         "alerts": [
             {"alert_id": a.alert_id, "severity": a.severity.value, "code": a.code, "message": a.message}
@@ -296,6 +301,79 @@ def replay_run(session: Session, *, actor: User, run_id: int) -> Replay:
         differences.append(
             f"input snapshot: SHA-256 {actual_hash} differs from the run's input_hash {run.input_hash}"
         )
+    if is_household_snapshot(snapshot["inputs"]):
+        return Replay(run_id, tuple(differences + _household_differences(session, run, snapshot)))
     recomputed = advice.recommend_from_snapshot(snapshot["inputs"])
     differences += compare_recommendations(stored_recommendation(session, run_id), recomputed.to_json_dict())
     return Replay(run_id, tuple(differences))
+
+
+# --------------------------------------------------------------------------------------------
+# Households: one run per account, one joint solve
+# --------------------------------------------------------------------------------------------
+def household_runs(session: Session, run: TaskRun) -> list[TaskRun]:
+    """The runs of ``run``'s household (first run first); ``[]`` for a run of one portfolio."""
+    if run.household_run_id is None:
+        return []
+    return list(
+        session.exec(
+            select(TaskRun)
+            .where(TaskRun.household_run_id == run.household_run_id)
+            .order_by(col(TaskRun.run_id))
+        ).all()
+    )
+
+
+def household_members(session: Session, run: TaskRun) -> list[dict[str, Any]]:
+    """Each run of ``run``'s household: its ``run_id``, ``portfolio`` and ``recommendation_id``."""
+    members = household_runs(session, run)
+    if not members:
+        return []
+    names = {p.portfolio_id: p.name for p in session.exec(select(Portfolio)).all()}
+    recos = {
+        r.run_id: r.recommendation_id
+        for r in session.exec(
+            select(Recommendation).where(col(Recommendation.run_id).in_([m.run_id for m in members]))
+        ).all()
+    }
+    return [
+        {
+            "run_id": m.run_id,
+            "portfolio": names.get(m.portfolio_id or 0),
+            "recommendation_id": recos.get(m.run_id),
+        }
+        for m in members
+    ]
+
+
+def _household_differences(session: Session, run: TaskRun, snapshot: Mapping[str, Any]) -> list[str]:
+    """Replaying one run of a household replays the joint solve: every account's
+    recommendation recomputed from the snapshot is compared with what its run stored (each
+    difference named by its account), and every run of the household must hold the same
+    snapshot (its hash)."""
+    recomputed = household_results.recommend_from_snapshot(snapshot["inputs"])
+    members = household_runs(session, run) or [run]
+    by_portfolio = {m.portfolio_id: m for m in members}
+    out: list[str] = []
+    for member in members:
+        if member.input_hash != run.input_hash:
+            out.append(
+                f"run {member.run_id} of the household: input_hash {member.input_hash} differs from "
+                f"{run.input_hash}"
+            )
+    for account in recomputed.accounts:
+        own = by_portfolio.get(account.portfolio_id)
+        if own is None:
+            out.append(f"{account.portfolio}: recomputed, but no run of the household is for it")
+            continue
+        differences = compare_recommendations(
+            stored_recommendation(session, own.run_id), account.recommendation.to_json_dict()
+        )
+        out += [f"{account.portfolio} (run {own.run_id}): {d}" for d in differences]
+    solved = {a.portfolio_id for a in recomputed.accounts}
+    out += [
+        f"run {m.run_id}: its portfolio is not one of the household's recomputed accounts"
+        for m in members
+        if m.portfolio_id not in solved
+    ]
+    return out

@@ -54,9 +54,11 @@ def add_claim(
     lease_expires_at: datetime | None = None,
     attempt: int = 1,
     retry_of: int | None = None,
+    member: int = 0,
 ) -> int:
     """Insert the claim of (task, slot, attempt) and return its ``run_id``. The unique key
-    makes an attempt claimed already an ``IntegrityError``."""
+    makes an attempt claimed already an ``IntegrityError``. ``member``: a household's further
+    runs (1, 2, ...), claimed as their runs are recorded."""
     row = TaskRunClaim(
         task_id=task_id,
         slot_at=slot_at,
@@ -66,6 +68,7 @@ def add_claim(
         lease_expires_at=lease_expires_at,
         attempt=attempt,
         retry_of=retry_of,
+        member=member,
     )
     session.add(row)
     session.flush()
@@ -161,6 +164,16 @@ def acting_user(session: Session, user_id: int) -> User:
     return user
 
 
+def portfolio_owner(session: Session, portfolio_id: int) -> User:
+    """Who is told about a portfolio's recommendation: its owner."""
+    portfolio = session.get(Portfolio, portfolio_id)
+    if portfolio is None:
+        raise NotFound(f"no portfolio with id {portfolio_id}")
+    owner = session.get(User, portfolio.owner_user_id)
+    assert owner is not None  # the foreign key guarantees it
+    return owner
+
+
 def portfolio_id_named(session: Session, name: str) -> int | None:
     found = session.exec(select(Portfolio).where(Portfolio.name == name)).first()
     return found.portfolio_id if found else None
@@ -186,8 +199,10 @@ def add_run(
     notebook_path: str | None,
     html_path: str | None,
     error_message: str | None,
+    household_run_id: int | None = None,
 ) -> TaskRun:
-    """Write the ended run (flushed: its recommendation and alerts point at it)."""
+    """Write the ended run (flushed: its recommendation and alerts point at it).
+    ``household_run_id``: a household's runs, the id of its first run."""
     row = TaskRun(
         run_id=run_id,
         task_id=task_id,
@@ -203,6 +218,7 @@ def add_run(
         notebook_path=notebook_path,
         html_path=html_path,
         error_message=error_message,
+        household_run_id=household_run_id,
     )
     session.add(row)
     session.flush()

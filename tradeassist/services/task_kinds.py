@@ -16,9 +16,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from ..core import jsonutil
@@ -52,6 +52,45 @@ class MonthlyAllocConfig(KindConfig):
 
 class QuarterlyRebalConfig(KindConfig):
     """A rebalance that trades only when a band is breached."""
+
+
+Contribution = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
+
+
+class HouseholdConfig(KindConfig):
+    """A household's run (a GLOBAL task): one approved strategy version over several accounts
+    of one owner, solved together (``strategy``: the version's label, which ``tasks add
+    --strategy`` writes); ``contributions``: the pounds arriving with the run in each account,
+    by the account's name (an account not named receives none)."""
+
+    strategy: str = Field(min_length=1, max_length=200)
+    contributions: dict[str, Contribution] = Field(default_factory=dict)
+
+
+class HouseholdMonthlyConfig(HouseholdConfig):
+    """A household's monthly allocation: invests the contributions, so at least one is given."""
+
+    @model_validator(mode="after")
+    def _some_money(self) -> HouseholdMonthlyConfig:
+        if not any(amount > 0 for amount in self.contributions.values()):
+            raise ValueError(
+                "a household's MONTHLY_ALLOC invests its contributions: give at least one, e.g. "
+                '{"contributions": {"AJ Bell ISA": "500"}}'
+            )
+        return self
+
+
+HOUSEHOLD_CONFIGS: dict[TaskKind, type[HouseholdConfig]] = {
+    TaskKind.MONTHLY_ALLOC: HouseholdMonthlyConfig,
+    TaskKind.QUARTERLY_REBAL: HouseholdConfig,
+}
+
+
+def is_household(config: KindConfig | Mapping[str, Any] | None) -> bool:
+    """A household task's settings (they name a strategy), parsed or as stored."""
+    if isinstance(config, HouseholdConfig):
+        return True
+    return isinstance(config, Mapping) and "strategy" in config
 
 
 class AlertOnlyConfig(KindConfig):
@@ -97,10 +136,8 @@ def spec(kind: TaskKind | str) -> KindSpec:
     return SPECS[parse_kind(kind)]
 
 
-def parse_config(kind: TaskKind | str, raw: Mapping[str, Any] | str | None) -> KindConfig:
-    """The kind's settings from a dict or JSON text (``--config``), or a ``ValidationError``
-    naming every bad key."""
-    chosen = spec(kind)
+def parse_raw(raw: Mapping[str, Any] | str | None) -> dict[str, Any]:
+    """A module_config as a dict, from a dict or JSON text (``--config``)."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         raw = {}
     if isinstance(raw, str):
@@ -110,11 +147,28 @@ def parse_config(kind: TaskKind | str, raw: Mapping[str, Any] | str | None) -> K
             raise ValidationError(f"--config: not JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(raw, Mapping):
         raise ValidationError("module_config: expected a JSON object")
+    return dict(raw)
+
+
+def parse_config(kind: TaskKind | str, raw: Mapping[str, Any] | str | None) -> KindConfig:
+    """The kind's settings from a dict or JSON text (``--config``), or a ``ValidationError``
+    naming every bad key."""
+    chosen = spec(kind)
+    raw = parse_raw(raw)
+    model: type[KindConfig] = chosen.config_model
+    if "strategy" in raw:
+        if chosen.kind not in HOUSEHOLD_CONFIGS:
+            raise ValidationError(
+                f"module_config for {chosen.kind.value}: a strategy's household task is a "
+                "MONTHLY_ALLOC or a QUARTERLY_REBAL"
+            )
+        model = HOUSEHOLD_CONFIGS[chosen.kind]
     try:
-        return chosen.config_model.model_validate(dict(raw))
+        return model.model_validate(dict(raw))
     except PydanticValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
         )
         raise ValidationError(f"module_config for {chosen.kind.value}: {problems}") from None
 

@@ -23,9 +23,10 @@ from ..core.enums import ScheduleType, TaskKind, TaskScope
 from ..core.errors import AccessDenied, AlreadyExists, NotFound, ValidationError
 from ..core.timeutil import ensure_utc
 from ..db.models import Portfolio, TaskDefinition, TaskRunClaim, User
-from . import audit, task_kinds
+from . import audit, household, task_kinds
 from .access import accessible_portfolios, portfolio_for, require_access
 from .schedule import DueSlot, Schedule, parse_schedule
+from .strategy_versions import get_version, scope_of
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ def _require_may_change(session: Session, actor: User, task: TaskDefinition, ope
         portfolio = session.get(Portfolio, task.portfolio_id)
         assert portfolio is not None
         require_access(session, actor, portfolio, operation)
+    elif task_kinds.is_household(task.module_config) and not actor.is_bootstrap_admin:
+        # A household's task is its owner's: whoever may use every account of its strategy.
+        household_access(session, actor, str(task.module_config["strategy"]), operation)
     elif not actor.is_bootstrap_admin:
         raise AccessDenied(
             f"{actor.email} may not {operation}: GLOBAL tasks belong to the bootstrap admin",
@@ -65,6 +69,30 @@ def task_for(session: Session, actor: User, name: str, operation: str) -> TaskDe
     task = get_task(session, name)
     _require_may_change(session, actor, task, operation)
     return task
+
+
+def household_access(session: Session, actor: User, strategy: str, operation: str) -> None:
+    """The actor may use every portfolio of strategy ``strategy``'s scope (else
+    ``AccessDenied`` naming the first it may not, audited)."""
+    for portfolio in scope_of(session, get_version(session, strategy)):
+        require_access(session, actor, portfolio, operation)
+
+
+def _household_config(
+    session: Session, actor: User, kind: TaskKind, strategy: str, config: dict[str, Any] | str | None
+) -> dict[str, Any]:
+    """A household task's module_config: ``config`` (JSON text or a dict) with the strategy
+    named; the strategy must make household recommendations for the actor, and every
+    contribution must name one of its accounts."""
+    raw = task_kinds.parse_raw(config)
+    if raw.get("strategy", strategy) != strategy:
+        raise ValidationError(
+            f"--config names strategy {raw['strategy']!r}, --strategy {strategy!r}: give it once"
+        )
+    stored = task_kinds.validate_config(kind, {**raw, "strategy": strategy})
+    found = household.household_of(session, actor, strategy, "add tasks")
+    household.contributions_for(found, household.parse_contributions(stored.get("contributions")))
+    return stored
 
 
 def _scope(
@@ -99,14 +127,27 @@ def add_task(
     config: dict[str, Any] | str | None = None,
     timezone: str | None = None,
     enabled: bool = True,
+    strategy: str | None = None,
 ) -> TaskDefinition:
+    """Add a task. ``strategy`` (a strategy version's label) makes it a household's task: a
+    GLOBAL MONTHLY_ALLOC or QUARTERLY_REBAL over every account of the strategy, solved together
+    (``services.household``), which the owner of those accounts may add."""
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise ValidationError("task name: 1 to 200 characters")
     task_kind = task_kinds.parse_kind(kind)
-    scope, portfolio_id = _scope(session, actor, task_kind, portfolio)  # refuse before anything else
-    schedule = parse_schedule(schedule_type, schedule_expr, timezone)
-    module_config = task_kinds.validate_config(task_kind, config)
+    if strategy is not None and strategy.strip():
+        if portfolio is not None and portfolio.strip():
+            raise ValidationError(
+                "give --portfolio (one account's task) or --strategy (a household's), not both"
+            )
+        scope, portfolio_id = TaskScope.GLOBAL, None
+        schedule = parse_schedule(schedule_type, schedule_expr, timezone)
+        module_config = _household_config(session, actor, task_kind, strategy.strip(), config)
+    else:
+        scope, portfolio_id = _scope(session, actor, task_kind, portfolio)  # refuse before anything else
+        schedule = parse_schedule(schedule_type, schedule_expr, timezone)
+        module_config = task_kinds.validate_config(task_kind, config)
     if session.exec(select(TaskDefinition).where(TaskDefinition.name == name)).first() is not None:
         raise AlreadyExists(f"a task named {name!r} exists already")
     assert actor.user_id is not None  # read from the database

@@ -28,6 +28,7 @@ from sqlmodel import Session
 
 from ..core.errors import ConfigError, TradeAssistError
 from ..presentation import approval as ah
+from ..presentation.household import approval_header_html as household_header_html
 from ..presentation.html import ERROR, OK, message_html
 from ..services import governance, recommendations
 from ..services.workbench import Actor, audit_trail, has_schema
@@ -272,4 +273,31 @@ class ApprovalView:
         self.alerts.value = ah.alerts_html(page.alerts)
         self.summary.value = ah.summary_html(page.pending)
         self.cards = {card.rid: card for card in (RecommendationCard(self, r) for r in page.pending)}
-        self.cards_box.children = [card.widget for card in self.cards.values()]
+        self.cards_box.children = grouped(page.pending, self.cards)
+
+
+def grouped(pending: list[dict[str, Any]], cards: Mapping[int, RecommendationCard]) -> list[w.Widget]:
+    """The cards in the page's order, a household's together (its accounts in run order) under
+    a head showing the household's plan and its allocation before and after per sleeve."""
+    children: list[w.Widget] = []
+    seen: set[int] = set()
+    for row in pending:
+        group = row.get("household_run_id")
+        if group is None:
+            children.append(cards[int(row["recommendation_id"])].widget)
+            continue
+        if group in seen:
+            continue
+        seen.add(group)
+        members = sorted(
+            (r for r in pending if r.get("household_run_id") == group),
+            key=lambda r: int(r.get("run_id") or 0),
+        )
+        summary = (members[0].get("rationale") or {}).get("household") or {}
+        head = w.HTML(household_header_html(summary, members))
+        head.add_class("ta-household-head")
+        box = w.VBox([head, *(cards[int(r["recommendation_id"])].widget for r in members)])
+        box.add_class("ta-household")
+        box.add_class(f"ta-household-{group}")
+        children.append(box)
+    return children

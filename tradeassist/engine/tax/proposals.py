@@ -132,8 +132,9 @@ def gain_per_unit(
     On a Section 104 pool the gain is linear in the units sold (price less the pool's average
     cost per unit), so the household's search may treat it as a gain per unit; where the
     same-day or 30-day rules match part of the sale, this is the average over ``units`` (the
-    household asks for the units held: the most it could sell). Not rounded to the penny: the
-    per-unit figure times the units is the sale's gain before its one rounding.
+    household asks for the units held: the most it could sell). Not rounded to the penny: exact
+    where it terminates within 10 decimal places, else to 10 places (half even), a figure every
+    snapshot and ``core.money.to_decimal`` accept.
     """
     isin = context.isin_by_listing.get(key)
     if isin is None or units <= ZERO:
@@ -143,7 +144,10 @@ def gain_per_unit(
     sale = Trade(as_of, isin, units, CONTEXT.multiply(price, units), True, ZERO, -1, ticker)
     change = _total([*context.trades, sale], context, as_of) - baseline
     per_unit = change / Fraction(units)
-    return CONTEXT.divide(Decimal(per_unit.numerator), Decimal(per_unit.denominator))
+    exact = CONTEXT.divide(Decimal(per_unit.numerator), Decimal(per_unit.denominator))
+    places = Decimal("1E-10")
+    rounded = exact.quantize(places, context=CONTEXT)
+    return exact if rounded == exact else rounded
 
 
 def _flag_message(ticker: str, sold_on: date, rule: str, change: Decimal) -> str:
