@@ -42,6 +42,7 @@ POLICY = {
     "min_trade_base": "100",
     "fee_per_trade_base": "1.50",
     "cash_buffer_base": "50",
+    "allow_sells": {"MONTHLY_ALLOC": False, "QUARTERLY_REBAL": True},
 }
 MANIFESTO = (
     "# Ann's household\n\nOne plan for the pension, the ISA and the general account: EQUITY (world "
