@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.enums import TaskKind, TradeAction
 from ..core.money import ZERO, format_gbp
 from ..policy import Policy
+from .household_model import Account, HouseholdRecommendation
 from .household_problem import AccountInput
 from .model import PortfolioState, Recommendation, RecommendationLine
 from .recommend import trade_lines
@@ -42,7 +43,6 @@ from .scope import Scoped
 from .valuation import SleeveDrift, apply_trades, drift_report, objective, total_value
 
 if TYPE_CHECKING:
-    from .household import Account, HouseholdRecommendation
     from .household_search import HouseholdSolution
 
 __all__ = [
@@ -158,8 +158,6 @@ def assemble(
     search: dict[str, Any],
     gain_allowance_left: Decimal | None,
 ) -> HouseholdRecommendation:
-    from .household import HouseholdRecommendation
-
     rules_policy = scoped.policy
     work = scoped.state
     before = drift_report(work, rules_policy)
