@@ -522,6 +522,14 @@ def test_engine_matches_scip(name: str) -> None:
             f"({float(ours):.12g}), SCIP {oracle.trades} J = {oracle.objective} "
             f"({float(oracle.objective):.12g}): tighten SCIP's tolerances; {where}"
         )
+    if not proven:
+        # Not proven within the node limit (issue 19's open part): the engine must say so, and its
+        # reported lower bound must still be a true bound, at or below SCIP's optimum.
+        bound = Fraction(str(reco.rationale["lower_bound"]))
+        assert bound <= oracle.objective + Fraction(1, 10**12), (
+            f"the engine's lower bound {bound} is above SCIP's optimum {oracle.objective}; {where}"
+        )
+        return
     assert ours == oracle.objective, (
         f"the engine's list is worse (engine proven_optimal={proven}): engine {trades} "
         f"J = {ours} ({float(ours):.12g}, {sum(map(len, trades.values()))} lines), SCIP {oracle.trades} "
