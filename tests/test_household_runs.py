@@ -118,6 +118,7 @@ def test_a_household_task_records_one_linked_run_and_recommendation_per_account(
     # The report page groups the lines by account and shows the household's allocation.
     page = Path(outcome.html_path or "").read_text(encoding="utf-8")
     assert h.SIPP in page and h.ISA in page and "The household&#x27;s allocation" in page
+    assert f"for the accounts of strategy {h.LABEL}" in page
     assert outcome.html_path == runs[1].html_path
 
     # Approval stays per account: the ISA's recommendation is approved alone.

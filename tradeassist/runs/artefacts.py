@@ -54,7 +54,7 @@ def page_facts(run: ActiveRun, recorded: dict[str, Any] | None = None) -> PageFa
         run_id=run.claim.run_id,
         kind=run.kind.value,
         task=run.task.name,
-        portfolio=run.portfolio_name,
+        portfolio=run.portfolio_name or household_scope(run),
         as_of=run.as_of,
         status=str(known.get("status") or run.status.value),
         recorded=recorded is not None,
@@ -71,6 +71,12 @@ def page_facts(run: ActiveRun, recorded: dict[str, Any] | None = None) -> PageFa
         ended_at=known.get("ended_at"),
         notebook_name=run.notebook_path.name if run.notebook_path else None,
     )
+
+
+def household_scope(run: ActiveRun) -> str | None:
+    """What a household task's page is for (its task names a strategy, not a portfolio)."""
+    strategy = (run.task.module_config or {}).get("strategy")
+    return f"the accounts of strategy {strategy}" if strategy else None
 
 
 def export_html(nb: Any, html_path: Path, facts: PageFacts) -> Path:
