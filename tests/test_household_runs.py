@@ -154,3 +154,39 @@ def test_a_household_task_is_refused_to_whoever_may_not_use_every_account(engine
     _add_task(engine, kind="QUARTERLY_REBAL", config="{}")  # a rebalance needs no contribution
     with unit_of_work(engine, readonly=True) as s:
         assert task_service.get_task(s, "household monthly").module_config == {"strategy": h.LABEL}
+
+
+def test_a_household_with_nothing_to_do_records_successful_runs_without_recommendations(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    """A run that executed to the end is SUCCESS even when it recommends nothing: every account's
+    run is recorded, none with a recommendation, and each replays."""
+    h.add_people(engine)
+    h.add_listings(engine)
+    h.add_prices(engine)
+    sipp = [
+        h.contribution("9000", h.DAY.replace(day=3)),
+        h.trade(h.DAY.replace(day=4), h.E.BUY, "EQTY", 89, "100"),
+    ]
+    isa = [
+        h.contribution("1050", h.DAY.replace(day=3)),
+        h.trade(h.DAY.replace(day=4), h.E.BUY, "CRED", 20, "50"),
+    ]
+    h.add_account(engine, h.SIPP, "SIPP", ("EQTY",), sipp)
+    h.add_account(engine, h.ISA, "ISA", ("EQTY", "CRED"), isa)
+    h.add_strategy(engine, (h.SIPP, h.ISA))
+    _add_task(engine, kind="QUARTERLY_REBAL", config="{}")
+    outcome = _run(engine, db_url, tmp_path)
+    runs = [outcome, *outcome.members]
+    assert [(o.portfolio, o.status, o.recommendation_id) for o in runs] == [
+        (h.SIPP, RunStatus.SUCCESS, None),
+        (h.ISA, RunStatus.SUCCESS, None),
+    ]
+    with unit_of_work(engine, readonly=True) as s:
+        assert s.exec(select(Recommendation)).all() == []
+        for o in runs:
+            row = s.get(TaskRun, o.run_id)
+            assert row is not None and row.household_run_id == outcome.run_id
+            assert row.output_summary["lines"] == 0
+            replay = run_history.replay_run(s, actor=h.user(s, h.OWNER), run_id=o.run_id)
+            assert replay.identical, replay.differences
