@@ -259,3 +259,18 @@ def test_one_portfolio_or_a_draft_is_not_a_household(engine: Engine) -> None:
         )
     with unit_of_work(engine, readonly=True) as s, pytest.raises(ValidationError, match="is DRAFT"):
         household.prepare_household(s, actor=h.user(s, h.OWNER), strategy="draft-2", kind="QUARTERLY_REBAL")
+
+
+def test_a_broker_s_own_fee_applies_to_its_account(engine: Engine) -> None:
+    h.add_people(engine)
+    h.add_listings(engine)
+    h.add_prices(engine)
+    h.add_account(engine, h.SIPP, "SIPP", ("EQTY",), [h.contribution("5000")])
+    h.add_account(engine, h.ISA, "ISA", ("EQTY", "CRED"), [h.contribution("5000")])
+    h.add_strategy(engine, (h.SIPP, h.ISA), dict(h.POLICY) | {"fee_per_trade_by_portfolio": {h.SIPP: "0"}})
+    _inputs, advice = _advise(engine, "MONTHLY_ALLOC", [f"{h.ISA}=0"])
+    sipp = advice.for_portfolio(h.SIPP).recommendation
+    isa = advice.for_portfolio(h.ISA).recommendation
+    assert sipp.executed_lines and isa.executed_lines
+    assert D(sipp.constraints_report["fees"]) == 0
+    assert D(isa.constraints_report["fees"]) == D("1.50") * len(isa.executed_lines)
