@@ -274,3 +274,17 @@ def test_a_broker_s_own_fee_applies_to_its_account(engine: Engine) -> None:
     assert sipp.executed_lines and isa.executed_lines
     assert D(sipp.constraints_report["fees"]) == 0
     assert D(isa.constraints_report["fees"]) == D("1.50") * len(isa.executed_lines)
+
+
+def test_a_sleeve_no_account_can_hold_is_named(engine: Engine) -> None:
+    h.build_credit_household(engine, register=False)
+    policy = dict(h.POLICY) | {"sleeve_targets": {"EQUITY": "0.80", "CREDIT": "0.10", "GOLD": "0.10"}}
+    h.add_strategy(
+        engine, (h.SIPP, h.ISA), policy, h.MANIFESTO + "\nGOLD: a tenth in gold, when we find a fund.\n"
+    )
+    _inputs, advice = _advise(engine)
+    assert list(advice.rationale["household"]["sleeves_no_account_can_hold"]) == ["GOLD"]
+    from tradeassist.presentation.household import text_lines
+
+    lines = text_lines(household_results.document(advice))
+    assert any(line.startswith("Sleeve GOLD: no account of the household can hold it") for line in lines)

@@ -148,7 +148,12 @@ def trade(day: date, kind: EntryType, ticker: str, units: int, price: str, fees:
     )
 
 
-def add_strategy(engine: Engine, names: tuple[str, ...], policy: dict[str, object] | None = None) -> None:
+def add_strategy(
+    engine: Engine,
+    names: tuple[str, ...],
+    policy: dict[str, object] | None = None,
+    manifesto: str = MANIFESTO,
+) -> None:
     """The household's strategy over ``names``, approved (by the admin, who may use them all)."""
     with unit_of_work(engine) as s:
         admin = identity.bootstrap_admin(s)
@@ -158,16 +163,17 @@ def add_strategy(engine: Engine, names: tuple[str, ...], policy: dict[str, objec
             actor=admin,
             label=LABEL,
             policy_text=json.dumps(policy or POLICY),
-            manifesto=MANIFESTO,
+            manifesto=manifesto,
             portfolios=list(names),
         )
         strategy.approve_strategy(s, actor=admin, label=LABEL)
     map_constituents(engine, names)
 
 
-def build_credit_household(engine: Engine) -> None:
+def build_credit_household(engine: Engine, *, register: bool = True) -> None:
     """The observation: Ann's SIPP can hold only EQTY, her ISA EQTY and CRED; £10,000 paid into
-    each (the SIPP also holds 50 EQTY bought at £100); one strategy with 10% CREDIT."""
+    each (the SIPP also holds 50 EQTY bought at £100); one strategy with 10% CREDIT
+    (``register``: else no strategy yet, for a test to add its own)."""
     add_people(engine)
     add_listings(engine)
     add_prices(engine)
@@ -179,4 +185,5 @@ def build_credit_household(engine: Engine) -> None:
         [contribution("10000", date(2024, 5, 1)), trade(date(2024, 5, 2), E.BUY, "EQTY", 50, "100")],
     )
     add_account(engine, ISA, "ISA", ("EQTY", "CRED"), [contribution("10000")])
-    add_strategy(engine, (SIPP, ISA))
+    if register:
+        add_strategy(engine, (SIPP, ISA))
