@@ -46,10 +46,9 @@ from .recommend import recommendation_kind
 from .scope import NO_SLEEVE_HELD, Scoped, scope
 from .valuation import drift_report, total_value
 
-# The household search's default node limit. Its nodes cost far more than the single engine's
-# (each sleeve entered re-climbs the account multipliers), so the limit is lower: a 50-listing
-# household stops within about a minute of CPU with its best list and the gap to the bound.
-HOUSEHOLD_MAX_NODES = 20_000
+# The household search's default node limit (bound evaluations): about 10 s of CPU on a
+# 50-listing household of three accounts, where it stops with its best list and the gap.
+HOUSEHOLD_MAX_NODES = 100_000
 
 
 def _tagged(position: Position, account: int) -> Position:

@@ -1,10 +1,13 @@
 """Lower bounds for the household search: a sleeve's least cost under budget multipliers.
 
 With a multiplier ``mu_a >= 0`` on each account's budget and ``gamma >= 0`` on the turnover cap
-(and a run's total after fees fixed, so each sleeve's deviation ``D`` is a constant), every
+(and a run's number of lines fixed, so each sleeve's deviation ``D`` lies in a range set by the
+least and most fees those lines can pay: a point when every account pays the same fee), every
 feasible completion costs at least the sum over sleeves of
 
-    (D + ts * y_s)**2 + sum over its lines of (mu_a * (amount + fee_a) + gamma * sold)
+    gap(D + ts * y_s)**2 + sum over its lines of (mu_a * (amount + fee_a) + gamma * sold)
+
+(``gap``: how far zero lies outside the range; each sleeve may take its own total, a relaxation)
 
 less ``sum_a mu_a * money left_a + gamma * turnover left`` (both terms are never positive for a
 feasible list), so any multipliers give a valid bound. A sleeve's cost with ``r`` lines is exact
@@ -20,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 INF = float("inf")
+Deviation = tuple[float, float]  # a sleeve's deviation: a range when the fees paid are not known
 GOLDEN = (math.sqrt(5) - 1) / 2
 
 
@@ -39,22 +43,32 @@ class Line:
     min_units: int = 1
 
 
-def single(line: Line, low: int, high: int, deviation: float, ts: int) -> float:
-    """Least ``(D + ts*q*step)**2 + slope*q*step + fixed`` over whole ``q`` in ``[low, high]``,
+def gap(low: float, high: float) -> float:
+    """How far zero lies outside ``[low, high]`` (signed: positive when the range is above)."""
+    return max(0.0, low) + min(0.0, high)
+
+
+def single(line: Line, low: int, high: int, deviation: Deviation, ts: int) -> float:
+    """Least ``gap(D + ts*q*step)**2 + slope*q*step + fixed`` over whole ``q`` in ``[low, high]``,
     one side of zero (``low >= 1`` buys, ``high <= -1`` sells); INF when the range is empty."""
     if low > high:
         return INF
     slope = line.buy if low > 0 else line.sell
     unit = ts * line.step
-    best = -(deviation + slope / (2 * ts)) / unit
+    below, above = deviation
+    shift = slope / (2 * ts)
+    # The real minimiser of this convex function is one of these four points.
+    points = (-(below + shift) / unit, -(above + shift) / unit, -below / unit, -above / unit)
     result = INF
-    for q in {min(max(math.floor(best), low), high), min(max(math.ceil(best), low), high)}:
-        x = deviation + unit * q
-        result = min(result, x * x + slope * q * line.step + line.fixed)
+    for point in points:
+        for q in (math.floor(point), math.ceil(point)):
+            q = min(max(q, low), high)
+            x = gap(below + unit * q, above + unit * q)
+            result = min(result, x * x + slope * q * line.step + line.fixed)
     return result
 
 
-def best_single(lines: Sequence[Line], deviation: float, ts: int) -> float:
+def best_single(lines: Sequence[Line], deviation: Deviation, ts: int) -> float:
     """The best one-line completion over free listings (each side of each)."""
     result = INF
     for line in lines:
@@ -65,36 +79,38 @@ def best_single(lines: Sequence[Line], deviation: float, ts: int) -> float:
     return result
 
 
-def continuous(segments: Sequence[tuple[float, float, float, float]], deviation: float, ts: int) -> float:
-    """Least ``(D + ts*Y)**2 + cost(Y)`` over real amounts: each listing's amount ``y`` in
+def continuous(segments: Sequence[tuple[float, float, float, float]], deviation: Deviation, ts: int) -> float:
+    """Least ``gap(D + ts*Y)**2 + cost(Y)`` over real amounts: each listing's amount ``y`` in
     ``[lo, hi]`` at ``slope_below`` per unit below zero and ``slope_above`` above (convex:
     ``slope_below <= slope_above``); ``segments`` holds ``(lo, hi, slope_below, slope_above)``."""
+    below, above = deviation
     start = cost = 0.0
     pieces: list[tuple[float, float]] = []
-    for lo, hi, below, above in segments:
+    for lo, hi, down, up in segments:
         start += lo
         if hi <= 0:
-            cost += below * lo
-            pieces.append((below, hi - lo))
+            cost += down * lo
+            pieces.append((down, hi - lo))
         elif lo >= 0:
-            cost += above * lo
-            pieces.append((above, hi - lo))
+            cost += up * lo
+            pieces.append((up, hi - lo))
         else:
-            cost += below * lo
-            pieces.append((below, -lo))
-            pieces.append((above, hi))
+            cost += down * lo
+            pieces.append((down, -lo))
+            pieces.append((up, hi))
     pieces.sort()
     y = start
     for slope, length in pieces:
-        gradient = slope + 2 * ts * (deviation + ts * y)
-        if gradient >= 0:
+        if slope + 2 * ts * gap(below + ts * y, above + ts * y) >= 0:
             break
-        step = min(length, -gradient / (2 * ts * ts))
+        wanted = -slope / (2 * ts)  # the gap at which this piece stops paying
+        target = (wanted - (above if wanted <= 0 else below)) / ts
+        step = min(length, max(0.0, target - y))
         y += step
         cost += slope * step
         if step < length:
             break
-    x = deviation + ts * y
+    x = gap(below + ts * y, above + ts * y)
     return x * x + cost
 
 
@@ -103,14 +119,14 @@ def segment(line: Line, low: int, high: int) -> tuple[float, float, float, float
 
 
 def sleeve_costs(
-    lines: Sequence[Line], deviation: float, ts: int, most: int, forced: tuple[int, int] | None = None
+    lines: Sequence[Line], deviation: Deviation, ts: int, most: int, forced: tuple[int, int] | None = None
 ) -> list[float]:
     """The sleeve's least cost with exactly ``r`` lines, ``r = 0..most``. With ``forced``
     (``(low, high)`` for ``lines[0]``, one side of zero), ``lines[0]`` is a line in that range."""
     costs = [INF] * (most + 1)
     free = lines[1:] if forced is not None else lines
     if forced is None:
-        costs[0] = deviation * deviation
+        costs[0] = gap(*deviation) ** 2
         if most >= 1:
             costs[1] = best_single(free, deviation, ts)
     elif most >= 1:

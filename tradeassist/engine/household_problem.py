@@ -238,6 +238,7 @@ def build_household(
     cap = None
     if policy.cgt == "avoid_gains_over_allowance" and gain_allowance_left is not None:
         cap = max(Fraction(0), Fraction(gain_allowance_left)) * scale
+        items, account_of, gains = _within_allowance(items, account_of, gains, cap)
     base = replace(whole, items=tuple(items), budget=sum(budgets), fee=min(fees, default=0))
     return HouseholdProblem(
         base=base,
@@ -248,3 +249,25 @@ def build_household(
         gains=tuple(gains),
         gain_cap=cap,
     )
+
+
+def _within_allowance(
+    items: list[Item], account_of: list[int], gains: list[Fraction], cap: Fraction
+) -> tuple[list[Item], list[int], list[Fraction]]:
+    """Each sale range shrunk to what the allowance permits, with every loss the other sales
+    could realise set against it (so no feasible list is lost), and items left with nothing to
+    do dropped."""
+    losses = [max(Fraction(0), -g) * item.max_sell for item, g in zip(items, gains, strict=True)]
+    total_loss = sum(losses, Fraction(0))
+    kept: tuple[list[Item], list[int], list[Fraction]] = ([], [], [])
+    for item, account, gain, loss in zip(items, account_of, gains, losses, strict=True):
+        if gain > 0:
+            most = int((cap + total_loss - loss) / gain)
+            max_sell = min(item.max_sell, most)
+            item = replace(item, max_sell=max_sell if max_sell >= item.min_units else 0)
+        if item.max_sell == 0 and item.max_buy == 0:
+            continue
+        kept[0].append(item)
+        kept[1].append(account)
+        kept[2].append(gain)
+    return kept

@@ -1,25 +1,32 @@
 """The exact household search: branch and bound over every account's listings at once.
 
-The search is split into runs by the number of lines per fee (with one fee across the
-household, by the number of lines ``K``): within a run the total after fees, every sleeve's
-target and the line penalty are constants, so the objective is the squared drift ``N``. Each
-run is a depth-first branch and bound, sleeve by sleeve (a sleeve's listings in every account
-together), listing by listing: no trade, a buy range, a sell range, ranges halved until one
-value, children taken best bound first. The bound (``household_bound``) prices each account's
-money with its own multiplier, fixed per run at the values that maximise the run's root bound
-(coordinate ascent, golden section: the bound is concave in them), and shares the run's lines
-out exactly among the sleeves not yet reached (a small dynamic programme). Every rule is a
-constraint: a range never exceeds what its account's money (with the sales still possible in
-that account), the turnover or the lines left allow; a sleeve does not sell and buy in one
-account unless the policy lets it; a kept sleeve closing at nothing, a gain over the allowance,
-a wrong number of lines are cut where they arise; leaves are scored exactly
-(``HouseholdProblem.evaluate``) and compared in the total order (``order_key``).
+The search is split into runs by the number of lines ``K``: within a run the line penalty is a
+constant and the total after fees lies in a narrow range (from the least to the most fee per
+line: a point when every account pays the same), so the objective is bounded by the squared
+drift ``N``. Each run is a depth-first branch and bound, sleeve by sleeve (a sleeve's listings
+in every account together), listing by listing: no trade, a buy range, a sell range, ranges
+halved until one value, children taken best bound first.
 
-The incumbent starts from the better of no trade and a block descent: each account re-solved
-exactly by the single-portfolio engine with the other accounts' trades fixed, in turn, until
-no account improves. Runs are taken in order of root bound and skipped when the root cannot tie
-the best list. ``max_nodes`` counts bound evaluations; at the limit the best list is returned
-with ``proven_optimal=False`` and the least root bound of the runs not finished.
+The bound (``household_bound``) prices each account's money with its own multiplier (and the
+turnover with one more) and shares the run's lines out exactly among the sleeves not reached
+(a small dynamic programme). The multipliers live on a grid (zero, then a penny's worth of
+misallocation times powers of the square root of 2), so the tables of the sleeves not reached
+are computed once per grid point and run and shared by every node; each node climbs the grid
+from its parent's point (each account's multiplier, every account's together, the turnover's)
+and stops as soon as the bound rises above the best list. That is what lets the bound see an
+account whose money is spent: only its multiplier can price what it must still raise by
+selling. Every rule is a constraint: a range never exceeds what its account's money (with the
+sales still possible in that account), the turnover or the lines left allow, and a sale is at
+least what its account must still raise; a sleeve does not sell and buy in one account unless
+the policy lets it; a kept sleeve closing at nothing, a gain over the allowance, a wrong number
+of lines are cut where they arise; leaves are scored exactly (``HouseholdProblem.evaluate``) and
+compared in the total order (``order_key``). Floats in the bound prune only with a relative
+margin far above their rounding.
+
+The incumbent starts from the better of no trade and a block descent (``household_primal``).
+Runs are taken in order of root bound, in rounds of growing node budgets, and skipped when the
+root cannot tie the best list. ``max_nodes`` counts bound evaluations; at the limit the best
+list is returned with ``proven_optimal=False`` and the least root bound of the runs not finished.
 """
 
 from __future__ import annotations
@@ -28,14 +35,18 @@ import contextlib
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .household_bound import INF, Line, climb, combine, sleeve_costs
+from .household_bound import INF, Line, gap, sleeve_costs
 from .household_primal import Best, block_descent
 from .household_problem import HouseholdEvaluation, HouseholdProblem
 
-FIRST_SLICE = 2_000  # a run's nodes in the first round
-ROOT_STEPS = 24  # golden-section steps per direction at a run's root
-NODE_STEPS = 10  # and entering a sleeve
+FIRST_SLICE = 2_000  # a run's nodes in the first round; each round gives four times more
+LEVELS = 288  # grid points per multiplier above zero
+RATIO = 2 ** (1 / 8)
+ROOT_STEPS = (64, 32, 16, 8, 4, 2, 1)  # the root's pattern search, in grid points
+NODE_PASSES = 2  # a node's climbs of one grid point along every direction
 MARGIN = 1e-9  # relative slack on float bounds before pruning: far above their rounding
+
+Levels = tuple[int, ...]  # a grid point: one level per account, then the turnover's
 
 
 @dataclass(frozen=True)
@@ -55,35 +66,36 @@ class _Limit(Exception):
     pass
 
 
-# --------------------------------------------------------------------------------------------
-# The branch and bound
-# --------------------------------------------------------------------------------------------
 class _Run:
-    """One number of lines per fee: its total after fees, deviations, multipliers and tables."""
+    """One number of lines: the range of its total after fees, each sleeve's range of
+    deviations, its root bound and grid point, and its tables per grid point."""
 
-    def __init__(self, search: _Search, profile: tuple[int, ...]) -> None:
+    def __init__(self, search: _Search, lines: int) -> None:
         problem, base = search.problem, search.problem.base
-        self.profile = profile
-        self.lines = sum(profile)
-        self.total = problem.total_after(sum(n * f for n, f in zip(profile, search.fee_levels, strict=True)))
+        self.lines = lines
+        least, most = min(search.fees, default=0), max(search.fees, default=0)
+        low_total = problem.total_after(most * lines)
+        self.total = problem.total_after(least * lines)  # the largest it can be
         ts = base.target_scale
-        self.deviations = [ts * v - t * self.total for v, t in zip(base.values, base.targets, strict=True)]
-        self.mu = [0.0] * problem.accounts
-        self.gamma = 0.0
-        self.tables: list[list[float]] = []
-        self.root = INF
-
-    def penalty(self, problem: HouseholdProblem) -> Fraction:
-        base = problem.base
-        return Fraction(self.lines * base.penalty**2, base.total**2)
+        self.deviations = [
+            (float(ts * v - t * self.total), float(ts * v - t * low_total))
+            for v, t in zip(base.values, base.targets, strict=True)
+        ]
+        self.penalty = Fraction(lines * base.penalty**2, base.total**2)
+        self.root = -INF
+        self.levels: Levels = (0,) * (problem.accounts + 1)
+        self.tuned = False
+        self.rows: dict[tuple[int, Levels], list[float]] = {}
 
     def objective(self, problem: HouseholdProblem, drift: float) -> Fraction:
+        """The least objective of a list of this run whose squared drift is at least ``drift``."""
+        if drift == INF:
+            return Fraction(10**30)
         ts = problem.base.target_scale
-        return (
-            Fraction(drift) / (ts * self.total) ** 2 + self.penalty(problem)
-            if drift != INF
-            else Fraction(10**30)
-        )
+        return Fraction(drift) / (ts * self.total) ** 2 + self.penalty
+
+    def floor(self, problem: HouseholdProblem) -> Fraction:
+        return self.objective(problem, self.root * (1 - MARGIN) - 1)
 
 
 class _Search:
@@ -94,18 +106,15 @@ class _Search:
         self.max_nodes = max_nodes
         base = problem.base
         items = base.items
-        self.fee_levels = tuple(sorted({problem.fees[problem.account_of[i]] for i in range(len(items))}))
-        self.fee_class = [
-            self.fee_levels.index(problem.fees[problem.account_of[i]]) for i in range(len(items))
-        ]
+        self.fees = sorted({problem.fees[problem.account_of[i]] for i in range(len(items))})
         # Sleeves fewest accounts can trade first (what only one account can hold decides how
         # that account's money goes), then the most misallocated.
         holders: dict[int, set[int]] = {}
         for i, item in enumerate(items):
             holders.setdefault(item.sleeve, set()).add(problem.account_of[i])
         ts = base.target_scale
-        gap = {s: abs(ts * base.values[s] - base.targets[s] * base.total) for s in holders}
-        sleeves = sorted(holders, key=lambda s: (len(holders[s]), -gap[s], s))
+        far = {s: abs(ts * base.values[s] - base.targets[s] * base.total) for s in holders}
+        sleeves = sorted(holders, key=lambda s: (len(holders[s]), -far[s], s))
         self.sleeve_order = sleeves
         self.order = sorted(
             range(len(items)),
@@ -113,7 +122,12 @@ class _Search:
         )
         self.idle = [s for s in range(len(base.sleeves)) if s not in sleeves]  # sleeves nothing trades
         self.slot_of_sleeve = {s: k for k, s in enumerate(sleeves)}
+        self.members = {s: [i for i in self.order if items[i].sleeve == s] for s in sleeves}
         n = len(self.order)
+        self.ends = [0] * n  # where the sleeve of position j ends
+        for j in range(n - 1, -1, -1):
+            same = j + 1 < n and items[self.order[j + 1]].sleeve == items[self.order[j]].sleeve
+            self.ends[j] = self.ends[j + 1] if same else j + 1
         # Sales still possible in each account from position j of the order on (money units).
         self.sell_after = [[0] * problem.accounts for _ in range(n + 1)]
         self.loss_after = [Fraction(0)] * (n + 1)
@@ -126,28 +140,47 @@ class _Search:
             self.loss_after[j] = self.loss_after[j + 1] + loss
         self.max_per_sleeve = {}
         for s in sleeves:
-            members = [i for i in range(len(items)) if items[i].sleeve == s]
-            most = len(members)
+            most = len(self.members[s])
             if base.max_lines_per_sleeve is not None:
-                accounts = {problem.account_of[i] for i in members}
+                accounts = {problem.account_of[i] for i in self.members[s]}
                 most = min(most, base.max_lines_per_sleeve * len(accounts))
             self.max_per_sleeve[s] = most
-        self.most_lines = n
-        self.can_sell = any(item.max_sell for item in items)
-        self.node_directions: list[list[float]] = []
+        # The grid: a penny's worth of misallocation is worth 2 * ts**2 * penny per money unit.
+        penny = Fraction(base.money_scale, 100)
+        self.unit = float(2 * ts * ts * penny)
+        self.directions = self._directions()
 
-    # -- counting --------------------------------------------------------------------------
+    def _directions(self) -> list[Levels]:
+        """Each account's multiplier, every account's together (single steps cannot climb where
+        selling in one account to buy in another is what the multipliers must price), and the
+        turnover's alone and with them, where the cap may bind."""
+        problem, base = self.problem, self.problem.base
+        owners = sorted(set(problem.account_of))
+        size = problem.accounts + 1
+        found = [tuple(1 if k == a else 0 for k in range(size)) for a in owners]
+        if len(owners) > 1:
+            found.append(tuple(1 if k in owners else 0 for k in range(size)))
+        sellable = sum(item.max_sell * item.price for item in base.items)
+        if base.turnover_cap is not None and sellable > base.turnover_cap:
+            found.append(tuple(1 if k == problem.accounts else 0 for k in range(size)))
+            found.append(tuple(1 if k in owners or k == problem.accounts else 0 for k in range(size)))
+        return found
+
     def count(self) -> None:
         self.nodes += 1
         if self.nodes > self.max_nodes:
             raise _Limit
 
     # -- the bound ---------------------------------------------------------------------------
-    def line(self, run: _Run, i: int, money: int | None = None, sold: int = 0) -> Line:
-        """Listing ``i`` for the bound; ``money``: the most its account can still spend (the
+    def value(self, level: int) -> float:
+        return 0.0 if level <= 0 else self.unit * RATIO ** (level - 1)
+
+    def line(self, i: int, levels: Levels, money: int | None = None, sold: int = 0) -> Line:
+        """Listing ``i`` at a grid point; ``money``: the most its account can still spend (the
         buy range shrinks to it), ``sold``: the sales already committed (the turnover left)."""
         problem, item = self.problem, self.problem.base.items[i]
-        mu = run.mu[problem.account_of[i]]
+        account = problem.account_of[i]
+        mu, gamma = self.value(levels[account]), self.value(levels[-1])
         high, low = item.max_buy, -item.max_sell
         if money is not None:
             high = min(high, max(0, money) // item.price)
@@ -163,127 +196,156 @@ class _Search:
             high=high,
             step=item.price,
             buy=mu,
-            sell=mu - run.gamma,
-            fixed=mu * problem.fees[problem.account_of[i]],
+            sell=mu - gamma,
+            fixed=mu * problem.fees[account],
             min_units=item.min_units,
         )
 
-    def prepare(self, run: _Run) -> float:
-        """The run's tables for its multipliers, and its root bound."""
-        self.lines_of = [self.line(run, i) for i in range(len(self.problem.base.items))]
-        run.tables = self.tables_from(run, 0)
-        closed = sum(float(run.deviations[s]) ** 2 for s in self.idle)
-        return closed + run.tables[0][run.lines] + self.money_term(run, [0] * self.problem.accounts, 0)
+    def row(self, run: _Run, slot: int, levels: Levels) -> list[float]:
+        """The least cost of the sleeves from ``slot`` on with exactly ``r`` lines, per ``r``
+        (cached per run and grid point: every node shares it)."""
+        key = (slot, levels)
+        found = run.rows.get(key)
+        if found is not None:
+            return found
+        most = run.lines
+        if slot == len(self.sleeve_order):
+            result = [0.0] + [INF] * most
+        else:
+            s = self.sleeve_order[slot]
+            lines = [self.line(i, levels) for i in self.members[s]]
+            own = sleeve_costs(
+                lines, run.deviations[s], self.problem.base.target_scale, min(most, self.max_per_sleeve[s])
+            )
+            rest = self.row(run, slot + 1, levels)
+            result = [INF] * (most + 1)
+            for r_own, c in enumerate(own):
+                if c == INF:
+                    continue
+                for r_rest in range(most + 1 - r_own):
+                    value = rest[r_rest]
+                    if value != INF and c + value < result[r_own + r_rest]:
+                        result[r_own + r_rest] = c + value
+        run.rows[key] = result
+        return result
 
-    def tables_from(self, run: _Run, slot: int) -> list[list[float]]:
-        """``combine`` over the sleeves from ``slot`` on (earlier rows are left infinite), with
-        the listings as ``self.lines_of`` has them."""
-        ts = self.problem.base.target_scale
-        items = self.problem.base.items
-        costs = [[INF] for _ in range(slot)]
-        for s in self.sleeve_order[slot:]:
-            members = [self.lines_of[i] for i in self.order if items[i].sleeve == s]
-            most = min(run.lines, self.max_per_sleeve[s])
-            costs.append(sleeve_costs(members, float(run.deviations[s]), ts, most))
-        return combine(costs, run.lines)
-
-    def narrow(self, j: int, closed: int) -> None:
-        """Entering a sleeve at ``j``: every listing from ``j`` on can now buy no more than its
-        account's money left (with every sale still possible in it) and sell no more than the
-        turnover left; the tables of the sleeves after this one are recomputed with them."""
+    def evaluate(self, j: int, closed: float, forced: tuple[int, int] | None, levels: Levels) -> float:
+        """The bound at a grid point on every completion from position ``j`` (its listing in
+        ``forced``'s range, when given), with what is committed."""
+        self.count()
         problem, run = self.problem, self.run
+        ts = problem.base.target_scale
+        s = self.problem.base.items[self.order[j]].sleeve
         money = [
             problem.budgets[a] - self.spent[a] - problem.fees[a] + self.sell_after[j][a]
             for a in range(problem.accounts)
         ]
-        slot = self.slot_of_sleeve[self.sleeve_at(j)] + 1
-
-        def at(point: list[float]) -> float:
-            run.mu, run.gamma = point[:-1], point[-1]
-            for k in range(j, len(self.order)):
-                i = self.order[k]
-                self.lines_of[i] = self.line(run, i, money[problem.account_of[i]], self.sold)
-            run.tables = self.tables_from(run, slot)
-            return self.bound(j, closed)
-
-        if self.node_directions:
-            climb(at, [*run.mu, run.gamma], self.node_directions, self.top(run), NODE_STEPS, 1)
-        else:
-            at([*run.mu, run.gamma])
-
-    def money_term(self, run: _Run, spent: list[int], sold: int) -> float:
-        problem = self.problem
-        value = sum(m * (s - b) for m, s, b in zip(run.mu, spent, problem.budgets, strict=True) if m)
-        if run.gamma and problem.base.turnover_cap is not None:
-            value += run.gamma * (sold - problem.base.turnover_cap)
+        lines = [
+            self.line(self.order[k], levels, money[problem.account_of[self.order[k]]], self.sold)
+            for k in range(j, self.ends[j])
+        ]
+        spend = ts * self.sleeve_spend[s]
+        deviation = (run.deviations[s][0] + spend, run.deviations[s][1] + spend)
+        left = run.lines - self.lines_made
+        own = sleeve_costs(lines, deviation, ts, min(left, self.max_per_sleeve[s]), forced)
+        after = self.row(run, self.slot_of_sleeve[s] + 1, levels)
+        best = INF
+        for r, c in enumerate(own):
+            if c != INF and after[left - r] != INF:
+                best = min(best, c + after[left - r])
+        if best == INF:
+            return INF
+        mus = [self.value(k) for k in levels[:-1]]
+        value = (
+            closed
+            + best
+            + sum(m * (sp - b) for m, sp, b in zip(mus, self.spent, problem.budgets, strict=True))
+        )
+        cap = problem.base.turnover_cap
+        if cap is not None and levels[-1]:
+            value += self.value(levels[-1]) * (self.sold - cap)
         return value
 
-    def directions(self, run: _Run) -> list[list[float]]:
-        """The directions the multipliers are climbed along: each account's, every account's
-        together (coordinate steps alone cannot climb where selling in one account to buy in
-        another is what the multipliers must price), and the turnover's where it may bind."""
-        problem, base = self.problem, self.problem.base
-        owners = [a for a in range(problem.accounts) if self.account_has_items(a)]
-        size = problem.accounts + 1  # the last is the turnover's
-        found = [[1.0 if k == a else 0.0 for k in range(size)] for a in owners]
-        if len(owners) > 1:
-            found.append([1.0 if k in owners else 0.0 for k in range(size)])
-        if self.can_sell and base.turnover_cap is not None and self.sell_capacity() > base.turnover_cap:
-            found.append([1.0 if k == problem.accounts else 0.0 for k in range(size)])
-            found.append([1.0 if k in owners or k == problem.accounts else 0.0 for k in range(size)])
-        return found
+    def climb(
+        self,
+        j: int,
+        closed: float,
+        forced: tuple[int, int] | None,
+        levels: Levels,
+        steps=(1,),
+        passes: int = NODE_PASSES,
+    ) -> tuple[float, Levels]:
+        """The best bound found climbing the grid from ``levels``; stops once it prunes."""
+        limit = self.threshold()
+        best = self.evaluate(j, closed, forced, levels)
+        for step in steps:
+            for _ in range(passes):
+                moved = False
+                for direction in self.directions:
+                    if best > limit:
+                        return best, levels
+                    for sign in (step, -step):
+                        point = tuple(
+                            min(LEVELS, max(0, k + sign * d)) for k, d in zip(levels, direction, strict=True)
+                        )
+                        if point == levels:
+                            continue
+                        value = self.evaluate(j, closed, forced, point)
+                        if value > best:
+                            best, levels, moved = value, point, True
+                            break
+                if not moved:
+                    break
+        return best, levels
 
-    def top(self, run: _Run) -> float:
-        problem, ts = self.problem, self.problem.base.target_scale
-        return 2.0 * ts * (max(abs(d) for d in run.deviations) + ts * max(max(problem.budgets), 0) + 1)
+    def threshold(self) -> float:
+        """The largest drift ``N`` a list of this run may have and still tie the best."""
+        if self.best.found is None:
+            return INF
+        run = self.run
+        ts = self.problem.base.target_scale
+        room = (self.best.found.objective - run.penalty) * (ts * run.total) ** 2
+        if room < 0:
+            return -INF
+        return float(room) * (1 + MARGIN) + 1
 
-    def tune(self, run: _Run, start: tuple[list[float], float] | None) -> None:
-        """The multipliers that maximise the run's root bound."""
-        point = [*start[0], start[1]] if start is not None else [0.0] * (self.problem.accounts + 1)
-
-        def at(values: list[float]) -> float:
-            run.mu, run.gamma = values[:-1], values[-1]
-            return self.prepare(run)
-
-        point = climb(at, point, self.directions(run), self.top(run), ROOT_STEPS, 4)
-        run.root = at(point)
-
-    def account_has_items(self, a: int) -> bool:
-        return a in self.problem.account_of
-
-    def sell_capacity(self) -> int:
-        return sum(item.max_sell * item.price for item in self.problem.base.items)
-
-    # -- the search --------------------------------------------------------------------------
+    # -- runs --------------------------------------------------------------------------------
     def solve(self) -> tuple[bool, Fraction | None]:
         """Every run, best root first, in rounds: each round gives every unfinished run four
-        times the nodes of the last (from ``FIRST_SLICE``), so one hard run cannot starve the
-        rest. Returns (proven, the least root bound left unfinished)."""
+        times the nodes of the last, so one hard run cannot starve the rest. Returns (proven,
+        the least root bound left unfinished)."""
         problem = self.problem
-        runs = [_Run(self, profile) for profile in self.profiles()]
-        start = None
+        if not self.order:
+            return True, None
+        runs = [_Run(self, lines) for lines in self.line_counts()]
         try:
-            for run in runs:
-                self.tune(run, start)
-                start = (list(run.mu), run.gamma)
+            lines = self.best.found.lines if self.best.found is not None else 0
+            first = next((r for r in runs if r.lines == lines), runs[0])
+            self.tune(first, first.levels, ROOT_STEPS)
+            for run in runs:  # a first root bound each, at that run's grid point
+                if run is not first:
+                    self.reset(run)
+                    run.levels = first.levels
+                    run.root = self.evaluate(0, self.idle_cost(run), None, run.levels)
         except _Limit:
             return False, None
-        runs.sort(key=lambda r: (r.objective(problem, r.root), r.lines))
+        runs.sort(key=lambda r: (r.floor(problem), r.lines))
         open_runs = list(runs)
         budget = FIRST_SLICE
         while open_runs:
             left = []
             for run in open_runs:
-                bound = run.objective(problem, run.root * (1 - MARGIN) - 1)
-                if self.best.found is not None and bound > self.best.found.objective:
+                if self.best.found is not None and run.floor(problem) > self.best.found.objective:
                     continue
                 if self.nodes >= self.max_nodes:
                     left.append(run)
                     continue
                 limit, self.max_nodes = self.max_nodes, min(self.max_nodes, self.nodes + budget)
                 try:
-                    self.prepare(run)
-                    self.node_directions = self.directions(run)
+                    if not run.tuned:
+                        self.tune(run, run.levels, ROOT_STEPS[2:])
+                        if self.best.found is not None and run.floor(problem) > self.best.found.objective:
+                            continue
                     self.search(run)
                 except _Limit:
                     left.append(run)
@@ -291,166 +353,109 @@ class _Search:
                     self.max_nodes = limit
             if left and self.nodes >= self.max_nodes:
                 alive = [
-                    r.objective(problem, r.root * (1 - MARGIN) - 1)
+                    r.floor(problem)
                     for r in left
-                    if self.best.found is None
-                    or r.objective(problem, r.root * (1 - MARGIN) - 1) <= self.best.found.objective
+                    if self.best.found is None or r.floor(problem) <= self.best.found.objective
                 ]
                 return (False, min(alive)) if alive else (True, None)
             open_runs = left
             budget *= 4
         return True, None
 
-    def profiles(self) -> list[tuple[int, ...]]:
-        """Every number of lines per fee level worth a run: with a line penalty, no more lines
-        than the best list's objective pays for."""
+    def idle_cost(self, run: _Run) -> float:
+        return sum(gap(*run.deviations[s]) ** 2 for s in self.idle)
+
+    def tune(self, run: _Run, start: Levels, steps: tuple[int, ...]) -> None:
+        """The run's root bound, climbed on the grid from ``start``."""
+        self.reset(run)
+        saved = self.best.found
+        self.best.found = None  # climb the root in full: no early stop
+        try:
+            run.root, run.levels = self.climb(0, self.idle_cost(run), None, start, steps, passes=LEVELS)
+        finally:
+            self.best.found = saved
+        run.tuned = True
+
+    def line_counts(self) -> list[int]:
+        """Every number of lines worth a run: with a line penalty, no more lines than the best
+        list's objective pays for."""
         base = self.problem.base
-        most = self.most_lines
+        most = len(self.order)
         if base.penalty and self.best.found is not None:
             step = Fraction(base.penalty**2, base.total**2)
             most = min(most, int(self.best.found.objective / step))
-        per_level = [sum(1 for c in self.fee_class if c == level) for level in range(len(self.fee_levels))]
-        found: list[tuple[int, ...]] = [()]
-        for count in per_level:
-            found = [(*p, n) for p in found for n in range(count + 1) if sum(p) + n <= most]
-        return found
+        return list(range(most + 1))
 
-    def threshold(self, run: _Run) -> float:
-        """The largest drift ``N`` a list of this run may have and still tie the best."""
-        if self.best.found is None:
-            return INF
-        ts = self.problem.base.target_scale
-        room = (self.best.found.objective - run.penalty(self.problem)) * (ts * run.total) ** 2
-        if room < 0:
-            return -INF
-        return float(room) * (1 + MARGIN) + 1
-
-    def search(self, run: _Run) -> None:
+    # -- the branch and bound -----------------------------------------------------------------
+    def reset(self, run: _Run) -> None:
         problem = self.problem
-        n = len(self.order)
         self.run = run
         self.units = [0] * len(problem.base.items)
         self.spent = [0] * problem.accounts
-        self.class_lines = [0] * len(self.fee_levels)
+        self.lines_made = 0
         self.group_sides: dict[tuple[int, int], int] = {}  # (account, sleeve) -> +1 buys, -1 sells
         self.group_lines: dict[tuple[int, int], int] = {}
         self.sold = 0
         self.gain = Fraction(0)
         self.sleeve_spend = [0] * len(problem.base.sleeves)
-        closed = sum(run.deviations[s] ** 2 for s in self.idle)
-        if n == 0:
-            self.leaf()
-            return
-        self.visit(0, closed)
+
+    def search(self, run: _Run) -> None:
+        self.reset(run)
+        self.visit(0, self.idle_cost(run), run.levels)
 
     def sleeve_at(self, j: int) -> int:
         return self.problem.base.items[self.order[j]].sleeve
 
-    def bound(
-        self, j: int, closed: int, forced: tuple[int, int] | None = None, counted: bool = True
-    ) -> float:
-        """The least drift of any completion from position ``j`` (its listing in ``forced``'s
-        range, when given), with what is committed."""
-        if counted:
-            self.count()
-        run, base = self.run, self.problem.base
-        ts = base.target_scale
-        lines_left = run.lines - sum(self.class_lines)
-        if forced is not None:
-            lines_left -= 0  # the forced line is one of the sleeve's own lines below
-        s = self.sleeve_at(j)
-        end = self.sleeve_end(j)
-        members = [self.lines_of[self.order[k]] for k in range(j, end)]
-        if forced is not None:
-            members[0] = self.ranged(self.order[j])
-        deviation = float(run.deviations[s] + ts * self.sleeve_spend[s])
-        most = min(lines_left, self.max_per_sleeve[s])
-        own = sleeve_costs(members, deviation, ts, most, forced)
-        after = run.tables[self.slot_of_sleeve[s] + 1]
-        best = INF
-        for r, c in enumerate(own):
-            if c != INF and lines_left - r >= 0 and after[lines_left - r] != INF:
-                best = min(best, c + after[lines_left - r])
-        if best == INF:
-            return INF
-        return closed + best + self.money_term(run, self.spent, self.sold)
-
-    def ranged(self, i: int) -> Line:
-        return self.lines_of[i]
-
-    def sleeve_end(self, j: int) -> int:
-        s, n = self.sleeve_at(j), len(self.order)
-        k = j
-        while k < n and self.sleeve_at(k) == s:
-            k += 1
-        return k
-
-    def visit(self, j: int, closed: int) -> None:
+    def visit(self, j: int, closed: float, levels: Levels) -> None:
         """Decide the listing at position ``j``: no trade, a buy range or a sell range."""
-        n = len(self.order)
-        if j == n:
+        if j == len(self.order):
             self.leaf()
             return
-        if j == 0 or self.sleeve_at(j - 1) != self.sleeve_at(j):
-            run = self.run
-            saved = (list(self.lines_of), run.tables, run.mu, run.gamma)
-            self.narrow(j, closed)
-            try:
-                self.decide(j, closed)
-            finally:
-                self.lines_of, run.tables, run.mu, run.gamma = saved
-            return
-        self.decide(j, closed)
-
-    def decide(self, j: int, closed: int) -> None:
-        limit = self.threshold(self.run)
-        options: list[tuple[float, int, int, int]] = []  # (bound, kind, low, high)
-        zero = self.after_zero(j, closed)
+        options: list[tuple[float, int, int, int, Levels]] = []  # bound, kind, low, high, point
+        zero = self.after_zero(j, closed, levels)
         if zero is not None:
-            options.append((zero, 0, 0, 0))
+            options.append((zero[0], 0, 0, 0, zero[1]))
         for low, high in self.ranges(j):
-            b = self.bound(j, closed, (low, high))
-            if b <= limit:
-                options.append((b, 1, low, high))
-        options.sort()
-        for b, kind, low, high in options:
-            if b > self.threshold(self.run):
+            bound, point = self.climb(j, closed, (low, high), levels)
+            if bound <= self.threshold():
+                options.append((bound, 1, low, high, point))
+        options.sort(key=lambda o: (o[0], o[1], o[2]))
+        for bound, kind, low, high, point in options:
+            if bound > self.threshold():
                 break
             if kind == 0:
-                self.step(j, closed, 0)
+                self.step(j, closed, 0, point)
             else:
-                self.split(j, closed, low, high)
+                self.split(j, closed, low, high, point)
 
-    def after_zero(self, j: int, closed: int) -> float | None:
+    def after_zero(self, j: int, closed: float, levels: Levels) -> tuple[float, Levels] | None:
         """The bound with no trade at ``j`` (closing the sleeve when ``j`` is its last)."""
-        n = len(self.order)
-        s = self.sleeve_at(j)
-        if j + 1 < n and self.sleeve_at(j + 1) == s:
-            b = self.bound(j + 1, closed)
+        if j + 1 < self.ends[j]:
+            bound, point = self.climb(j + 1, closed, None, levels)
         else:
-            shut = self.close(s, closed)
+            shut = self.close(self.sleeve_at(j), closed)
             if shut is None:
                 return None
-            if j + 1 == n:
+            if j + 1 == len(self.order):
                 self.count()
-                return float(shut) if self.class_lines == list(self.run.profile) else None
-            b = self.bound(j + 1, shut)
-        return b if b <= self.threshold(self.run) else None
+                return (shut, levels) if self.lines_made == self.run.lines else None
+            bound, point = self.climb(j + 1, shut, None, levels)
+        return (bound, point) if bound <= self.threshold() else None
 
-    def close(self, s: int, closed: int) -> int | None:
+    def close(self, s: int, closed: float) -> float | None:
         base = self.problem.base
         if base.keeps[s] and base.values[s] + self.sleeve_spend[s] <= 0:
             return None
-        deviation = self.run.deviations[s] + base.target_scale * self.sleeve_spend[s]
-        return closed + deviation * deviation
+        spend = base.target_scale * self.sleeve_spend[s]
+        low, high = self.run.deviations[s]
+        return closed + gap(low + spend, high + spend) ** 2
 
     def ranges(self, j: int) -> list[tuple[int, int]]:
         """The buy range and the sell range the listing at ``j`` may take (each possibly none)."""
         problem, base = self.problem, self.problem.base
         i = self.order[j]
         item, account = base.items[i], problem.account_of[i]
-        level = self.fee_class[i]
-        if self.class_lines[level] >= self.run.profile[level]:
+        if self.lines_made >= self.run.lines:
             return []
         group = (account, item.sleeve)
         if (
@@ -477,35 +482,34 @@ class _Search:
                 found.append((-high, -low))
         return found
 
-    def split(self, j: int, closed: int, low: int, high: int) -> None:
+    def split(self, j: int, closed: float, low: int, high: int, levels: Levels) -> None:
         if low == high:
-            self.step(j, closed, low)
+            self.step(j, closed, low, levels)
             return
         middle = (low + high) // 2
         halves = []
         for a, b in ((low, middle), (middle + 1, high)):
-            bound = self.bound(j, closed, (a, b))
-            if bound <= self.threshold(self.run):
-                halves.append((bound, a, b))
+            bound, point = self.climb(j, closed, (a, b), levels)
+            if bound <= self.threshold():
+                halves.append((bound, a, b, point))
         halves.sort()
-        for bound, a, b in halves:
-            if bound <= self.threshold(self.run):
-                self.split(j, closed, a, b)
+        for bound, a, b, point in halves:
+            if bound <= self.threshold():
+                self.split(j, closed, a, b, point)
 
-    def step(self, j: int, closed: int, q: int) -> None:
+    def step(self, j: int, closed: float, q: int, levels: Levels) -> None:
         """Commit ``q`` units at position ``j`` and go on."""
         problem, base = self.problem, self.problem.base
         i = self.order[j]
         item, account = base.items[i], problem.account_of[i]
         s = item.sleeve
-        undo = None
+        group = (account, s)
+        undo = (self.group_sides.get(group), self.group_lines.get(group, 0), self.gain)
+        amount = q * item.price
         if q:
-            amount = q * item.price
-            group = (account, s)
-            undo = (self.group_sides.get(group), self.group_lines.get(group, 0), self.gain)
             self.units[i] = q
             self.spent[account] += amount + problem.fees[account]
-            self.class_lines[self.fee_class[i]] += 1
+            self.lines_made += 1
             self.group_sides[group] = 1 if q > 0 else -1
             self.group_lines[group] = undo[1] + 1
             self.sleeve_spend[s] += amount
@@ -514,20 +518,17 @@ class _Search:
                 self.gain -= q * problem.gains[i]
         try:
             if self.feasible(j):
-                n = len(self.order)
-                if j + 1 < n and self.sleeve_at(j + 1) == s:
-                    self.visit(j + 1, closed)
+                if j + 1 < self.ends[j]:
+                    self.visit(j + 1, closed, levels)
                 else:
                     shut = self.close(s, closed)
                     if shut is not None:
-                        self.visit(j + 1, shut)
+                        self.visit(j + 1, shut, levels)
         finally:
-            if q and undo is not None:
-                amount = q * item.price
-                group = (account, s)
+            if q:
                 self.units[i] = 0
                 self.spent[account] -= amount + problem.fees[account]
-                self.class_lines[self.fee_class[i]] -= 1
+                self.lines_made -= 1
                 if undo[0] is None:
                     del self.group_sides[group]
                 else:
@@ -549,9 +550,8 @@ class _Search:
 
     def leaf(self) -> None:
         self.count()
-        if self.class_lines != list(self.run.profile):
-            return
-        self.best.offer(tuple(self.units))
+        if self.lines_made == self.run.lines:
+            self.best.offer(tuple(self.units))
 
 
 def solve_household(problem: HouseholdProblem, *, max_nodes: int) -> HouseholdSolution | None:
