@@ -309,3 +309,24 @@ def test_the_search_finds_the_first_list_of_the_total_order(seed):
         return
     assert solution is not None and solution.proven_optimal
     assert solution.units == expected[1]
+
+
+def test_an_account_below_its_buffer_is_left_alone_and_the_others_still_trade():
+    """A GIA with no cash and a £50 buffer cannot buy, and may not sell in a monthly
+    allocation: it is left alone (never taken further below its buffer), and the ISA still
+    invests its £950. Before, the whole household was "not affordable"."""
+    isa = Account(
+        "ISA",
+        PortfolioState(cash_gbp=D("950"), positions=(Position("VWRP", "LSE", "EQUITY", D("0"), D("100")),)),
+    )
+    gia = Account(
+        "GIA",
+        PortfolioState(cash_gbp=D("0"), positions=(Position("IGLT", "LSE", "BONDS", D("100"), D("10")),)),
+        taxable=True,
+    )
+    policy = {**POLICY, "sleeve_targets": {"EQUITY": "0.7", "BONDS": "0.3"}, "cash_buffer_base": "50"}
+    household = recommend_household([isa, gia], policy, "MONTHLY_ALLOC")
+    assert "NO_AFFORDABLE_TRADE_LIST" not in household.rationale["rules_fired"]
+    assert _bought(household.for_account("ISA"), "VWRP") == D("900")
+    assert household.for_account("GIA").executed_lines == ()
+    assert "CASH_BELOW_BUFFER" in household.for_account("GIA").rationale["rules_fired"]

@@ -7,7 +7,9 @@ the GIA can cost capital gains tax. ``recommend_household`` solves one problem f
 * sleeve targets apply to the combined base of every account (holdings in the strategy plus
   cash plus contributions, all accounts together);
 * each account's cash plus its contribution, less the policy's cash buffer, is its own budget:
-  money never moves between accounts, and a sale in one account funds buys in the same one;
+  money never moves between accounts, and a sale in one account funds buys in the same one
+  (an account already below its buffer is never taken further below it, and otherwise left
+  alone: it does not stop the others trading);
 * each account trades only its own positions (its constituents say what it can hold); the same
   listing in two accounts is two holdings;
 * fees and the minimum trade are per line, as in the policy, with the policy's optional

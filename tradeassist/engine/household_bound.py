@@ -48,9 +48,12 @@ def gap(low: float, high: float) -> float:
     return max(0.0, low) + min(0.0, high)
 
 
-def single(line: Line, low: int, high: int, deviation: Deviation, ts: int) -> float:
+def single(line: Line, low: int, high: int, deviation: Deviation, ts: int, floor: int | None = None) -> float:
     """Least ``gap(D + ts*q*step)**2 + slope*q*step + fixed`` over whole ``q`` in ``[low, high]``,
-    one side of zero (``low >= 1`` buys, ``high <= -1`` sells); INF when the range is empty."""
+    one side of zero (``low >= 1`` buys, ``high <= -1`` sells), spending at least ``floor``
+    (a kept sleeve's sale leaves it some value); INF when the range is empty."""
+    if floor is not None:
+        low = max(low, -(-floor // line.step))
     if low > high:
         return INF
     slope = line.buy if low > 0 else line.sell
@@ -68,22 +71,31 @@ def single(line: Line, low: int, high: int, deviation: Deviation, ts: int) -> fl
     return result
 
 
-def best_single(lines: Sequence[Line], deviation: Deviation, ts: int) -> float:
+def best_single(lines: Sequence[Line], deviation: Deviation, ts: int, floor: int | None = None) -> float:
     """The best one-line completion over free listings (each side of each)."""
     result = INF
     for line in lines:
         if line.high >= line.min_units:
             result = min(result, single(line, max(line.min_units, line.low), line.high, deviation, ts))
         if line.low <= -line.min_units:
-            result = min(result, single(line, line.low, min(-line.min_units, line.high), deviation, ts))
+            result = min(
+                result, single(line, line.low, min(-line.min_units, line.high), deviation, ts, floor)
+            )
     return result
 
 
-def continuous(segments: Sequence[tuple[float, float, float, float]], deviation: Deviation, ts: int) -> float:
+def continuous(
+    segments: Sequence[tuple[float, float, float, float]],
+    deviation: Deviation,
+    ts: int,
+    floor: float | None = None,
+) -> float:
     """Least ``gap(D + ts*Y)**2 + cost(Y)`` over real amounts: each listing's amount ``y`` in
     ``[lo, hi]`` at ``slope_below`` per unit below zero and ``slope_above`` above (convex:
-    ``slope_below <= slope_above``); ``segments`` holds ``(lo, hi, slope_below, slope_above)``."""
+    ``slope_below <= slope_above``); ``segments`` holds ``(lo, hi, slope_below, slope_above)``.
+    With ``floor``, the amounts add up to at least it."""
     below, above = deviation
+    least = -INF if floor is None else floor
     start = cost = 0.0
     pieces: list[tuple[float, float]] = []
     for lo, hi, down, up in segments:
@@ -101,11 +113,11 @@ def continuous(segments: Sequence[tuple[float, float, float, float]], deviation:
     pieces.sort()
     y = start
     for slope, length in pieces:
-        if slope + 2 * ts * gap(below + ts * y, above + ts * y) >= 0:
+        if slope + 2 * ts * gap(below + ts * y, above + ts * y) >= 0 and y >= least:
             break
         wanted = -slope / (2 * ts)  # the gap at which this piece stops paying
         target = (wanted - (above if wanted <= 0 else below)) / ts
-        step = min(length, max(0.0, target - y))
+        step = min(length, max(0.0, target - y, least - y))
         y += step
         cost += slope * step
         if step < length:
@@ -119,23 +131,29 @@ def segment(line: Line, low: int, high: int) -> tuple[float, float, float, float
 
 
 def sleeve_costs(
-    lines: Sequence[Line], deviation: Deviation, ts: int, most: int, forced: tuple[int, int] | None = None
+    lines: Sequence[Line],
+    deviation: Deviation,
+    ts: int,
+    most: int,
+    forced: tuple[int, int] | None = None,
+    floor: int | None = None,
 ) -> list[float]:
     """The sleeve's least cost with exactly ``r`` lines, ``r = 0..most``. With ``forced``
-    (``(low, high)`` for ``lines[0]``, one side of zero), ``lines[0]`` is a line in that range."""
+    (``(low, high)`` for ``lines[0]``, one side of zero), ``lines[0]`` is a line in that range;
+    with ``floor``, the lines spend at least that (a kept sleeve keeps some value)."""
     costs = [INF] * (most + 1)
     free = lines[1:] if forced is not None else lines
     if forced is None:
         costs[0] = gap(*deviation) ** 2
         if most >= 1:
-            costs[1] = best_single(free, deviation, ts)
+            costs[1] = best_single(free, deviation, ts, floor)
     elif most >= 1:
-        costs[1] = single(lines[0], forced[0], forced[1], deviation, ts)
+        costs[1] = single(lines[0], forced[0], forced[1], deviation, ts, floor)
     if most >= 2 and len(lines) >= 2:
         parts = [segment(line, line.low, line.high) for line in free]
         if forced is not None:
             parts.append(segment(lines[0], *forced))
-        relaxed = continuous(parts, deviation, ts)
+        relaxed = continuous(parts, deviation, ts, floor)
         fixed = sorted(line.fixed for line in lines)
         total = relaxed + fixed[0]
         for r in range(2, min(most, len(lines)) + 1):

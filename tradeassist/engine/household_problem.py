@@ -42,7 +42,7 @@ class HouseholdProblem:
 
     base: AllocationProblem
     account_of: tuple[int, ...]  # per item: its account
-    budgets: tuple[int, ...]  # per account: cash + contribution - buffer, money units
+    budgets: tuple[int, ...]  # per account: cash + contribution - buffer (not below 0), money units
     fees: tuple[int, ...]  # per account: fee per executed line, money units
     taxable: tuple[bool, ...]  # per account: a general account
     gains: tuple[Fraction, ...]  # per item: the gain one unit sold realises (0 outside a GIA)
@@ -200,7 +200,9 @@ def build_household(
     for a, account in enumerate(accounts):
         own = _account_problem(account, policy, sells, places)
         assert own.money_scale == scale
-        budgets.append(own.budget)
+        # An account already below its cash buffer is never taken further below it: it may
+        # sell, and buy with what it sells, but need not restore the buffer to be left alone.
+        budgets.append(max(own.budget, 0))
         fees.append(own.fee)
         tradeable = [p for p in account.state.positions if p.can_trade]
         groups: dict[str, list] = {}

@@ -139,12 +139,21 @@ def _why(
             )
         else:
             said.append(f"Buys {format_gbp(amount)} of {sleeve}: under target across the household.")
-    if not said:
+    if not said and money_available < ZERO:
+        said.append(f"No trade in {name}: {_below_buffer(money_available)}")
+    elif not said:
         said.append(
             f"No trade in {name}: nothing here improves the household's allocation "
             f"({format_gbp(money_available)} available)."
         )
     return said
+
+
+def _below_buffer(money_available: Decimal) -> str:
+    return (
+        f"its cash is {format_gbp(-money_available)} short of the cash buffer, so it buys nothing "
+        "until it is topped up (it is never taken further below the buffer)."
+    )
 
 
 def assemble(
@@ -243,6 +252,8 @@ def assemble(
         if original.state.cash_available_gbp - policy.cash_buffer_base < ZERO:
             own_rules.append(CASH_BELOW_BUFFER)
         text = headline(kind, own_rules, breached(before), lines, reports[k], scoped)
+        if CASH_BELOW_BUFFER in own_rules and not any(not x.suppressed_by_min_trade for x in lines):
+            text = f"No trades: {_below_buffer(reports[k]['money_available'])}"
         recommendations.append(
             Recommendation(
                 headline=f"{account.name}: {text} (one plan across {', '.join(names)})"

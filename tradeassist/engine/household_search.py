@@ -32,6 +32,7 @@ list is returned with ``proven_optimal=False`` and the least root bound of the r
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -214,8 +215,14 @@ class _Search:
         else:
             s = self.sleeve_order[slot]
             lines = [self.line(i, levels) for i in self.members[s]]
+            floor = self.floor(s, 0)
             own = sleeve_costs(
-                lines, run.deviations[s], self.problem.base.target_scale, min(most, self.max_per_sleeve[s])
+                lines,
+                run.deviations[s],
+                self.problem.base.target_scale,
+                min(most, self.max_per_sleeve[s]),
+                None,
+                floor,
             )
             rest = self.row(run, slot + 1, levels)
             result = [INF] * (most + 1)
@@ -228,6 +235,12 @@ class _Search:
                         result[r_own + r_rest] = c + value
         run.rows[key] = result
         return result
+
+    def floor(self, s: int, spent: int) -> int | None:
+        """The least the rest of sleeve ``s`` may spend when it is kept (its value stays above
+        nothing), or None."""
+        base = self.problem.base
+        return 1 - base.values[s] - spent if base.keeps[s] else None
 
     def evaluate(self, j: int, closed: float, forced: tuple[int, int] | None, levels: Levels) -> float:
         """The bound at a grid point on every completion from position ``j`` (its listing in
@@ -247,7 +260,8 @@ class _Search:
         spend = ts * self.sleeve_spend[s]
         deviation = (run.deviations[s][0] + spend, run.deviations[s][1] + spend)
         left = run.lines - self.lines_made
-        own = sleeve_costs(lines, deviation, ts, min(left, self.max_per_sleeve[s]), forced)
+        floor = self.floor(s, self.sleeve_spend[s])
+        own = sleeve_costs(lines, deviation, ts, min(left, self.max_per_sleeve[s]), forced, floor)
         after = self.row(run, self.slot_of_sleeve[s] + 1, levels)
         best = INF
         for r, c in enumerate(own):
@@ -411,6 +425,9 @@ class _Search:
         if j == len(self.order):
             self.leaf()
             return
+        if j == len(self.order) - 1:
+            self.last(j, closed, levels)
+            return
         options: list[tuple[float, int, int, int, Levels]] = []  # bound, kind, low, high, point
         zero = self.after_zero(j, closed, levels)
         if zero is not None:
@@ -427,6 +444,27 @@ class _Search:
                 self.step(j, closed, 0, point)
             else:
                 self.split(j, closed, low, high, point)
+
+    def last(self, j: int, closed: float, levels: Levels) -> None:
+        """The last listing: with everything else fixed, the objective is a convex quadratic in
+        its units (one sleeve moves, the total after fees is fixed once it trades), so its best
+        count in each range is the nearest whole count to the real one, clamped; those and no
+        trade are scored exactly."""
+        problem, base = self.problem, self.problem.base
+        i = self.order[j]
+        item, account = base.items[i], problem.account_of[i]
+        s, ts = item.sleeve, base.target_scale
+        candidates = {0}
+        fees_paid = sum(self.spent) - sum(q * it.price for q, it in zip(self.units, base.items, strict=True))
+        total = problem.total_after(fees_paid + problem.fees[account])
+        deviation = ts * (base.values[s] + self.sleeve_spend[s]) - base.targets[s] * total
+        best = Fraction(-deviation, ts * item.price)
+        for low, high in self.ranges(j):
+            for q in (math.floor(best), math.ceil(best)):
+                candidates.add(min(max(q, low), high))
+        for q in sorted(candidates):
+            self.count()
+            self.step(j, closed, q, levels)
 
     def after_zero(self, j: int, closed: float, levels: Levels) -> tuple[float, Levels] | None:
         """The bound with no trade at ``j`` (closing the sleeve when ``j`` is its last)."""
