@@ -379,12 +379,25 @@ def enumerated_optimum(case: Case) -> tuple[Fraction, dict] | None:
     """The least J over every whole-unit trade vector, by brute force.
 
     Per account, every vector of its listings with units from -floor(held) to what all its
-    money and holdings could buy, kept when the account's own money allows it (fees included);
-    then every combination of the accounts' vectors, checked and scored by the specification's
-    exact code.
+    money and holdings could buy, each line within its own size rules (minimum and maximum
+    trade, never_buy / never_sell, sells allowed) and the vector within the account's money
+    (fees included); then every combination of the accounts' vectors, checked and scored by the
+    specification's exact code.
     """
     spec = _spec(case.accounts, case.policy, case.sells, case.allowance)
     fees = spec.fees
+    items = {(item.account, item.key): item for item in spec.items}
+
+    def allowed(a: int, p: Position, q: int) -> bool:
+        item = items.get((a, p.key))
+        if q == 0:
+            return True
+        if item is None or abs(q) < item.min_units:
+            return False
+        if item.max_units is not None and abs(q) > item.max_units:
+            return False
+        return item.may_buy if q > 0 else -q <= item.max_sell
+
     choices = []
     for a, account in enumerate(case.accounts):
         state = account.state
@@ -398,7 +411,7 @@ def enumerated_optimum(case: Case) -> tuple[Fraction, dict] | None:
         for p in positions:
             price = Fraction(p.price_gbp)
             most = max(0, math.floor((budget + raise_all) / price))
-            ranges.append(range(-math.floor(p.units) if case.sells else 0, most + 1))
+            ranges.append([q for q in range(-math.floor(p.units), most + 1) if allowed(a, p, q)])
         vectors = []
         for units in itertools.product(*ranges):
             spend = sum(

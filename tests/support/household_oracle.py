@@ -31,14 +31,19 @@ and with ``"cgt": "avoid_gains_over_allowance"`` and an allowance given, the gai
 in taxable accounts (units x gain per unit, losses negative) at most the allowance left.
 
 Formulation. For a fixed total fee ``F``, ``T_F`` is a constant and ``J`` a convex quadratic
-plus a term linear in ``K``; the oracle enumerates every total fee the accounts' line counts can
-make (``sum_a fee_a * K_a`` with ``K_a`` up to the lines account ``a`` can have), solves one MIQP
-per value with ``sum_a fee_a * K_a == F`` in integer money units, and keeps the best. A value is
-skipped when the penalty of its fewest lines alone already costs as much as the best list found.
-Accounts without a fee add nothing to ``F``; with no fee anywhere there is one MIQP. Every
-solution SCIP found is re-scored in ``Fraction`` arithmetic by this module's own ``violations``
-and ``exact_objective``; a solution SCIP calls feasible that fails the exact check raises
-``OracleError``.
+plus a term linear in ``K``. The oracle lists every total fee the accounts' line counts can make
+(``sum_a fee_a * K_a`` with ``K_a`` up to the lines account ``a`` can have; accounts without a
+fee add nothing) and searches them by bisection: a range of totals is one MIQP in which each
+sleeve's weight may lie anywhere between its values at the range's two ends (a relaxation: its
+optimum is at most ``J`` of any list paying a total in the range), with the best exact objective
+so far as SCIP's cutoff; a range with nothing below the cutoff is dropped, any other split, down
+to single totals, where the model is exact (``sum_a fee_a * K_a == F``). A range is also dropped
+when the penalty of its fewest lines alone costs as much as the best list found. Every solution
+SCIP finds is re-scored in ``Fraction`` arithmetic by this module's own ``violations`` and
+``exact_objective``; a solution SCIP calls feasible that fails the exact check raises
+``OracleError``. Proofs are SCIP's, in floating point (tolerances 1e-9): on households of tens
+of listings SCIP's cuts have been seen to cut off feasible lists when money rows were stated in
+integer money units, so they are stated in pounds.
 """
 
 from __future__ import annotations
@@ -95,7 +100,8 @@ class HouseholdOracleResult:
     lines: int
     proven: bool  # every MIQP solved to optimality (gap 0) within the time limit
     seconds: float
-    solves: int  # MIQPs solved (one per total fee tried)
+    solves: int  # MIQPs solved (relaxations over ranges of total fees, then single totals)
+    bound: float  # a lower bound on J (SCIP's, in floating point); the objective when proven
 
 
 @dataclass(frozen=True)
@@ -418,9 +424,14 @@ def _fee_plans(spec: _Spec, scale: int) -> list[tuple[int, int]]:
 
 
 class _Model:
-    """One MIQP over every account's items, with the total fee fixed (``T_F`` a constant)."""
+    """One MIQP over every account's items with the total fee in ``fees = (low, high)`` (integer
+    money units). With ``low == high``, ``T_F`` is a constant and the model is exact. Otherwise
+    it is a relaxation: each sleeve's weight may be anywhere between ``x_s / (T0 - low)`` and
+    ``x_s / (T0 - high)`` (``x_s >= 0``: nothing is sold beyond what is held), so its optimum
+    is at most ``J`` of every trade list whose total fee is in the range, and every solution
+    is still a trade list the exact code can score."""
 
-    def __init__(self, spec: _Spec, fee_total: int, scale: int, time_limit: float) -> None:
+    def __init__(self, spec: _Spec, fees: tuple[int, int], scale: int, time_limit: float) -> None:
         import pyscipopt
 
         quicksum = pyscipopt.quicksum
@@ -435,7 +446,12 @@ class _Model:
         m.setParam("numerics/epsilon", _EPSILON)
         m.setParam("numerics/sumepsilon", _EPSILON * 10)
         m.setParam("randomization/randomseedshift", 0)
-        money = [int(item.price * scale) for item in spec.items]
+        # Money rows in pounds: in integer money units (10**4 a pound for four-decimal prices) the
+        # coefficients reach 10**6 beside drift rows of 10**-2, and SCIP's cuts then wrongly cut
+        # off feasible lists (a 56-listing household was declared "infeasible" below a cutoff that
+        # a list checked exactly beat). A rounded solution still meets each row exactly or misses
+        # it by at least one money unit, which the exact check catches (OracleError).
+        money = [float(item.price) for item in spec.items]
         self.impossible = False  # no line count makes the total fee: nothing to solve
         self.buy: dict[int, Any] = {}
         self.sell: dict[int, Any] = {}
@@ -470,8 +486,7 @@ class _Model:
             net = quicksum(money[n] * self.buy[n] for n in members if n in self.buy) - quicksum(
                 money[n] * self.sell[n] for n in members if n in self.sell
             )
-            fee = int(spec.fees[a] * scale)
-            m.addCons(net + fee * count <= math.floor(spec.budgets[a] * scale))
+            m.addCons(net + float(spec.fees[a]) * count <= float(spec.budgets[a]))
             by_sleeve: dict[str, list[int]] = {}
             for n in members:
                 by_sleeve.setdefault(spec.items[n].sleeve, []).append(n)
@@ -489,33 +504,48 @@ class _Model:
                     m.addCons(quicksum(buys + sells) <= limit)
         if self.sell:
             sold = quicksum(money[n] * v for n, v in self.sell.items())
-            m.addCons(sold <= math.floor(spec.turnover_cap * scale))
+            m.addCons(sold <= float(spec.turnover_cap))
         if spec.gain_limit is not None:
             taxed = [n for n in self.sell if spec.items[n].gain != 0]
             if taxed:
-                gain_scale = _scale([spec.gain_limit, *(spec.items[n].gain for n in taxed)])
-                gains = quicksum(int(spec.items[n].gain * gain_scale) * self.sell[n] for n in taxed)
-                m.addCons(gains <= int(spec.gain_limit * gain_scale))
+                gains = quicksum(float(spec.items[n].gain) * self.sell[n] for n in taxed)
+                m.addCons(gains <= float(spec.gain_limit))
         paying = [(int(spec.fees[a] * scale), count) for a, count, some in counts if some and spec.fees[a]]
-        if paying:
-            m.addCons(quicksum(fee * count for fee, count in paying) == fee_total)
-        elif fee_total:
+        low, high = fees
+        if paying:  # in units of the fees' greatest common divisor: small integer coefficients
+            unit = math.gcd(*(fee for fee, _ in paying))
+            least, most = -(-low // unit), high // unit
+            self.impossible = least > most
+            paid = quicksum(fee // unit * count for fee, count in paying)
+            if least == most:
+                m.addCons(paid == least)
+            else:
+                m.addCons(paid >= least)
+                m.addCons(paid <= most)
+        elif low:
             self.impossible = True
         for sleeve in spec.guarded:
             self._keep_positive(sleeve, [n for n, item in enumerate(spec.items) if item.sleeve == sleeve])
-        total_f = spec.total - Fraction(fee_total, scale)
         drift = m.addVar("drift", lb=0, ub=None)
         terms = []
         for sleeve in spec.sleeves:
             group = [n for n, item in enumerate(spec.items) if item.sleeve == sleeve]
             d = m.addVar(f"d_{sleeve}", lb=None, ub=None)
-            spend = quicksum(
-                float(_PP * spec.items[n].price / total_f) * self.buy[n] for n in group if n in self.buy
-            ) - quicksum(
-                float(_PP * spec.items[n].price / total_f) * self.sell[n] for n in group if n in self.sell
-            )
-            start = float(_PP * (spec.values[sleeve] / total_f - spec.targets[sleeve]))
-            m.addCons(d == start + spend)
+            weights = []  # the sleeve's deviation in percentage points at T_F = T0 - fee
+            for fee in sorted({low, high}):
+                total_f = spec.total - Fraction(fee, scale)
+                spend = quicksum(
+                    float(_PP * spec.items[n].price / total_f) * self.buy[n] for n in group if n in self.buy
+                ) - quicksum(
+                    float(_PP * spec.items[n].price / total_f) * self.sell[n] for n in group if n in self.sell
+                )
+                start = float(_PP * (spec.values[sleeve] / total_f - spec.targets[sleeve]))
+                weights.append(start + spend)
+            if len(weights) == 1:
+                m.addCons(d == weights[0])
+            else:  # the lowest fee gives the largest total: the lowest weight
+                m.addCons(d >= weights[0])
+                m.addCons(d <= weights[1])
             terms.append(d * d)
         m.addCons(quicksum(terms) <= drift)
         objective = drift
@@ -544,10 +574,11 @@ class _Model:
         bought = pyscipopt.quicksum(self.buy[n] for n in members if n in self.buy)
         self.m.addCons(held + bought - pyscipopt.quicksum(self.sell[n] for n in sellers) >= 1)
 
-    def solve(self, cutoff: float | None) -> tuple[list[dict[str, dict[ListingKey, int]]], bool]:
-        """Every solution SCIP found (rounded to whole units) and whether it proved optimality."""
+    def solve(self, cutoff: float | None) -> tuple[list[dict[str, dict[ListingKey, int]]], bool, float]:
+        """Every solution SCIP found (rounded to whole units), whether it proved optimality (or that
+        nothing is below the cutoff), and SCIP's lower bound on the objective, in J units."""
         if self.impossible:
-            return [], True
+            return [], True, math.inf
         if cutoff is not None:
             self.m.setObjlimit(cutoff)
         with _stderr_silenced():
@@ -566,7 +597,8 @@ class _Model:
                         lines = trades[spec.names[item.account]]
                         lines[item.key] = lines.get(item.key, 0) + sign * q
             found.append({name: lines for name, lines in trades.items() if lines})
-        return found, proven
+        bound = math.inf if status == "infeasible" else self.m.getDualbound() / _PP**2
+        return found, proven, bound
 
 
 def scip_household_optimum(
@@ -576,56 +608,93 @@ def scip_household_optimum(
     sells: bool,
     gain_allowance_left: Decimal | None = None,
     time_limit: float = 60.0,
+    incumbent: Trades | None = None,
 ) -> HouseholdOracleResult | None:
-    """The best household trade list by SCIP, re-scored exactly; None when none is feasible."""
+    """The best household trade list by SCIP, re-scored exactly; None when none is feasible.
+
+    The total fees the line counts can make are searched by bisection: a range of them is
+    solved as one relaxation (``_Model``) with the best exact objective so far as its cutoff;
+    a range whose relaxation has nothing below the cutoff holds no better list and is dropped,
+    any other is split, down to single totals, whose models are exact. Every solution found on
+    the way is scored exactly, so the best list is always a real one.
+
+    ``incumbent``: a trade list to start from (checked and scored exactly, ignored when it breaks
+    a rule): the search then only has to prove it optimal or find better, as with a list from
+    the engine on cases too large for SCIP to solve from nothing in the time given.
+    """
     started = time.perf_counter()
     spec = _spec(accounts, policy, sells, gain_allowance_left)
     best: tuple[Fraction, int, dict[str, dict[ListingKey, int]]] | None = None
-    proven = True
     solves = 0
+    if spec.total <= 0:
+        raise ValueError("the base T0 is not positive: nothing to optimise")
+    scale = _scale([*spec.budgets, *spec.fees, *(item.price for item in spec.items)])
 
-    def consider(trades: dict[str, dict[ListingKey, int]], fee_total: Fraction | None) -> None:
+    def consider(trades: Trades, fees: tuple[int, int] | None) -> int:
+        """Check and score one solution exactly; its total fee (money units)."""
         nonlocal best
         problems = _violations(spec, trades)
         if problems:
             raise OracleError(f"SCIP's solution {trades} breaks the rules exactly: {'; '.join(problems)}")
         lines = _executed(spec, trades)
-        if fee_total is not None and _fees_paid(spec, lines) != fee_total:
-            raise OracleError(
-                f"SCIP's solution {trades} pays {_fees_paid(spec, lines)} in fees, not {fee_total}"
-            )
+        paid = _fees_paid(spec, lines) * scale
+        if fees is not None and not fees[0] <= paid <= fees[1]:
+            raise OracleError(f"SCIP's solution {trades} pays {paid} in fees (money units), not in {fees}")
         value = _score(spec, trades)
         count = sum(len(account) for account in lines.values())
         if best is None or (value, count) < best[:2]:
-            best = (value, count, {spec.names[a]: account for a, account in lines.items()})
+            best = (value, count, {spec.names[a]: dict(account) for a, account in lines.items()})
+        return int(paid)
 
-    if spec.total <= 0:
-        raise ValueError("the base T0 is not positive: nothing to optimise")
     if not _violations(spec, {}):
-        consider({}, Fraction(0))
-    scale = _scale([*spec.budgets, *spec.fees, *(item.price for item in spec.items)])
+        consider({}, (0, 0))
+    if incumbent is not None and not _violations(spec, incumbent):
+        consider(incumbent, None)
     line_cost = (spec.penalty / spec.total) ** 2
-    for fewest, fee_total in _fee_plans(spec, scale):
-        if fewest == 0 and fee_total == 0 and not spec.items:
-            continue
+    plans = sorted((fee, fewest) for fewest, fee in _fee_plans(spec, scale)) if spec.items else []
+    # Slices of ``plans`` still to search (a stack), each with a lower bound on J known for it.
+    ranges: list[tuple[int, int, float]] = [(0, len(plans), -math.inf)] if plans else []
+    while ranges:
+        lo, hi, known = ranges.pop()
+        fewest = min(f for _, f in plans[lo:hi])
         if best is not None and fewest and fewest * line_cost >= best[0]:
             continue  # the penalty of its fewest lines alone costs as much as the best list
         left = time_limit - (time.perf_counter() - started)
         if left <= 0:
-            proven = False
+            ranges.append((lo, hi, known))
             break
-        model = _Model(spec, fee_total, scale, left)
+        fees = (plans[lo][0], plans[hi - 1][0])
+        model = _Model(spec, fees, scale, left)
         # Slightly above the best so far: near ties still come back and are compared exactly.
         cutoff = None if best is None else float(_PP**2 * best[0]) * (1 + 1e-7) + 1e-9
-        found, solved = model.solve(cutoff)
+        found, solved, bound = model.solve(cutoff)
         solves += 1
-        proven = proven and solved
-        for trades in found:
-            consider(trades, Fraction(fee_total, scale))
+        paid = [consider(trades, fees) for trades in found]
+        known = max(known, bound)
+        if not solved and hi - lo == 1:
+            ranges.append((lo, hi, known))  # out of time: this total is left open
+            break
+        if hi - lo == 1 or (solved and not found):
+            continue  # solved exactly, or the relaxation has nothing below the cutoff
+        mid = (lo + hi) // 2
+        halves = [(lo, mid, known), (mid, hi, known)]
+        if paid and paid[-1] >= plans[mid][0]:  # search first where the last solution found was
+            halves.reverse()
+        ranges.extend(reversed(halves))
+    proven = not ranges
     seconds = time.perf_counter() - started
     if best is None:
+        if not proven:
+            raise OracleError(f"SCIP found no list within {time_limit}s and did not prove there is none")
         return None
     value, lines, trades = best
+    bound = float(value) if proven else min(float(value), *(known for *_, known in ranges))
     return HouseholdOracleResult(
-        trades=trades, objective=value, lines=lines, proven=proven, seconds=seconds, solves=solves
+        trades=trades,
+        objective=value,
+        lines=lines,
+        proven=proven,
+        seconds=seconds,
+        solves=solves,
+        bound=bound,
     )
