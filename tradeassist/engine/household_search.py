@@ -257,6 +257,17 @@ class _Search:
             self.line(self.order[k], levels, money[problem.account_of[self.order[k]]], self.sold)
             for k in range(j, self.ends[j])
         ]
+        if forced is not None and forced[0] > 0:
+            # A forced buy spends at least its least count (and a fee) of its account's money,
+            # and does not sell: the other listings of the sleeve there have that much less.
+            i = self.order[j]
+            a = problem.account_of[i]
+            item = problem.base.items[i]
+            left = money[a] - forced[0] * item.price - problem.fees[a] - item.max_sell * item.price
+            for k in range(j + 1, self.ends[j]):
+                other = self.order[k]
+                if problem.account_of[other] == a:
+                    lines[k - j] = self.line(other, levels, left, self.sold)
         spend = ts * self.sleeve_spend[s]
         deviation = (run.deviations[s][0] + spend, run.deviations[s][1] + spend)
         left = run.lines - self.lines_made
