@@ -22,8 +22,9 @@ and ``P = policy.line_penalty``, minimise
 
 subject to: per line, the minimum (and maximum, if set) consideration, sells only when allowed,
 at most floor(units held), never for a ``never_sell`` name, no buys for a ``never_buy`` name;
-per account, ``sum_{i in a} q_i p_i + fee_a * K_a <= cash_a + contribution_a - buffer`` (money
-never moves between accounts), no sleeve both selling and buying in one account unless the
+per account, ``sum_{i in a} q_i p_i + fee_a * K_a <= max(0, cash_a + contribution_a - buffer)``
+(money never moves between accounts; an account already below its buffer is never taken further
+below it, and may be left alone), no sleeve both selling and buying in one account unless the
 policy allows switches, at most ``max_lines_per_sleeve`` lines of a sleeve in one account;
 over the household, total sell consideration at most ``max_turnover * T0``, a sleeve with a
 positive target and a positive combined value keeps a positive combined value, ``T_F > 0``,
@@ -130,7 +131,7 @@ class _Spec:
     targets: Mapping[str, Fraction]
     values: Mapping[str, Fraction]  # combined V_s
     total: Fraction  # T0
-    budgets: tuple[Fraction, ...]  # per account: cash + contribution - buffer
+    budgets: tuple[Fraction, ...]  # per account: cash + contribution - buffer, not below 0
     fees: tuple[Fraction, ...]  # per account
     penalty: Fraction  # P
     turnover_cap: Fraction  # max_turnover * T0
@@ -226,7 +227,8 @@ def _spec(
         values=values,
         total=total,
         budgets=tuple(
-            Fraction(a.state.cash_gbp) + Fraction(a.state.contribution_gbp) - buffer for a in accounts
+            max(Fraction(0), Fraction(a.state.cash_gbp) + Fraction(a.state.contribution_gbp) - buffer)
+            for a in accounts
         ),
         fees=tuple(Fraction(policy.fee_for(a.name)) for a in accounts),
         penalty=Fraction(policy.line_penalty),
@@ -341,9 +343,6 @@ def _violations(spec: _Spec, trades: Trades) -> list[str]:
                 for s, n in per_sleeve.items()
                 if n > spec.max_lines_per_sleeve
             )
-    for a, budget in enumerate(spec.budgets):
-        if a not in lines and budget < 0:
-            problems.append(f"{spec.names[a]}: no trades, but its budget {budget} is negative")
     if sold > spec.turnover_cap:
         problems.append(f"sells {sold} exceed max_turnover x T0 = {spec.turnover_cap}")
     if spec.gain_limit is not None and gains > spec.gain_limit:
