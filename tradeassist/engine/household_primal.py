@@ -2,7 +2,8 @@
 
 Each account is re-solved exactly by the single-portfolio engine with the other accounts'
 trades fixed (their spends in the sleeve values, their fees out of the total, their sales out
-of the turnover), in turn, until no account improves the household's objective.
+of the turnover), in turn, until no account changes: once from no trade, once from the
+household solved as one pool of money.
 """
 
 from __future__ import annotations
@@ -65,23 +66,35 @@ def _account_problem(
     return sub, own
 
 
-def block_descent(problem: HouseholdProblem, best: Best, rounds: int = 4) -> None:
-    """Improve ``best`` by re-solving each account exactly with the others' trades fixed."""
-    if best.units is None:
-        return
+def _descend(problem: HouseholdProblem, best: Best, units: tuple[int, ...], rounds: int) -> None:
+    """Re-solve each account in turn from ``units`` (feasible or not: after one pass every
+    account's own list fits its own money), offering each result to ``best``."""
     for _ in range(rounds):
-        improved = False
+        before = units
         for account in range(problem.accounts):
-            assert best.units is not None
-            sub, own = _account_problem(problem, best.units, account)
+            sub, own = _account_problem(problem, units, account)
             if not sub.items:
                 continue
             solution = solve(sub, max_nodes=BLOCK_NODES)
             if solution is None:
                 continue
-            units = list(best.units)
+            trial = list(units)
             for i, q in zip(own, solution.units, strict=True):
-                units[i] = q
-            improved |= best.offer(tuple(units))
-        if not improved:
+                trial[i] = q
+            units = tuple(trial)
+            best.offer(units)
+        if units == before:
             return
+
+
+def block_descent(problem: HouseholdProblem, best: Best, rounds: int = 4) -> None:
+    """Improve ``best`` by re-solving each account exactly with the others' trades fixed, in
+    turn, from two starts: no trade, and the household solved as one pool of money (the
+    single-portfolio engine over every account's listings with their money together: a plan
+    for the whole household that the first pass then makes fit each account's own money)."""
+    starts = [(0,) * len(problem.items)]
+    pooled = solve(problem.base, max_nodes=BLOCK_NODES) if problem.items else None
+    if pooled is not None:
+        starts.append(pooled.units)
+    for start in starts:
+        _descend(problem, best, start, rounds)
