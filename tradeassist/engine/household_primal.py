@@ -98,3 +98,9 @@ def block_descent(problem: HouseholdProblem, best: Best, rounds: int = 4) -> Non
         starts.append(pooled.units)
     for start in starts:
         _descend(problem, best, start, rounds)
+
+
+def polish(problem: HouseholdProblem, best: Best, rounds: int = 4) -> None:
+    """The block descent from ``best``'s list (one the search stopped with)."""
+    if best.units is not None:
+        _descend(problem, best, best.units, rounds)
