@@ -18,7 +18,8 @@ from .household_problem import HouseholdProblem
 
 LEVELS = 288  # grid points per multiplier above zero
 RATIO = 2 ** (1 / 8)
-NODE_PASSES = 2  # a node's climbs of one grid point along every direction
+NODE_PASSES = 2  # a node's climbs along every direction, per step size
+NODE_STEPS = (4, 1)  # its step sizes, in grid points
 MARGIN = 1e-9  # relative slack on float bounds before pruning: far above their rounding
 
 Levels = tuple[int, ...]  # a grid point: one level per account, then the turnover's
@@ -261,7 +262,7 @@ class NodeBounds:
         closed: float,
         forced: tuple[int, int] | None,
         levels: Levels,
-        steps=(1,),
+        steps=NODE_STEPS,
         passes: int = NODE_PASSES,
     ) -> tuple[float, Levels]:
         """The best bound found climbing the grid from ``levels``; stops once it prunes."""
