@@ -88,6 +88,7 @@ def test_the_sipp_alone_leaves_credit_in_cash_and_the_household_does_not():
     household buys CREDIT in the ISA and spends the SIPP's cash on what it can hold."""
     policy = {**POLICY, "sleeve_targets": {"EQUITY": "0.6", "BONDS": "0.3", "CREDIT": "0.1"}}
     household = recommend_household([_sipp(), _isa()], policy, "QUARTERLY_REBAL")
+    assert household.rationale["proven_optimal"] is True  # within the default node limit
     isa, sipp = household.for_account("AJ Bell ISA"), household.for_account("AJ Bell SIPP")
     assert _bought(isa, "CORP") > D("5000")  # most of CREDIT's £6,550 target, in the ISA
     assert not [x for x in sipp.executed_lines if x.ticker == "CORP"]
