@@ -40,7 +40,7 @@ from ..core.errors import ValidationError
 from ..core.money import ZERO, decimal_str, to_decimal
 from ..policy import Policy, parse_policy, parse_stored_policy, policy_to_dict
 from . import household_report as report
-from .household_model import Account, HouseholdRecommendation
+from .household_model import Account, HouseholdRecommendation, combined, untag
 from .household_problem import AccountInput, build_household
 from .household_search import solve_household
 from .model import PortfolioState, Position, state_from_dict, state_to_dict
@@ -53,24 +53,9 @@ from .valuation import drift_report, total_value
 HOUSEHOLD_MAX_NODES = 100_000
 
 
-def _tagged(position: Position, account: int) -> Position:
-    """The position as one of the household's: its exchange tagged with its account, so the
-    same listing in two accounts stays two holdings."""
-    return replace(position, exchange=f"{position.exchange}#{account}")
-
-
-def untag(exchange: str) -> tuple[str, int]:
-    name, _, account = exchange.rpartition("#")
-    return name, int(account)
-
-
 def combined_state(accounts: Sequence[Account]) -> PortfolioState:
     """Every account's positions in one state (exchanges tagged), cash and contributions summed."""
-    return PortfolioState(
-        cash_gbp=sum((a.state.cash_gbp for a in accounts), ZERO),
-        contribution_gbp=sum((a.state.contribution_gbp for a in accounts), ZERO),
-        positions=tuple(_tagged(p, k) for k, a in enumerate(accounts) for p in a.state.positions),
-    )
+    return combined([a.state for a in accounts])
 
 
 def _scoped_accounts(accounts: Sequence[Account], scoped: Scoped) -> list[AccountInput]:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 from ..core.errors import ValidationError
 from ..core.frozen import freeze
-from .model import PortfolioState, Recommendation
+from ..core.money import ZERO
+from .model import PortfolioState, Position, Recommendation
 
 
 @dataclass(frozen=True)
@@ -47,3 +48,24 @@ class HouseholdRecommendation:
 
     def for_account(self, name: str) -> Recommendation:
         return self.recommendations[self.accounts.index(name)]
+
+
+def tagged(position: Position, account: int) -> Position:
+    """The position as one of the household's: its exchange tagged with its account, so the
+    same listing in two accounts stays two holdings when the accounts are valued together."""
+    return replace(position, exchange=f"{position.exchange}#{account}")
+
+
+def untag(exchange: str) -> tuple[str, int]:
+    """The exchange and the account of a tagged position."""
+    name, _, account = exchange.rpartition("#")
+    return name, int(account)
+
+
+def combined(states: Sequence[PortfolioState]) -> PortfolioState:
+    """Every account's positions in one state (tagged), cash and contributions summed."""
+    return PortfolioState(
+        cash_gbp=sum((s.cash_gbp for s in states), ZERO),
+        contribution_gbp=sum((s.contribution_gbp for s in states), ZERO),
+        positions=tuple(tagged(p, k) for k, state in enumerate(states) for p in state.positions),
+    )

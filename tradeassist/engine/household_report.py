@@ -5,7 +5,6 @@ and after, why money went to each account, sleeves no account can hold, the sear
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.enums import TaskKind, TradeAction
 from ..core.money import ZERO, format_gbp
 from ..policy import Policy
-from .household_model import Account, HouseholdRecommendation
+from .household_model import Account, HouseholdRecommendation, combined
 from .household_problem import AccountInput
 from .model import PortfolioState, Recommendation, RecommendationLine
 from .recommend import trade_lines
@@ -88,17 +87,6 @@ def search_report(solution: HouseholdSolution | None, max_nodes: int) -> dict[st
         "max_nodes": max_nodes,
         "lower_bound": shown(solution.bound, OBJECTIVE_PLACES),
     }
-
-
-def _tagged_state(states: Sequence[PortfolioState]) -> PortfolioState:
-    positions = tuple(
-        replace(p, exchange=f"{p.exchange}#{k}") for k, state in enumerate(states) for p in state.positions
-    )
-    return PortfolioState(
-        cash_gbp=sum((s.cash_gbp for s in states), ZERO),
-        contribution_gbp=sum((s.contribution_gbp for s in states), ZERO),
-        positions=positions,
-    )
 
 
 def _money(line_set: Sequence[RecommendationLine], action: TradeAction) -> Decimal:
@@ -188,13 +176,13 @@ def assemble(
         lines_of.append(lines)
         keyed = {account.state.positions[i].key: q for i, q in own.items()}
         afters.append(apply_trades(account.state, keyed, policy.fee_for(account.name)))
-    after = drift_report(_tagged_state(afters), rules_policy)
+    after = drift_report(combined(afters), rules_policy)
     executed = sum(len([x for x in lines if not x.suppressed_by_min_trade]) for lines in lines_of)
     penalty = (
         Fraction(0) if total_before <= ZERO else (Fraction(policy.line_penalty) / Fraction(total_before)) ** 2
     )
     objective_before = objective(work, rules_policy)
-    objective_after = objective(_tagged_state(afters), rules_policy) + executed * penalty
+    objective_after = objective(combined(afters), rules_policy) + executed * penalty
     per_account: list[dict[str, Any]] = []
     reports: list[dict[str, Any]] = []
     for account, original, lines in zip(inputs, accounts, lines_of, strict=True):
