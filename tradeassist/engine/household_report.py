@@ -161,14 +161,11 @@ def assemble(
     total_before = total_value(work)
     names = [a.name for a in accounts]
     holders: dict[str, list[str]] = {}
-    for account in inputs:
+    for account in inputs:  # which accounts can trade each sleeve
         for p in account.state.positions:
-            if (
-                p.can_trade
-                and p.sleeve not in holders.get(p.sleeve, [])
-                and account.name not in holders.get(p.sleeve, [])
-            ):
-                holders.setdefault(p.sleeve, []).append(account.name)
+            able = holders.setdefault(p.sleeve, [])
+            if p.can_trade and account.name not in able:
+                able.append(account.name)
     lines_of: list[tuple[RecommendationLine, ...]] = []
     afters: list[PortfolioState] = []
     for account, own in zip(inputs, trades, strict=True):
