@@ -48,7 +48,7 @@ from .recommend import recommendation_kind
 from .scope import NO_SLEEVE_HELD, Scoped, scope
 from .valuation import drift_report, total_value
 
-# The household search's default node limit (bound evaluations): about 10 s of CPU on a
+# The household search's default node limit (bound evaluations): 9-18 s of CPU on a
 # 50-listing household of three accounts, where it stops with its best list and the gap.
 HOUSEHOLD_MAX_NODES = 100_000
 
