@@ -105,7 +105,7 @@ def recommend_household(
     before = drift_report(work, rules_policy)
     total_before = total_value(work)
     inputs = _scoped_accounts(accounts, scoped)
-    rules = report.standing_rules(scoped, before, policy)
+    rules = report.household_rules(scoped, before, policy)
     trades: list[dict[int, int]] = [{} for _ in accounts]
     search: dict[str, Any] = {"ran": False}
     if scoped.blocked or NO_SLEEVE_HELD in rules:

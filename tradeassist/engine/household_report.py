@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..core.enums import TaskKind, TradeAction
 from ..core.money import ZERO, format_gbp
@@ -17,13 +17,10 @@ from .household_problem import AccountInput
 from .model import PortfolioState, Recommendation, RecommendationLine
 from .recommend import trade_lines
 from .recommend_report import (
-    BAND_BREACHED,
     BUY_ONLY,
     CASH_BELOW_BUFFER,
     DRIFT_CHECK_ONLY,
     FROZEN,
-    LISTINGS_LEFT_ALONE,
-    NO_BAND_BREACHED,
     NO_IMPROVEMENT,
     NOT_NEEDED,
     NOTHING_AFFORDABLE,
@@ -31,18 +28,17 @@ from .recommend_report import (
     OBJECTIVE_PLACES,
     SEARCH_NOT_PROVEN,
     SELLS_ALLOWED,
-    UNTARGETED_SLEEVE,
+    breached,
     constraints_report,
     headline,
     positions_report,
+    search_report,
     shown,
     sleeve_rows,
+    standing_rules,
 )
 from .scope import Scoped
 from .valuation import SleeveDrift, apply_trades, drift_report, objective, total_value
-
-if TYPE_CHECKING:
-    from .household_search import HouseholdSolution
 
 __all__ = [
     "BUY_ONLY",
@@ -55,38 +51,16 @@ __all__ = [
     "SELLS_ALLOWED",
     "assemble",
     "breached",
+    "household_rules",
     "search_report",
-    "standing_rules",
 ]
 
 HOUSEHOLD = "HOUSEHOLD"  # the rule every household recommendation fires
 
 
-def breached(drift: Sequence[SleeveDrift]) -> list[str]:
-    return [row.sleeve for row in drift if row.breached]
-
-
-def standing_rules(scoped: Scoped, before: Sequence[SleeveDrift], policy: Policy) -> list[str]:
-    rules: list[str] = [HOUSEHOLD, *scoped.rules]
-    if scoped.left_alone or scoped.blocking:
-        rules.append(LISTINGS_LEFT_ALONE)
-    if any(row.sleeve not in policy.sleeve_targets for row in before):
-        rules.append(UNTARGETED_SLEEVE)
-    rules.append(BAND_BREACHED if breached(before) else NO_BAND_BREACHED)
-    return rules
-
-
-def search_report(solution: HouseholdSolution | None, max_nodes: int) -> dict[str, Any]:
-    if solution is None:
-        return {"ran": True, "feasible": False, "max_nodes": max_nodes}
-    return {
-        "ran": True,
-        "feasible": True,
-        "proven_optimal": solution.proven_optimal,
-        "nodes": solution.nodes,
-        "max_nodes": max_nodes,
-        "lower_bound": shown(solution.bound, OBJECTIVE_PLACES),
-    }
+def household_rules(scoped: Scoped, before: Sequence[SleeveDrift], policy: Policy) -> list[str]:
+    """The household's rule, then ``recommend_report.standing_rules``."""
+    return [HOUSEHOLD, *standing_rules(scoped, before, policy)]
 
 
 def _money(line_set: Sequence[RecommendationLine], action: TradeAction) -> Decimal:

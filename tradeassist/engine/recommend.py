@@ -71,6 +71,7 @@ from .recommend_report import (
     SELLS_ALLOWED,
     UNTARGETED_SLEEVE,
     WEIGHT_PLACES,
+    breached,
     constraints_report,
     headline,
     left_alone_summary,
@@ -78,6 +79,8 @@ from .recommend_report import (
     search_report,
     shown,
     sleeve_rows,
+    standing_rules,
+    untargeted,
 )
 from .scope import NO_SLEEVE_HELD, Scoped, scope
 from .valuation import SleeveDrift, apply_trades, drift_report, objective, total_value
@@ -244,32 +247,18 @@ def recommend(
     )
     after = drift_report(after_state, rules_policy)
     return Recommendation(
-        headline=headline(kind, rules, _breached(before), lines, report, scoped),
+        headline=headline(kind, rules, breached(before), lines, report, scoped),
         rationale=_rationale(state, policy, kind, scoped, rules, (before, after), objectives, search),
         constraints_report=report,
         lines=lines,
     )
 
 
-def _breached(drift: Sequence[SleeveDrift]) -> list[str]:
-    return [row.sleeve for row in drift if row.breached]
-
-
-def _untargeted(before: Sequence[SleeveDrift], policy: Policy) -> list[str]:
-    return sorted({row.sleeve for row in before if row.sleeve not in policy.sleeve_targets})
-
-
 def _standing_rules(
     scoped: Scoped, before: Sequence[SleeveDrift], policy: Policy, money_available: Decimal
 ) -> list[str]:
-    """The rules fired before any search: the scope's, what is left alone, untargeted
-    sleeves, whether a band is breached, and cash short of the buffer."""
-    rules: list[str] = list(scoped.rules)
-    if scoped.left_alone or scoped.blocking:
-        rules.append(LISTINGS_LEFT_ALONE)
-    if _untargeted(before, policy):
-        rules.append(UNTARGETED_SLEEVE)
-    rules.append(BAND_BREACHED if _breached(before) else NO_BAND_BREACHED)
+    """``recommend_report.standing_rules``, and cash short of the buffer."""
+    rules = standing_rules(scoped, before, policy)
     if money_available < ZERO:
         rules.append(CASH_BELOW_BUFFER)
     return rules
@@ -294,7 +283,7 @@ def _search(
         pass  # the rule already fired says why
     elif total_before <= ZERO:
         rules.append(NOTHING_TO_VALUE)
-    elif kind in (TaskKind.QUARTERLY_REBAL, TaskKind.WEEKLY_REVIEW) and not _breached(before):
+    elif kind in (TaskKind.QUARTERLY_REBAL, TaskKind.WEEKLY_REVIEW) and not breached(before):
         rules.append(DRIFT_CHECK_ONLY if kind is TaskKind.WEEKLY_REVIEW else NOT_NEEDED)
     else:
         sells = policy.sells_allowed(kind)
@@ -335,8 +324,8 @@ def _rationale(
         "targets_used": dict(scoped.policy.sleeve_targets),
         "sleeves_not_held": list(scoped.sleeves_not_held),
         "sleeves": sleeve_rows(tuple(before), tuple(after)),
-        "breached_before": _breached(before),
-        "breached_after": _breached(after),
+        "breached_before": breached(before),
+        "breached_after": breached(after),
         "objective_before": shown(objective_before, OBJECTIVE_PLACES),
         "objective_after": shown(objective_after, OBJECTIVE_PLACES),
         "objective": shown(objective_after, OBJECTIVE_PLACES),
@@ -347,7 +336,7 @@ def _rationale(
         "left_alone": [*scoped.left_alone, *scoped.blocking],
         "excluded_value_base": scoped.excluded_value,
         "unpriced_holdings": list(scoped.blocking),
-        "untargeted_sleeves": _untargeted(before, policy),
+        "untargeted_sleeves": untargeted(before, policy),
         "positions": positions_report(state, scoped.state, policy),
     }
 

@@ -7,16 +7,15 @@ drift are shown to 6 decimal places, objectives to 12.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
 from ..core.enums import TaskKind, TradeAction
 from ..core.money import ZERO, format_gbp
 from ..policy import Policy
 from .model import PortfolioState, RecommendationLine
-from .optimizer import Solution
 from .scope import NO_SLEEVE_HELD, REASON_WORDS, Scoped
 from .valuation import SleeveDrift
 
@@ -92,7 +91,20 @@ def positions_report(state: PortfolioState, work: PortfolioState, policy: Policy
     return rows
 
 
-def search_report(solution: Solution | None, max_nodes: int) -> dict[str, Any]:
+class Proof(Protocol):
+    """What a search reports of its answer (the single engine's and the household's)."""
+
+    @property
+    def proven_optimal(self) -> bool: ...
+
+    @property
+    def nodes(self) -> int: ...
+
+    @property
+    def bound(self) -> Fraction: ...
+
+
+def search_report(solution: Proof | None, max_nodes: int) -> dict[str, Any]:
     if solution is None:
         return {"ran": True, "feasible": False, "max_nodes": max_nodes}
     return {
@@ -103,6 +115,26 @@ def search_report(solution: Solution | None, max_nodes: int) -> dict[str, Any]:
         "max_nodes": max_nodes,
         "lower_bound": shown(solution.bound, OBJECTIVE_PLACES),
     }
+
+
+def breached(drift: Sequence[SleeveDrift]) -> list[str]:
+    return [row.sleeve for row in drift if row.breached]
+
+
+def untargeted(before: Sequence[SleeveDrift], policy: Policy) -> list[str]:
+    return sorted({row.sleeve for row in before if row.sleeve not in policy.sleeve_targets})
+
+
+def standing_rules(scoped: Scoped, before: Sequence[SleeveDrift], policy: Policy) -> list[str]:
+    """The rules fired before any search: the scope's, what is left alone, untargeted
+    sleeves, and whether a band is breached."""
+    rules: list[str] = list(scoped.rules)
+    if scoped.left_alone or scoped.blocking:
+        rules.append(LISTINGS_LEFT_ALONE)
+    if untargeted(before, policy):
+        rules.append(UNTARGETED_SLEEVE)
+    rules.append(BAND_BREACHED if breached(before) else NO_BAND_BREACHED)
+    return rules
 
 
 def constraints_report(
