@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from ..policy import Policy
 from .model import PortfolioState
-from .problem import AllocationProblem, Item, build_problem, constituent_shares
+from .problem import AllocationProblem, Item, build_problem, constituent_shares, money_places
 
 
 class HouseholdEvaluation(NamedTuple):
@@ -156,12 +156,17 @@ class AccountInput:
     gain_per_unit: dict[str, Decimal]
 
 
-def _account_problem(account: AccountInput, policy: Policy, sells: bool, places: int) -> AllocationProblem:
-    """One account's items on the household's money unit: its fee, no turnover cap of its own
-    (the household's applies), selling only when it is not frozen."""
-    own = policy.model_copy(
+def _own_policy(account: AccountInput, policy: Policy) -> Policy:
+    """The policy as one account's problem reads it: its fee, no turnover cap of its own (the
+    household's applies)."""
+    return policy.model_copy(
         update={"fee_per_trade_base": policy.fee_for(account.name), "max_turnover": Decimal(1)}
     )
+
+
+def _account_problem(account: AccountInput, policy: Policy, sells: bool, places: int) -> AllocationProblem:
+    """One account's items on the household's money unit, selling only when it is not frozen."""
+    own = _own_policy(account, policy)
     if account.state.frozen:
         return replace(build_problem(account.state, own, sells=False, places=places), items=())
     return build_problem(account.state, own, sells=sells, places=places)
@@ -177,18 +182,12 @@ def build_household(
 ) -> HouseholdProblem:
     """The household problem: ``combined`` is every account's scoped positions in one state
     (for the combined values and total), ``policy`` the scoped policy."""
-    places = 0
-    for account in accounts:
-        places = max(places, len(str(_account_problem(account, policy, sells, 0).money_scale)) - 1)
-    whole = build_problem(
-        combined, policy.model_copy(update={"fee_per_trade_base": Decimal(0)}), sells=False, places=places
+    whole_policy = policy.model_copy(update={"fee_per_trade_base": Decimal(0)})
+    places = max(
+        money_places(combined, whole_policy),
+        *(money_places(a.state, _own_policy(a, policy)) for a in accounts),
     )
-    places = len(str(whole.money_scale)) - 1
-    for account in accounts:  # the combined amounts may carry more places than any one account
-        places = max(places, len(str(_account_problem(account, policy, sells, places).money_scale)) - 1)
-    whole = build_problem(
-        combined, policy.model_copy(update={"fee_per_trade_base": Decimal(0)}), sells=False, places=places
-    )
+    whole = build_problem(combined, whole_policy, sells=False, places=places)
     scale = whole.money_scale
     sleeve_index = {code: i for i, code in enumerate(whole.sleeves)}
     turnover_cap = whole.turnover_cap
@@ -199,7 +198,7 @@ def build_household(
     fees: list[int] = []
     for a, account in enumerate(accounts):
         own = _account_problem(account, policy, sells, places)
-        assert own.money_scale == scale
+        assert own.money_scale == scale  # every amount's places were counted above
         # An account already below its cash buffer is never taken further below it: it may
         # sell, and buy with what it sells, but need not restore the buffer to be left alone.
         budgets.append(max(own.budget, 0))

@@ -198,15 +198,10 @@ def _named(names: tuple[str, ...], position: Position) -> bool:
     return any(name.upper() in own for name in names)
 
 
-def build_problem(
-    state: PortfolioState, policy: Policy, *, sells: bool, places: int = 0
-) -> AllocationProblem:
-    """The problem in integers; ``places`` is the fewest decimal places of its money unit (a
-    household builds each account's problem on one common unit)."""
-    sleeves = sleeve_codes(state, policy)
+def money_places(state: PortfolioState, policy: Policy) -> int:
+    """The most decimal places of any amount a problem of ``state`` holds: its money unit."""
     values = sleeve_values(state, policy)
-    budget = state.cash_available_gbp - policy.cash_buffer_base
-    tradeable = sorted((p for p in state.positions if p.can_trade), key=lambda p: p.key)
+    tradeable = [p for p in state.positions if p.can_trade]
     amounts = [
         *values.values(),
         state.cash_gbp,
@@ -218,7 +213,19 @@ def build_problem(
         *(() if policy.max_trade_base is None else (policy.max_trade_base,)),
         *(p.price_gbp for p in tradeable if p.price_gbp is not None),
     ]
-    places = max(places, *(_places(a) for a in amounts))
+    return max(_places(a) for a in amounts)
+
+
+def build_problem(
+    state: PortfolioState, policy: Policy, *, sells: bool, places: int = 0
+) -> AllocationProblem:
+    """The problem in integers; ``places`` is the fewest decimal places of its money unit (a
+    household builds each account's problem on one common unit)."""
+    sleeves = sleeve_codes(state, policy)
+    values = sleeve_values(state, policy)
+    budget = state.cash_available_gbp - policy.cash_buffer_base
+    tradeable = sorted((p for p in state.positions if p.can_trade), key=lambda p: p.key)
+    places = max(places, money_places(state, policy))
     target_places = max(_places(target_of(policy, code)) for code in sleeves)
 
     def money(value: Decimal) -> int:
