@@ -67,6 +67,7 @@ from tests.support.miqp_oracle import (
     _stderr_silenced,
     _tradeable,
     _valued,
+    line_problems,
 )
 from tradeassist.core.enums import TradeAction
 from tradeassist.engine.model import PortfolioState, Position
@@ -314,15 +315,7 @@ def _violations(spec: _Spec, trades: Trades) -> list[str]:
                 if not spec.frozen[a]:
                     problems.append(f"{label}: not a tradeable item (unvalued, not tradeable or stale)")
                 continue
-            units = abs(q)
-            if units < item.min_units:
-                problems.append(f"{label}: {units} units x {item.price} is below the minimum trade")
-            if item.max_units is not None and units > item.max_units:
-                problems.append(f"{label}: {units} units x {item.price} is above max_trade_base")
-            if q > 0 and not item.may_buy:
-                problems.append(f"{label}: bought, but never_buy names it")
-            if q < 0 and -q > item.max_sell:
-                problems.append(f"{label}: sells {-q} units; at most {item.max_sell} may be sold")
+            problems.extend(line_problems(label, item, q))
             spend += q * item.price
             if q < 0:
                 sold += -q * item.price

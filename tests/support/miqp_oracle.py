@@ -40,6 +40,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from tradeassist.engine.model import PortfolioState, Position
 from tradeassist.policy import Policy
@@ -216,15 +217,7 @@ def _violations(spec: _Spec, trades: Mapping[ListingKey, int]) -> list[str]:
         if item is None:
             problems.append(f"{label}: not a tradeable item (unvalued, not tradeable or stale price)")
             continue
-        units = abs(q)
-        if units < item.min_units:
-            problems.append(f"{label}: {units} units x {item.price} is below the minimum trade")
-        if item.max_units is not None and units > item.max_units:
-            problems.append(f"{label}: {units} units x {item.price} is above max_trade_base")
-        if q > 0 and not item.may_buy:
-            problems.append(f"{label}: bought, but never_buy names it")
-        if q < 0 and -q > item.max_sell:
-            problems.append(f"{label}: sells {-q} units; at most {item.max_sell} may be sold")
+        problems.extend(line_problems(label, item, q))
         spend += q * item.price
         if q < 0:
             sold += -q * item.price
@@ -247,6 +240,23 @@ def _violations(spec: _Spec, trades: Mapping[ListingKey, int]) -> list[str]:
     problems.extend(f"sleeve {s} (positive target) is sold to zero" for s in spec.guarded if after[s] <= 0)
     if spec.total - spec.fee * k <= 0:
         problems.append(f"T_K = {spec.total - spec.fee * k} is not positive")
+    return problems
+
+
+def line_problems(label: str, item: Any, q: int) -> list[str]:
+    """What one line of ``q`` units breaks of its own size rules: the minimum and maximum
+    trade, never_buy, the units that may be sold (``item``: min_units, max_units, price,
+    may_buy, max_sell; the household oracle's items have them too)."""
+    problems = []
+    units = abs(q)
+    if units < item.min_units:
+        problems.append(f"{label}: {units} units x {item.price} is below the minimum trade")
+    if item.max_units is not None and units > item.max_units:
+        problems.append(f"{label}: {units} units x {item.price} is above max_trade_base")
+    if q > 0 and not item.may_buy:
+        problems.append(f"{label}: bought, but never_buy names it")
+    if q < 0 and -q > item.max_sell:
+        problems.append(f"{label}: sells {-q} units; at most {item.max_sell} may be sold")
     return problems
 
 
