@@ -47,13 +47,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import bench_engine
+from bench_engine import LISTINGS, SLEEVES, TARGETS, price  # the single engine's bench portfolio
+
 from tradeassist.engine.household import Account, HouseholdRecommendation, recommend_household
 from tradeassist.engine.model import PortfolioState, Position
-from tradeassist.policy import Policy, parse_policy
+from tradeassist.policy import Policy
 
-SLEEVES = ("CORE", "TECH", "SEMIS", "ENERGY", "HEALTH", "SMALLCAP", "EM", "PROPERTY", "GOLD", "BONDS")
-LISTINGS = (8, 5, 5, 5, 5, 5, 5, 4, 4, 4)  # 50
-TARGETS = ("0.28", *["0.08"] * 9)
 HOUSEHOLD = Decimal(250_000)
 ACCOUNTS = ("SIPP", "ISA", "GIA")
 SHARES = (0.5, 0.33, 0.17)  # where a listing lives, by account
@@ -66,25 +66,8 @@ SCIP_SECONDS = 60.0
 
 
 def policy(**extra: object) -> Policy:
-    return parse_policy(
-        {
-            **extra,
-            "sleeve_targets": dict(zip(SLEEVES, TARGETS, strict=True)),
-            "drift_bands": {"absolute": "0.05", "relative": "0.25"},
-            "min_trade_base": "100",
-            "fee_per_trade_base": "1.50",
-            "fee_per_trade_by_portfolio": {"GIA": "3.95"},
-            "cash_buffer_base": "50",
-            "whole_units": True,
-            "allow_sells": {"MONTHLY_ALLOC": False, "QUARTERLY_REBAL": True},
-        }
-    )
-
-
-def price(rng: random.Random) -> Decimal:
-    if rng.random() < 0.5:  # quoted in pence with 2 dp: 300.00p to 15,000.00p
-        return Decimal(rng.randint(300_00, 15_000_00)) / 10_000
-    return Decimal(rng.randint(5_00, 250_00)) / 100
+    """The single engine's bench policy, with a dearer line in the GIA."""
+    return bench_engine.policy(fee_per_trade_by_portfolio={"GIA": "3.95"}, **extra)
 
 
 def household(
