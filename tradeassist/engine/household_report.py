@@ -63,12 +63,6 @@ def household_rules(scoped: Scoped, before: Sequence[SleeveDrift], policy: Polic
     return [HOUSEHOLD, *standing_rules(scoped, before, policy)]
 
 
-def _money(line_set: Sequence[RecommendationLine], action: TradeAction) -> Decimal:
-    return sum(
-        (x.amount_base for x in line_set if x.action is action and not x.suppressed_by_min_trade), ZERO
-    )
-
-
 def _why(
     name: str,
     lines: Sequence[RecommendationLine],
@@ -230,7 +224,7 @@ def assemble(
             )
         )
     return HouseholdRecommendation(
-        headline=_headline(kind, rules, lines_of, names, reports, scoped, before),
+        headline=_headline(kind, rules, names, reports, scoped, before),
         rationale=shared,
         accounts=tuple(names),
         recommendations=tuple(recommendations),
@@ -240,16 +234,16 @@ def assemble(
 def _headline(
     kind: TaskKind,
     rules: list[str],
-    lines_of: Sequence[Sequence[RecommendationLine]],
     names: Sequence[str],
     reports: Sequence[dict[str, Any]],
     scoped: Scoped,
     before: Sequence[SleeveDrift],
 ) -> str:
-    """The decision first: what the household does, account by account."""
+    """The decision first: what the household does, account by account (from each account's
+    constraints report)."""
     parts = []
-    for name, lines in zip(names, lines_of, strict=True):
-        buys, sells = _money(lines, TradeAction.BUY), _money(lines, TradeAction.SELL)
+    for name, report in zip(names, reports, strict=True):
+        buys, sells = report["buy_consideration"], report["sell_consideration"]
         if not buys and not sells:
             continue
         doing = []
