@@ -180,7 +180,7 @@ class NodeBounds:
         else:
             s = self.sleeve_order[slot]
             lines = [self.line(i, levels) for i in self.members[s]]
-            floor = self.floor(s, 0)
+            floor = self.least_spend(s, 0)
             own = sleeve_costs(
                 lines,
                 run.deviations[s],
@@ -201,7 +201,7 @@ class NodeBounds:
         run.rows[key] = result
         return result
 
-    def floor(self, s: int, spent: int) -> int | None:
+    def least_spend(self, s: int, spent: int) -> int | None:
         """The least the rest of sleeve ``s`` may spend when it is kept (its value stays above
         nothing), or None."""
         base = self.problem.base
@@ -236,7 +236,7 @@ class NodeBounds:
         spend = ts * self.sleeve_spend[s]
         deviation = (run.deviations[s][0] + spend, run.deviations[s][1] + spend)
         left = run.lines - self.lines_made
-        floor = self.floor(s, self.sleeve_spend[s])
+        floor = self.least_spend(s, self.sleeve_spend[s])
         own = sleeve_costs(lines, deviation, ts, min(left, self.max_per_sleeve[s]), forced, floor)
         after = self.row(run, self.slot_of_sleeve[s] + 1, levels)
         best = INF
