@@ -127,14 +127,24 @@ def test_the_command_table_is_what_the_modules_register() -> None:
         assert entry.help == registered[name].get_short_help_str(limit=10_000), name
 
 
+def commands_listed(help_text: str) -> dict[str, str]:
+    """The Commands section of click's help: each name and its help, wrapped lines joined."""
+    listed: dict[str, str] = {}
+    section = help_text.split("\nCommands:\n", 1)[1]
+    name = ""
+    for line in section.splitlines():
+        if match := re.match(r"^  ([a-z][a-z-]*)  +(.*)$", line):
+            name = match.group(1)
+            listed[name] = match.group(2).strip()
+        elif line.strip() and name:
+            listed[name] += " " + line.strip()
+    return listed
+
+
 def test_help_lists_every_command_with_its_one_line(cli_env) -> None:
     result = CliRunner().invoke(app, ["--help"], env=cli_env)
     assert result.exit_code == 0
-    listed = dict(
-        (match.group(1), match.group(2).strip())
-        for line in result.output.splitlines()
-        if (match := re.match(r"^│ ([a-z][a-z-]*) +(.*?)│$", line))
-    )
+    listed = commands_listed(result.output)
     assert set(listed) == set(COMMANDS)
     for name, entry in COMMANDS.items():
         assert listed[name] == entry.help
