@@ -13,7 +13,8 @@ unit, fees with a per-portfolio override, buffers, contributions, sells on or of
 on in some, now and then a frozen account. For each, ``recommend_household``'s executed lines
 must break no rule of the specification; where the engine claims a proof, their exact objective
 must equal the objective of SCIP's optimum (SCIP's solution re-scored exactly); where it stops
-at its node limit, it must say so, and its lower bound must not exceed SCIP's optimum. The
+at its node limit, it must say so, its lower bound must not exceed SCIP's optimum, and its list
+must be within one part in a billion of SCIP's optimum. The
 oracle never reads the engine's problem, search or household code.
 """
 
@@ -52,6 +53,7 @@ SCIP_SECONDS = 20.0
 # reaches the limit is checked for its bound only, and there more nodes only cost time (about
 # five seconds per 100,000), which would take the file past a minute.
 ENGINE_NODES = 30_000
+UNPROVEN_GAP = Fraction(1, 10**9)  # an unproven list's largest excess over SCIP's optimum, relative
 NAMES = ("SIPP", "ISA", "GIA")
 
 
@@ -550,11 +552,19 @@ def test_engine_matches_scip(name: str) -> None:
             f"({float(oracle.objective):.12g}): tighten SCIP's tolerances; {where}"
         )
     if not proven:
-        # Not proven within the node limit (issue 19's open part): the engine must say so, and its
-        # reported lower bound must still be a true bound, at or below SCIP's optimum.
+        # Not proven within the node limit (issue 19's open part): the engine must say so, its
+        # reported lower bound must still be a true bound, at or below SCIP's optimum, and its
+        # list (the search's best, polished by the moves of ``household_primal``) must be SCIP's
+        # optimum to within UNPROVEN_GAP: of the 42 cases, 8 are not proven, 7 of those equal
+        # SCIP exactly and one (seed 16) is 5.4e-10 above it, in the last pennies of idle cash.
         bound = Fraction(str(reco.rationale["lower_bound"]))
         assert bound <= oracle.objective + Fraction(1, 10**12), (
             f"the engine's lower bound {bound} is above SCIP's optimum {oracle.objective}; {where}"
+        )
+        assert ours <= oracle.objective * (1 + UNPROVEN_GAP), (
+            f"the engine's unproven list is {float(ours / oracle.objective - 1):.2e} above SCIP's optimum:"
+            f" engine {trades} J = {float(ours):.12g},"
+            f" SCIP {oracle.trades} J = {float(oracle.objective):.12g}; {where}"
         )
         return
     assert ours == oracle.objective, (

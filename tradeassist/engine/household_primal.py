@@ -1,14 +1,25 @@
-"""Good household lists fast: the block descent the exact search starts from.
+"""Good household lists fast: the incumbent the exact search starts from, and the polish of
+a list it stops with.
 
-Each account is re-solved exactly by the single-portfolio engine with the other accounts'
-trades fixed (their spends in the sleeve values, their fees out of the total, their sales out
-of the turnover), in turn, until no account changes: once from no trade, once from the
-household solved as one pool of money.
+* The block descent: each account re-solved exactly by the single-portfolio engine with the
+  other accounts' trades fixed (their spends in the sleeve values, their fees out of the total,
+  their sales out of the turnover), in turn, until no account changes: once from no trade, once
+  from the household solved as one pool of money.
+* Moves (``move_descent``): money from one line of an account to another (or from its idle
+  cash into one line), by about what evens the two sleeves' gaps.
+* Swaps (``swap_descent``): two accounts exchange some of what they trade in two sleeves, so
+  the sleeves stay where they were and each account's money is used differently.
+
+Every list is scored exactly (``HouseholdProblem.evaluate``); only a better one is kept.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+from collections.abc import Iterator
 from dataclasses import replace
+from fractions import Fraction
 
 from .household_problem import HouseholdEvaluation, HouseholdProblem
 from .optimizer import solve
@@ -24,17 +35,22 @@ class Best:
         self.problem = problem
         self.units: tuple[int, ...] | None = None
         self.found: HouseholdEvaluation | None = None
-        self.key: tuple[object, ...] | None = None
 
     def offer(self, units: tuple[int, ...]) -> bool:
         found = self.problem.evaluate(units)
         if found is None:
             return False
-        key = self.problem.order_key(units, found)
-        if self.key is None or key < self.key:
-            self.units, self.found, self.key = units, found, key
-            return True
-        return False
+        if self.found is not None and self.units is not None:
+            head = (found.objective, found.taxable_sold, found.lines)
+            held = (self.found.objective, self.found.taxable_sold, self.found.lines)
+            # The full key (its split distance is costly) only on a tie of the cheap part.
+            if head > held or (
+                head == held
+                and self.problem.order_key(units, found) >= self.problem.order_key(self.units, self.found)
+            ):
+                return False
+        self.units, self.found = units, found
+        return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -104,3 +120,171 @@ def polish(problem: HouseholdProblem, best: Best, rounds: int = 4) -> None:
     """The block descent from ``best``'s list (one the search stopped with)."""
     if best.units is not None:
         _descend(problem, best, best.units, rounds)
+
+
+# --------------------------------------------------------------------------------------------
+# Moves: money from one line to another within an account, scored exactly
+# --------------------------------------------------------------------------------------------
+def _sleeve_gaps(problem: HouseholdProblem, units: tuple[int, ...]) -> tuple[list[Fraction], int]:
+    """Each sleeve's value after the list minus its target value, in money units, and the total
+    after fees."""
+    base = problem.base
+    values = [Fraction(v) for v in base.values]
+    fees_paid = 0
+    for index, (item, q) in enumerate(zip(base.items, units, strict=True)):
+        if q:
+            values[item.sleeve] += q * item.price
+            fees_paid += problem.fees[problem.account_of[index]]
+    total = base.total - fees_paid
+    gaps = [v - Fraction(t * total, base.target_scale) for v, t in zip(values, base.targets, strict=True)]
+    return gaps, total
+
+
+def _steps(amount: Fraction, price: int) -> set[int]:
+    """Whole units nearest to ``amount`` of money at ``price``, either side."""
+    units = amount / price
+    return {math.floor(units), math.ceil(units)}
+
+
+def _ladder(amount: Fraction, price: int) -> set[int]:
+    """The whole units nearest to ``amount`` of money at ``price``, and a half, a quarter and an
+    eighth of them, and one unit: a rule (the money left, the gains allowance, the turnover)
+    may stop the move short of the even point."""
+    units = amount / price
+    steps = {math.floor(units), math.ceil(units)}
+    for part in (2, 4, 8):
+        steps.add(int(units / part))
+    if units:
+        steps.add(1 if units > 0 else -1)
+    return steps
+
+
+def _candidates(
+    problem: HouseholdProblem, units: tuple[int, ...], gaps: list[Fraction], i: int, j: int | None
+) -> Iterator[tuple[int, ...]]:
+    """Lists that move money into item ``i``'s sleeve out of item ``j``'s (or out of the
+    account's idle cash when ``j`` is None), by about what evens the two sleeves' gaps."""
+    items = problem.items
+    si = items[i].sleeve
+    if j is None:
+        wanted = -gaps[si]
+    else:
+        sj = items[j].sleeve
+        if sj == si:
+            return
+        wanted = (gaps[sj] - gaps[si]) / 2
+    for di in _ladder(wanted, items[i].price) | {-units[i]}:
+        if di == 0:
+            continue
+        qi = units[i] + di
+        if j is None:
+            trial = list(units)
+            trial[i] = qi
+            yield tuple(trial)
+            continue
+        for dj in _steps(Fraction(-di * items[i].price), items[j].price) | {-units[j]}:
+            trial = list(units)
+            trial[i], trial[j] = qi, units[j] + dj
+            yield tuple(trial)
+
+
+def move_descent(problem: HouseholdProblem, best: Best, passes: int = 20) -> None:
+    """Improve ``best`` by moving money between two lines of one account (or from its idle cash
+    into one line), whole units either way of what evens the two sleeves' gaps, each list scored
+    exactly; every improvement is kept and the moves start again from it, until none improves.
+
+    The block descent re-solves one account with the others fixed and stops where no single
+    account can do better alone; these moves find what the exact search would reach given the
+    time: a line's size traded against another's, a line opened or closed."""
+    if best.units is None:
+        return
+    by_account = [
+        [i for i in range(len(problem.items)) if problem.account_of[i] == a] for a in range(problem.accounts)
+    ]
+    for _ in range(passes):
+        improved = False
+        for own in by_account:
+            for i in own:
+                units = best.units
+                gaps, _ = _sleeve_gaps(problem, units)
+                for j in [None, *own]:
+                    if j == i:
+                        continue
+                    if any(best.offer(trial) for trial in _candidates(problem, units, gaps, i, j)):
+                        improved = True
+                        units = best.units
+                        gaps, _ = _sleeve_gaps(problem, units)
+        if not improved:
+            return
+
+
+SWAP_EVALUATIONS = 20_000  # the most swapped lists one swap descent scores
+
+
+def _swaps(problem: HouseholdProblem, units: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
+    """Two accounts swap some of what they trade in two sleeves: account A moves money from its
+    line ``a_from`` (sleeve x) to its line ``a_to`` (sleeve y), account B about the same money
+    from ``b_from`` (y) to ``b_to`` (x), so the sleeves stay about where they were while each
+    account's own money is spent differently: a sale taken over by the other account, say, or
+    a purchase moved to where it leaves less cash idle. A's lines are ones the list trades; B's
+    may be new."""
+    items, account_of = problem.items, problem.account_of
+    traded = [t for t, q in enumerate(units) if q]
+    everything = range(len(items))
+    for a_from in traded:
+        for a_to in traded:
+            if account_of[a_to] != account_of[a_from] or items[a_to].sleeve == items[a_from].sleeve:
+                continue
+            for b_to in everything:
+                if account_of[b_to] == account_of[a_from] or items[b_to].sleeve != items[a_from].sleeve:
+                    continue
+                for b_from in everything:
+                    if account_of[b_from] != account_of[b_to] or items[b_from].sleeve != items[a_to].sleeve:
+                        continue
+                    yield from _swap(problem, units, (a_from, a_to, b_to, b_from))
+
+
+def _sizes(units: int) -> list[int]:
+    """How many units of a line a swap moves, either way: 1, 2, 4, ... and all of them."""
+    sizes, d = {abs(units)}, 1
+    while d < abs(units):
+        sizes.add(d)
+        d *= 2
+    return sorted(sizes | {-x for x in sizes})
+
+
+def _swap(
+    problem: HouseholdProblem, units: tuple[int, ...], lines: tuple[int, int, int, int]
+) -> Iterator[tuple[int, ...]]:
+    a_from, a_to, b_to, b_from = lines
+    prices = [problem.items[t].price for t in lines]
+    for d in _sizes(units[a_from]):
+        moved = Fraction(d * prices[0])
+        for to_b in _steps(moved, prices[2]):
+            for to_a in _steps(moved, prices[1]):
+                for from_b in _steps(Fraction(to_b * prices[2]), prices[3]):
+                    trial = list(units)
+                    trial[a_from] -= d
+                    trial[a_to] += to_a
+                    trial[b_to] += to_b
+                    trial[b_from] -= from_b
+                    yield tuple(trial)
+
+
+def swap_descent(problem: HouseholdProblem, best: Best, evaluations: int = SWAP_EVALUATIONS) -> None:
+    """``move_descent``, then swaps between accounts (``_swaps``), until neither improves or
+    ``evaluations`` swapped lists have been scored (a count, not a clock: the same inputs give
+    the same list)."""
+    left = evaluations
+    while left > 0:
+        move_descent(problem, best)
+        if best.units is None:
+            return
+        improved = False
+        for trial in itertools.islice(_swaps(problem, best.units), left):
+            left -= 1
+            if best.offer(trial):
+                improved = True
+                break
+        if not improved:
+            return

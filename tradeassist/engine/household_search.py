@@ -24,8 +24,9 @@ are scored exactly (``HouseholdProblem.evaluate``) and compared in the total ord
 (``order_key``). Floats in the bound prune only with a relative margin far above their
 rounding.
 
-The incumbent starts from the better of no trade and a block descent (``household_primal``),
-and a list the search stops with at its limit is polished by the same descent.
+The incumbent starts from the better of no trade and a block descent, improved by moves and
+swaps (``household_primal``); a list the search stops with at its limit is polished by the same
+descent, moves and swaps.
 Runs are taken in order of root bound, in rounds of growing node budgets, and skipped when the
 root cannot tie the best list. ``max_nodes`` counts bound evaluations; at the limit the best
 list is returned with ``proven_optimal=False`` and the least root bound of the runs not
@@ -41,7 +42,7 @@ from fractions import Fraction
 
 from .household_bound import gap
 from .household_nodes import LEVELS, Levels, NodeBounds, NodeLimit, Run
-from .household_primal import Best, block_descent, polish
+from .household_primal import Best, block_descent, polish, swap_descent
 from .household_problem import HouseholdEvaluation, HouseholdProblem
 
 FIRST_SLICE = 2_000  # a run's nodes in the first round; each round gives four times more
@@ -319,12 +320,14 @@ def solve_household(problem: HouseholdProblem, *, max_nodes: int) -> HouseholdSo
     best.offer((0,) * n)
     with contextlib.suppress(NodeLimit):
         block_descent(problem, best)
+    swap_descent(problem, best)
     search = _Search(problem, best, max_nodes)
     proven, unfinished = search.solve()
     if best.units is None or best.found is None:
         return None
     if not proven:  # polish the list the search stopped with: each account re-solved exactly
         polish(problem, best)
+        swap_descent(problem, best)
     bound = best.found.objective if unfinished is None else min(best.found.objective, unfinished)
     return HouseholdSolution(
         units=best.units,
