@@ -82,12 +82,16 @@ def _account_problem(
     return sub, own
 
 
-def _descend(problem: HouseholdProblem, best: Best, units: tuple[int, ...], rounds: int) -> None:
-    """Re-solve each account in turn from ``units`` (feasible or not: after one pass every
-    account's own list fits its own money), offering each result to ``best``."""
+def _descend(
+    problem: HouseholdProblem, best: Best, units: tuple[int, ...], rounds: int, first: int = 0
+) -> None:
+    """Re-solve each account in turn, from account ``first``, from ``units`` (feasible or not:
+    after one pass every account's own list fits its own money), offering each result to
+    ``best``."""
+    order = [(first + k) % problem.accounts for k in range(problem.accounts)]
     for _ in range(rounds):
         before = units
-        for account in range(problem.accounts):
+        for account in order:
             sub, own = _account_problem(problem, units, account)
             if not sub.items:
                 continue
@@ -105,21 +109,43 @@ def _descend(problem: HouseholdProblem, best: Best, units: tuple[int, ...], roun
 
 def block_descent(problem: HouseholdProblem, best: Best, rounds: int = 4) -> None:
     """Improve ``best`` by re-solving each account exactly with the others' trades fixed, in
-    turn, from two starts: no trade, and the household solved as one pool of money (the
+    turn, from no trade (once with each account first) and from the household solved as one
+    pool of money (the
     single-portfolio engine over every account's listings with their money together: a plan
     for the whole household that the first pass then makes fit each account's own money)."""
-    starts = [(0,) * len(problem.items)]
+    nothing = (0,) * len(problem.items)
+    for first in range(problem.accounts):
+        # From no trade, each account first in turn: the first account solved alone takes on
+        # the whole rebalance, and which account that is shapes where the descent ends.
+        _descend(problem, best, nothing, rounds, first)
     pooled = solve(problem.base, max_nodes=BLOCK_NODES) if problem.items else None
     if pooled is not None:
-        starts.append(pooled.units)
-    for start in starts:
-        _descend(problem, best, start, rounds)
+        _descend(problem, best, pooled.units, rounds)
 
 
-def polish(problem: HouseholdProblem, best: Best, rounds: int = 4) -> None:
-    """The block descent from ``best``'s list (one the search stopped with)."""
-    if best.units is not None:
-        _descend(problem, best, best.units, rounds)
+def kicks(problem: HouseholdProblem, best: Best, rounds: int) -> None:
+    """From the best list, each account's trades undone in turn and the descent run again, the
+    other accounts first: they may take over part of its work and leave it a better share."""
+    if best.units is None or problem.accounts < 2:
+        return
+    for account in range(problem.accounts):
+        assert best.units is not None
+        kicked = tuple(0 if problem.account_of[i] == account else q for i, q in enumerate(best.units))
+        _descend(problem, best, kicked, rounds, (account + 1) % problem.accounts)
+
+
+def improve(problem: HouseholdProblem, best: Best, rounds: int = 3, descent_rounds: int = 4) -> None:
+    """From ``best``'s list, in turn: the block descent, the kicks, then moves and swaps
+    (``swap_descent``); again while a round improves, at most ``rounds`` times."""
+    for _ in range(rounds):
+        if best.found is None or best.units is None:
+            return
+        before = best.found.objective
+        _descend(problem, best, best.units, descent_rounds)
+        kicks(problem, best, descent_rounds)
+        swap_descent(problem, best)
+        if best.found.objective == before:
+            return
 
 
 # --------------------------------------------------------------------------------------------
@@ -163,17 +189,17 @@ def _candidates(
     problem: HouseholdProblem, units: tuple[int, ...], gaps: list[Fraction], i: int, j: int | None
 ) -> Iterator[tuple[int, ...]]:
     """Lists that move money into item ``i``'s sleeve out of item ``j``'s (or out of the
-    account's idle cash when ``j`` is None), by about what evens the two sleeves' gaps."""
+    account's idle cash when ``j`` is None), by about what evens the two sleeves' gaps, and
+    lists with line ``i`` closed and its money put in ``j`` (of the same sleeve or another)."""
     items = problem.items
     si = items[i].sleeve
     if j is None:
-        wanted = -gaps[si]
+        sizes = _ladder(-gaps[si], items[i].price) | {-units[i]}
+    elif items[j].sleeve == si:
+        sizes = {-units[i]}  # two lines of one sleeve: one closed, its money to the other
     else:
-        sj = items[j].sleeve
-        if sj == si:
-            return
-        wanted = (gaps[sj] - gaps[si]) / 2
-    for di in _ladder(wanted, items[i].price) | {-units[i]}:
+        sizes = _ladder((gaps[items[j].sleeve] - gaps[si]) / 2, items[i].price) | {-units[i]}
+    for di in sizes:
         if di == 0:
             continue
         qi = units[i] + di

@@ -42,7 +42,7 @@ from fractions import Fraction
 
 from .household_bound import gap
 from .household_nodes import LEVELS, Levels, NodeBounds, NodeLimit, Run
-from .household_primal import Best, block_descent, polish, swap_descent
+from .household_primal import Best, block_descent, improve
 from .household_problem import HouseholdEvaluation, HouseholdProblem
 
 FIRST_SLICE = 2_000  # a run's nodes in the first round; each round gives four times more
@@ -320,14 +320,14 @@ def solve_household(problem: HouseholdProblem, *, max_nodes: int) -> HouseholdSo
     best.offer((0,) * n)
     with contextlib.suppress(NodeLimit):
         block_descent(problem, best)
-    swap_descent(problem, best)
+        improve(problem, best)
     search = _Search(problem, best, max_nodes)
     proven, unfinished = search.solve()
     if best.units is None or best.found is None:
         return None
-    if not proven:  # polish the list the search stopped with: each account re-solved exactly
-        polish(problem, best)
-        swap_descent(problem, best)
+    if not proven:  # polish the list the search stopped with
+        with contextlib.suppress(NodeLimit):
+            improve(problem, best)
     bound = best.found.objective if unfinished is None else min(best.found.objective, unfinished)
     return HouseholdSolution(
         units=best.units,
