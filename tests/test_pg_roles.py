@@ -574,9 +574,10 @@ def test_shared_data_another_persons_book_uses_needs_access_to_it_on_a_login_too
 
 @pytest.mark.postgres
 def test_raw_sql_on_a_login_cannot_plant_market_data_or_tasks_in_another_persons_book(world: World) -> None:
-    """Prices, accepted levels, corporate actions and FX rates are readable by every login, but a
-    login appends them only where no portfolio it may not use is touched (the admin's seeded
-    portfolio holds VWRP); and a login creates tasks as itself only (a task runs as its creator)."""
+    """Prices, their re-checks, accepted levels, corporate actions and FX rates are readable by
+    every login, but a login appends them only where no portfolio it may not use is touched (the
+    admin's seeded portfolio holds VWRP); and a login creates tasks as itself only (a task runs as
+    its creator)."""
     admins = _portfolio_id(world, "Seed")
     alices = _portfolio_id(world, "Alice SIPP")
     with world.connect("alice") as alice, world.connect("owner") as owner:
@@ -587,6 +588,9 @@ def test_raw_sql_on_a_login_cannot_plant_market_data_or_tasks_in_another_persons
         admin_id = owner.execute("SELECT user_id FROM users WHERE is_bootstrap_admin").fetchone()[0]
         alice_id = alice.execute("SELECT tradeassist_user_id()").fetchone()[0]
         assert alice.execute("SELECT count(*) FROM price_points").fetchone()[0] >= 1  # readable
+        vwrp_point = owner.execute(
+            "SELECT min(price_point_id) FROM price_points WHERE listing_id = %s", (vwrp,)
+        ).fetchone()[0]
         refused = [
             (
                 "INSERT INTO price_points (listing_id, as_of, source_id, raw_price, raw_currency, "
@@ -603,6 +607,11 @@ def test_raw_sql_on_a_login_cannot_plant_market_data_or_tasks_in_another_persons
                 "INSERT INTO price_level_acceptances (listing_id, effective_date, accepted_by_user_id, "
                 "details, created_at) VALUES (%s, '2026-02-02', %s, '{}', now())",
                 (vwrp, alice_id),
+            ),
+            (  # a later verdict on a price the admin's portfolio is valued by
+                "INSERT INTO price_point_rechecks (price_point_id, quality_flags, usable, cause, "
+                "rechecked_at) VALUES (%s, '[]', false, 'planted', now())",
+                (vwrp_point,),
             ),
             (
                 "INSERT INTO task_definitions (scope, portfolio_id, name, schedule_type, schedule_expr, "

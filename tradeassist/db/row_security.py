@@ -52,9 +52,10 @@ _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 OWNER_ONLY_COLUMNS: dict[str, tuple[str, ...]] = {"users": ("db_role",)}
 
 # Readable and appendable by every login: the registry, market data sources, strategy archives.
-# Market data that changes what a portfolio holds or is worth (prices, accepted levels, FX
-# rates, corporate actions) is in POLICIES: readable by all, appendable only where it touches no
-# portfolio the login may not use (``_touches_only_mine``), as ``services.access.require_every``.
+# Market data that changes what a portfolio holds or is worth (prices and their re-checks,
+# accepted levels, FX rates, corporate actions) is in POLICIES: readable by all, appendable
+# only where it touches no portfolio the login may not use (``_touches_only_mine``), as
+# ``services.access.require_every``.
 SHARED_TABLES: tuple[str, ...] = (
     "instruments",
     "sleeves",
@@ -62,7 +63,6 @@ SHARED_TABLES: tuple[str, ...] = (
     "manifesto_archives",
     "sleeve_targets",
     "market_data_sources",
-    "price_point_rechecks",
 )
 
 _ME = "(SELECT tradeassist_user_id())"
@@ -140,6 +140,10 @@ _LISTINGS_OF_RATE = (
     "WHERE upper(l.trading_currency) = upper(fx_rates.quote_currency))"
 )
 _TASK_VISIBLE = f"{_MINE} OR {_ADMIN}"
+_LISTING_OF_RECHECK_ONLY_MINE = _touches_only_mine(
+    "ARRAY(SELECT p.listing_id FROM price_points AS p "
+    "WHERE p.price_point_id = price_point_rechecks.price_point_id)"
+)
 
 # Row-level security, table by table (permissive policies: a row passes when one admits it).
 POLICIES: dict[str, tuple[Policy, ...]] = {
@@ -190,6 +194,12 @@ POLICIES: dict[str, tuple[Policy, ...]] = {
         ),
     ),
     "price_level_acceptances": _market_data("ARRAY[price_level_acceptances.listing_id]"),
+    # A later verdict on a stored price (usable or not, its GBP value): written, changed and
+    # removed only as the price itself could be added, judged by the point's listing.
+    "price_point_rechecks": (
+        Policy("read", "SELECT", "true"),
+        Policy("change", "ALL", _LISTING_OF_RECHECK_ONLY_MINE, _LISTING_OF_RECHECK_ONLY_MINE),
+    ),
     "corporate_actions": _market_data(_LISTINGS_OF_ACTION),
     "fx_rates": _market_data(_LISTINGS_OF_RATE),
     "task_run_claims": _rows(_VISIBLE_TASK),

@@ -269,16 +269,6 @@ class AddedPerson:
     login: NewLogin | None  # None on SQLite
 
 
-def _require_admin(actor: User | None, operation: str) -> None:
-    if actor is not None and not (actor.is_enabled and actor.is_bootstrap_admin):
-        raise AccessDenied(
-            f"{actor.email} may not {operation}: only the administrator may",
-            actor_user_id=actor.user_id,
-            entity_type="user",
-            operation=operation,
-        )
-
-
 def _login_role(session: Session, email: str, role: str | None) -> str:
     """The login role for ``email`` (``role``, else ``ta_`` and the email's letters): valid,
     and nobody's yet, in this database or on the server."""
@@ -316,7 +306,8 @@ def add_person(
                 "--db-role: SQLite has no database roles (its boundary is the file's permissions)"
             )
         return AddedPerson(add_user(session, actor=actor, email=email, password=password), None)
-    _require_admin(actor, "add users")
+    if actor is not None:
+        access.require_admin(session, actor, "add users")
     hash_password(password)  # the same rule for the login's password
     email = normalize_email(email)
     role = _login_role(session, email, db_role)
@@ -335,7 +326,8 @@ def add_login(
     login = database_login(session)
     if login is None:
         raise ValidationError("database logins are PostgreSQL's: SQLite's boundary is the file's permissions")
-    _require_admin(actor, "give users a database login")
+    if actor is not None:
+        access.require_admin(session, actor, "give users a database login")
     if login.personal:
         raise AccessDenied(
             "giving an existing user a login needs the database owner's connection (--db OWNER_URL)",
