@@ -253,3 +253,25 @@ def test_the_command_line_imports_an_investengine_file(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{SAMPLE}: 9 entries added (batch 1); cash £1,093.41"
+
+
+def test_setup_import_passes_the_formats_option(
+    book: Engine, sqlite_url: str, real_data: Path, tmp_path: Path
+) -> None:
+    """`setup import` takes `--option KEY=VALUE` as `ledger import` does (it had none, so an
+    InvestEngine account could not be set up in one command), and refuses one the format does
+    not take, or one for AJ Bell, in one line."""
+    from tests.support.cli import clean_env, run_cli
+
+    env = clean_env(tmp_path, TRADEASSIST_DB_URL=sqlite_url)
+    command = ["setup", "import", str(sample(real_data)), "--portfolio", "IE", "--format", "investengine"]
+    refused = run_cli(command, env)
+    assert refused.returncode != 0 and "--option contributions=each-buy" in refused.stderr
+    unknown = run_cli([*command, "--option", "colour=blue"], env)
+    assert unknown.returncode != 0 and "colour" in unknown.stderr and "Traceback" not in unknown.stderr
+    ajbell = run_cli([*command[:-1], "ajbell", "--option", "contributions=each-buy"], env)
+    assert ajbell.returncode != 0
+    assert ajbell.stderr.strip() == "error: the ajbell format takes no --option (got contributions)"
+    done = run_cli([*command, "--option", "contributions=each-buy"], env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{SAMPLE}: 9 entries added (batch 1); cash £1,093.41"

@@ -112,6 +112,22 @@ def emit(rows: Sequence[dict[str, Any]], as_json: bool, columns: Sequence[str] |
         emit_table(rows, columns)
 
 
+FORMAT_OPTION_HELP = "The format's own option, KEY=VALUE (repeatable; see docs/ledger.md)."
+
+
+def format_options(texts: Sequence[str] | None) -> dict[str, str]:
+    """``--option KEY=VALUE`` (repeatable) as a dict; a text without ``=`` or a key is refused."""
+    from ..core.errors import ValidationError
+
+    options = {}
+    for text in texts or []:
+        key, equals, value = text.partition("=")
+        if not equals or not key.strip():
+            raise ValidationError(f"--option {text!r}: expected KEY=VALUE")
+        options[key.strip()] = value.strip()
+    return options
+
+
 def fail(message: str, code: int = 1) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)

@@ -11,7 +11,17 @@ from ..core.errors import ValidationError
 from ..core.money import format_gbp
 from ..providers.brokers.canonical import HEADER as CANONICAL_HEADER
 from ..services import corporate_actions, imports, ledger
-from .context import AS_OF_OPTION, JSON_OPTION, PORTFOLIO_OPTION, emit, emit_json, info, work
+from .context import (
+    AS_OF_OPTION,
+    FORMAT_OPTION_HELP,
+    JSON_OPTION,
+    PORTFOLIO_OPTION,
+    emit,
+    emit_json,
+    format_options,
+    info,
+    work,
+)
 from .progress import progress, stages
 
 ledger_app = typer.Typer(
@@ -38,19 +48,12 @@ def ledger_import(
     cash_statement: Path = typer.Option(None, "--cash-statement", help="AJ Bell: the cash statement CSV."),
     label: str = typer.Option(None, "--label", help="The batch label (default: import FILE)."),
     force: bool = FORCE_OPTION,
-    option: list[str] = typer.Option(
-        None, "--option", help="The format's own option, KEY=VALUE (repeatable; see docs/ledger.md)."
-    ),
+    option: list[str] = typer.Option(None, "--option", help=FORMAT_OPTION_HELP),
 ) -> None:
     """Import a broker file as one batch: all of it or nothing; importing it again adds nothing."""
     if fmt.strip().lower() not in imports.FORMATS:
         raise ValidationError(f"--format {fmt!r}: expected one of {', '.join(imports.FORMATS)}")
-    options = {}
-    for text in option or []:
-        key, equals, value = text.partition("=")
-        if not equals or not key.strip():
-            raise ValidationError(f"--option {text!r}: expected KEY=VALUE")
-        options[key.strip()] = value.strip()
+    options = format_options(option)
     with work() as (session, actor), stages([f"reading {file.name}", "checking and writing"]) as done:
 
         def parsed(found: imports.ParsedFile) -> None:

@@ -27,7 +27,7 @@ import typer
 
 from ..core.errors import FileFormatError, ValidationError
 from ..core.money import format_gbp
-from .context import PORTFOLIO_OPTION, info, work
+from .context import FORMAT_OPTION_HELP, PORTFOLIO_OPTION, format_options, info, work
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -261,6 +261,7 @@ def setup_import(
     force: bool = typer.Option(
         False, "--force", help="Record ISA subscriptions even over the tax year's allowance."
     ),
+    option: list[str] = typer.Option(None, "--option", help=FORMAT_OPTION_HELP),
 ) -> None:
     """Import every export of an account, oldest first.
 
@@ -273,6 +274,9 @@ def setup_import(
     fmt = fmt.strip().lower()
     if fmt not in imports.FORMATS:
         raise ValidationError(f"--format {fmt!r}: expected one of {', '.join(imports.FORMATS)}")
+    options = format_options(option)
+    if fmt == "ajbell" and options:
+        raise ValidationError(f"the ajbell format takes no --option (got {', '.join(options)})")
     if fmt == "ajbell":
         mapping = (
             {d: (s.ticker, s.exchange) for s in read_listings(listings) for d in s.descriptions}
@@ -283,7 +287,7 @@ def setup_import(
     elif listings is not None:
         raise ValidationError("--listings is for the ajbell format only")
     else:
-        parsed = [imports.parse_file(f, format=fmt) for f in files]
+        parsed = [imports.parse_file(f, format=fmt, options=options) for f in files]
     parsed.sort(key=lambda p: (p.entries[0].entry_time, p.name))  # a parsed file is never empty
     with work() as (session, actor):
         for one in parsed:
