@@ -328,3 +328,25 @@ def test_three_sources_on_one_day_one_values_the_portfolio_and_the_gap_is_an_ale
     assert (latest[0]["price_gbp"], latest[0]["source"]) == ("91.83", "csv")
     day = [r for r in prices_of(cli, "VWRP") if r["as_of"] == "2024-04-30"]
     assert [r["source"] for r in day if r["values_portfolio"]] == ["csv"]
+
+    # The wrong close replaced, the sources agree again: the alert ends by itself.
+    fixed = tmp_path / "csv-fixed.csv"
+    fixed.write_text("date,close\n2024-04-30,99.19\n")
+    replace = ["--replace", "--reason", "the csv close was another fund's"]
+    ok(
+        cli(
+            "prices",
+            "import",
+            str(fixed),
+            "--ticker",
+            "VWRP",
+            "--exchange",
+            "XLON",
+            "--format",
+            "csv",
+            *replace,
+        )
+    )
+    settled = [a for a in json.loads(ok(cli("alerts", "--json"))) if a["code"] == "PRICE_SOURCES_DISAGREE"]
+    assert [a["alert_id"] for a in settled] == [disagree[0]["alert_id"]]
+    assert settled[0]["resolved_at"] is not None

@@ -8,6 +8,10 @@ freeze those portfolios; a listing nobody holds gets one alert with no portfolio
 When the user accepts a level (or records a split) and the re-check leaves no point of the
 listing with the flag an alert was raised for, ``resolve_cleared`` resolves that alert and
 ends the freezes price alerts set, where no other freezing price alert stays open.
+
+Sources that disagree raise one WARN alert per portfolio (``raise_disagreements``); when a
+later import leaves the sources agreeing on every day an open one named (a wrong close
+replaced, say), ``settle_disagreements`` resolves it.
 """
 
 from __future__ import annotations
@@ -175,3 +179,33 @@ def raise_disagreements(
         freeze=False,
     )
     return raised.created
+
+
+def settle_disagreements(
+    session: Session, actor: User | None, listing: InstrumentListing, file: str
+) -> tuple[int, ...]:
+    """Resolve the listing's open disagreement alerts whose days (``first_date`` to
+    ``last_date``) its sources now agree on; the others stay open. An import with no acting
+    user (none is recorded) leaves them to the next one that has one."""
+    if actor is None:
+        return ()
+    settled = []
+    for alert in governance.open_alerts(session, any_portfolio=True, code=price_sources.DISAGREEMENT_CODE):
+        context = alert.context or {}
+        if context.get("listing_id") != listing.listing_id:
+            continue
+        first, last = _day(context["first_date"]), _day(context["last_date"])
+        by_day = day_candidates(session, cast(int, listing.listing_id), first, last)
+        if price_sources.disagreements(
+            by_day, provider=listing.price_provider, priority=listing.source_priority
+        ):
+            continue
+        note = f"the sources agree again on {first} to {last} (after {file})"
+        governance.resolve_alert(session, actor=actor, alert_id=cast(int, alert.alert_id), note=note)
+        settled.append(cast(int, alert.alert_id))
+    return tuple(settled)
+
+
+def _day(value: date | str) -> date:
+    """A date from an alert's context: as stored (ISO text), or as raised in this session."""
+    return value if isinstance(value, date) else date.fromisoformat(value)

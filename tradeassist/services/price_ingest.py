@@ -49,7 +49,7 @@ from .market import (
     decimal_texts,
     source_id,
 )
-from .price_alerts import Resolved, raise_disagreements, raise_for_issues
+from .price_alerts import Resolved, raise_disagreements, raise_for_issues, settle_disagreements
 from .price_anchor import explain_scale_issues
 from .price_checks import (
     POINTS,
@@ -300,6 +300,7 @@ def _ingest(
     resolved = Resolved()
     if replacing:
         resolved = supersede(session, actor, listing, src, replacing, reason)
+    settled = settle_disagreements(session, actor, listing, series.source_name)
     if kept.days:
         alert_ids += raise_disagreements(
             session, actor, listing, kept.days[0], kept.days[-1], series.source_name
@@ -319,7 +320,7 @@ def _ingest(
         frozen_portfolio_ids=frozen,
         replacements=tuple(replacing),
         level_basis=basis,
-        resolved_alert_ids=resolved.alert_ids,
+        resolved_alert_ids=resolved.alert_ids + settled,
         unfrozen_portfolio_ids=resolved.unfrozen_portfolio_ids,
     )
     _record_import(session, actor, result, given.days)
