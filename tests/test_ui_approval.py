@@ -68,8 +68,9 @@ def test_the_pending_recommendation_is_shown_and_approved(demo_engine: Engine) -
     page = "".join(child.value for child in shown_card.widget.children[:3])
     headline = shown_card.data["headline"]
     assert headline.startswith("Buy ") and html.escape(headline) in page
-    for text in ("DRAFT", "no review yet", "VWRP", "XLE", "BUY", "ALLOCATE_CASH"):
+    for text in ("DRAFT", "no review yet", "VWRP", "XLE", "BUY", "<td>invests cash</td>"):
         assert text in page
+    assert "ALLOCATE_CASH" not in page  # the reason in words, not its code
     rationale = shown_card.rationale.children[0].value
     assert "<b>SEMIS</b>" in rationale and "% ⚠" in rationale  # over its band before
     assert "<td>Contribution</td><td class='num'>£1,000.00</td>" in rationale

@@ -14,6 +14,7 @@ from ..core.timeutil import LONDON
 from ..core.units import unit_name
 from ..services.fill_estimates import FillEstimate, number, word
 from ..services.governance import FreezeStatus
+from .html import reason_words
 
 GREEN, AMBER, RED, BLUE, SLATE, GREY = "#2e7d32", "#ef8f00", "#c62828", "#1565c0", "#546e7a", "#9e9e9e"
 VERDICT_COLOURS = {"PASS": GREEN, "WARN": AMBER, "FAIL": RED}
@@ -148,7 +149,7 @@ def lines_html(lines: Sequence[Mapping[str, Any]]) -> str:
             f"<td class='num'>{format_gbp(number(gain)) if gain is not None else ''}</td>" if taxed else ""
         )
         suppressed = bool(line.get("suppressed_by_min_trade"))
-        note = esc(line.get("reason_code")) + (
+        note = esc(reason_words(line.get("reason_code"))) + (
             " · below the minimum trade: not to be done" if suppressed else ""
         )
         body.append(

@@ -23,6 +23,19 @@ OK, INFO, WARN, ERROR = "ok", "info", "warn", "error"
 COLOURS = {OK: "#2e7d32", INFO: "#1565c0", WARN: "#ef6c00", ERROR: "#c62828"}
 
 
+# Why a line trades, in words (a stored line keeps its code).
+REASON_CODES = {
+    "ALLOCATE_CASH": "invests cash",
+    "REBALANCE_BUY": "rebalance",
+    "REBALANCE_SELL": "rebalance",
+}
+
+
+def reason_words(code: Any) -> str:
+    """A line's reason code in words: ``REBALANCE_SELL`` -> ``rebalance``."""
+    return REASON_CODES.get(str(code), str(code or "").lower().replace("_", " "))
+
+
 def cell_text(value: Any) -> str:
     """How a value reads in a table: exact decimals, ISO dates, empty for None."""
     if value is None:

@@ -10,7 +10,7 @@ import html
 from decimal import Decimal
 from typing import Any
 
-from .html import INFO, messages_html, table_html
+from .html import INFO, messages_html, reason_words, table_html
 
 
 def _pct(value: Any) -> str:
@@ -27,7 +27,7 @@ def recommendation_html(recommendation: Any) -> str:
             "amount (GBP)": f"{Decimal(line['amount_base']):,.2f}",
             "units": line["estimated_units"],
             "note": "below the minimum trade: not to execute" if line["suppressed_by_min_trade"] else "",
-            "reason": line["reason_code"],
+            "reason": reason_words(line["reason_code"]),
         }
         for line in data["lines"]
     ]

@@ -32,14 +32,9 @@ from typing import Any
 from ..core.money import decimal_str, format_gbp
 from ..core.timeutil import uk_date
 from ..engine.scope import REASON_WORDS
-from .html import cell_text, table_html
+from .html import cell_text, reason_words, table_html
 from .run_charts import allocation_chart, band_of, drift_chart, number
 
-REASON_CODES = {
-    "ALLOCATE_CASH": "invests cash",
-    "REBALANCE_BUY": "rebalance",
-    "REBALANCE_SELL": "rebalance",
-}
 BLOCKING = "stops the recommendation: a holding is never valued at zero"
 FROZEN_RULE = "PORTFOLIO_FROZEN"
 
@@ -126,7 +121,7 @@ def trades_table(
             "Units": units_text(line.get("estimated_units")),
             "Amount": money(line.get("amount_base")),
             "Fee": fee,
-            "Why": REASON_CODES.get(str(line.get("reason_code")), str(line.get("reason_code") or "").lower()),
+            "Why": reason_words(line.get("reason_code")),
         }
         for line in lines
     ]
