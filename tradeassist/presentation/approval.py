@@ -14,7 +14,7 @@ from ..core.timeutil import LONDON
 from ..core.units import unit_name
 from ..services.fill_estimates import FillEstimate, number, word
 from ..services.governance import FreezeStatus
-from .html import reason_words
+from .html import freeze_words, reason_words
 
 GREEN, AMBER, RED, BLUE, SLATE, GREY = "#2e7d32", "#ef8f00", "#c62828", "#1565c0", "#546e7a", "#9e9e9e"
 VERDICT_COLOURS = {"PASS": GREEN, "WARN": AMBER, "FAIL": RED}
@@ -256,9 +256,10 @@ def freeze_banner_html(frozen: Sequence[tuple[str, FreezeStatus]]) -> str:
     parts = []
     for name, status in frozen:
         detail = f" ({esc(status.reason_detail)})" if status.reason_detail else ""
+        why = esc(freeze_words(status.reason_code))
         parts.append(
             "<div class='ta-banner-frozen'>"
-            f"<b>❄ {esc(name)} is frozen</b> since {when(status.set_at)}: {esc(status.reason_code)}{detail}."
+            f"<b>❄ {esc(name)} is frozen</b> since {when(status.set_at)}: {why}{detail}."
             " Approving and executing wait until a person clears the freeze: "
             f"<code>tradeassist freeze clear --portfolio &quot;{esc(name)}&quot; --reason ...</code></div>"
         )

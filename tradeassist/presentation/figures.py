@@ -22,6 +22,7 @@ from plotly.subplots import make_subplots
 from ..core.money import format_gbp
 from ..policy import DriftBands
 from .chart_style import BLUE, GREEN, GREY, RED, UNIT_TITLES, empty, floats, layout, note_height
+from .html import freeze_words
 
 # Trace names (the legend's words, and what tests look for).
 TRACE_VALUE = "portfolio value"
@@ -330,9 +331,7 @@ def alerts_figure(
     since when, with its reason code; the alerts carry the details)."""
     if freeze.get("is_frozen"):
         since = freeze.get("set_at")
-        detail = f"{freeze.get('reason_code') or 'no reason code'}" + (
-            f" since {since:%d %b %Y %H:%M}" if since else ""
-        )
+        detail = freeze_words(freeze.get("reason_code")) + (f" since {since:%d %b %Y %H:%M}" if since else "")
         state = f"<span style='color:{RED}'><b>FROZEN</b></span> ({detail})"
     else:
         state = f"<span style='color:{GREEN}'><b>not frozen</b></span>"

@@ -36,6 +36,19 @@ def reason_words(code: Any) -> str:
     return REASON_CODES.get(str(code), str(code or "").lower().replace("_", " "))
 
 
+# Why a portfolio is frozen, in words (the freeze keeps its code).
+FREEZE_CODES = {
+    "MANUAL": "frozen by hand",
+    "PRICE_SCALE_SUSPECT": "a price looks 100 times off (pence read as pounds, or the reverse)",
+    "CURRENCY_MISMATCH": "a price came in another currency than the listing's",
+}
+
+
+def freeze_words(code: Any) -> str:
+    """A freeze's reason code in words: ``PRICE_SCALE_SUSPECT`` -> what it means."""
+    return FREEZE_CODES.get(str(code), str(code or "no reason given").lower().replace("_", " "))
+
+
 def cell_text(value: Any) -> str:
     """How a value reads in a table: exact decimals, ISO dates, empty for None."""
     if value is None:
