@@ -110,9 +110,9 @@ def _descend(
 def block_descent(problem: HouseholdProblem, best: Best, rounds: int = 4) -> None:
     """Improve ``best`` by re-solving each account exactly with the others' trades fixed, in
     turn, from no trade (once with each account first) and from the household solved as one
-    pool of money (the
-    single-portfolio engine over every account's listings with their money together: a plan
-    for the whole household that the first pass then makes fit each account's own money)."""
+    pool of money (the single-portfolio engine over every account's listings with their money
+    together: a plan for the whole household that the first pass then makes fit each account's
+    own money)."""
     nothing = (0,) * len(problem.items)
     for first in range(problem.accounts):
         # From no trade, each account first in turn: the first account solved alone takes on
@@ -151,9 +151,9 @@ def improve(problem: HouseholdProblem, best: Best, rounds: int = 3, descent_roun
 # --------------------------------------------------------------------------------------------
 # Moves: money from one line to another within an account, scored exactly
 # --------------------------------------------------------------------------------------------
-def _sleeve_gaps(problem: HouseholdProblem, units: tuple[int, ...]) -> tuple[list[Fraction], int]:
-    """Each sleeve's value after the list minus its target value, in money units, and the total
-    after fees."""
+def _sleeve_gaps(problem: HouseholdProblem, units: tuple[int, ...]) -> list[Fraction]:
+    """Each sleeve's value after the list minus its target value (of the total after fees), in
+    money units."""
     base = problem.base
     values = [Fraction(v) for v in base.values]
     fees_paid = 0
@@ -162,8 +162,7 @@ def _sleeve_gaps(problem: HouseholdProblem, units: tuple[int, ...]) -> tuple[lis
             values[item.sleeve] += q * item.price
             fees_paid += problem.fees[problem.account_of[index]]
     total = base.total - fees_paid
-    gaps = [v - Fraction(t * total, base.target_scale) for v, t in zip(values, base.targets, strict=True)]
-    return gaps, total
+    return [v - Fraction(t * total, base.target_scale) for v, t in zip(values, base.targets, strict=True)]
 
 
 def _steps(amount: Fraction, price: int) -> set[int]:
@@ -232,14 +231,14 @@ def move_descent(problem: HouseholdProblem, best: Best, passes: int = 20) -> Non
         for own in by_account:
             for i in own:
                 units = best.units
-                gaps, _ = _sleeve_gaps(problem, units)
+                gaps = _sleeve_gaps(problem, units)
                 for j in [None, *own]:
                     if j == i:
                         continue
                     if any(best.offer(trial) for trial in _candidates(problem, units, gaps, i, j)):
                         improved = True
                         units = best.units
-                        gaps, _ = _sleeve_gaps(problem, units)
+                        gaps = _sleeve_gaps(problem, units)
         if not improved:
             return
 

@@ -25,8 +25,8 @@ are scored exactly (``HouseholdProblem.evaluate``) and compared in the total ord
 rounding.
 
 The incumbent starts from the better of no trade and a block descent, improved by moves and
-swaps (``household_primal``); a list the search stops with at its limit is polished by the same
-descent, moves and swaps.
+swaps (``household_primal``); a better list the search stops with at its limit is polished by
+the same descent, moves and swaps.
 Runs are taken in order of root bound, in rounds of growing node budgets, and skipped when the
 root cannot tie the best list. ``max_nodes`` counts bound evaluations; at the limit the best
 list is returned with ``proven_optimal=False`` and the least root bound of the runs not
@@ -321,11 +321,12 @@ def solve_household(problem: HouseholdProblem, *, max_nodes: int) -> HouseholdSo
     with contextlib.suppress(NodeLimit):
         block_descent(problem, best)
         improve(problem, best)
+    started_from = best.units
     search = _Search(problem, best, max_nodes)
     proven, unfinished = search.solve()
     if best.units is None or best.found is None:
         return None
-    if not proven:  # polish the list the search stopped with
+    if not proven and best.units != started_from:  # polish a better list the search stopped with
         with contextlib.suppress(NodeLimit):
             improve(problem, best)
     bound = best.found.objective if unfinished is None else min(best.found.objective, unfinished)
