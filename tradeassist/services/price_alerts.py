@@ -24,10 +24,10 @@ from typing import Any, cast
 from sqlmodel import Session
 
 from ..core.enums import QualityFlag, Severity
-from ..db.models import InstrumentListing, User
+from ..db.models import Alert, InstrumentListing, Portfolio, User
 from ..engine.price_issues import ISSUE_CODES
 from ..engine.price_quality import PriceIssue
-from . import governance, price_sources
+from . import access, governance, price_sources
 from .price_reads import day_candidates, holders
 
 # Issues that raise a CRITICAL alert and freeze the holding portfolios; the others only warn.
@@ -186,13 +186,14 @@ def settle_disagreements(
 ) -> tuple[int, ...]:
     """Resolve the listing's open disagreement alerts whose days (``first_date`` to
     ``last_date``) its sources now agree on; the others stay open. An import with no acting
-    user (none is recorded) leaves them to the next one that has one."""
+    user (none is recorded) leaves them to the next one that has one, and an alert of a
+    portfolio the user may not see is left to its owner."""
     if actor is None:
         return ()
     settled = []
     for alert in governance.open_alerts(session, any_portfolio=True, code=price_sources.DISAGREEMENT_CODE):
         context = alert.context or {}
-        if context.get("listing_id") != listing.listing_id:
+        if context.get("listing_id") != listing.listing_id or not _may_resolve(session, actor, alert):
             continue
         first, last = _day(context["first_date"]), _day(context["last_date"])
         by_day = day_candidates(session, cast(int, listing.listing_id), first, last)
@@ -209,3 +210,10 @@ def settle_disagreements(
 def _day(value: date | str) -> date:
     """A date from an alert's context: as stored (ISO text), or as raised in this session."""
     return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def _may_resolve(session: Session, actor: User, alert: Alert) -> bool:
+    if alert.portfolio_id is None:
+        return True
+    portfolio = session.get(Portfolio, alert.portfolio_id)
+    return portfolio is not None and access.can_access(session, actor, portfolio)
