@@ -83,6 +83,7 @@ def test_no_schema_yet_is_a_clear_error(cli_env) -> None:
     assert "run `tradeassist init` first" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_users_sharing_and_denial_through_the_cli(cli_env, tmp_path: Path) -> None:
     cli_env["TRADEASSIST_DB_URL"] = f"sqlite:///{tmp_path / 'z.db'}"
     assert run("init", env=cli_env).returncode == 0

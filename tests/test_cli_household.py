@@ -194,6 +194,7 @@ def test_a_strategy_over_two_owners_is_refused(db_url: str, tmp_path: Path) -> N
     )
 
 
+@pytest.mark.slow
 def test_a_household_task_runs_and_each_of_its_runs_replays(cli) -> None:  # type: ignore[no-untyped-def]
     added = cli(
         "tasks",

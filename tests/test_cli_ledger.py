@@ -49,6 +49,7 @@ def cli(sqlite_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     return run
 
 
+@pytest.mark.slow
 def test_import_list_holdings_cash_and_corporate_actions(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     ledger_csv = tmp_path / "ledger.csv"
     ledger_csv.write_text(

@@ -65,6 +65,7 @@ def cli(sqlite_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     return run
 
 
+@pytest.mark.slow
 def test_tasks_add_list_due_enable_disable(cli) -> None:  # type: ignore[no-untyped-def]
     added = cli("tasks", "add", "--name", "daily alerts", "--kind", "ALERT_ONLY", "--cron", "0 7 * * *")
     assert added.returncode == 0, added.stderr
@@ -122,6 +123,7 @@ def test_tasks_add_list_due_enable_disable(cli) -> None:  # type: ignore[no-unty
     assert missing.returncode != 0 and missing.stderr.strip() == "error: no task named 'nope'"
 
 
+@pytest.mark.slow
 def test_run_list_show_replay(cli, sqlite_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from tradeassist.demo import load_demo
 
@@ -167,6 +169,7 @@ def test_run_list_show_replay(cli, sqlite_url: str, tmp_path: Path) -> None:  # 
     assert unknown.returncode != 0 and unknown.stderr.strip() == "error: no run 999"
 
 
+@pytest.mark.slow
 def test_run_due_exits_1_when_a_run_fails(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     assert cli("tasks", "add", "--name", "a", "--kind", "ALERT_ONLY", "--cron", "0 7 * * *").returncode == 0
     empty = tmp_path / "no notebooks"

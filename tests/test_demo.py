@@ -9,6 +9,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
@@ -41,6 +42,7 @@ def test_demo_is_a_sipp_with_pence_pounds_and_dollars(demo_engine: Engine) -> No
     assert load_demo(demo_engine, end=DEMO_END) is False  # never loaded twice
 
 
+@pytest.mark.slow
 def test_demo_cli_without_running(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")}
     env["TRADEASSIST_HOME"] = str(tmp_path)

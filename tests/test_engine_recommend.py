@@ -310,6 +310,7 @@ def test_trading_never_makes_the_objective_worse_when_no_trade_is_affordable(cas
 
 @PROPERTIES
 @given(cases())
+@pytest.mark.slow
 def test_inputs_come_back_unchanged_and_replays_are_equal(case) -> None:
     state, rules, kind = case
     state_copy, rules_copy, as_dict = copy.deepcopy(state), copy.deepcopy(rules), state_to_dict(state)

@@ -255,6 +255,7 @@ def test_a_reversal_sits_with_its_original_among_entries_at_the_same_instant(eng
     assert verified(engine)
 
 
+@pytest.mark.slow
 def test_ledger_correct_reverses_several_ids_in_one_batch(cli) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     """The command line: ``ledger correct A B`` is one batch; a replacement goes with one id."""
     add = ("ledger", "add", "--portfolio", "ISA")

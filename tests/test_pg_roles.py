@@ -392,6 +392,7 @@ def test_a_login_cannot_pretend_to_be_someone_else(world: World) -> None:
 # The command line on alice's login
 # --------------------------------------------------------------------------------------------
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_the_cli_on_a_login_acts_as_its_user(world: World) -> None:
     alice = world.urls["alice"]
     denied = world.cli("holdings", "--portfolio", "Bob ISA", "--json", url=alice)
@@ -451,6 +452,7 @@ def test_the_owner_connection_still_does_everything(world: World) -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_the_admins_own_login_sees_everything_and_may_act_as_others(world: World) -> None:
     role = f"ta_admin_{world.tag}"
     given = world.cli(
@@ -490,6 +492,7 @@ def test_the_admins_own_login_sees_everything_and_may_act_as_others(world: World
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_a_person_works_through_the_services_on_their_own_login(
     pg_cluster: pg.Cluster, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

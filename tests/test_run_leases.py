@@ -177,6 +177,7 @@ def alerts_of(engine: Engine, run_id: int) -> list[Alert]:
 # --------------------------------------------------------------------------------------------
 # A run-due killed mid-run
 # --------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_killed_run_is_failed_alerted_and_retried_once_after_its_lease(
     db_url: str, engine: Engine, admin: User, tmp_path: Path
 ) -> None:
@@ -237,6 +238,7 @@ def test_a_killed_run_is_failed_alerted_and_retried_once_after_its_lease(
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.slow
 def test_a_retry_that_dies_too_is_not_retried_again(
     db_url: str, engine: Engine, admin: User, tmp_path: Path
 ) -> None:
@@ -380,6 +382,7 @@ def test_a_worker_back_after_its_run_was_failed_writes_nothing_over_it(
 # "database is locked"
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.slow
 def test_four_run_due_processes_on_one_sqlite_file_never_meet_a_locked_database(
     db_url: str, engine: Engine, admin: User, tmp_path: Path
 ) -> None:
@@ -478,6 +481,7 @@ def test_a_writer_holding_the_lock_past_the_busy_timeout_is_waited_out(
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.slow
 def test_a_lock_held_past_the_bound_is_one_line_and_exit_2_and_nothing_half_done(
     db_url: str, engine: Engine, admin: User, tmp_path: Path
 ) -> None:

@@ -106,6 +106,7 @@ def test_postgresql_claimers_skip_a_task_another_one_holds(db_url: str, engine: 
     assert claim is not None and claim.task_id == first.task_id
 
 
+@pytest.mark.slow
 def test_two_run_due_processes_never_run_a_slot_twice(
     db_url: str, engine: Engine, admin: User, tmp_path: Path
 ) -> None:

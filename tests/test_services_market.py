@@ -402,6 +402,7 @@ def test_latest_good_prices_skip_flagged_points_and_pick_per_listing(
 # --------------------------------------------------------------------------------------------
 # FX
 # --------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_missing_fx_is_flagged_then_the_real_ecb_file_normalises_the_usd_listing(
     engine: Engine, admin: User, real_data: Path
 ) -> None:

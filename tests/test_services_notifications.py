@@ -260,6 +260,7 @@ def test_each_user_lists_their_own(engine: Engine, admin: User) -> None:
     assert len(pending) == 2
 
 
+@pytest.mark.slow
 def test_notify_cli_dispatches_and_lists(
     db_url: str, engine: Engine, admin: User, smtp_server, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]

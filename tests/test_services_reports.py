@@ -143,6 +143,7 @@ def test_the_email_has_both_bodies_inline_charts_and_the_report(
     )
 
 
+@pytest.mark.slow
 def test_report_email_command(
     engine: Engine, db_url: str, monthly_run: int, smtp_server, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]

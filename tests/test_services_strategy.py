@@ -285,6 +285,7 @@ def test_moving_a_listing_that_is_not_a_constituent_is_refused(
         assert s.exec(select(func.count()).select_from(Portfolio)).one() == 1
 
 
+@pytest.mark.slow
 def test_strategy_cli(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")}
     env["TRADEASSIST_DB_URL"] = f"sqlite:///{tmp_path / 's.db'}"

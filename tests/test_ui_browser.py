@@ -57,6 +57,7 @@ def ui(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.slow
 def test_ui_says_what_is_wrong_before_serving(tmp_path: Path, sqlite_url: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")}
     empty = ui("--db", f"sqlite:///{tmp_path / 'empty.db'}", "ui", "--no-browser", env=env)
