@@ -33,7 +33,7 @@ REASON_CODES = {
 
 def reason_words(code: Any) -> str:
     """A line's reason code in words: ``REBALANCE_SELL`` -> ``rebalance``."""
-    return REASON_CODES.get(str(code), str(code or "").lower().replace("_", " "))
+    return _in_words(REASON_CODES, code, "")
 
 
 # Why a portfolio is frozen, in words (the freeze keeps its code).
@@ -46,7 +46,13 @@ FREEZE_CODES = {
 
 def freeze_words(code: Any) -> str:
     """A freeze's reason code in words: ``PRICE_SCALE_SUSPECT`` -> what it means."""
-    return FREEZE_CODES.get(str(code), str(code or "no reason given").lower().replace("_", " "))
+    return _in_words(FREEZE_CODES, code, "no reason given")
+
+
+def _in_words(table: Mapping[str, str], code: Any, missing: str) -> str:
+    """``code`` in ``table``'s words; a code it lacks in lower case without underscores, and
+    ``missing`` for none."""
+    return table.get(str(code), str(code or missing).lower().replace("_", " "))
 
 
 def cell_text(value: Any) -> str:
