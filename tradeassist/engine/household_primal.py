@@ -58,7 +58,7 @@ class Best:
 # --------------------------------------------------------------------------------------------
 def _account_problem(
     problem: HouseholdProblem, units: tuple[int, ...], account: int
-) -> tuple[AllocationProblem, list[int]]:
+) -> tuple[AllocationProblem, tuple[int, ...]]:
     base = problem.base
     values = list(base.values)
     others_fees = sold = 0
@@ -67,7 +67,7 @@ def _account_problem(
             values[item.sleeve] += q * item.price
             others_fees += problem.fees[problem.account_of[index]]
             sold += max(0, -q * item.price)
-    own = [i for i in range(len(base.items)) if problem.account_of[i] == account]
+    own = problem.account_items[account]
     cap = None if base.turnover_cap is None else max(0, base.turnover_cap - sold)
     sub = replace(
         base,
@@ -176,7 +176,7 @@ def _ladder(amount: Fraction, price: int) -> set[int]:
     eighth of them, and one unit: a rule (the money left, the gains allowance, the turnover)
     may stop the move short of the even point."""
     units = amount / price
-    steps = {math.floor(units), math.ceil(units)}
+    steps = _steps(amount, price)
     for part in (2, 4, 8):
         steps.add(int(units / part))
     if units:
@@ -223,12 +223,9 @@ def move_descent(problem: HouseholdProblem, best: Best, passes: int = 20) -> Non
     time: a line's size traded against another's, a line opened or closed."""
     if best.units is None:
         return
-    by_account = [
-        [i for i in range(len(problem.items)) if problem.account_of[i] == a] for a in range(problem.accounts)
-    ]
     for _ in range(passes):
         improved = False
-        for own in by_account:
+        for own in problem.account_items:
             for i in own:
                 units = best.units
                 gaps = _sleeve_gaps(problem, units)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
+from functools import cached_property
 from typing import NamedTuple
 
 from ..policy import Policy
@@ -55,6 +56,12 @@ class HouseholdProblem:
     @property
     def accounts(self) -> int:
         return len(self.budgets)
+
+    @cached_property
+    def account_items(self) -> tuple[tuple[int, ...], ...]:
+        """Per account, the indices of its items."""
+        owners = self.account_of
+        return tuple(tuple(i for i, a in enumerate(owners) if a == which) for which in range(self.accounts))
 
     def total_after(self, fees_paid: int) -> int:
         return self.base.total - fees_paid
