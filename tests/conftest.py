@@ -228,12 +228,6 @@ def admin(engine: Engine):  # type: ignore[no-untyped-def]
         return identity.get_user(session, ADMIN_EMAIL)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The tests marked ``slow`` first, in their order, then the rest: with ``-n 3`` a test of a
-    minute collected near the end would run alone while the other workers sit idle."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """An xdist worker hands its PostgreSQL line to the controller, which prints the summary."""
     workeroutput = getattr(session.config, "workeroutput", None)
