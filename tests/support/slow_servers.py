@@ -125,6 +125,9 @@ class DripServer:
                 return
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
+                # A client that closed one connection and opened the next is not two at once,
+                # however late the busy machine lets the first one's thread notice the close.
+                self._open = {c for c in self._open if not _peer_closed(c)}
                 self._open.add(conn)
                 self.accepted += 1
                 self.most_at_once = max(self.most_at_once, len(self._open))
@@ -181,6 +184,17 @@ def _converse_until_data(conn: socket.socket) -> None:
             conn.sendall(b"354 go ahead\r\n")
             return
         conn.sendall(b"250 ok\r\n")
+
+
+def _peer_closed(conn: socket.socket) -> bool:
+    """Whether the client has closed its end (its FIN is waiting to be read), without blocking
+    or consuming anything."""
+    try:
+        return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, TimeoutError):  # nothing to read: still open
+        return False
+    except OSError:
+        return True
 
 
 def _close(conn: socket.socket) -> None:
