@@ -1,22 +1,20 @@
-"""The command line as a user meets it: real processes, one-line errors, JSON for scripts."""
+"""The command line as a user meets it (each command run as `python -m tradeassist` would, see
+tests/support/cli.py): one-line errors, JSON for scripts."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-TRADEASSIST = [sys.executable, "-m", "tradeassist"]
+from tests.support.cli import run_cli
 
 
 def run(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*TRADEASSIST, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
-    )
+    return run_cli(args, env, input=stdin)
 
 
 @pytest.fixture

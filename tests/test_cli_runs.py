@@ -1,21 +1,21 @@
-"""``tasks`` and ``runs`` as a user (or cron) meets them: real processes, JSON, one-line errors."""
+"""``tasks`` and ``runs`` as a user (or cron) meets them (each command run as ``python -m
+tradeassist`` would be, see tests/support/cli.py): JSON, one-line errors."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_cli
 from tradeassist.core.money import format_gbp
 from tradeassist.db.engine import create_db_engine
 
-TRADEASSIST = [sys.executable, "-m", "tradeassist"]
 SMTP_CANARY = "smtp-canary-Secret-5522"
 API_CANARY = "td-canary-Key-6633"
 
@@ -54,9 +54,7 @@ def cli(sqlite_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     }
 
     def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [*TRADEASSIST, *args], env=env | extra, capture_output=True, text=True, timeout=240
-        )
+        done = run_cli(args, env | extra, timeout=240)
         assert "Traceback" not in done.stderr, done.stderr
         for secret in (SMTP_CANARY, API_CANARY):
             assert secret not in done.stdout + done.stderr

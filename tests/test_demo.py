@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
 from tests.conftest import DEMO_END
+from tests.support.cli import run_cli
 from tradeassist.db.engine import unit_of_work
 from tradeassist.db.models import LedgerEntry, PricePoint, TaskDefinition
 from tradeassist.demo import DEMO_PORTFOLIO, load_demo, summarize
@@ -48,9 +48,7 @@ def test_demo_cli_without_running(tmp_path: Path) -> None:
     env["TRADEASSIST_HOME"] = str(tmp_path)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "tradeassist", *args], env=env, capture_output=True, text=True, timeout=300
-        )
+        return run_cli(args, env, timeout=300)
 
     assert run("init").returncode == 0
     first = run("demo", "--no-run")

@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel, select
 
 from tests.support import pg
+from tests.support.cli import run_cli
 from tests.support.seed import seed_every_table
 from tradeassist.db import models, row_security  # noqa: F401  (models: every table registered)
 from tradeassist.db.engine import create_db_engine, unit_of_work
@@ -70,14 +71,7 @@ class World:
     env: dict[str, str]
 
     def cli(self, *args: str, url: str | None = None, stdin: str | None = None, **env: str) -> Any:
-        return subprocess.run(
-            [*TRADEASSIST, "--db", url or self.owner_url, *args],
-            env={**self.env, **env},
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
+        return run_cli(["--db", url or self.owner_url, *args], {**self.env, **env}, input=stdin, timeout=180)
 
     def connect(self, who: str) -> psycopg.Connection:
         url = self.owner_url if who == "owner" else self.urls[who]

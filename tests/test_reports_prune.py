@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -18,6 +17,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from tests.support.cli import run_cli
 from tests.test_runs_runner import AT, _task, owner, publish_cell, write_notebook  # noqa: F401
 from tradeassist.core.enums import RunStatus
 from tradeassist.db.engine import unit_of_work
@@ -80,14 +80,7 @@ def cli(
     }
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, "-m", "tradeassist", *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = run_cli(args, env, cwd=tmp_path)
         assert "Traceback" not in done.stderr, done.stderr
         return done
 

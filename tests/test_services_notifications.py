@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from tests.support.cli import run_cli
 from tests.support.http_server import RecordingServer, Reply, silent_server
 from tests.support.ports import free_port
 from tests.support.smtp_server import SMTP_PASSWORD, SMTP_USER
@@ -280,9 +280,7 @@ def test_notify_cli_dispatches_and_lists(
     }
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, "-m", "tradeassist", *args], env=env, capture_output=True, text=True, timeout=120
-        )
+        done = run_cli(args, env)
         assert "Traceback" not in done.stderr, done.stderr
         assert (
             SMTP_PASSWORD not in done.stdout + done.stderr and SLACK_SECRET not in done.stdout + done.stderr

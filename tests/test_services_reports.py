@@ -8,7 +8,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from datetime import date
 from email import message_from_bytes
 from email import policy as email_policy
@@ -20,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from tests.support.cli import run_cli
 from tests.support.smtp_server import SMTP_PASSWORD, SMTP_USER
 from tradeassist.core.enums import RunStatus
 from tradeassist.core.money import format_gbp
@@ -160,13 +160,7 @@ def test_report_email_command(
     }
 
     def cli(*args: str, extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, "-m", "tradeassist", *args],
-            env=env | extra,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = run_cli(args, env | extra)
         assert "Traceback" not in done.stderr, done.stderr
         assert SMTP_PASSWORD not in done.stdout + done.stderr
         return done

@@ -36,27 +36,36 @@ def run_cli(
     *,
     cwd: str | Path | None = None,
     timeout: float = 120,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``tradeassist ARGS`` with ``env`` (see the module docstring)."""
+    """``tradeassist ARGS`` with ``env``, ``input`` on its standard input (see the module
+    docstring)."""
     if os.environ.get("TRADEASSIST_TEST_PROCESSES", "").strip().lower() in ("1", "true", "yes"):
         return subprocess.run(
-            [*TRADEASSIST, *args], env=dict(env), cwd=cwd, capture_output=True, text=True, timeout=timeout
+            [*TRADEASSIST, *args],
+            env=dict(env),
+            cwd=cwd,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
-    return _in_process(list(args), env, cwd)
+    return _in_process(list(args), env, cwd, input)
 
 
 def _in_process(
-    args: list[str], env: Mapping[str, str], cwd: str | Path | None
+    args: list[str], env: Mapping[str, str], cwd: str | Path | None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     from tradeassist.cli import main
     from tradeassist.db.engine import dispose_engines
 
-    saved_env, saved_argv, saved_cwd = dict(os.environ), sys.argv, os.getcwd()
+    saved_env, saved_argv, saved_cwd, saved_stdin = dict(os.environ), sys.argv, os.getcwd(), sys.stdin
     out, err = io.StringIO(), io.StringIO()
     code = 0
     os.environ.clear()
     os.environ.update(env)
     sys.argv = ["tradeassist", *args]
+    sys.stdin = io.StringIO(stdin or "")
     try:
         if cwd is not None:
             os.chdir(cwd)
@@ -69,7 +78,7 @@ def _in_process(
                     err.write(f"{exc.code}\n")
     finally:
         os.chdir(saved_cwd)
-        sys.argv = saved_argv
+        sys.argv, sys.stdin = saved_argv, saved_stdin
         os.environ.clear()
         os.environ.update(saved_env)
         dispose_engines()
