@@ -35,6 +35,9 @@ class Best:
         self.problem = problem
         self.units: tuple[int, ...] | None = None
         self.found: HouseholdEvaluation | None = None
+        # The block descent's account solves, by what they depend on: a descent that ends
+        # re-solves every account with the others unchanged, and the kicks repeat solves too.
+        self.block_solutions: dict[tuple[object, ...], tuple[int, ...] | None] = {}
 
     def offer(self, units: tuple[int, ...]) -> bool:
         found = self.problem.evaluate(units)
@@ -95,16 +98,27 @@ def _descend(
             sub, own = _account_problem(problem, units, account)
             if not sub.items:
                 continue
-            solution = solve(sub, max_nodes=BLOCK_NODES)
-            if solution is None:
+            solved = _solve_account(best, account, sub)
+            if solved is None:
                 continue
             trial = list(units)
-            for i, q in zip(own, solution.units, strict=True):
+            for i, q in zip(own, solved, strict=True):
                 trial[i] = q
             units = tuple(trial)
             best.offer(units)
         if units == before:
             return
+
+
+def _solve_account(best: Best, account: int, sub: AllocationProblem) -> tuple[int, ...] | None:
+    """The account's units in the exact solution of ``sub`` (None: none found), solved once per
+    distinct sub-problem: it depends on the others' trades only through the sleeve values, the
+    total and the turnover left."""
+    key = (account, sub.values, sub.total, sub.turnover_cap)
+    if key not in best.block_solutions:
+        solution = solve(sub, max_nodes=BLOCK_NODES)
+        best.block_solutions[key] = None if solution is None else solution.units
+    return best.block_solutions[key]
 
 
 def block_descent(problem: HouseholdProblem, best: Best, rounds: int = 4) -> None:
