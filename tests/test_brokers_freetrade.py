@@ -4,8 +4,6 @@ real SQLite file (atomic, idempotent, unknown instruments told once)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from tests.support.cli import run_cli
 from tradeassist.core.enums import EntryType
 from tradeassist.core.errors import FileFormatError, ValidationError
 from tradeassist.db.engine import create_db_engine, unit_of_work
@@ -339,9 +338,9 @@ def test_the_command_line_imports_a_freetrade_file(book: Engine, sqlite_url: str
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")}
     env |= {"TRADEASSIST_HOME": str(tmp_path / "home"), "TRADEASSIST_DB_URL": sqlite_url}
-    command = [sys.executable, "-m", "tradeassist", "ledger", "import", str(path), "--portfolio", "FT"]
-    done = subprocess.run([*command, "--format", "freetrade"], env=env, capture_output=True, text=True)
+    command = ["ledger", "import", str(path), "--portfolio", "FT"]
+    done = run_cli([*command, "--format", "freetrade"], env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "freetrade.csv: 2 entries added (batch 1); cash £7.50"
-    done = subprocess.run([*command, "--format", "freetrade"], env=env, capture_output=True, text=True)
+    done = run_cli([*command, "--format", "freetrade"], env)
     assert done.stdout.strip() == "freetrade.csv: imported before; nothing added (cash £7.50)"

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from tests.support.cli import run_cli
 from tradeassist.core.enums import EntryType
 from tradeassist.core.errors import FileFormatError, LedgerError, ValidationError
 from tradeassist.db.engine import create_db_engine, unit_of_work
@@ -241,16 +240,14 @@ def test_the_command_line_imports_an_investengine_file(
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")}
     env |= {"TRADEASSIST_HOME": str(tmp_path / "home"), "TRADEASSIST_DB_URL": sqlite_url}
-    command = [sys.executable, "-m", "tradeassist", "ledger", "import", str(sample(real_data))]
+    command = ["ledger", "import", str(sample(real_data))]
     command += ["--portfolio", "IE", "--format", "investengine"]
-    refused = subprocess.run(command, env=env, capture_output=True, text=True)
+    refused = run_cli(command, env)
     assert refused.returncode != 0 and "--option contributions=each-buy" in refused.stderr
     assert "Traceback" not in refused.stderr
-    bad = subprocess.run([*command, "--option", "contributions"], env=env, capture_output=True, text=True)
+    bad = run_cli([*command, "--option", "contributions"], env)
     assert bad.returncode != 0 and "expected KEY=VALUE" in bad.stderr
-    done = subprocess.run(
-        [*command, "--option", "contributions=each-buy"], env=env, capture_output=True, text=True
-    )
+    done = run_cli([*command, "--option", "contributions=each-buy"], env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{SAMPLE}: 9 entries added (batch 1); cash £1,093.41"
 
@@ -261,7 +258,7 @@ def test_setup_import_passes_the_formats_option(
     """`setup import` takes `--option KEY=VALUE` as `ledger import` does (it had none, so an
     InvestEngine account could not be set up in one command), and refuses one the format does
     not take, or one for AJ Bell, in one line."""
-    from tests.support.cli import clean_env, run_cli
+    from tests.support.cli import clean_env
 
     env = clean_env(tmp_path, TRADEASSIST_DB_URL=sqlite_url)
     command = ["setup", "import", str(sample(real_data)), "--portfolio", "IE", "--format", "investengine"]

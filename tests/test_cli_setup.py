@@ -7,11 +7,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_cli
 from tradeassist.cli.setup import _listing_for, _parse_ajbell, read_listings
 from tradeassist.core.errors import FileFormatError, ValidationError
 
@@ -137,8 +137,7 @@ def test_setup_listings_twice_adds_once_and_a_changed_listing_is_refused(
     env |= {"TRADEASSIST_HOME": str(tmp_path / "home"), "TRADEASSIST_DB_URL": sqlite_url}
 
     def setup_listings(path: Path) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "tradeassist", "setup", "listings", str(path)]
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        return run_cli(["setup", "listings", str(path)], env)
 
     listings = write(tmp_path / "listings.csv", HEADER, GILS, VUCP)
     first = setup_listings(listings)

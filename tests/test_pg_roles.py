@@ -11,8 +11,6 @@ per-module tag and is dropped at the end.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +32,6 @@ from tradeassist.db import models, row_security  # noqa: F401  (models: every ta
 from tradeassist.db.engine import create_db_engine, unit_of_work
 from tradeassist.db.models import AuditEvent, User
 
-TRADEASSIST = [sys.executable, "-m", "tradeassist"]
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "admin-password-123"
 
@@ -404,13 +401,7 @@ def test_the_cli_on_a_login_acts_as_its_user(world: World) -> None:
         (("--as", ADMIN_EMAIL), {}),
         ((), {"TRADEASSIST_USER": world.emails["bob"]}),
     ):
-        refused = subprocess.run(
-            [*TRADEASSIST, "--db", alice, *args, "portfolio", "list"],
-            env={**world.env, **env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        refused = run_cli(["--db", alice, *args, "portfolio", "list"], {**world.env, **env})
         assert refused.returncode == 3, refused.stderr
         line = refused.stderr.strip()
         assert "\n" not in line and "refused" in line and "only the administrator" in line, line

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
+from tests.support.cli import run_cli
 from tradeassist.core.enums import StrategyStatus
 from tradeassist.core.errors import AlreadyExists, NotFound, ValidationError
 from tradeassist.db.engine import unit_of_work
@@ -293,9 +293,7 @@ def test_strategy_cli(tmp_path: Path) -> None:
     (tmp_path / "manifesto.md").write_text(MANIFESTO)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "tradeassist", *args], env=env, capture_output=True, text=True, timeout=120
-        )
+        return run_cli(args, env)
 
     assert run("init").returncode == 0
     assert run("portfolio", "add", "SIPP", "--broker", "AJBell", "--tax-treatment", "SIPP").returncode == 0
