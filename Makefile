@@ -24,11 +24,19 @@ $(KERNEL): $(STAMP)
 
 env: $(KERNEL)
 
+# Bytecode for the package, as pip writes it for what it installs: every command, kernel and
+# test process then loads it rather than compiling the sources again (an editable install has
+# none, and PYTHONDONTWRITEBYTECODE stops Python from writing it on the way). Only changed
+# modules are compiled again.
+BYTECODE := $(BIN)/python -m compileall -q tradeassist
+
 demo: $(KERNEL)
+	$(BYTECODE)
 	$(BIN)/tradeassist init
 	$(BIN)/tradeassist demo
 
 test: $(KERNEL)
+	$(BYTECODE)
 	$(BIN)/ruff check tradeassist tests bench tools
 	$(BIN)/ruff format --check tradeassist tests bench tools
 	$(BIN)/lint-imports

@@ -17,12 +17,12 @@ never data. Since March 2026 downloads need an API key: pass ``api_key`` or set
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ...core.config import secret, settings
 from ...core.errors import FileFormatError, ProviderError
 from ...core.redaction import redact
-from ..http import HttpClient, HttpPolicy
+from ..http_policy import HttpPolicy
 from .base import (
     PriceBar,
     PriceSeries,
@@ -37,6 +37,9 @@ from .base import (
     snippet,
     vendor_csv,
 )
+
+if TYPE_CHECKING:  # httpx is loaded when a provider first downloads, not on import
+    from ..http import HttpClient
 
 DEFAULT_BASE_URL = "https://stooq.com"
 
@@ -134,6 +137,8 @@ class StooqProvider:
             params["d2"] = end.strftime("%Y%m%d")
         if api_key:
             params["apikey"] = api_key
+        from ..http import HttpClient
+
         client = self._client or HttpClient(self._policy)
         response = client.get(f"{self.base_url}/q/d/l/", params=params, secrets=[api_key])
         try:

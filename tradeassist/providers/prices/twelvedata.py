@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ...core import limits
@@ -26,7 +26,7 @@ from ...core.config import secret, settings
 from ...core.errors import ConfigError, FileFormatError, ProviderError
 from ...core.frozen import FrozenDict
 from ...core.redaction import redact
-from ..http import HttpClient, HttpPolicy
+from ..http_policy import HttpPolicy
 from .base import (
     PriceBar,
     PriceSeries,
@@ -39,6 +39,9 @@ from .base import (
     parse_iso_date,
     snippet,
 )
+
+if TYPE_CHECKING:  # httpx is loaded when a provider first downloads, not on import
+    from ..http import HttpClient
 
 DEFAULT_BASE_URL = "https://api.twelvedata.com"
 ENV_KEY = "TWELVEDATA_API_KEY"
@@ -161,6 +164,8 @@ class TwelveDataProvider:
             "end_date": end.isoformat() if end else None,
             "apikey": api_key,
         }
+        from ..http import HttpClient
+
         client = self._client or HttpClient(self._policy)
         response = client.get(f"{self.base_url}/time_series", params=params, secrets=[api_key])
         try:

@@ -19,13 +19,13 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ...core import limits
 from ...core.errors import FileFormatError, ProviderError
 from ...core.frozen import FrozenDict
-from ..http import HttpClient, HttpPolicy
+from ..http_policy import HttpPolicy
 from .base import (
     PriceBar,
     PriceSeries,
@@ -41,6 +41,9 @@ from .base import (
     snippet,
     vendor_csv,
 )
+
+if TYPE_CHECKING:  # httpx is loaded when a provider first downloads, not on import
+    from ..http import HttpClient
 
 DEFAULT_BASE_URL = "https://query1.finance.yahoo.com"
 # Yahoo turns away clients that do not look like a browser.
@@ -243,6 +246,8 @@ class YahooProvider:
             last = (end or datetime.now(UTC).date()) + timedelta(days=1)
             params["period1"] = int(datetime.combine(first, time(0), tzinfo=UTC).timestamp())
             params["period2"] = int(datetime.combine(last, time(0), tzinfo=UTC).timestamp())
+        from ..http import HttpClient
+
         client = self._client or HttpClient(self._policy)
         response = client.get(f"{self.base_url}/v8/finance/chart/{symbol}", params=params, headers=_HEADERS)
         try:
