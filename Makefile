@@ -42,7 +42,7 @@ test: $(KERNEL)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	# Three workers on two cores: many tests wait on kernels, subprocesses and PostgreSQL, so a
-	# third worker fills the gaps (the whole suite, 2,245 tests: 661 s with -n 3, 842 s with -n 2).
+	# third worker fills the gaps (the whole suite, 2,408 tests: 537 s with -n 3; -n 4 was slower).
 	$(BIN)/python -m pytest -n 3
 
 lab: $(KERNEL)
