@@ -180,3 +180,20 @@ def test_a_mistyped_command_is_answered_with_the_closest(cli_env) -> None:
     assert result.exit_code == 2
     assert "No such command 'portfolo'" in result.output
     assert "Did you mean 'portfolio'?" in result.output
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "tradeassist.services.price_ingest",  # every import of a price file
+        "tradeassist.runs.notebook_api",  # every task run's kernel
+        "tradeassist.providers.prices",
+    ],
+)
+def test_storing_prices_loads_no_http_client(module: str) -> None:
+    """httpx (about 0.2 s) is loaded by a provider when it first downloads: importing a file,
+    or a task run's kernel, never downloads."""
+    probe = f"import sys, {module}; print(sorted(m for m in sys.modules if m.split('.')[0] == 'httpx'))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
