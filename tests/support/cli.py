@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import subprocess
 import sys
@@ -66,6 +67,12 @@ def _in_process(
     os.environ.update(env)
     sys.argv = ["tradeassist", *args]
     sys.stdin = io.StringIO(stdin or "")
+    # A real process has no log handler, so a warning goes to its stderr (logging's last
+    # resort); here pytest's handlers would take it, so one more sends it to the captured
+    # stderr, where the tests look for leaked secrets as they would in the process's.
+    stderr_log = logging.StreamHandler(err)
+    stderr_log.setLevel(logging.WARNING)
+    logging.getLogger().addHandler(stderr_log)
     try:
         if cwd is not None:
             os.chdir(cwd)
@@ -79,6 +86,7 @@ def _in_process(
     finally:
         os.chdir(saved_cwd)
         sys.argv, sys.stdin = saved_argv, saved_stdin
+        logging.getLogger().removeHandler(stderr_log)
         os.environ.clear()
         os.environ.update(saved_env)
         dispose_engines()
