@@ -22,12 +22,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ...core import limits
 from ...core.errors import ConfigError, FileFormatError
 from ...core.frozen import FrozenDict
 from ...core.units import PENCE, POUNDS, is_pence
+
+if TYPE_CHECKING:
+    from ..http import HttpClient
+    from ..http_policy import HttpPolicy
 
 _CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 
@@ -133,6 +137,17 @@ class PriceProviderRegistry:
 # --------------------------------------------------------------------------------------------
 # Currency declarations
 # --------------------------------------------------------------------------------------------
+def http_client(client: HttpClient | None, policy: HttpPolicy | None) -> HttpClient:
+    """A downloading provider's client: the one it was given, else a new one with ``policy``.
+    The HTTP client (httpx) is loaded here, when a provider first downloads, never when the
+    providers are imported: a price file's import and a task run's kernel download nothing."""
+    if client is not None:
+        return client
+    from ..http import HttpClient
+
+    return HttpClient(policy)
+
+
 def declared_units(currency: str | None) -> tuple[str | None, str | None]:
     """``(currency, quote_scale)`` from a feed's currency text.
 

@@ -31,6 +31,7 @@ from .base import (
     decode,
     finish,
     header_map,
+    http_client,
     optional_number,
     parse_iso_date,
     parse_number,
@@ -38,7 +39,7 @@ from .base import (
     vendor_csv,
 )
 
-if TYPE_CHECKING:  # httpx is loaded when a provider first downloads, not on import
+if TYPE_CHECKING:  # httpx is loaded when a provider first downloads (base.http_client)
     from ..http import HttpClient
 
 DEFAULT_BASE_URL = "https://stooq.com"
@@ -137,9 +138,7 @@ class StooqProvider:
             params["d2"] = end.strftime("%Y%m%d")
         if api_key:
             params["apikey"] = api_key
-        from ..http import HttpClient
-
-        client = self._client or HttpClient(self._policy)
+        client = http_client(self._client, self._policy)
         response = client.get(f"{self.base_url}/q/d/l/", params=params, secrets=[api_key])
         try:
             return self._parse(response.content, source_name=response.url, symbol=symbol)

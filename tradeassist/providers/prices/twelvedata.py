@@ -34,13 +34,14 @@ from .base import (
     declared_units,
     decode,
     finish,
+    http_client,
     json_number,
     load_json,
     parse_iso_date,
     snippet,
 )
 
-if TYPE_CHECKING:  # httpx is loaded when a provider first downloads, not on import
+if TYPE_CHECKING:  # httpx is loaded when a provider first downloads (base.http_client)
     from ..http import HttpClient
 
 DEFAULT_BASE_URL = "https://api.twelvedata.com"
@@ -164,9 +165,7 @@ class TwelveDataProvider:
             "end_date": end.isoformat() if end else None,
             "apikey": api_key,
         }
-        from ..http import HttpClient
-
-        client = self._client or HttpClient(self._policy)
+        client = http_client(self._client, self._policy)
         response = client.get(f"{self.base_url}/time_series", params=params, secrets=[api_key])
         try:
             return self._parse(response.content, source_name=response.url, secrets=(api_key,))

@@ -33,6 +33,7 @@ from .base import (
     declared_units,
     decode,
     finish,
+    http_client,
     json_number,
     load_json,
     optional_number,
@@ -42,7 +43,7 @@ from .base import (
     vendor_csv,
 )
 
-if TYPE_CHECKING:  # httpx is loaded when a provider first downloads, not on import
+if TYPE_CHECKING:  # httpx is loaded when a provider first downloads (base.http_client)
     from ..http import HttpClient
 
 DEFAULT_BASE_URL = "https://query1.finance.yahoo.com"
@@ -246,9 +247,7 @@ class YahooProvider:
             last = (end or datetime.now(UTC).date()) + timedelta(days=1)
             params["period1"] = int(datetime.combine(first, time(0), tzinfo=UTC).timestamp())
             params["period2"] = int(datetime.combine(last, time(0), tzinfo=UTC).timestamp())
-        from ..http import HttpClient
-
-        client = self._client or HttpClient(self._policy)
+        client = http_client(self._client, self._policy)
         response = client.get(f"{self.base_url}/v8/finance/chart/{symbol}", params=params, headers=_HEADERS)
         try:
             series = self.parse(response.content, source_name=response.url)
